@@ -1,0 +1,38 @@
+using Spectre.Console;
+
+namespace FeatureTransfer.Cli;
+
+/// <summary>Runs a command body and turns user errors into one line on stderr plus the DESIGN.md exit code.</summary>
+internal static class CliRunner
+{
+    public static async Task<int> RunAsync(Func<CancellationToken, Task<int>> body, CancellationToken ct)
+    {
+        try
+        {
+            return await body(ct).ConfigureAwait(false);
+        }
+        catch (FeatureTransferException e)
+        {
+            Error(e.Message);
+            return e.ExitCode;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            Error("cancelled");
+            return 130;
+        }
+    }
+
+    public static void Error(string message)
+        => Console.Error.WriteLine($"ft: error: {message}");
+
+    public static void Warn(string message)
+        => Console.Error.WriteLine($"ft: warning: {message}");
+
+    public static void Info(string message)
+        => Console.Error.WriteLine(message);
+
+    /// <summary>True when stderr is an interactive terminal (progress bars) rather than a log file or CI.</summary>
+    public static bool Interactive
+        => !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("CI") is null && AnsiConsole.Profile.Capabilities.Interactive;
+}

@@ -1,0 +1,11 @@
+using System.CommandLine;
+
+namespace FeatureTransfer.Cli.Commands;
+
+/// <summary>Every <c>ft</c> sub-command, in the order <c>ft --help</c> lists them.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All() =>
+    [
+    ];
+}

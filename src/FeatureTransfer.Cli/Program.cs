@@ -1,0 +1,9 @@
+using System.CommandLine;
+using FeatureTransfer.Cli;
+using FeatureTransfer.Cli.Commands;
+
+// `ft`: a thin layer over the FeatureTransfer library. Each command lives in Commands/<Name>Command.cs,
+// parses its options, calls the library and maps user errors to exit codes (see CliRunner).
+var root = new RootCommand("ft: transfer learning on images with pretrained ONNX CNNs (extract, train, evaluate, fine-tune, export).");
+foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
+return await root.Parse(args).InvokeAsync();
