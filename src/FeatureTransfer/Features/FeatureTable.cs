@@ -1,0 +1,73 @@
+using FeatureTransfer.Onnx.Tapping;
+
+namespace FeatureTransfer.Features;
+
+/// <summary>
+/// Where a feature file came from. Written into every feature file (the <c>.meta.json</c> sidecar, or the
+/// Parquet/CSV metadata) and compared before files are merged, resumed or scored by a head.
+/// </summary>
+public sealed record FeatureProvenance
+{
+    /// <summary>SHA-256 of the backbone file (the model identity).</summary>
+    public required string ModelSha256 { get; init; }
+
+    /// <summary>Model file name or catalog name, for people.</summary>
+    public required string ModelName { get; init; }
+
+    public required FeatureLayout Layout { get; init; }
+
+    /// <summary>Preprocessing applied to every image (null for features not computed from images).</summary>
+    public Imaging.Preprocessing? Preprocessing { get; init; }
+
+    public string ToolVersion { get; init; } = ToolInfo.Version;
+
+    /// <summary>Rows in the file.</summary>
+    public long Rows { get; init; }
+
+    /// <summary>Dataset spec the rows came from (folder, manifest, idx:...).</summary>
+    public string? Dataset { get; init; }
+
+    /// <summary>Hash of the dataset listing (ids and labels) that the rows were taken from.</summary>
+    public string? ListingSha256 { get; init; }
+
+    /// <summary>Shard "k/N" this file holds, or null for the whole listing.</summary>
+    public string? Shard { get; init; }
+
+    /// <summary>Batch size that fixed batch boundaries (DESIGN.md row order).</summary>
+    public int BatchSize { get; init; }
+
+    /// <summary>Free-form extras (e.g. normalization recipe for transformed embeddings).</summary>
+    public Dictionary<string, string> Extra { get; init; } = [];
+}
+
+/// <summary>
+/// Feature rows in memory: ids, labels (null when unlabelled) and a row-major float32 matrix
+/// [<see cref="Rows"/>, <see cref="Dimension"/>] laid out by <see cref="FeatureProvenance.Layout"/>.
+/// </summary>
+public sealed class FeatureTable
+{
+    public FeatureTable(IReadOnlyList<string> ids, IReadOnlyList<string?> labels, float[] data, FeatureProvenance provenance)
+    {
+        int dim = provenance.Layout.Dimension;
+        if (ids.Count != labels.Count) throw new ArgumentException("ids and labels differ in length");
+        if (data.Length != (long)ids.Count * dim)
+            throw new ArgumentException($"data has {data.Length} values, expected {ids.Count} x {dim}");
+        Ids = ids;
+        Labels = labels;
+        Data = data;
+        Provenance = provenance;
+    }
+
+    public IReadOnlyList<string> Ids { get; }
+    public IReadOnlyList<string?> Labels { get; }
+
+    /// <summary>Row-major [Rows, Dimension].</summary>
+    public float[] Data { get; }
+
+    public FeatureProvenance Provenance { get; }
+    public FeatureLayout Layout => Provenance.Layout;
+    public int Rows => Ids.Count;
+    public int Dimension => Layout.Dimension;
+
+    public ReadOnlySpan<float> Row(int i) => Data.AsSpan(i * Dimension, Dimension);
+}

@@ -1,0 +1,11 @@
+using System.Reflection;
+
+namespace FeatureTransfer;
+
+/// <summary>The library's version, recorded in every file it writes.</summary>
+public static class ToolInfo
+{
+    public static string Version { get; } =
+        typeof(ToolInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion?.Split('+')[0]
+        ?? "0.0.0";
+}
