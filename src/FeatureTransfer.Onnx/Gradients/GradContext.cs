@@ -16,9 +16,11 @@ public sealed class GradContext
     private readonly Dictionary<string, string> _constCache = new(StringComparer.Ordinal);
     private readonly HashSet<string> _needsGrad;
     private int _counter;
+    private readonly string _prefix;
 
-    internal GradContext(GraphIndex index, IReadOnlyDictionary<string, TensorShape> shapes, HashSet<string> needsGrad, ElementType floatType)
+    internal GradContext(GraphIndex index, IReadOnlyDictionary<string, TensorShape> shapes, HashSet<string> needsGrad, ElementType floatType, string prefix = "grad")
     {
+        _prefix = prefix;
         Index = index;
         Shapes = shapes;
         _needsGrad = needsGrad;
@@ -78,7 +80,7 @@ public sealed class GradContext
     public void OpNamed(string opType, string[] inputs, string[] outputs, params AttributeProto[] attrs)
         => Emitted.Add(Make(opType, inputs, outputs, name: Fresh("n_" + opType), attributes: attrs));
 
-    public string Fresh(string hint) => $"grad::{hint}_{_counter++}";
+    public string Fresh(string hint) => $"{_prefix}::{hint}_{_counter++}";
 
     /// <summary>A scalar constant of the graph's float type.</summary>
     public string Scalar(double value) => Constant($"s:{FloatType}:{value:R}", () => Tensors.Scalar("", FloatType, value));
