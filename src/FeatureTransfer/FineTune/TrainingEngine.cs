@@ -49,6 +49,12 @@ public sealed class TrainingEngine : IDisposable
         Graph = TrainingGraphBuilder.Build(_inference, spec);
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         if (threads > 0) options.IntraOpNumThreads = threads;
+        // Debugging aid: FT_ORT_PROFILE=<prefix> writes ONNX Runtime's per-node timing JSON.
+        if (Environment.GetEnvironmentVariable("FT_ORT_PROFILE") is { Length: > 0 } profile)
+        {
+            options.EnableProfiling = true;
+            options.ProfileOutputPathPrefix = profile;
+        }
         _session = new InferenceSession(OnnxModelFile.ToBytes(Graph.Model), options);
         _slots = Graph.State.Select(s =>
         {
