@@ -255,7 +255,7 @@ internal sealed class CsvFeatureWriter : FeatureWriterBase
     {
         csv.Dispose();
         using (var fs = File.Create(sidecarTemp))
-        using (var json = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true }))
+        using (var json = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true, Encoder = ProvenanceJson.Options.Encoder }))
         {
             json.WriteStartObject();
             FeatureFiles.WriteSidecar(json, "csv", final);
@@ -389,8 +389,8 @@ internal sealed class NpyFeatureWriter : FeatureWriterBase
         stream.Write(MemoryMarshal.AsBytes(rows));
         for (int i = 0; i < ids.Count; i++)
         {
-            keys.WriteLine(JsonSerializer.Serialize(ids[i]));
-            keys.WriteLine(labels[i] is null ? "null" : JsonSerializer.Serialize(labels[i]));
+            keys.WriteLine(JsonSerializer.Serialize(ids[i], ProvenanceJson.Options));
+            keys.WriteLine(labels[i] is null ? "null" : JsonSerializer.Serialize(labels[i], ProvenanceJson.Options));
         }
     }
 
@@ -401,7 +401,7 @@ internal sealed class NpyFeatureWriter : FeatureWriterBase
         stream.Dispose();
         keys.Dispose();
         using (var fs = File.Create(sidecarTemp))
-        using (var json = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true }))
+        using (var json = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true, Encoder = ProvenanceJson.Options.Encoder }))
         {
             json.WriteStartObject();
             FeatureFiles.WriteSidecar(json, "npy", final);

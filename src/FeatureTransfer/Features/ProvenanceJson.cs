@@ -18,6 +18,8 @@ public static class ProvenanceJson
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        // Files, not HTML: keep '+', quotes and non-ASCII readable.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     public static string Serialize(FeatureProvenance provenance) => JsonSerializer.Serialize(provenance, Options);
