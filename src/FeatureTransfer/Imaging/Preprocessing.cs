@@ -32,7 +32,7 @@ public sealed record Preprocessing
 
     public TensorLayout Layout { get; init; } = TensorLayout.NCHW;
 
-    /// <summary>1 (grayscale models) or 3. Grayscale images are replicated to 3 channels and colour ones averaged to 1.</summary>
+    /// <summary>1 (grayscale models) or 3. Grayscale images are replicated to 3 channels; colour ones become PIL's luma (ITU-R 601-2) for 1.</summary>
     public int Channels { get; init; } = 3;
 
     public float Scale { get; init; } = 1f / 255f;
