@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using FeatureTransfer.Data;
 using SkiaSharp;
 
@@ -275,71 +276,114 @@ public sealed class ImageTensorizer
         if (stride == 1) map.Clear();
         else if (p.ChannelOrder == ChannelOrder.BGR) { map[0] = 2; map[1] = 1; map[2] = 0; }
         else { map[0] = 0; map[1] = 1; map[2] = 2; }
-        int srcChannels = stride == 1 ? 1 : 3;
 
-        // Horizontal pass over the needed rows: tmp[row][col][srcChannel] as 8-bit, like PIL's intermediate image.
+        // Horizontal pass over the needed rows into tmp[row][col][lane] as 8-bit, like PIL's intermediate image
+        // (lanes = 4 for RGBA sources, the 4th ignored, so one SIMD vector holds a pixel; 1 for gray).
+        int lanes = stride == 1 ? 1 : 4;
         int rows = rowLast >= rowFirst ? rowLast - rowFirst + 1 : 0;
-        var tmp = s.Rent(ref s.Horizontal, Math.Max(1, rows * outW * srcChannels));
-        const int Half = 1 << (PrecisionBits - 1);
-        for (int r = 0; r < rows; r++)
-        {
-            var line = src.Slice((r + rowFirst) * sw * stride, sw * stride);
-            int o = r * outW * srcChannels;
-            for (int j = 0; j < outW; j++, o += srcChannels)
-            {
-                int xmin = bx[2 * j], xn = bx[2 * j + 1];
-                var k = kx.AsSpan(j * ksx, xn);
-                if (srcChannels == 1)
-                {
-                    int a = Half;
-                    for (int t = 0; t < k.Length; t++) a += line[xmin + t] * k[t];
-                    tmp[o] = Clip8(a);
-                }
-                else
-                {
-                    int a0 = Half, a1 = Half, a2 = Half;
-                    var px = line.Slice(xmin * 4, xn * 4);
-                    for (int t = 0, q = 0; t < k.Length; t++, q += 4)
-                    {
-                        int kt = k[t];
-                        a0 += px[q] * kt; a1 += px[q + 1] * kt; a2 += px[q + 2] * kt;
-                    }
-                    tmp[o] = Clip8(a0); tmp[o + 1] = Clip8(a1); tmp[o + 2] = Clip8(a2);
-                }
-            }
-        }
-
-        // Vertical pass straight into the tensor through a per-channel lookup table (v*scale - mean)/std.
+        int rowBytes = outW * lanes;
+        var tmp = s.Rent(ref s.Horizontal, Math.Max(1, rows * rowBytes));
+        var acc = s.RentInts(rowBytes);
         var lut = s.Lut(p);
         int plane = outH * outW;
         bool nchw = p.Layout == TensorLayout.NCHW;
-        Span<int> acc = stackalloc int[3];
-        for (int i = 0; i < outH; i++)
+        unsafe
         {
-            int ymin = by[2 * i] - rowFirst, yn = by[2 * i + 1];
-            var k = ky.AsSpan(i * ksy, yn);
-            for (int j = 0; j < outW; j++)
+            fixed (byte* srcPtr = src)
+            fixed (byte* tmpPtr = tmp)
+            fixed (int* kxPtr = kx, bxPtr = bx, kyPtr = ky, accPtr = acc)
+            fixed (float* lutPtr = lut)
             {
-                int baseCol = j * srcChannels;
-                for (int c = 0; c < srcChannels; c++) acc[c] = Half;
-                if (bx[2 * j + 1] != 0)
+                for (int r = 0; r < rows; r++)
                 {
-                    for (int t = 0; t < k.Length; t++)
+                    byte* line = srcPtr + (long)(r + rowFirst) * sw * stride;
+                    byte* o = tmpPtr + r * rowBytes;
+                    if (lanes == 1) HorizontalGray(line, o, outW, kxPtr, ksx, bxPtr);
+                    else HorizontalRgba(line, o, outW, kxPtr, ksx, bxPtr);
+                }
+
+                // Vertical pass per output row, vectorised along the row, then the per-channel lookup table
+                // (v*scale - mean)/std straight into the tensor slice.
+                for (int i = 0; i < outH; i++)
+                {
+                    int ymin = by[2 * i] - rowFirst, yn = by[2 * i + 1];
+                    if (yn > 0) VerticalRow(tmpPtr + ymin * rowBytes, rowBytes, yn, kyPtr + i * ksy, accPtr);
+                    for (int j = 0; j < outW; j++)
                     {
-                        int row = (ymin + t) * outW * srcChannels + baseCol;
-                        int kt = k[t];
-                        for (int c = 0; c < srcChannels; c++) acc[c] += tmp[row + c] * kt;
+                        bool pad = yn == 0 || bxPtr[2 * j + 1] == 0;
+                        int* px = accPtr + j * lanes;
+                        for (int oc = 0; oc < channels; oc++)
+                        {
+                            int v = pad ? 0 : Math.Clamp(px[map[oc]] >> PrecisionBits, 0, 255);
+                            float f = lutPtr[oc * 256 + v];
+                            if (nchw) dest[oc * plane + i * outW + j] = f;
+                            else dest[(i * outW + j) * channels + oc] = f;
+                        }
                     }
                 }
-                bool pad = yn == 0 || bx[2 * j + 1] == 0;
-                for (int oc = 0; oc < channels; oc++)
-                {
-                    int v = pad ? 0 : Clip8(acc[map[oc]]);
-                    float f = lut[oc * 256 + v];
-                    if (nchw) dest[oc * plane + i * outW + j] = f;
-                    else dest[(i * outW + j) * channels + oc] = f;
-                }
             }
+        }
+    }
+
+    private const int Half = 1 << (PrecisionBits - 1);
+
+    private static unsafe void HorizontalGray(byte* line, byte* o, int outW, int* kx, int ksx, int* bx)
+    {
+        for (int j = 0; j < outW; j++)
+        {
+            int xmin = bx[2 * j], xn = bx[2 * j + 1];
+            int* k = kx + j * ksx;
+            int a = Half;
+            for (int t = 0; t < xn; t++) a += line[xmin + t] * k[t];
+            o[j] = Clip8(a);
+        }
+    }
+
+    private static unsafe void HorizontalRgba(byte* line, byte* o, int outW, int* kx, int ksx, int* bx)
+    {
+        var half = Vector128.Create(Half);
+        for (int j = 0; j < outW; j++)
+        {
+            int xmin = bx[2 * j], xn = bx[2 * j + 1];
+            int* k = kx + j * ksx;
+            byte* px = line + xmin * 4;
+            var a = half;
+            for (int t = 0; t < xn; t++)
+                a += Pixel(px + 4 * t) * Vector128.Create(k[t]);
+            var v = Vector128.Clamp(Vector128.ShiftRightArithmetic(a, PrecisionBits), Vector128<int>.Zero, Vector128.Create(255));
+            o[4 * j] = (byte)v.GetElement(0);
+            o[4 * j + 1] = (byte)v.GetElement(1);
+            o[4 * j + 2] = (byte)v.GetElement(2);
+        }
+    }
+
+    /// <summary>Four bytes (one RGBA pixel) widened to four ints.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector128<int> Pixel(byte* p)
+        => Vector128.WidenLower(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(uint*)p).AsByte())).AsInt32();
+
+    /// <summary>acc[x] = Half + sum_t rows[t][x] * k[t] over a whole intermediate row.</summary>
+    private static unsafe void VerticalRow(byte* rows, int rowBytes, int taps, int* k, int* acc)
+    {
+        new Span<int>(acc, rowBytes).Fill(Half);
+        for (int t = 0; t < taps; t++)
+        {
+            byte* row = rows + t * rowBytes;
+            var kv = Vector128.Create(k[t]);
+            int x = 0;
+            for (; x + 16 <= rowBytes; x += 16)
+            {
+                var (lo, hi) = Vector128.Widen(Vector128.Load(row + x));
+                var (a0, a1) = Vector128.Widen(lo);
+                var (a2, a3) = Vector128.Widen(hi);
+                int* d = acc + x;
+                Vector128.Store(Vector128.Load(d) + a0.AsInt32() * kv, d);
+                Vector128.Store(Vector128.Load(d + 4) + a1.AsInt32() * kv, d + 4);
+                Vector128.Store(Vector128.Load(d + 8) + a2.AsInt32() * kv, d + 8);
+                Vector128.Store(Vector128.Load(d + 12) + a3.AsInt32() * kv, d + 12);
+            }
+            int kt = k[t];
+            for (; x < rowBytes; x++) acc[x] += row[x] * kt;
         }
     }
 
@@ -366,6 +410,13 @@ public sealed class ImageTensorizer
         public byte[] Gray = [];
         public byte[] Horizontal = [];
         public int[]? Kx, Ky, Bx, By;
+        private int[] _ints = [];
+
+        public int[] RentInts(int length)
+        {
+            if (_ints.Length < length) _ints = new int[length];
+            return _ints;
+        }
         private Preprocessing? _lutFor;
         private readonly float[] _lut = new float[3 * 256];
 
