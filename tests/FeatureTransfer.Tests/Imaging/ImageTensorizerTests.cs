@@ -226,3 +226,37 @@ public sealed class ImageTensorizerTests
         for (int i = 0; i < parallel.Length; i++) Assert.Equal(serial[i % files.Length], parallel[i]);
     }
 }
+
+public sealed class PreprocessingTests
+{
+    [Fact]
+    public void Json_round_trips_in_the_models_json_spelling()
+    {
+        var p = Preprocessing.CaffeBgr with { Layout = TensorLayout.NHWC };
+        string json = p.ToJson();
+        Assert.Contains("\"channel_order\":\"BGR\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"layout\":\"NHWC\"", json, StringComparison.Ordinal);
+        var back = Preprocessing.FromJson(json);
+        Assert.Equal(p, back); // value equality, arrays included
+        Assert.NotEqual(p, back with { Mean = [104f, 117f, 124f] });
+        Assert.Equal(p.GetHashCode(), back.GetHashCode());
+    }
+
+    [Fact]
+    public void Command_line_overrides_change_only_what_they_name()
+    {
+        var p = Preprocessing.ImageNet.WithOverrides("size=299, resize=342, order=bgr, layout=NHWC, scale=1/255, mean=0.5, std=0.25/0.5/1");
+        Assert.Equal((299, 299, 342), (p.Height, p.Width, p.Resize));
+        Assert.Equal(ChannelOrder.BGR, p.ChannelOrder);
+        Assert.Equal(TensorLayout.NHWC, p.Layout);
+        Assert.Equal(1f / 255f, p.Scale);
+        Assert.Equal([0.5f, 0.5f, 0.5f], p.Mean);
+        Assert.Equal([0.25f, 0.5f, 1f], p.Std);
+        Assert.Equal("center", p.Crop);
+        var gray = Preprocessing.ImageNet.WithOverrides("channels=1,crop=none,size=28");
+        Assert.Equal((1, 1, 1), (gray.Channels, gray.Mean.Length, gray.Std.Length));
+        Assert.Throws<InvalidOptionException>(() => Preprocessing.ImageNet.WithOverrides("colour=red"));
+        Assert.Throws<InvalidOptionException>(() => Preprocessing.ImageNet.WithOverrides("size=224,resize=100"));
+        Assert.Throws<InvalidOptionException>(() => Preprocessing.ImageNet.WithOverrides("std=0"));
+    }
+}
