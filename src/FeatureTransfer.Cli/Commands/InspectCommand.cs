@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
 using Spectre.Console;
@@ -21,20 +19,12 @@ internal static class InspectCommand
         {
             var path = r.GetValue(model)!.FullName;
             var inspection = ModelInspector.Inspect(OnnxModelFile.Load(path), path);
-            if (r.GetValue(json)) Console.Out.WriteLine(ToJson(inspection));
+            if (r.GetValue(json)) Console.Out.WriteLine(inspection.ToJson());
             else Print(inspection);
             return Task.FromResult(ExitCodes.Success);
         }, ct));
         return cmd;
     }
-
-    internal static string ToJson(ModelInspection inspection)
-        => JsonSerializer.Serialize(inspection, new JsonSerializerOptions
-        {
-            WriteIndented = true,
-            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        });
 
     private static void Print(ModelInspection m)
     {

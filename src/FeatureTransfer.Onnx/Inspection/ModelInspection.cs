@@ -64,6 +64,15 @@ public sealed record ModelInspection
     /// <summary>The tappable tensor of that name, or null.</summary>
     public TappableTensor? Find(string tensor) => Tappable.FirstOrDefault(t => t.Tensor == tensor);
 
+    /// <summary>The inspection as indented JSON with snake_case names (what <c>ft inspect --json</c> prints).</summary>
+    public string ToJson()
+        => System.Text.Json.JsonSerializer.Serialize(this, new System.Text.Json.JsonSerializerOptions
+        {
+            WriteIndented = true,
+            PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        });
+
     /// <summary>Total features of a list of taps (channels of maps, width of vectors).</summary>
     public int Dimension(IEnumerable<string> tensors) => tensors.Sum(t => Find(t)?.Width ?? 0);
 }
