@@ -8,6 +8,8 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All() =>
     [
         InspectCommand.Create(),
+        ExtractCommand.Create(),
+        MergeCommand.Create(),
         ModelsCommand.Create(),
     ];
 }
