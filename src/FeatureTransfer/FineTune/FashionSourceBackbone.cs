@@ -4,6 +4,7 @@ using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Model;
 using Microsoft.ML.OnnxRuntime;
+using FeatureTransfer.Imaging;
 using Onnx;
 
 namespace FeatureTransfer.FineTune;
@@ -136,20 +137,27 @@ public static class FashionSourceBackbone
             progress?.Report($"epoch {epoch}: train loss {entry.TrainLoss:F4} acc {entry.TrainAccuracy:F4}, test acc {testAcc:F4} ({entry.Seconds:F0} s)");
         }
         var final = engine.ExportInference();
-        Describe(final, o.Classes.Select(c => ClassNames[c]).ToArray());
+        Describe(final, o.Classes.Select(c => ClassNames[c]).ToArray(), Preprocessing);
         return new BackboneResult(final, log[^1].TestAccuracy, log, stepTime.Elapsed.TotalSeconds / Math.Max(1, engine.Steps));
     }
 
-    /// <summary>Writes preprocessing and labels into metadata_props (the DESIGN contract for files the tool writes).</summary>
-    public static void Describe(ModelProto m, string[] labels)
+    /// <summary>Preprocessing of the backbone: grayscale 28x28, (v / 255 - mean) / std.</summary>
+    public static Preprocessing Preprocessing { get; } = new()
     {
-        var pre = new Dictionary<string, object>
-        {
-            ["height"] = 28, ["width"] = 28, ["resize"] = 28, ["crop"] = "center", ["channel_order"] = "RGB", ["layout"] = "NCHW",
-            ["channels"] = 1, ["scale"] = 1.0 / 255, ["mean"] = new[] { Mean }, ["std"] = new[] { Std },
-        };
-        m.MetadataProps.Add(new StringStringEntryProto { Key = "ft.preprocessing", Value = JsonSerializer.Serialize(pre) });
-        m.MetadataProps.Add(new StringStringEntryProto { Key = "ft.labels", Value = JsonSerializer.Serialize(labels) });
+        Height = 28, Width = 28, Resize = 28, Crop = "center", Channels = 1, Scale = 1f / 255, Mean = [Mean], Std = [Std],
+    };
+
+    /// <summary>Writes preprocessing and labels into metadata_props (the DESIGN contract for files the tool writes).</summary>
+    public static void Describe(ModelProto m, string[] labels, Preprocessing preprocessing)
+    {
+        SetMetadata(m, Extraction.FeatureExtractor.PreprocessingMetadataKey, preprocessing.ToJson());
+        SetMetadata(m, "labels", JsonSerializer.Serialize(labels));
+    }
+
+    private static void SetMetadata(ModelProto m, string key, string value)
+    {
+        foreach (var e in m.MetadataProps.Where(e => e.Key == key).ToList()) m.MetadataProps.Remove(e);
+        m.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
     }
 }
 
