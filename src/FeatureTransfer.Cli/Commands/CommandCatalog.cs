@@ -11,6 +11,7 @@ internal static class CommandCatalog
         ExtractCommand.Create(),
         MergeCommand.Create(),
         ModelsCommand.Create(),
+        FinetuneCommand.Create(),
         TrainBackboneCommand.Create(),
     ];
 }
