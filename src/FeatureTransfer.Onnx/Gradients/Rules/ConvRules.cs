@@ -86,33 +86,33 @@ internal static class ConvRules
     {
         long cIn = x.Dims[1], groups = geo.Group, cg = cIn / groups, o = w.Dims[0], og = o / groups;
         long kh = geo.Kernel[0], kw = geo.Kernel[1], hy = y.Dims[2], wy = y.Dims[3], k = kh * kw;
+        // Channels first ([C, N, H, W]) so that the im2col below is already [C, K, N*Hy*Wy]: the batch joins the
+        // contraction and the weight gradient is one MatMul per group, with no per-sample products to sum.
+        var xt = c.Transpose(xName, 1, 0, 2, 3);
         bool padded = geo.PadsBegin.Concat(geo.PadsEnd).Any(p => p != 0);
         string xp = padded
-            ? c.Op("Pad", [xName, c.Ints([0, 0, geo.PadsBegin[0], geo.PadsBegin[1], 0, 0, geo.PadsEnd[0], geo.PadsEnd[1]])])
-            : xName;
-        string cols;
-        if (k == 1)
+            ? c.Op("Pad", [xt, c.Ints([0, 0, geo.PadsBegin[0], geo.PadsBegin[1], 0, 0, geo.PadsEnd[0], geo.PadsEnd[1]])])
+            : xt;
+        string Tap(long i, long j)
         {
-            cols = c.Op("Slice", [xp, c.Ints(0, 0), c.Ints(geo.Strides[0] * (hy - 1) + 1, geo.Strides[1] * (wy - 1) + 1), c.Ints(2, 3), c.Ints(geo.Strides)]);
+            long h0 = i * geo.Dilations[0], w0 = j * geo.Dilations[1];
+            return c.Op("Slice", [xp, c.Ints(h0, w0), c.Ints(h0 + geo.Strides[0] * (hy - 1) + 1, w0 + geo.Strides[1] * (wy - 1) + 1),
+                c.Ints(2, 3), c.Ints(geo.Strides)]);
         }
+        string cols;
+        if (k == 1) cols = Tap(0, 0);
         else
         {
-            // One strided slice per kernel tap, stacked after the channel axis: [N, C, K, Hy, Wy].
+            // One strided slice per kernel tap, stacked after the channel axis: [C, K, N, Hy, Wy].
             var taps = new List<string>();
             for (long i = 0; i < kh; i++)
-                for (long j = 0; j < kw; j++)
-                {
-                    long h0 = i * geo.Dilations[0], w0 = j * geo.Dilations[1];
-                    var s = c.Op("Slice", [xp, c.Ints(h0, w0), c.Ints(h0 + geo.Strides[0] * (hy - 1) + 1, w0 + geo.Strides[1] * (wy - 1) + 1),
-                        c.Ints(2, 3), c.Ints(geo.Strides)]);
-                    taps.Add(c.Op("Unsqueeze", [s, c.Ints(2)]));
-                }
-            cols = c.Op("Concat", taps.ToArray(), Attr("axis", 2L));
+                for (long j = 0; j < kw; j++) taps.Add(c.Op("Unsqueeze", [Tap(i, j), c.Ints(1)]));
+            cols = c.Op("Concat", taps.ToArray(), Attr("axis", 1L));
         }
-        // cols [N, g, Cg*K, Hy*Wy] x dY^T [N, g, Hy*Wy, Og] -> [N, g, Cg*K, Og], summed over N.
-        var colsR = c.Reshape(cols, c.Ints(-1, groups, cg * k, hy * wy));
-        var gT = c.Transpose(c.Reshape(g, c.Ints(-1, groups, og, hy * wy)), 0, 1, 3, 2);
-        var prod = c.ReduceSum(c.Op("MatMul", [colsR, gT]), [0], keepDims: false);
+        // cols [g, Cg*K, N*Hy*Wy] x dY^T [g, N*Hy*Wy, Og] -> [g, Cg*K, Og].
+        var colsR = c.Reshape(cols, c.Ints(groups, cg * k, -1));
+        var gT = c.Reshape(c.Transpose(c.Reshape(g, c.Ints(-1, groups, og, hy * wy)), 1, 0, 3, 2), c.Ints(groups, -1, og));
+        var prod = c.Op("MatMul", [colsR, gT]);
         var dw = c.Transpose(prod, 0, 2, 1); // [g, Og, Cg*K]
         return c.Reshape(dw, c.Ints(o, cg, kh, kw));
     }
