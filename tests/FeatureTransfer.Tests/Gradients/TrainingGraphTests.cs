@@ -114,8 +114,9 @@ public class TrainingGraphTests
         Assert.DoesNotContain(tg.State, s => s.Input.StartsWith("conv6", StringComparison.Ordinal));
         Assert.Contains(tg.Model.Graph.Initializer, i => i.Name == "conv6.weight");
         Assert.Contains(tg.Model.Graph.Initializer, i => i.Name == "bn2.running_mean");
-        // Nothing below the lowest trainable layer is differentiated: no ConvTranspose (the Conv input gradient).
+        // Nothing below the lowest trainable layer is differentiated: only the two forward convolutions, no input gradient.
         Assert.DoesNotContain(tg.Model.Graph.Node, n => n.OpType == "ConvTranspose");
+        Assert.Equal(2, tg.Model.Graph.Node.Count(n => n.OpType == "Conv"));
         using var session = new InferenceSession(tg.Model.ToByteArray());
         var state = tg.State.ToDictionary(s => s.Input, s => Tensors.ToFloats(s.Initial));
         var (_, next) = RunStep(session, tg, Batch(1), state, lr: 0.1f);

@@ -77,9 +77,35 @@ internal static class ConvRules
         if (n.Input.Count > 2 && c.NeedsGrad(n.Input[2]))
             c.Accumulate(n.Input[2], c.ReduceSum(g, [0, 2, 3], keepDims: false));
         if (c.NeedsGrad(xName))
-            c.Accumulate(xName, c.Op("ConvTranspose", [g, wName], TransposeAttrs(geo, x, y)));
+            c.Accumulate(xName, InputGrad(c, geo, g, wName, x, y, w));
         if (c.NeedsGrad(wName))
             c.Accumulate(wName, WeightGrad(c, geo, xName, x, y, w, g));
+    }
+
+    /// <summary>
+    /// dX. Stride 1: a plain Conv of dY with the spatially flipped, group-transposed weights and complementary pads
+    /// (exact, and ONNX Runtime's Conv kernels are much faster than its ConvTranspose); otherwise ConvTranspose.
+    /// </summary>
+    private static string InputGrad(GradContext c, Geometry geo, string g, string wName, TensorShape x, TensorShape y, TensorShape w)
+    {
+        int sp = geo.Kernel.Length;
+        var pb = new long[sp];
+        var pe = new long[sp];
+        bool direct = true;
+        for (int i = 0; i < sp; i++)
+        {
+            long span = geo.Dilations[i] * (geo.Kernel[i] - 1);
+            pb[i] = span - geo.PadsBegin[i];
+            pe[i] = span - geo.PadsEnd[i];
+            direct &= geo.Strides[i] == 1 && pb[i] >= 0 && pe[i] >= 0 && y.Dims[i + 2] + pb[i] + pe[i] - span == x.Dims[i + 2];
+        }
+        if (!direct) return c.Op("ConvTranspose", [g, wName], TransposeAttrs(geo, x, y));
+        long groups = geo.Group, o = w.Dims[0], cg = w.Dims[1], og = o / groups;
+        var wt = c.Reshape(c.Transpose(c.Reshape(wName, c.Ints(groups, og, cg, geo.Kernel[0], geo.Kernel[1])), 0, 2, 1, 3, 4),
+            c.Ints(groups * cg, og, geo.Kernel[0], geo.Kernel[1]));
+        var flipped = c.Op("Slice", [wt, c.Ints(-1, -1), c.Ints(long.MinValue, long.MinValue), c.Ints(2, 3), c.Ints(-1, -1)]);
+        return c.Op("Conv", [g, flipped], Attr("dilations", geo.Dilations), Attr("group", groups), Attr("kernel_shape", geo.Kernel),
+            Attr("pads", pb.Concat(pe).ToArray()), Attr("strides", Enumerable.Repeat(1L, sp).ToArray()));
     }
 
     private static string WeightGrad(GradContext c, Geometry geo, string xName, TensorShape x, TensorShape y, TensorShape w, string g)
