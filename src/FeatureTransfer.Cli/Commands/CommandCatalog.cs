@@ -10,6 +10,7 @@ internal static class CommandCatalog
         InspectCommand.Create(),
         ExtractCommand.Create(),
         MergeCommand.Create(),
+        PredictCommand.Create(),
         ModelsCommand.Create(),
     ];
 }

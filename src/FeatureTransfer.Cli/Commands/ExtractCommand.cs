@@ -49,6 +49,7 @@ internal static class ExtractCommand
                 Device = SessionFactory.ParseDevice(r.GetValue(device)!),
                 Threads = r.GetValue(threads),
                 Preprocessing = pre.Read(r, modelPath),
+                Tensorizer = pre.Decoder(r),
             };
             var outPath = r.GetValue(output)!;
             var job = new ExtractionJobOptions
