@@ -12,7 +12,7 @@ namespace FeatureTransfer.Tests.Models;
 /// zero-shot figures of ../shared/datasets/hymenoptera_data/README.md (share of photos whose ImageNet top-1 is
 /// exactly ant (310) or bee (309)). A wrong channel order or scale drops these to ~0.
 /// Measured here: 0.804, 0.839, 0.756, 0.593 against the README's 0.789, 0.834, 0.736, 0.578: always 0.5-2.0 points
-/// higher (the README's figures came from a plain bilinear resize; ours is torchvision's antialiased one), so the
+/// higher (the README says "bilinear" without naming the resizer; ours is bit-exact torchvision/PIL), so the
 /// bound is 2.5 points (QDQ: 301 vs 293 of 398 photos, 2.01 points).
 /// </summary>
 public sealed class ZeroShotTests(ITestOutputHelper output)
