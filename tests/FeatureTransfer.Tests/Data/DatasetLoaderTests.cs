@@ -42,6 +42,19 @@ public sealed class DatasetLoaderTests
     }
 
     [Fact]
+    public void Split_folders_holding_class_folders_give_class_labels_and_splits()
+    {
+        var all = DatasetLoader.Open(TestPaths.FashionSample);
+        Assert.Equal(300, all.Items.Count);
+        Assert.Equal(["ankle-boot", "bag", "sandal", "shirt", "sneaker"], all.Classes);
+        Assert.Contains(all.Items, i => i.Id == "train/bag/train-00023.png" && i.Label == "bag");
+        Assert.Empty(all.ListingErrors);
+        var test = DatasetLoader.Open(TestPaths.FashionSample, new() { Split = "test" });
+        Assert.Equal(100, test.Items.Count);
+        Assert.All(test.Items, i => Assert.StartsWith("test/", i.Id, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Flat_folder_is_unlabelled_and_sorted_ordinally()
     {
         using var dir = TestPaths.NewTempDir();
