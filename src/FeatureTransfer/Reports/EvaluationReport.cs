@@ -40,7 +40,7 @@ public static class EvaluationReport
         WritePerClass(files.PerClass, result);
         WriteConfusionCsv(files.ConfusionCsv, result);
         Plots.Confusion(files.ConfusionPng, result.Classes, result.Confusion,
-            $"{HeadKinds.Name(head.Kind)} on {head.Normalization.RecipeName}: accuracy {result.Accuracy:P1}");
+            $"{HeadKinds.Name(head.Kind)} on {head.Normalization.RecipeName}: accuracy {result.Accuracy * 100:F1}%");
 
         var metrics = new Dictionary<string, object?>
         {
@@ -113,7 +113,7 @@ public static class EvaluationReport
         md.AppendLine(inv, $"- Features: {Md(test.Provenance.ModelName)}, {Md(test.Layout.Summary())}{(featuresPath is null ? "" : $" (`{featuresPath}`)")}");
         md.AppendLine(inv, $"- Rows scored: {r.LabelledRows:N0}{(r.UnlabelledRows > 0 ? $" (+{r.UnlabelledRows:N0} unlabelled, predicted only)" : "")}");
         md.AppendLine();
-        md.AppendLine(inv, $"**Accuracy {r.Accuracy:P2}**, macro-F1 {r.MacroF1:F4}").AppendLine();
+        md.AppendLine(inv, $"**Accuracy {r.Accuracy * 100:F2}%**, macro-F1 {r.MacroF1:F4}").AppendLine();
         md.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
         foreach (var c in r.PerClass)
             md.AppendLine(inv, $"| {Md(c.Class)} | {c.Precision:F3} | {c.Recall:F3} | {c.F1:F3} | {c.Support} |");
