@@ -7,6 +7,10 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All() =>
     [
+        InspectCommand.Create(),
+        ExtractCommand.Create(),
+        MergeCommand.Create(),
+        ModelsCommand.Create(),
         TrainCommand.Create(),
         EvaluateCommand.Create(),
         TransformCommand.Create(),

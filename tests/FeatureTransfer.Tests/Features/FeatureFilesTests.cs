@@ -11,7 +11,7 @@ public class FeatureFilesTests
         ModelSha256 = "ab12",
         ModelName = "test.onnx",
         Layout = FeatureLayout.Create(taps.Select(t => (t.Tensor, "Relu", t.Width, "map", "avg", false))),
-        Preprocessing = Imaging.Preprocessing.ImageNet,
+        Preprocessing = global::FeatureTransfer.Imaging.Preprocessing.ImageNet,
         Dataset = "idx:/x",
         BatchSize = 32,
         Extra = { ["note"] = "x" },
@@ -66,7 +66,7 @@ public class FeatureFilesTests
         Assert.Equal("ab12", back.Provenance.ModelSha256);
         Assert.Equal(32, back.Provenance.BatchSize);
         Assert.Equal("x", back.Provenance.Extra["note"]);
-        Assert.Equal(Imaging.Preprocessing.ImageNet.Mean, back.Provenance.Preprocessing!.Mean);
+        Assert.Equal(global::FeatureTransfer.Imaging.Preprocessing.ImageNet.Mean, back.Provenance.Preprocessing!.Mean);
         Assert.Equal(Ids.Length, FeatureFiles.ReadProvenance(path).Rows);
         Assert.Equal(name.EndsWith(".parquet") ? [name] : new[] { name, name + ".meta.json" },
             Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray());
