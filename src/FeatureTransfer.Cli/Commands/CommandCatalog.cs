@@ -12,5 +12,8 @@ internal static class CommandCatalog
         MergeCommand.Create(),
         PredictCommand.Create(),
         ModelsCommand.Create(),
+        TrainCommand.Create(),
+        EvaluateCommand.Create(),
+        TransformCommand.Create(),
     ];
 }

@@ -65,6 +65,9 @@ public sealed class TrainedHead
     /// <summary>Throws <see cref="ProvenanceMismatchException"/> naming the mismatch when features from <paramref name="source"/> do not fit this head.</summary>
     public void RequireCompatible(FeatureProvenance features, string source)
     {
+        if (features.Extra.TryGetValue("normalization", out var applied))
+            throw new ProvenanceMismatchException(
+                $"features are already normalized ({applied}, written by ft transform); give the extracted features: the head applies its own {Normalization.RecipeName}", source);
         if (!string.Equals(features.ModelSha256, Features.ModelSha256, StringComparison.OrdinalIgnoreCase))
             throw new ProvenanceMismatchException(
                 $"features come from model '{features.ModelName}' (sha256 {Short(features.ModelSha256)}) but the head was trained on " +
