@@ -144,7 +144,7 @@ public static class TapBuilder
                 for (int i = 0; i < n.Input.Count; i++)
                     if (n.Input[i] == input.Name) n.Input[i] = inner;
             foreach (var o in g.Output) if (o.Name == input.Name) throw new InvalidModelException("the input is also an output");
-            added.Add(Nodes.Make("Cast", [input.Name], [inner], names.New("ft_cast_input"), "", Nodes.Attr("to", (long)ElementType.Float)));
+            added.Add(Nodes.Make("Cast", [input.Name], [inner], names.New("ft_cast_input"), "", Nodes.Attr("to", (long)inputType)));
             input.Type.TensorType.ElemType = (int)ElementType.Float;
         }
 
@@ -196,14 +196,15 @@ public static class TapBuilder
             }
             else
             {
-                string f = tensor;
+                // Float16/double maps are pooled in their own type and cast afterwards: a Cast consumer on a float16
+                // tensor changes how ONNX Runtime places its own float16<->float32 casts and moved the model's outputs.
+                pooled = isMap ? Flatten(Pool(tensor, options.Pooling, names, added), names, added) : tensor;
                 if (p.Type != ElementType.Float && tensor != input.Name)
                 {
                     string c = names.New(tensor + "_ft_f32");
-                    added.Add(Nodes.Make("Cast", [f], [c], names.New("ft_cast"), "", Nodes.Attr("to", (long)ElementType.Float)));
-                    f = c;
+                    added.Add(Nodes.Make("Cast", [pooled], [c], names.New("ft_cast"), "", Nodes.Attr("to", (long)ElementType.Float)));
+                    pooled = c;
                 }
-                pooled = isMap ? Flatten(Pool(f, options.Pooling, names, added), names, added) : f;
             }
             pieces.Add(pooled);
             layoutEntries.Add((tensor, op, width, isMap ? "map" : "vector",
