@@ -8,5 +8,13 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All() =>
     [
         InspectCommand.Create(),
+        ExtractCommand.Create(),
+        MergeCommand.Create(),
+        PredictCommand.Create(),
+        ModelsCommand.Create(),
+        TrainCommand.Create(),
+        EvaluateCommand.Create(),
+        TransformCommand.Create(),
+        TrainBackboneCommand.Create(),
     ];
 }

@@ -1,0 +1,101 @@
+using System.CommandLine;
+using FeatureTransfer.Models;
+using Spectre.Console;
+
+namespace FeatureTransfer.Cli.Commands;
+
+/// <summary><c>ft models list</c> and <c>ft models fetch NAME [--dir D] [--no-verify]</c>.</summary>
+internal static class ModelsCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("models", "The model catalog (onnx-models/models.json): list it, download zoo backbones.");
+        command.Subcommands.Add(List());
+        command.Subcommands.Add(Fetch());
+        return command;
+    }
+
+    private static Command List()
+    {
+        var catalogOption = new Option<string?>("--catalog") { Description = "models.json to read (default: the one next to ft or in the repository)" };
+        var list = new Command("list", "List the catalog: name, where the file is, preprocessing, presets.");
+        list.Options.Add(catalogOption);
+        list.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        {
+            var catalog = ModelCatalog.Load(r.GetValue(catalogOption));
+            foreach (var e in catalog.Entries)
+            {
+                string? local = catalog.LocalFile(e);
+                string where = local is not null ? local : e.Url is not null ? $"not downloaded (ft models fetch {e.Name})" : $"missing: {e.File ?? e.Path}";
+                var p = e.Preprocessing;
+                Console.WriteLine($"{e.Name}{(e.Default ? " (default)" : "")}");
+                Console.WriteLine($"  file:          {where}");
+                Console.WriteLine($"  sha256:        {e.Sha256 ?? "unknown (fetch needs --no-verify)"}{(e.Size is { } s ? $", {s:N0} bytes" : "")}");
+                Console.WriteLine($"  input:         {e.Input ?? "?"} {p.Layout} {p.Channels}x{p.Height}x{p.Width}, resize {p.Resize} crop {p.Crop}, {p.ChannelOrder}, scale {p.Scale:G6}, mean [{string.Join(", ", p.Mean)}], std [{string.Join(", ", p.Std)}]");
+                Console.WriteLine($"  presets:       {(e.Presets.Count == 0 ? "found automatically" : string.Join("; ", e.Presets.Select(kv => $"{kv.Key} = {string.Join(",", kv.Value)}")))}");
+                if (e.Licence is not null) Console.WriteLine($"  licence:       {e.Licence}");
+            }
+            return Task.FromResult(ExitCodes.Success);
+        }, ct));
+        return list;
+    }
+
+    private static Command Fetch()
+    {
+        var name = new Argument<string>("NAME") { Description = "catalog name of the model (see ft models list)" };
+        var dir = new Option<string?>("--dir") { Description = "download folder (default $FT_MODELS_DIR or ~/.cache/featuretransfer/models)" };
+        var noVerify = new Option<bool>("--no-verify") { Description = "allow a download whose SHA-256 is not recorded in the catalog" };
+        var catalogOption = new Option<string?>("--catalog") { Description = "models.json to read" };
+        var fetch = new Command("fetch", "Download a catalog model, resumable, verified against its SHA-256.");
+        fetch.Arguments.Add(name);
+        fetch.Options.Add(dir);
+        fetch.Options.Add(noVerify);
+        fetch.Options.Add(catalogOption);
+        fetch.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(async token =>
+        {
+            var catalog = ModelCatalog.Load(r.GetValue(catalogOption));
+            string wanted = r.GetValue(name)!;
+            var entry = catalog.FindByName(wanted) ?? throw new InvalidOptionException(
+                $"no model '{wanted}' in {catalog.CatalogPath}; known: {string.Join(", ", catalog.Entries.Select(e => e.Name))}");
+            string folder = r.GetValue(dir) ?? ModelCatalog.DefaultDownloadFolder;
+            var fetcher = new ModelFetcher();
+            string path;
+            if (CliRunner.Interactive)
+            {
+                path = await AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+                    .StartAsync(async ctx =>
+                    {
+                        var task = ctx.AddTask(entry.Name, maxValue: entry.Size ?? 1);
+                        var progress = new Progress<FetchProgress>(p =>
+                        {
+                            if (p.Total is { } t) task.MaxValue = t;
+                            task.Value = p.Received;
+                        });
+                        return await fetcher.FetchAsync(entry, folder, !r.GetValue(noVerify), progress, token);
+                    });
+            }
+            else
+            {
+                long lastLogged = -1;
+                var progress = new SynchronousProgress(p =>
+                {
+                    long step = p.Received / (8L << 20);
+                    if (step == lastLogged) return;
+                    lastLogged = step;
+                    CliRunner.Info(p.Total is { } t ? $"{entry.Name}: {p.Received:N0} / {t:N0} bytes" : $"{entry.Name}: {p.Received:N0} bytes");
+                });
+                path = await fetcher.FetchAsync(entry, folder, !r.GetValue(noVerify), progress, token);
+            }
+            CliRunner.Info(entry.Sha256 is null ? $"{path} (NOT verified: no SHA-256 in the catalog)" : $"{path} (sha256 verified)");
+            return ExitCodes.Success;
+        }, ct));
+        return fetch;
+    }
+
+    /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool and log out of order).</summary>
+    private sealed class SynchronousProgress(Action<FetchProgress> report) : IProgress<FetchProgress>
+    {
+        public void Report(FetchProgress value) => report(value);
+    }
+}

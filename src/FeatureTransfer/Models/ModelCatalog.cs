@@ -1,0 +1,216 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FeatureTransfer.Imaging;
+
+namespace FeatureTransfer.Models;
+
+/// <summary>One backbone of <c>onnx-models/models.json</c>: where its file is (shipped, local or downloadable),
+/// its identity (SHA-256), input name, preprocessing and named layer presets.</summary>
+public sealed record ModelEntry
+{
+    public required string Name { get; init; }
+
+    /// <summary>True for the one model used when a command gets none.</summary>
+    public bool Default { get; init; }
+
+    /// <summary>File shipped in the catalog's folder (<c>onnx-models/</c>), relative to it.</summary>
+    public string? File { get; init; }
+
+    /// <summary>Local file relative to the repository root (e.g. <c>../shared/models/x.onnx</c>).</summary>
+    public string? Path { get; init; }
+
+    /// <summary>Download address for <c>ft models fetch</c>.</summary>
+    public string? Url { get; init; }
+
+    /// <summary>Lower-case hex SHA-256 of the file, or null when it could not be confirmed (fetch then needs --no-verify).</summary>
+    public string? Sha256 { get; init; }
+
+    /// <summary>File size in bytes, when known.</summary>
+    public long? Size { get; init; }
+
+    public string? Licence { get; init; }
+    public string? Source { get; init; }
+
+    /// <summary>Label set of the classifier head (e.g. imagenet1k).</summary>
+    public string? Classes { get; init; }
+
+    /// <summary>Name of the image input tensor.</summary>
+    public string? Input { get; init; }
+
+    public Preprocessing Preprocessing { get; init; } = Preprocessing.ImageNet;
+
+    /// <summary>Named tap lists (e.g. bottleneck); empty means the graph code finds them itself.</summary>
+    public Dictionary<string, string[]> Presets { get; init; } = [];
+
+    public string? Notes { get; init; }
+
+    /// <summary>File name a download is saved under.</summary>
+    [JsonIgnore]
+    public string? DownloadFileName => Url is null ? null : System.IO.Path.GetFileName(new Uri(Url).AbsolutePath);
+}
+
+/// <summary>
+/// The model catalog (<c>onnx-models/models.json</c>). Found next to the executable (the CLI copies
+/// <c>onnx-models/</c> to its output) or in the repository above the working directory or the executable.
+/// </summary>
+public sealed class ModelCatalog
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNameCaseInsensitive = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    private static readonly ConcurrentDictionary<(string, long, DateTime), string> HashCache = new();
+
+    private ModelCatalog(string catalogPath, IReadOnlyList<ModelEntry> entries, string? repoRoot)
+    {
+        CatalogPath = catalogPath;
+        Entries = entries;
+        RepoRoot = repoRoot;
+    }
+
+    /// <summary>The models.json that was read.</summary>
+    public string CatalogPath { get; }
+
+    /// <summary>Folder of models.json (shipped <c>file</c> entries are relative to it).</summary>
+    public string CatalogFolder => System.IO.Path.GetDirectoryName(CatalogPath)!;
+
+    /// <summary>Repository root (folder holding FeatureTransfer.sln) that <c>path</c> entries are relative to, if found.</summary>
+    public string? RepoRoot { get; }
+
+    public IReadOnlyList<ModelEntry> Entries { get; }
+
+    /// <summary>The entry marked <c>"default": true</c>.</summary>
+    public ModelEntry Default => Entries.Single(e => e.Default);
+
+    /// <summary>Where <c>ft models fetch</c> saves downloads by default: $FT_MODELS_DIR, else $XDG_CACHE_HOME/featuretransfer/models, else ~/.cache/featuretransfer/models.</summary>
+    public static string DefaultDownloadFolder
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable("FT_MODELS_DIR") is { Length: > 0 } dir) return dir;
+            string cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg
+                ? xdg
+                : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
+            return System.IO.Path.Combine(cache, "featuretransfer", "models");
+        }
+    }
+
+    /// <summary>Loads <paramref name="catalogPath"/>, or the catalog found next to the executable or in the repository.</summary>
+    /// <exception cref="FeatureTransferException">No catalog found, or it is not valid (bad JSON, not exactly one default).</exception>
+    public static ModelCatalog Load(string? catalogPath = null)
+    {
+        catalogPath ??= Locate() ?? throw new FeatureTransferException(
+            "onnx-models/models.json not found next to the executable or in a repository above the current folder");
+        List<ModelEntry> entries;
+        try
+        {
+            using var doc = JsonDocument.Parse(System.IO.File.ReadAllBytes(catalogPath), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            if (!doc.RootElement.TryGetProperty("models", out var models) || models.ValueKind != JsonValueKind.Array)
+                throw new FeatureTransferException("no \"models\" array", catalogPath);
+            entries = models.Deserialize<List<ModelEntry>>(Json) ?? [];
+        }
+        catch (JsonException e)
+        {
+            throw new FeatureTransferException($"invalid JSON: {e.Message}", catalogPath, e);
+        }
+        catch (IOException e)
+        {
+            throw new FeatureTransferException($"cannot read: {e.Message}", catalogPath, e);
+        }
+        int defaults = entries.Count(e => e.Default);
+        if (defaults != 1) throw new FeatureTransferException($"exactly one model must be \"default\": true, found {defaults}", catalogPath);
+        var duplicate = entries.GroupBy(e => e.Name, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new FeatureTransferException($"model name '{duplicate.Key}' appears twice", catalogPath);
+        foreach (var e in entries)
+        {
+            try { e.Preprocessing.Validate(); }
+            catch (InvalidOptionException x) { throw new FeatureTransferException($"model '{e.Name}': {x.Message}", catalogPath, x); }
+        }
+        string full = System.IO.Path.GetFullPath(catalogPath);
+        return new ModelCatalog(full, entries, FindRepoRoot(System.IO.Path.GetDirectoryName(full)!));
+    }
+
+    private static string? Locate()
+    {
+        string beside = System.IO.Path.Combine(AppContext.BaseDirectory, "onnx-models", "models.json");
+        if (System.IO.File.Exists(beside)) return beside;
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            string? root = FindRepoRoot(start);
+            if (root is not null && System.IO.File.Exists(System.IO.Path.Combine(root, "onnx-models", "models.json")))
+                return System.IO.Path.Combine(root, "onnx-models", "models.json");
+        }
+        return null;
+    }
+
+    private static string? FindRepoRoot(string start)
+    {
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            if (System.IO.File.Exists(System.IO.Path.Combine(dir.FullName, "FeatureTransfer.sln"))) return dir.FullName;
+        // Running from a build output: the repository is above the executable even when the catalog is the copied one.
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+            if (System.IO.File.Exists(System.IO.Path.Combine(dir.FullName, "FeatureTransfer.sln"))) return dir.FullName;
+        return null;
+    }
+
+    /// <summary>The entry called <paramref name="name"/> (case-insensitive), or null.</summary>
+    public ModelEntry? FindByName(string name)
+        => Entries.FirstOrDefault(e => string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The entry whose SHA-256 is <paramref name="sha256"/> (the first, i.e. the shipped default before its ../shared copy), or null.</summary>
+    public ModelEntry? FindBySha256(string sha256)
+        => Entries.FirstOrDefault(e => string.Equals(e.Sha256, sha256, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// A model by catalog name, or by file: an existing file is identified by its SHA-256, so any copy of a known model
+    /// (e.g. <c>../shared/models/x.onnx</c> or a renamed download) gets its preprocessing. Null when unknown.
+    /// </summary>
+    public ModelEntry? Find(string nameOrPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(nameOrPath);
+        if (System.IO.File.Exists(nameOrPath)) return FindBySha256(Sha256Of(nameOrPath));
+        return FindByName(nameOrPath);
+    }
+
+    /// <summary>The local file of an entry: shipped file, repository path, or a download in <paramref name="downloadFolder"/>; null if none exists.</summary>
+    public string? LocalFile(ModelEntry entry, string? downloadFolder = null)
+    {
+        if (entry.File is not null)
+        {
+            string p = System.IO.Path.GetFullPath(System.IO.Path.Combine(CatalogFolder, entry.File));
+            if (System.IO.File.Exists(p)) return p;
+        }
+        if (entry.Path is not null)
+        {
+            foreach (var root in new[] { RepoRoot, System.IO.Path.GetDirectoryName(CatalogFolder) })
+            {
+                if (root is null) continue;
+                string p = System.IO.Path.GetFullPath(System.IO.Path.Combine(root, entry.Path));
+                if (System.IO.File.Exists(p)) return p;
+            }
+        }
+        if (entry.DownloadFileName is { } name)
+        {
+            string p = System.IO.Path.Combine(downloadFolder ?? DefaultDownloadFolder, name);
+            if (System.IO.File.Exists(p)) return p;
+        }
+        return null;
+    }
+
+    /// <summary>Lower-case hex SHA-256 of a file (cached per path, size and modification time).</summary>
+    public static string Sha256Of(string path)
+    {
+        var info = new FileInfo(path);
+        var key = (info.FullName, info.Length, info.LastWriteTimeUtc);
+        return HashCache.GetOrAdd(key, _ =>
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+            return Convert.ToHexStringLower(SHA256.HashData(stream));
+        });
+    }
+}
