@@ -54,7 +54,18 @@ public sealed class ImageTensorizer
         if (destination.Length != p.TensorLength)
             throw new ArgumentException($"destination has {destination.Length} floats, the preprocessing needs {p.TensorLength}", nameof(destination));
         var s = t_scratch ??= new Scratch();
+        try
+        {
+            WriteCore(item, p, destination, s);
+        }
+        finally
+        {
+            s.TrimLarge(); // one huge image must not pin hundreds of MB per decode thread for the rest of the job
+        }
+    }
 
+    private void WriteCore(ImageItem item, Preprocessing p, Span<float> destination, Scratch s)
+    {
         if (!item.Pixels.IsEmpty)
         {
             if (item.PixelWidth <= 0 || item.PixelHeight <= 0 || item.Pixels.Length != (long)item.PixelWidth * item.PixelHeight)
@@ -427,6 +438,18 @@ public sealed class ImageTensorizer
         }
         private Preprocessing? _lutFor;
         private readonly float[] _lut = new float[3 * 256];
+
+        /// <summary>Buffers above this are dropped after each image (typical photos need a few MB).</summary>
+        private const int KeepBytes = 64 << 20;
+
+        public void TrimLarge()
+        {
+            if (File.Length > KeepBytes) File = [];
+            if (Pixels.Length > KeepBytes) Pixels = [];
+            if (Oriented.Length > KeepBytes) Oriented = [];
+            if (Gray.Length > KeepBytes) Gray = [];
+            if (Horizontal.Length > KeepBytes) Horizontal = [];
+        }
 
         public byte[] Rent(ref byte[] buffer, int length)
         {
