@@ -7,7 +7,15 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All() =>
     [
+        InspectCommand.Create(),
+        ExtractCommand.Create(),
+        MergeCommand.Create(),
+        PredictCommand.Create(),
         ModelsCommand.Create(),
         DataCommand.Create(),
+        TrainCommand.Create(),
+        EvaluateCommand.Create(),
+        TransformCommand.Create(),
+        TrainBackboneCommand.Create(),
     ];
 }

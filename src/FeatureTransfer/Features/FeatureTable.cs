@@ -70,4 +70,41 @@ public sealed class FeatureTable
     public int Dimension => Layout.Dimension;
 
     public ReadOnlySpan<float> Row(int i) => Data.AsSpan(i * Dimension, Dimension);
+
+    /// <summary>A table of the given rows (in that order), with the same provenance.</summary>
+    public FeatureTable SelectRows(IReadOnlyList<int> rows)
+    {
+        int d = Dimension;
+        var data = new float[(long)rows.Count * d];
+        var ids = new string[rows.Count];
+        var labels = new string?[rows.Count];
+        for (int i = 0; i < rows.Count; i++)
+        {
+            Data.AsSpan(rows[i] * d, d).CopyTo(data.AsSpan(i * d, d));
+            ids[i] = Ids[rows[i]];
+            labels[i] = Labels[rows[i]];
+        }
+        return new FeatureTable(ids, labels, data, Provenance with { Rows = rows.Count });
+    }
+
+    /// <summary>A table of only the given layers (taps), in layout order, with offsets recomputed.</summary>
+    public FeatureTable SelectLayers(IReadOnlyCollection<string> tensors)
+    {
+        var taps = Layout.Taps.Where(t => tensors.Contains(t.Tensor)).ToList();
+        var missing = tensors.Where(n => taps.All(t => t.Tensor != n)).ToList();
+        if (missing.Count > 0) throw new UnknownLayerException($"features have no layer '{missing[0]}' ({Layout.Summary()})");
+        var layout = FeatureLayout.Create(taps.Select(t => (t.Tensor, t.Op, t.Length, t.Kind, t.Pooling, t.Quantized)));
+        int d = layout.Dimension, src = Dimension;
+        var data = new float[(long)Rows * d];
+        for (int r = 0; r < Rows; r++)
+        {
+            int o = 0;
+            foreach (var t in taps)
+            {
+                Data.AsSpan(r * src + t.Offset, t.Length).CopyTo(data.AsSpan(r * d + o, t.Length));
+                o += t.Length;
+            }
+        }
+        return new FeatureTable(Ids, Labels, data, Provenance with { Layout = layout });
+    }
 }

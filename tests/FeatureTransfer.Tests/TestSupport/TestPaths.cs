@@ -88,3 +88,13 @@ public sealed class SharedTheoryAttribute : TheoryAttribute
             Skip = Reasons.NoShared;
     }
 }
+
+/// <summary>A fact that needs root (mounting a small tmpfs to fill the disk); CI runs as root. Skipped with the reason otherwise.</summary>
+public sealed class RootFactAttribute : FactAttribute
+{
+    public RootFactAttribute()
+    {
+        if (Environment.UserName != "root")
+            Skip = "needs root to mount a tmpfs (CI runs as root)";
+    }
+}

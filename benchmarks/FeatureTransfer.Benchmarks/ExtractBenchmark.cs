@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Globalization;
+using FeatureTransfer.Data;
+using FeatureTransfer.Extraction;
+using FeatureTransfer.Imaging;
+using FeatureTransfer.Onnx.Inspection;
+using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Tapping;
+using Microsoft.ML.OnnxRuntime;
+
+namespace FeatureTransfer.Benchmarks;
+
+/// <summary>
+/// Issue 9's extraction benchmark, all methods on the same photos, model, batch and threads, in alternating rounds:
+/// (a) ft bottleneck, (b) ft FNE, (c) raw ONNX Runtime forward on pre-decoded tensors, (d) ML.NET's image pipeline
+/// (own process), (d2) ML.NET with every FNE map as an output column pooled outside the graph, (e) PyTorch CPU.
+/// Then peak memory of ft extract at 1x and 10x the images (child processes).
+/// </summary>
+internal static class ExtractBenchmark
+{
+    public static async Task<int> RunAsync(string[] argv)
+    {
+        var a = new Args(argv);
+        int images = a.GetInt("images", 1000), rounds = a.GetInt("rounds", 3), batch = a.GetInt("batch", 32), threads = a.GetInt("threads", 2);
+        var archs = a.Get("models", "resnet18,mobilenet_v2").Split(',');
+        var methods = a.Get("methods", "a,b,c,d,d2,e").Split(',');
+        var photos = BenchEnvironment.Photos(images);
+        Console.WriteLine($"# extraction benchmark: {images} photos (hymenoptera, median 500x375) batch {batch}, {threads} threads, {rounds} rounds, {Environment.ProcessorCount} cores");
+        foreach (var arch in archs)
+        {
+            var model = BenchEnvironment.TorchvisionModel(arch);
+            var results = methods.ToDictionary(m => m, _ => new List<double>());
+            for (int r = 0; r < rounds; r++)
+            {
+                // Rotate the order every round so that no method always runs first (warm caches, thermal state).
+                var order = methods.Skip(r % methods.Length).Concat(methods.Take(r % methods.Length));
+                foreach (var m in order)
+                {
+                    double rate = m switch
+                    {
+                        "a" => await FtExtract(model, photos, "bottleneck", batch, threads),
+                        "b" => await FtExtract(model, photos, "fne", batch, threads),
+                        "c" => RawForward(model, photos, images, batch, threads),
+                        "d" => MlNet(model, photos, "bottleneck", threads),
+                        "d2" => MlNet(model, photos, "fne", threads),
+                        "e" => PyTorch(arch, photos, batch, threads),
+                        _ => throw new ArgumentException("unknown method " + m),
+                    };
+                    results[m].Add(rate);
+                    Console.WriteLine($"{arch} round {r + 1} {m}: {rate:F1} img/s");
+                }
+            }
+            var med = results.ToDictionary(kv => kv.Key, kv => Median(kv.Value));
+            Console.WriteLine($"\n## {arch} (median img/s over {rounds} rounds)");
+            foreach (var (m, v) in med) Console.WriteLine($"  ({m}) {Names[m],-48} {v,8:F1} img/s");
+            void Ratio(string x, string y, string what) { if (med.ContainsKey(x) && med.ContainsKey(y)) Console.WriteLine($"  {what}: {med[x] / med[y]:F2}x"); }
+            Ratio("a", "c", "(a)/(c) ft bottleneck vs raw ORT forward");
+            Ratio("a", "e", "(a)/(e) ft bottleneck vs PyTorch");
+            Ratio("a", "d", "(a)/(d) ft bottleneck vs ML.NET");
+            if (med.ContainsKey("a") && med.ContainsKey("b")) Console.WriteLine($"  time (b)/(a) FNE vs bottleneck: {med["a"] / med["b"]:F2}x");
+            Ratio("b", "d2", "(b)/(d2) ft FNE vs ML.NET multi-layer");
+        }
+        if (a.Get("memory", "yes") == "yes")
+        {
+            var model = BenchEnvironment.TorchvisionModel(archs[^1]);
+            var one = MemoryOf(model, BenchEnvironment.Photos(images), "fne");
+            var ten = MemoryOf(model, BenchEnvironment.Photos(images * 10), "fne");
+            Console.WriteLine($"\n## peak memory of ft extract FNE ({archs[^1]}): {images} images {one:F0} MB, {images * 10} images {ten:F0} MB, ratio {ten / one:F2}x");
+        }
+        return 0;
+    }
+
+    private static readonly Dictionary<string, string> Names = new()
+    {
+        ["a"] = "ft extract, bottleneck",
+        ["b"] = "ft extract, FNE",
+        ["c"] = "raw ORT forward, pre-decoded tensors",
+        ["d"] = "ML.NET LoadImages/Resize/ExtractPixels/ApplyOnnx",
+        ["d2"] = "ML.NET, FNE maps as outputs, pooled outside",
+        ["e"] = "PyTorch CPU, ImageFolder+DataLoader+hook",
+    };
+
+    private static async Task<double> FtExtract(string model, string photos, string layers, int batch, int threads)
+    {
+        var data = DatasetLoader.Open(photos, new DatasetOptions());
+        using var extractor = FeatureExtractor.Load(model, new ExtractorOptions { Layers = layers, Threads = threads, Preprocessing = Preprocessing.ImageNet });
+        var outFile = Path.Combine(BenchEnvironment.Cache, $"bench-{Guid.NewGuid():N}.npy");
+        var sw = Stopwatch.StartNew();
+        var summary = await extractor.ExtractToFileAsync(data, outFile, new ExtractionJobOptions { BatchSize = batch, Restart = true });
+        sw.Stop();
+        File.Delete(outFile);
+        File.Delete(outFile + ".meta.json");
+        return summary.Rows / sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The limit: ORT forward alone on the untapped model, tensors decoded beforehand.</summary>
+    private static double RawForward(string model, string photos, int images, int batch, int threads)
+    {
+        var p = Preprocessing.ImageNet;
+        var data = DatasetLoader.Open(photos, new DatasetOptions { Limit = batch });
+        var input = new float[batch * p.TensorLength];
+        var tensorizer = new ImageTensorizer();
+        for (int i = 0; i < batch; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
+        using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var session = new InferenceSession(model, options);
+        var inputName = session.InputNames[0];
+        using var value = OrtValue.CreateTensorValueFromMemory(input, p.TensorShape(batch));
+        using var run = new RunOptions();
+        using (session.Run(run, [inputName], [value], session.OutputNames)) { } // warm-up
+        int runs = Math.Max(1, images / batch);
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < runs; i++)
+            using (session.Run(run, [inputName], [value], session.OutputNames)) { }
+        return runs * batch / sw.Elapsed.TotalSeconds;
+    }
+
+    private static double MlNet(string model, string photos, string layers, int threads)
+    {
+        // ML.NET can only fetch graph outputs: give it a copy of the model whose outputs are the raw tapped tensors.
+        var inspected = ModelInspector.Inspect(OnnxModelFile.Load(model), model);
+        var tensors = LayerSelection.Resolve(inspected, layers);
+        var cut = Path.Combine(BenchEnvironment.Cache, $"{Path.GetFileNameWithoutExtension(model)}-{layers}-outputs.onnx");
+        if (!File.Exists(cut)) OnnxModelFile.Save(RawOutputs.Build(OnnxModelFile.Load(model), inspected, tensors), cut);
+        var dll = Path.Combine(BenchEnvironment.RepoRoot, "benchmarks", "MlNetBaseline", "bin", "Release", "net10.0", "MlNetBaseline.dll");
+        if (!File.Exists(dll)) throw new InvalidOperationException($"build benchmarks/MlNetBaseline first (-c Release): {dll}");
+        var psiArgs = new List<string> { dll, cut, photos, inspected.Inputs[0].Name, string.Join(',', tensors) };
+        if (layers == "fne") psiArgs.Add("pool");
+        Environment.SetEnvironmentVariable("OMP_NUM_THREADS", threads.ToString(CultureInfo.InvariantCulture));
+        var (code, output) = BenchEnvironment.Run("dotnet", psiArgs);
+        if (code != 0) throw new InvalidOperationException("ML.NET baseline failed: " + output);
+        return BenchEnvironment.ParseReport(output)["img_per_s"];
+    }
+
+    private static double PyTorch(string arch, string photos, int batch, int threads)
+    {
+        var script = Path.Combine(BenchEnvironment.RepoRoot, "benchmarks", "python", "pytorch_extract.py");
+        var (code, output) = BenchEnvironment.Run("/usr/bin/python3", [script, arch, photos, "--batch", batch.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture), "--workers", "1"]);
+        if (code != 0) throw new InvalidOperationException("PyTorch baseline failed: " + output);
+        return BenchEnvironment.ParseReport(output)["img_per_s"];
+    }
+
+    private static double MemoryOf(string model, string photos, string layers)
+    {
+        var self = Environment.ProcessPath!;
+        var args = new List<string> { "memory", "--model", model, "--data", photos, "--layers", layers };
+        var (code, output) = self.EndsWith("dotnet", StringComparison.Ordinal)
+            ? BenchEnvironment.Run(self, args.Prepend(typeof(ExtractBenchmark).Assembly.Location))
+            : BenchEnvironment.Run(self, args);
+        if (code != 0) throw new InvalidOperationException("memory child failed: " + output);
+        return BenchEnvironment.ParseReport(output)["peak_mb"];
+    }
+
+    /// <summary>Child-process mode: one extraction to a file, then the process's own peak working set.</summary>
+    public static async Task<int> MemoryChildAsync(string[] argv)
+    {
+        var a = new Args(argv);
+        var data = DatasetLoader.Open(a.Get("data", ""), new DatasetOptions());
+        using var extractor = FeatureExtractor.Load(a.Get("model", ""), new ExtractorOptions { Layers = a.Get("layers", "fne"), Preprocessing = Preprocessing.ImageNet });
+        var outFile = Path.Combine(BenchEnvironment.Cache, $"mem-{Guid.NewGuid():N}.npy");
+        var summary = await extractor.ExtractToFileAsync(data, outFile, new ExtractionJobOptions { Restart = true });
+        File.Delete(outFile);
+        File.Delete(outFile + ".meta.json");
+        Console.WriteLine($"images={summary.Rows} seconds={summary.Elapsed.TotalSeconds:F3} img_per_s={summary.Rows / summary.Elapsed.TotalSeconds:F2} peak_mb={Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0}");
+        return 0;
+    }
+
+    private static double Median(List<double> xs)
+    {
+        var s = xs.Order().ToList();
+        return s.Count == 0 ? double.NaN : s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+    }
+}

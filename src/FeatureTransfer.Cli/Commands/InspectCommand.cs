@@ -1,0 +1,61 @@
+using System.CommandLine;
+using FeatureTransfer.Onnx.Inspection;
+using FeatureTransfer.Onnx.Model;
+using Spectre.Console;
+
+namespace FeatureTransfer.Cli.Commands;
+
+/// <summary><c>ft inspect &lt;model.onnx&gt; [--json]</c>: inputs, outputs, tappable tensors and the layer presets.</summary>
+internal static class InspectCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<FileInfo>("model") { Description = "ONNX model file" };
+        var json = new Option<bool>("--json") { Description = "print the inspection as JSON (for scripts)" };
+        var cmd = new Command("inspect", "List a model's inputs, outputs, tappable tensors and the bottleneck / fne layer presets.");
+        cmd.Arguments.Add(model);
+        cmd.Options.Add(json);
+        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        {
+            var path = r.GetValue(model)!.FullName;
+            var inspection = ModelInspector.Inspect(OnnxModelFile.Load(path), path);
+            if (r.GetValue(json)) Console.Out.WriteLine(inspection.ToJson());
+            else Print(inspection);
+            return Task.FromResult(ExitCodes.Success);
+        }, ct));
+        return cmd;
+    }
+
+    private static void Print(ModelInspection m)
+    {
+        var console = AnsiConsole.Console;
+        if (Console.IsOutputRedirected) console.Profile.Width = 240; // a file or pipe: no wrapping of long tensor names
+        console.WriteLine($"{m.SourcePath}");
+        console.WriteLine($"IR {m.IrVersion}, opsets {string.Join(", ", m.Opsets.Select(o => $"{o.Key} {o.Value}"))}{(m.Producer.Length > 0 ? $", producer {m.Producer}" : "")}");
+        foreach (var i in m.Inputs) console.WriteLine($"input  {i.Name}: {i}");
+        foreach (var o in m.Outputs) console.WriteLine($"output {o.Name}: {o}");
+        console.WriteLine();
+
+        var fne = new HashSet<string>(m.Fne, StringComparer.Ordinal);
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var h in new[] { "#", "tensor", "node", "op", "type", "shape", "kind", "preset" }) table.AddColumn(h);
+        int k = 0;
+        foreach (var t in m.Tappable)
+        {
+            var presets = new List<string>();
+            if (t.Tensor == m.Bottleneck) presets.Add("bottleneck");
+            if (fne.Contains(t.Tensor)) presets.Add("fne");
+            var type = t.Quantized ? $"{t.ElementType} (quantized)" : t.ElementType;
+            table.AddRow(new[] { (++k).ToString(System.Globalization.CultureInfo.InvariantCulture), t.Tensor, t.Node, t.OpType, type, t.ShapeText, t.Kind, string.Join(",", presets) }
+                .Select(s => new Markup(Markup.Escape(s))).ToArray());
+        }
+        console.Write(table);
+        console.WriteLine();
+        console.WriteLine(m.Bottleneck is null
+            ? $"bottleneck: none ({m.BottleneckNote})"
+            : $"bottleneck: {m.Bottleneck} ({m.Dimension([m.Bottleneck]):N0} features; {m.BottleneckNote})");
+        console.WriteLine($"fne: {m.Fne.Count} layers, {m.Dimension(m.Fne):N0} features");
+        if (m.Tappable.Any(t => t.Quantized))
+            console.WriteLine("quantized tensors are dequantized inside the graph when tapped (scale and zero point of their producer)");
+    }
+}

@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.Globalization;
+using FeatureTransfer.Data;
+using FeatureTransfer.Imaging;
+using FeatureTransfer.Models;
+
+namespace FeatureTransfer.Cli;
+
+/// <summary>The model a command uses: the one given, a catalog name, or the models.json default.</summary>
+internal static class ModelOption
+{
+    public static string Resolve(string? given)
+    {
+        var catalog = ModelCatalog.Load();
+        if (given is null)
+            return catalog.LocalFile(catalog.Default)
+                ?? throw new InvalidOptionException($"the default model '{catalog.Default.Name}' has no local file");
+        if (File.Exists(given) || given.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || given.Contains('/'))
+            return given;
+        var entry = catalog.FindByName(given) ?? throw new InvalidOptionException($"'{given}' is neither a model file nor a name in models.json (see ft models list)");
+        return catalog.LocalFile(entry)
+            ?? throw new InvalidOptionException($"model '{entry.Name}' is not downloaded: run ft models fetch {entry.Name}");
+    }
+}
+
+/// <summary>Preprocessing flags that override the model's own (models.json or file metadata).</summary>
+internal sealed class PreprocessingOptions
+{
+    private readonly Option<int?> _size = new("--size") { Description = "Model input size (square crop), e.g. 224" };
+    private readonly Option<int?> _resize = new("--resize") { Description = "Shorter side before the center crop, e.g. 256" };
+    private readonly Option<string?> _mean = new("--mean") { Description = "Per-channel mean, e.g. 0.485,0.456,0.406" };
+    private readonly Option<string?> _std = new("--std") { Description = "Per-channel std, e.g. 0.229,0.224,0.225" };
+    private readonly Option<float?> _scale = new("--scale") { Description = "Pixel multiplier before mean/std (1/255 = 0.00392156862)" };
+    private readonly Option<bool> _bgr = new("--bgr") { Description = "Feed channels in BGR order (Caffe models)" };
+    private readonly Option<bool> _nhwc = new("--nhwc") { Description = "Model input is NHWC (e.g. EfficientNet-Lite4)" };
+    private readonly Option<int?> _channels = new("--channels") { Description = "1 (grayscale model) or 3" };
+    private readonly Option<bool> _exactDecode = new("--exact-decode") { Description = "Decode JPEGs at full size (torchvision-exact pixels) instead of libjpeg's faster reduced-scale decoding of large photos" };
+    private readonly Option<long> _maxPixels = new("--max-pixels") { Description = "Refuse images declaring more pixels than this (decompression bombs)", DefaultValueFactory = _ => 100_000_000 };
+
+    public static PreprocessingOptions AddTo(Command cmd)
+    {
+        var p = new PreprocessingOptions();
+        foreach (var o in new Option[] { p._size, p._resize, p._mean, p._std, p._scale, p._bgr, p._nhwc, p._channels, p._exactDecode, p._maxPixels }) cmd.Options.Add(o);
+        return p;
+    }
+
+    /// <summary>Decoder settings: exact (full-size) JPEG decoding and the pixel limit.</summary>
+    public TensorizerOptions Decoder(ParseResult r) => new() { ScaledJpegDecode = !r.GetValue(_exactDecode), MaxPixels = r.GetValue(_maxPixels) };
+
+    /// <summary>Null when no flag is given (the model's own preprocessing applies).</summary>
+    public Preprocessing? Read(ParseResult r, string modelPath)
+    {
+        int? size = r.GetValue(_size), resize = r.GetValue(_resize), channels = r.GetValue(_channels);
+        string? mean = r.GetValue(_mean), std = r.GetValue(_std);
+        float? scale = r.GetValue(_scale);
+        bool bgr = r.GetValue(_bgr), nhwc = r.GetValue(_nhwc);
+        if (size is null && resize is null && mean is null && std is null && scale is null && !bgr && !nhwc && channels is null)
+            return null;
+        // Start from what the catalog knows about the model, then apply the flags.
+        Preprocessing basis;
+        try { basis = ModelCatalog.Load().Find(modelPath)?.Preprocessing ?? Preprocessing.ImageNet; }
+        catch (IOException) { basis = Preprocessing.ImageNet; }
+        int c = channels ?? basis.Channels;
+        var p = basis with
+        {
+            Height = size ?? basis.Height,
+            Width = size ?? basis.Width,
+            Resize = resize ?? (size is int s ? (int)Math.Round(s * 256.0 / 224.0) : basis.Resize),
+            Channels = c,
+            Mean = mean is null ? Fit(basis.Mean, c) : Floats(mean, "--mean"),
+            Std = std is null ? Fit(basis.Std, c) : Floats(std, "--std"),
+            Scale = scale ?? basis.Scale,
+            ChannelOrder = bgr ? ChannelOrder.BGR : basis.ChannelOrder,
+            Layout = nhwc ? TensorLayout.NHWC : basis.Layout,
+        };
+        return p.Validate();
+    }
+
+    private static float[] Fit(float[] values, int channels)
+        => values.Length == channels ? values : channels == 1 ? [values.Average()] : Enumerable.Repeat(values[0], channels).ToArray();
+
+    private static float[] Floats(string text, string option)
+    {
+        try { return text.Split(',').Select(s => float.Parse(s.Trim(), CultureInfo.InvariantCulture)).ToArray(); }
+        catch (FormatException) { throw new InvalidOptionException($"{option} takes comma-separated numbers, not '{text}'"); }
+    }
+}
+
+/// <summary><c>--classes</c>, <c>--per-class</c>, <c>--seed</c>, <c>--split</c>: the same sampling on every command that reads a dataset.</summary>
+internal sealed class DataOptions
+{
+    private readonly Option<string?> _classes = new("--classes") { Description = "Only these classes (comma-separated)" };
+    private readonly Option<int?> _perClass = new("--per-class") { Description = "Stratified sample of N inputs per class" };
+    private readonly Option<int> _seed = new("--seed") { Description = "Seed of the per-class sample", DefaultValueFactory = _ => 0 };
+    private readonly Option<string?> _split = new("--split") { Description = "Manifest rows of this split only (its split column)" };
+
+    public static DataOptions AddTo(Command cmd)
+    {
+        var d = new DataOptions();
+        foreach (var o in new Option[] { d._classes, d._perClass, d._seed, d._split }) cmd.Options.Add(o);
+        return d;
+    }
+
+    public DatasetOptions Read(ParseResult r) => new()
+    {
+        Classes = r.GetValue(_classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+        PerClass = r.GetValue(_perClass),
+        Seed = r.GetValue(_seed),
+        Split = r.GetValue(_split),
+    };
+}
+
+/// <summary><c>--shard k/N</c> or <c>--shard auto</c> (opt-in: never implied by the environment).</summary>
+internal static class ShardOption
+{
+    public static ShardSpec? Resolve(string? value, int? shardCount) => value switch
+    {
+        null => shardCount is null ? null : throw new InvalidOptionException("--shard-count goes with --shard auto"),
+        "auto" => ShardSpec.FromEnvironment(shardCount),
+        _ => ShardSpec.Parse(value),
+    };
+}

@@ -1,0 +1,236 @@
+using FeatureTransfer.Onnx.Graph;
+using FeatureTransfer.Onnx.Model;
+using Onnx;
+
+namespace FeatureTransfer.Onnx.Inspection;
+
+/// <summary>
+/// Finds what can be tapped in an ONNX CNN and the two layer presets (<c>bottleneck</c>, <c>fne</c>).
+/// Shapes come from one ONNX Runtime run on a zero batch of one with every candidate tensor added as a graph
+/// output: ORT's own inference covers what ONNX's static shape inference leaves symbolic (Reshape to computed shapes,
+/// contrib ops such as QLinearConv).
+/// </summary>
+public static class ModelInspector
+{
+    /// <summary>Default spatial size used for symbolic height/width of an image input.</summary>
+    public const int DefaultImageSize = 224;
+
+    /// <summary>Inspects a model (see <see cref="ModelInspection"/>); <paramref name="sourcePath"/> names it in errors.</summary>
+    public static ModelInspection Inspect(ModelProto model, string? sourcePath = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        model = LegacyOpset.UpgradeIfNeeded(model);
+        var index = new GraphIndex(model.Graph);
+        var facts = new GraphFacts(index);
+        var input = SingleUserInput(index, sourcePath);
+
+        var candidates = index.TopologicalOrder
+            .SelectMany(n => n.Output)
+            .Where(o => o.Length > 0 && facts.IsDynamic(o))
+            .ToList();
+        var probed = ProbeShapes(model, input, candidates, sourcePath);
+
+        var tappable = new List<TappableTensor>();
+        foreach (var node in index.TopologicalOrder)
+            foreach (var o in node.Output)
+            {
+                if (o.Length == 0 || !probed.TryGetValue(o, out var p)) continue;
+                if (node.OpType == "Dropout" && o != node.Output[0]) continue; // the mask is not a feature
+                if (Describe(facts, node, o, p) is { } t) tappable.Add(t);
+            }
+
+        var tappableNames = new HashSet<string>(tappable.Select(t => t.Tensor), StringComparer.Ordinal);
+        var (bottleneck, classifier, note) = FindBottleneck(model, facts, tappable, tappableNames, probed);
+        var fne = FindFne(facts, classifier, tappableNames);
+
+        return new ModelInspection
+        {
+            SourcePath = sourcePath,
+            IrVersion = model.IrVersion,
+            Opsets = model.OpsetImport.GroupBy(o => o.Domain.Length == 0 ? "ai.onnx" : o.Domain)
+                .ToDictionary(g => g.Key, g => g.Max(o => o.Version)),
+            Producer = (model.ProducerName + " " + model.ProducerVersion).Trim(),
+            Inputs = index.UserInputs.Select(Describe).ToList(),
+            Outputs = model.Graph.Output.Select(Describe).ToList(),
+            Tappable = tappable,
+            Bottleneck = bottleneck,
+            BottleneckNote = note,
+            Classifier = classifier is null ? null : GraphIndex.DisplayName(classifier),
+            Fne = fne,
+        };
+    }
+
+    internal static ValueInfoProto SingleUserInput(GraphIndex index, string? sourcePath)
+    {
+        var inputs = index.UserInputs;
+        if (inputs.Count != 1)
+            throw new InvalidModelException(
+                $"expected one image input, the model has {inputs.Count} ({string.Join(", ", inputs.Select(i => i.Name))})", sourcePath);
+        if (inputs[0].Type?.TensorType is null)
+            throw new InvalidModelException($"input '{inputs[0].Name}' is not a tensor", sourcePath);
+        return inputs[0];
+    }
+
+    /// <summary>Concrete shape to feed for probing: batch <paramref name="batch"/>, symbolic H/W of a 4-D input 224, other symbolic dims 1.</summary>
+    internal static long[] ProbeShape(ValueInfoProto input, long batch)
+    {
+        var dims = input.Type.TensorType.Shape?.Dim.ToList() ?? [];
+        var shape = new long[dims.Count];
+        for (int i = 0; i < dims.Count; i++)
+        {
+            var d = dims[i];
+            bool known = d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue > 0;
+            shape[i] = i == 0 ? batch
+                : known ? d.DimValue
+                : dims.Count == 4 && i >= 2 ? DefaultImageSize
+                : dims.Count == 4 && i == 1 ? 3 : 1;
+        }
+        return shape;
+    }
+
+    private static Dictionary<string, ProbedTensor> ProbeShapes(ModelProto model, ValueInfoProto input, List<string> candidates, string? sourcePath)
+    {
+        // The probe runs with batch 1 on a copy whose input batch is as in the file (fixed-batch files stay valid).
+        var shape = ProbeShape(input, batch: FileBatch(input));
+        var type = (ElementType)input.Type.TensorType.ElemType;
+        var probeModel = OrtProbe.WithOutputs(model, candidates);
+        probeModel.Graph.ValueInfo.Clear(); // stale value_info must not contradict what ORT infers
+        try
+        {
+            return OrtProbe.Run(probeModel, input.Name, type, shape, new float[shape.Aggregate(1L, (a, b) => a * b)],
+                candidates, fetchValues: false);
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            throw new InvalidModelException($"ONNX Runtime cannot run the model on a dummy input of shape [{string.Join(", ", shape)}]: {e.Message}", sourcePath, e);
+        }
+    }
+
+    /// <summary>The batch size the file fixes, or 1 when it is symbolic.</summary>
+    internal static long FileBatch(ValueInfoProto input)
+    {
+        var dims = input.Type.TensorType.Shape?.Dim;
+        return dims is { Count: > 0 } && dims[0].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && dims[0].DimValue > 0
+            ? dims[0].DimValue : 1;
+    }
+
+    private static TappableTensor? Describe(GraphFacts facts, NodeProto node, string tensor, ProbedTensor p)
+    {
+        if (p.Shape.Length is not (2 or 4)) return null;
+        string kind = p.Shape.Length == 4 ? "map" : "vector";
+        var shape = p.Shape.ToArray();
+        shape[0] = -1;
+        string display = GraphIndex.DisplayName(node);
+        switch (p.Type)
+        {
+            case ElementType.Float or ElementType.Float16 or ElementType.Double or ElementType.BFloat16:
+                return new TappableTensor(tensor, display, node.OpType, Tensors.Name(p.Type), shape, kind);
+            case ElementType.UInt8 or ElementType.Int8:
+                var q = facts.Quant(tensor);
+                return q is null ? null
+                    : new TappableTensor(tensor, display, node.OpType, Tensors.Name(p.Type), shape, kind, true, q.Scale, q.ZeroPoint);
+            default:
+                return null;
+        }
+    }
+
+    private static TensorDescription Describe(ValueInfoProto v)
+    {
+        var tt = v.Type?.TensorType;
+        if (tt is null) return new TensorDescription(v.Name, "?", []);
+        var dims = tt.Shape?.Dim.Select(d => d.ValueCase switch
+        {
+            TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue => d.DimValue.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            TensorShapeProto.Types.Dimension.ValueOneofCase.DimParam => d.DimParam,
+            _ => "?",
+        }).ToList() ?? [];
+        return new TensorDescription(v.Name, ElementTypeNames.Of(tt.ElemType), dims);
+    }
+
+    /// <summary>
+    /// The final classifier is the last conv/FC node (topological order) on the way to the outputs; a conv only counts
+    /// when its kernel is 1x1 (SqueezeNet's conv10). Its data input, walked back through Dropout/Identity, is the bottleneck.
+    /// </summary>
+    private static (string? Tensor, NodeProto? Classifier, string Note) FindBottleneck(ModelProto model, GraphFacts facts,
+        List<TappableTensor> tappable, HashSet<string> tappableNames, Dictionary<string, ProbedTensor> probed)
+    {
+        var index = facts.Index;
+        var last = index.TopologicalOrder.LastOrDefault(n => GraphFacts.IsConv(n) || facts.IsFullyConnected(n));
+        if (last is not null && (facts.IsFullyConnected(last) || IsPointwiseConv(facts, last, probed)))
+        {
+            var t = last.Input[0];
+            while (index.Producer(t) is { OpType: "Dropout" or "Identity" } p && facts.IsDynamic(p.Input[0]) && tappableNames.Contains(p.Input[0]))
+                t = p.Input[0];
+            if (tappableNames.Contains(t))
+                return (t, last, $"input of the final classifier {GraphIndex.DisplayName(last)} ({last.OpType})");
+        }
+        // No classifier head (feature extractors, single-layer test graphs): the last tappable tensor feeding an output.
+        var fallback = model.Graph.Output.Select(o => o.Name).FirstOrDefault(tappableNames.Contains)
+            ?? tappable.LastOrDefault()?.Tensor;
+        return (fallback, null, fallback is null
+            ? "no classifier layer and no tappable output found"
+            : $"no final 1x1-conv/fully connected classifier found; using the last feature tensor '{fallback}'");
+    }
+
+    private static bool IsPointwiseConv(GraphFacts facts, NodeProto conv, Dictionary<string, ProbedTensor> probed)
+    {
+        var kernel = conv.GetInts("kernel_shape");
+        if (kernel.Length == 0)
+        {
+            // Weight shape: from the initializer, or (QDQ) through the DequantizeLinear of one.
+            int w = conv.OpType == "QLinearConv" ? 3 : 1;
+            if (conv.Input.Count <= w) return false;
+            var name = conv.Input[w];
+            var init = facts.Index.ConstantValue(name)
+                ?? (facts.Index.Producer(name) is { OpType: "DequantizeLinear" } dq ? facts.Index.ConstantValue(dq.Input[0]) : null);
+            if (init is null || init.Dims.Count < 3) return false;
+            kernel = init.Dims.Skip(2).ToArray();
+        }
+        return kernel.Length > 0 && kernel.All(k => k == 1) && facts.IsDynamic(conv.Input[0])
+            && facts.Index.UserInputs.All(i => i.Name != conv.Input[0]);
+    }
+
+    /// <summary>The residual Add (two operands computed from the image) that is the single consumer of a tensor, if any.</summary>
+    private static NodeProto? ResidualAdd(GraphFacts facts, string tensor)
+    {
+        var cons = facts.Index.Consumers(tensor);
+        if (cons.Count != 1 || facts.Index.IsGraphOutput(tensor)) return null;
+        var n = cons[0];
+        if (n.OpType is not ("Add" or "Sum" or "QLinearAdd")) return null;
+        var operands = n.OpType == "QLinearAdd" ? new[] { n.Input[0], n.Input[3] } : n.Input.ToArray();
+        return operands.Count(facts.IsDynamic) >= 2 ? n : null;
+    }
+
+    /// <summary>FNE taps (DESIGN.md): each conv's end of activation chain, the activation after a residual Add, each FC's post-activation output; not the classifier.</summary>
+    private static List<string> FindFne(GraphFacts facts, NodeProto? classifier, HashSet<string> tappableNames)
+    {
+        var index = facts.Index;
+        var taps = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        void Add(string t) { if (tappableNames.Contains(t) && seen.Add(t)) taps.Add(t); }
+        foreach (var n in index.TopologicalOrder)
+        {
+            if (ReferenceEquals(n, classifier) || n.Output.Count == 0 || !facts.IsDynamic(n.Output[0])) continue;
+            if (GraphFacts.IsConv(n) || facts.IsFullyConnected(n))
+            {
+                var end = facts.EndOfChain(n.Output[0], out _);
+                // A conv whose chain ends in a residual Add: the block is represented by the Add's own chain end.
+                // Tapping the raw conv output would also stop ONNX Runtime fusing Conv+Add(+Relu), which changes the
+                // model's own results in the last bits (a tap must never change what the model computes).
+                if (ResidualAdd(facts, end) is { } add) end = facts.EndOfChain(add.Output[0], out _);
+                Add(end);
+            }
+            else if (n.OpType is "Add" or "Sum" or "QLinearAdd")
+            {
+                var operands = n.OpType == "QLinearAdd" ? new[] { n.Input[0], n.Input[3] } : n.Input.ToArray();
+                if (operands.Count(facts.IsDynamic) < 2) continue;
+                var end = facts.EndOfChain(n.Output[0], out bool activated);
+                if (activated) Add(end);
+            }
+        }
+        // Topological order of the tapped tensors themselves.
+        var order = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var t in taps) order[t] = index.Producer(t) is { } p ? index.OrderOf(p) : -1;
+        return taps.OrderBy(t => order[t]).ToList();
+    }
+}

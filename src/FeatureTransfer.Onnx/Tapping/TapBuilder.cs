@@ -1,0 +1,416 @@
+using FeatureTransfer.Onnx.Graph;
+using FeatureTransfer.Onnx.Inspection;
+using FeatureTransfer.Onnx.Model;
+using Google.Protobuf;
+using Onnx;
+
+namespace FeatureTransfer.Onnx.Tapping;
+
+/// <summary>Spatial reduction of a tapped feature map.</summary>
+public enum Pooling
+{
+    /// <summary>GlobalAveragePool (the FNE paper's choice and torchvision's pooled features).</summary>
+    Avg,
+    /// <summary>GlobalMaxPool.</summary>
+    Max,
+}
+
+/// <summary>How <see cref="TapBuilder"/> turns tensors into one feature vector per image.</summary>
+public sealed record TapOptions
+{
+    /// <summary>Spatial pooling of maps (vectors are taken as they are). Default average, as the FNE paper.</summary>
+    public Pooling Pooling { get; init; } = Pooling.Avg;
+
+    /// <summary>
+    /// Quantized maps: false (default) pools in the integer domain first (<c>com.microsoft.QLinearGlobalAveragePool</c>,
+    /// then DequantizeLinear on the pooled vector: at most half a quantization step from exact, much cheaper);
+    /// true dequantizes the full map and pools in float. Max pooling is exact either way.
+    /// </summary>
+    public bool ExactQuantized { get; init; }
+
+    /// <summary>Keep the model's own outputs next to <c>ft_features</c> (tests compare them with the untouched model).</summary>
+    public bool KeepOriginalOutputs { get; init; }
+}
+
+/// <summary>A model rewritten to output one float32 feature matrix [N, D] (<see cref="OutputName"/>).</summary>
+public sealed class TappedModel
+{
+    internal TappedModel(ModelProto model, string inputName, FeatureLayout layout, bool supportsBatching, string? batchingNote, long[] inputShape)
+    {
+        Model = model;
+        InputName = inputName;
+        Layout = layout;
+        SupportsBatching = supportsBatching;
+        BatchingNote = batchingNote;
+        InputShape = inputShape;
+    }
+
+    /// <summary>The output every tapped model has: float32 [N, D].</summary>
+    public const string FeaturesOutput = "ft_features";
+
+    public ModelProto Model { get; }
+
+    /// <summary>Serialized model (what an ONNX Runtime session takes).</summary>
+    public byte[] ToBytes() => Model.ToByteArray();
+
+    /// <summary>The float32 image input.</summary>
+    public string InputName { get; }
+
+    /// <summary>Always <c>ft_features</c>.</summary>
+    public string OutputName => FeaturesOutput;
+
+    /// <summary>Which tensor fills which columns.</summary>
+    public FeatureLayout Layout { get; }
+
+    /// <summary>True when batches larger than one may be fed (verified by running a batch of two).</summary>
+    public bool SupportsBatching { get; }
+
+    /// <summary>Why batching is not supported (feed one image per run), when <see cref="SupportsBatching"/> is false.</summary>
+    public string? BatchingNote { get; }
+
+    /// <summary>Input shape; -1 for the batch dimension (and any other free dimension).</summary>
+    public long[] InputShape { get; }
+}
+
+/// <summary>
+/// Graph surgery for feature extraction: the chosen tensors are reduced inside the graph (global average/max pool for
+/// maps, dequantization for quantized tensors), concatenated into one float32 output <c>ft_features</c> [N, D], the
+/// rest of the graph is pruned, and a batch dimension fixed to 1 is made symbolic (shape constants patched). The
+/// original computation is never altered: taps only add consumers, and in quantized graphs they read the integer
+/// tensors through their own DequantizeLinear so ONNX Runtime's QDQ fusions stay as they were.
+/// </summary>
+public static class TapBuilder
+{
+    private const string BatchDim = "batch";
+
+    /// <summary>Builds the tapped model. Throws <see cref="UnknownLayerException"/> for a tensor that cannot be tapped.</summary>
+    public static TappedModel Build(ModelProto model, IReadOnlyList<string> tensors, TapOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        model = LegacyOpset.UpgradeIfNeeded(model);
+        if (tensors.Count == 0) throw new InvalidOptionException("no layers to tap");
+        var dup = tensors.GroupBy(t => t).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null) throw new InvalidOptionException($"layer '{dup.Key}' is listed twice");
+
+        var index = new GraphIndex(model.Graph);
+        var facts = new GraphFacts(index);
+        var input = ModelInspector.SingleUserInput(index, null);
+        foreach (var t in tensors)
+            if (index.Producer(t) is null || !facts.IsDynamic(t))
+                throw new UnknownLayerException($"'{t}' is not a tensor computed from the image in this model");
+
+        // Shapes and types of the taps, from ORT on the unmodified model.
+        var inputType = (ElementType)input.Type.TensorType.ElemType;
+        var probeShape = ModelInspector.ProbeShape(input, ModelInspector.FileBatch(input));
+        var probeModel = OrtProbe.WithOutputs(model, tensors);
+        probeModel.Graph.ValueInfo.Clear();
+        var probed = OrtProbe.Run(probeModel, input.Name, inputType, probeShape,
+            new float[probeShape.Aggregate(1L, (a, b) => a * b)], tensors, fetchValues: false);
+        foreach (var t in tensors)
+            if (!probed.TryGetValue(t, out var p) || p.Shape.Length is not (2 or 4))
+                throw new UnknownLayerException($"'{t}' is not tappable: only N x C x H x W maps and N x D vectors are (shape [{string.Join(", ", probed.GetValueOrDefault(t)?.Shape ?? [])}])");
+
+        var batched = Assemble(model, tensors, options, probed, patchBatch: true);
+        var firstFailure = Verify(batched);
+        if (firstFailure is null) return batched;
+        var single = Assemble(model, tensors, options, probed, patchBatch: false);
+        var failure = Verify(single, batchTest: false);
+        if (failure is not null)
+            throw new InvalidModelException($"the tapped graph does not run: {failure}");
+        return new TappedModel(single.Model, single.InputName, single.Layout, false,
+            $"batches of more than one image failed ({firstFailure}); running one image per run", single.InputShape);
+    }
+
+    private static TappedModel Assemble(ModelProto original, IReadOnlyList<string> tensors, TapOptions options,
+        Dictionary<string, ProbedTensor> probed, bool patchBatch)
+    {
+        var model = original.Clone();
+        var g = model.Graph;
+        var index = new GraphIndex(g);
+        var facts = new GraphFacts(index);
+        var input = index.UserInputs[0];
+        var names = new NameScope(g);
+        long opset = Nodes.DefaultOpset(model);
+        bool needsMicrosoft = false;
+        var added = new List<NodeProto>();
+
+        // float32 in: cast inside the graph when the file wants another type (float16 SqueezeNet).
+        var inputType = (ElementType)input.Type.TensorType.ElemType;
+        if (inputType != ElementType.Float)
+        {
+            string inner = names.New(input.Name + "_ft_cast");
+            foreach (var n in g.Node)
+                for (int i = 0; i < n.Input.Count; i++)
+                    if (n.Input[i] == input.Name) n.Input[i] = inner;
+            foreach (var o in g.Output) if (o.Name == input.Name) throw new InvalidModelException("the input is also an output");
+            added.Add(Nodes.Make("Cast", [input.Name], [inner], names.New("ft_cast_input"), "", Nodes.Attr("to", (long)inputType)));
+            input.Type.TensorType.ElemType = (int)ElementType.Float;
+        }
+
+        var pieces = new List<string>();
+        var layoutEntries = new List<(string, string, int, string, string, bool)>();
+        foreach (var tensor in tensors)
+        {
+            var p = probed[tensor];
+            bool isMap = p.Shape.Length == 4;
+            int width = (int)p.Shape[1];
+            string op = index.Producer(tensor)!.OpType;
+            var q = QuantSource(facts, tensor, p.Type);
+            string pooled;
+            if (q is not null)
+            {
+                var (source, qp) = q.Value;
+                if (isMap && !options.ExactQuantized && options.Pooling == Pooling.Avg && qp.Axis is null)
+                {
+                    needsMicrosoft = true;
+                    string qpool = names.New(tensor + "_ft_qgap");
+                    added.Add(Nodes.Make("QLinearGlobalAveragePool",
+                        [source, qp.Scale, qp.ZeroPoint ?? "", qp.Scale, qp.ZeroPoint ?? ""], [qpool],
+                        names.New("ft_qgap"), "com.microsoft", Nodes.Attr("channels_last", 0L)));
+                    pooled = Flatten(Dequantize(qpool, qp), names, added);
+                }
+                else if (isMap && options.Pooling == Pooling.Max && opset >= 12 && opset < 18)
+                {
+                    // max commutes with (q - zp) * scale for scale > 0: exact in the integer domain.
+                    string qmax = names.New(tensor + "_ft_qmax");
+                    added.Add(Nodes.Make("ReduceMax", [source], [qmax], names.New("ft_qmax"), "",
+                        Nodes.Attr("axes", 2L, 3L), Nodes.Attr("keepdims", 0L)));
+                    pooled = Dequantize(qmax, qp with { Axis = qp.Axis is null ? null : 1 });
+                }
+                else
+                {
+                    var f = Dequantize(source, qp);
+                    pooled = isMap ? Flatten(Pool(f, options.Pooling, names, added), names, added) : f;
+                }
+
+                string Dequantize(string x, QuantParams qpar)
+                {
+                    string y = names.New(tensor + "_ft_dq");
+                    var inputs = new List<string> { x, qpar.Scale };
+                    if (qpar.ZeroPoint is not null) inputs.Add(qpar.ZeroPoint);
+                    var attrs = qpar.Axis is { } ax ? new[] { Nodes.Attr("axis", ax) } : [];
+                    added.Add(Nodes.Make("DequantizeLinear", inputs, [y], names.New("ft_dq"), "", attrs));
+                    return y;
+                }
+            }
+            else
+            {
+                // Float16/double maps are pooled in their own type and cast afterwards: a Cast consumer on a float16
+                // tensor changes how ONNX Runtime places its own float16<->float32 casts and moved the model's outputs.
+                pooled = isMap ? Flatten(Pool(tensor, options.Pooling, names, added), names, added) : tensor;
+                if (p.Type != ElementType.Float && tensor != input.Name)
+                {
+                    string c = names.New(tensor + "_ft_f32");
+                    added.Add(Nodes.Make("Cast", [pooled], [c], names.New("ft_cast"), "", Nodes.Attr("to", (long)ElementType.Float)));
+                    pooled = c;
+                }
+            }
+            pieces.Add(pooled);
+            layoutEntries.Add((tensor, op, width, isMap ? "map" : "vector",
+                isMap ? (options.Pooling == Pooling.Avg ? "avg" : "max") : "none", q is not null));
+        }
+        added.Add(Nodes.Make("Concat", pieces, [TappedModel.FeaturesOutput], names.New("ft_concat"), "", Nodes.Attr("axis", 1L)));
+        g.Node.AddRange(added);
+        if (needsMicrosoft && !model.OpsetImport.Any(o => o.Domain == "com.microsoft"))
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
+
+        // Outputs.
+        var layout = FeatureLayout.Create(layoutEntries);
+        var kept = options.KeepOriginalOutputs ? g.Output.ToList() : [];
+        g.Output.Clear();
+        g.Output.AddRange(kept);
+        g.Output.Add(FeaturesValueInfo(patchBatch ? null : ModelInspector.FileBatch(input), layout.Dimension));
+
+        // value_info from the file records batch 1 shapes; ORT infers everything again.
+        g.ValueInfo.Clear();
+        if (patchBatch) PatchBatch(g, input, kept);
+        Prune(g, input.Name);
+        var shape = input.Type.TensorType.Shape.Dim
+            .Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue > 0 ? d.DimValue : -1L)
+            .ToArray();
+        return new TappedModel(model, input.Name, layout, patchBatch, null, shape);
+    }
+
+    /// <summary>
+    /// The integer tensor and its quantization behind a tap: the tensor itself when it is uint8/int8, the input of the
+    /// DequantizeLinear that produced it, or (raw float output consumed only by QuantizeLinear, as QDQ convs) that Q's output.
+    /// </summary>
+    private static (string Source, QuantParams Params)? QuantSource(GraphFacts facts, string tensor, ElementType type)
+    {
+        var index = facts.Index;
+        if (type is ElementType.UInt8 or ElementType.Int8)
+        {
+            var q = facts.Quant(tensor) ?? throw new UnknownLayerException($"'{tensor}' is quantized but its scale and zero point cannot be found");
+            return (tensor, q);
+        }
+        var p = index.Producer(tensor);
+        if (p is { OpType: "DequantizeLinear" } && facts.IsDynamic(p.Input[0]))
+        {
+            long? axis = facts.IsScalar(p.Input[1]) ? null : p.GetInt("axis", 1);
+            return (p.Input[0], new QuantParams(p.Input[1], p.Input.Count > 2 && p.Input[2].Length > 0 ? p.Input[2] : null, axis));
+        }
+        var cons = index.Consumers(tensor);
+        if (cons.Count > 0 && cons.All(c => c.OpType == "QuantizeLinear") && !index.IsGraphOutput(tensor))
+        {
+            // A second consumer on a conv output feeding Q would stop ORT fusing DQ->Conv->Q and change the model's
+            // results: read the value the next layer sees (after Q) instead.
+            var c = cons[0];
+            var qp = facts.Quant(c.Output[0])!;
+            return (c.Output[0], qp);
+        }
+        return null;
+    }
+
+    private static string Pool(string x, Pooling pooling, NameScope names, List<NodeProto> added)
+    {
+        string y = names.New(x + (pooling == Pooling.Avg ? "_ft_gap" : "_ft_gmp"));
+        added.Add(Nodes.Make(pooling == Pooling.Avg ? "GlobalAveragePool" : "GlobalMaxPool", [x], [y], names.New("ft_pool")));
+        return y;
+    }
+
+    private static string Flatten(string x, NameScope names, List<NodeProto> added)
+    {
+        string y = names.New(x + "_ft_flat");
+        added.Add(Nodes.Make("Flatten", [x], [y], names.New("ft_flatten"), "", Nodes.Attr("axis", 1L)));
+        return y;
+    }
+
+    private static ValueInfoProto FeaturesValueInfo(long? batch, int width)
+    {
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(batch is { } b ? new TensorShapeProto.Types.Dimension { DimValue = b } : new TensorShapeProto.Types.Dimension { DimParam = BatchDim });
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = width });
+        return new ValueInfoProto
+        {
+            Name = TappedModel.FeaturesOutput,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)ElementType.Float, Shape = shape } },
+        };
+    }
+
+    /// <summary>
+    /// Makes dimension 0 of the input (and of kept outputs) symbolic, and rewrites constant Reshape targets that
+    /// hard-code batch 1 (SqueezeNet's [1, -1], ShuffleNet's channel-shuffle [1, 2, C/2, H, W]) to 0 = "copy the batch".
+    /// </summary>
+    private static void PatchBatch(GraphProto g, ValueInfoProto input, IEnumerable<ValueInfoProto> outputs)
+    {
+        foreach (var v in outputs.Prepend(input))
+        {
+            var dims = v.Type?.TensorType?.Shape?.Dim;
+            if (dims is { Count: > 0 }) dims[0] = new TensorShapeProto.Types.Dimension { DimParam = BatchDim };
+        }
+        var index = new GraphIndex(g);
+        var facts = new GraphFacts(index);
+        var names = new NameScope(g);
+        foreach (var n in g.Node)
+        {
+            if (n.OpType != "Reshape" || n.Input.Count < 2 || !facts.IsDynamic(n.Input[0])) continue;
+            if (n.GetInt("allowzero", 0) != 0) continue;
+            var c = index.ConstantValue(n.Input[1]);
+            if (c is null) continue;
+            var target = Tensors.ToInt64s(c);
+            if (target.Length < 2 || target[0] != 1) continue;
+            target[0] = 0;
+            string name = names.New(n.Input[1] + "_ft_batch");
+            g.Initializer.Add(Tensors.FromInt64s(name, target, target.Length));
+            n.Input[1] = name;
+        }
+    }
+
+    /// <summary>Removes nodes, initializers and initializer-inputs the outputs do not need.</summary>
+    private static void Prune(GraphProto g, string userInput)
+    {
+        var needed = new HashSet<string>(g.Output.Select(o => o.Name), StringComparer.Ordinal);
+        var index = new GraphIndex(g);
+        var keep = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        foreach (var n in index.TopologicalOrder.Reverse())
+        {
+            if (!n.Output.Any(needed.Contains)) continue;
+            keep.Add(n);
+            foreach (var i in n.Input) if (i.Length > 0) needed.Add(i);
+            foreach (var a in n.Attribute) if (a.G is not null || a.Graphs.Count > 0)
+                    foreach (var i in AllNames(a)) needed.Add(i);
+        }
+        var nodes = index.TopologicalOrder.Where(keep.Contains).ToList();
+        g.Node.Clear();
+        g.Node.AddRange(nodes);
+        var inits = g.Initializer.Where(t => needed.Contains(t.Name)).ToList();
+        g.Initializer.Clear();
+        g.Initializer.AddRange(inits);
+        var inputs = g.Input.Where(i => i.Name == userInput || needed.Contains(i.Name)).ToList();
+        g.Input.Clear();
+        g.Input.AddRange(inputs);
+    }
+
+    private static IEnumerable<string> AllNames(AttributeProto a)
+    {
+        foreach (var sg in a.Graphs.Append(a.G).Where(x => x is not null))
+            foreach (var n in sg!.Node)
+            {
+                foreach (var i in n.Input) yield return i;
+                foreach (var sa in n.Attribute) foreach (var i in AllNames(sa)) yield return i;
+            }
+    }
+
+    /// <summary>
+    /// Runs the tapped model: a batch of two must give the same rows as two runs of one (a patched Reshape that
+    /// mixed samples would not fail, only give wrong numbers). Null when fine, else the reason.
+    /// </summary>
+    private static string? Verify(TappedModel tapped, bool batchTest = true)
+    {
+        var shape = tapped.InputShape.Select((d, i) => d > 0 ? d : i == 0 ? 1 : (tapped.InputShape.Length == 4 && i >= 2 ? ModelInspector.DefaultImageSize : 1)).ToArray();
+        long per = shape.Skip(1).Aggregate(1L, (a, b) => a * b);
+        try
+        {
+            using var options = OrtProbe.NewOptions();
+            using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(tapped.ToBytes(), options);
+            string[] outs = [TappedModel.FeaturesOutput];
+            var a = OrtProbe.Noise(per, 1);
+            var ra = OrtProbe.Run(session, tapped.InputName, ElementType.Float, shape, a, outs, true)[outs[0]];
+            if (ra.Shape.Length != 2 || ra.Shape[1] != tapped.Layout.Dimension)
+                return $"ft_features has shape [{string.Join(", ", ra.Shape)}], expected [{shape[0]}, {tapped.Layout.Dimension}]";
+            if (!batchTest) return null;
+            var b = OrtProbe.Noise(per, 2);
+            var rb = OrtProbe.Run(session, tapped.InputName, ElementType.Float, shape, b, outs, true)[outs[0]];
+            var both = a.Concat(b).ToArray();
+            var shape2 = shape.ToArray();
+            shape2[0] = 2;
+            var r2 = OrtProbe.Run(session, tapped.InputName, ElementType.Float, shape2, both, outs, true)[outs[0]];
+            if (r2.Shape[0] != 2) return $"a batch of 2 gave {r2.Shape[0]} rows";
+            var expected = ra.Values!.Concat(rb.Values!).ToArray();
+            double scale = expected.Select(Math.Abs).DefaultIfEmpty(0).Max();
+            for (int i = 0; i < expected.Length; i++)
+                if (Math.Abs(expected[i] - r2.Values![i]) > 1e-3 * Math.Max(scale, 1e-6) + 1e-6)
+                    return $"a batch of 2 differs from two single runs at feature {i % tapped.Layout.Dimension} ({r2.Values[i]} vs {expected[i]})";
+            return null;
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            return e.Message;
+        }
+    }
+
+    /// <summary>Fresh tensor/node names that collide with nothing in the graph.</summary>
+    private sealed class NameScope
+    {
+        private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+
+        public NameScope(GraphProto g)
+        {
+            foreach (var i in g.Input) _used.Add(i.Name);
+            foreach (var i in g.Initializer) _used.Add(i.Name);
+            foreach (var n in g.Node)
+            {
+                _used.Add(n.Name);
+                foreach (var o in n.Output) _used.Add(o);
+            }
+        }
+
+        public string New(string stem)
+        {
+            string name = stem;
+            for (int k = 1; !_used.Add(name); k++) name = $"{stem}_{k}";
+            return name;
+        }
+    }
+}

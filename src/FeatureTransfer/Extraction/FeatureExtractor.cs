@@ -1,0 +1,372 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Threading.Channels;
+using FeatureTransfer.Data;
+using FeatureTransfer.Features;
+using FeatureTransfer.Imaging;
+using FeatureTransfer.Models;
+using FeatureTransfer.Onnx.Inspection;
+using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Tapping;
+using Microsoft.ML.OnnxRuntime;
+
+namespace FeatureTransfer.Extraction;
+
+/// <summary>
+/// A pretrained backbone turned into a feature extractor: the chosen tensors are tapped, pooled and concatenated
+/// inside the ONNX graph (one float32 output [N, D]), and images stream through a bounded pipeline
+/// (decode workers -> batches -> ONNX Runtime -> writer) whose memory does not grow with the number of images.
+/// </summary>
+/// <example>
+/// <code>
+/// using var extractor = FeatureExtractor.Load("resnet18.onnx", new ExtractorOptions { Layers = "fne" });
+/// var data = DatasetLoader.Open("photos/train", new DatasetOptions());
+/// var summary = await extractor.ExtractToFileAsync(data, "train.parquet", new ExtractionJobOptions(), progress, ct);
+/// </code>
+/// </example>
+public sealed class FeatureExtractor : IDisposable
+{
+    /// <summary>Metadata key under which files written by this tool record their preprocessing (JSON).</summary>
+    public const string PreprocessingMetadataKey = "featuretransfer.preprocessing";
+
+    private readonly InferenceSession _session;
+    private readonly ImageTensorizer _tensorizer;
+    private readonly string _inputName;
+    private readonly string _outputName;
+    private readonly List<string> _notes = [];
+
+    private FeatureExtractor(InferenceSession session, TappedModel tapped, Preprocessing preprocessing,
+        string modelSha256, string modelName, string layersSpec, IEnumerable<string> notes, TensorizerOptions? tensorizer)
+    {
+        _session = session;
+        _tensorizer = new ImageTensorizer(tensorizer);
+        _inputName = tapped.InputName;
+        _outputName = tapped.OutputName;
+        Layout = tapped.Layout;
+        SupportsBatching = tapped.SupportsBatching;
+        Preprocessing = preprocessing;
+        ModelSha256 = modelSha256;
+        ModelName = modelName;
+        LayersSpec = layersSpec;
+        _notes.AddRange(notes);
+    }
+
+    /// <summary>Which tensors fill a feature row, and where.</summary>
+    public FeatureLayout Layout { get; }
+
+    /// <summary>How images become the model's input.</summary>
+    public Preprocessing Preprocessing { get; }
+
+    public string ModelSha256 { get; }
+    public string ModelName { get; }
+
+    /// <summary>The layer selection as given (<c>bottleneck</c>, <c>fne</c>, or names).</summary>
+    public string LayersSpec { get; }
+
+    /// <summary>False when the model only runs one image at a time (fixed batch of 1 that could not be made symbolic).</summary>
+    public bool SupportsBatching { get; }
+
+    /// <summary>What the user should know about how the model runs (device, batching fallback).</summary>
+    public IReadOnlyList<string> Notes => _notes;
+
+    /// <summary>
+    /// Loads a backbone and taps <see cref="ExtractorOptions.Layers"/>. Preprocessing comes from the options, else the
+    /// file's own metadata (files this tool wrote), else the model catalog (<c>onnx-models/models.json</c>, by SHA-256);
+    /// a model known to none of them is a clear error asking for explicit preprocessing.
+    /// </summary>
+    public static FeatureExtractor Load(string modelPath, ExtractorOptions? options = null, ModelCatalog? catalog = null)
+    {
+        options ??= new ExtractorOptions();
+        var model = OnnxModelFile.Load(modelPath);
+        var sha = OnnxModelFile.Sha256(modelPath);
+        catalog ??= ModelCatalog.Load();
+        var entry = catalog.FindBySha256(sha);
+        var preprocessing = (options.Preprocessing ?? FromMetadata(model, modelPath) ?? entry?.Preprocessing
+            ?? throw new InvalidOptionException(
+                $"{modelPath}: unknown model (not in models.json and no preprocessing in its metadata): " +
+                "give its preprocessing explicitly (--size, --resize, --mean, --std, --scale, --bgr)")).Validate();
+
+        var inspection = ModelInspector.Inspect(model, modelPath);
+        var tensors = LayerSelection.Resolve(inspection, options.Layers);
+        var tapped = TapBuilder.Build(model, tensors, new TapOptions { Pooling = options.Pooling, ExactQuantized = options.ExactQuantized });
+        CheckInputMatches(tapped, preprocessing, modelPath);
+
+        var notes = new List<string>();
+        using var sessionOptions = SessionFactory.CreateOptions(options.Device, options.Threads, out var deviceNote);
+        notes.Add(deviceNote);
+        if (!tapped.SupportsBatching)
+            notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
+        InferenceSession session;
+        try { session = new InferenceSession(tapped.ToBytes(), sessionOptions); }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidModelException($"ONNX Runtime cannot run the tapped model: {e.Message.Split('\n')[0]}", modelPath, e);
+        }
+        return new FeatureExtractor(session, tapped, preprocessing, sha, entry?.Name ?? Path.GetFileName(modelPath), options.Layers, notes, options.Tensorizer);
+    }
+
+    /// <summary>Provenance of the rows this extractor writes.</summary>
+    public FeatureProvenance Provenance(ImageDataset dataset, long rows, int batchSize, ShardSpec? shard) => new()
+    {
+        ModelSha256 = ModelSha256,
+        ModelName = ModelName,
+        Layout = Layout,
+        Preprocessing = Preprocessing,
+        Rows = rows,
+        Dataset = dataset.Source,
+        ListingSha256 = dataset.ListingSha256,
+        Shard = shard?.ToString(),
+        BatchSize = batchSize,
+    };
+
+    /// <summary>
+    /// Extracts <paramref name="dataset"/> into a feature file (<c>.csv</c>, <c>.parquet</c> or <c>.npy</c>) as a resumable
+    /// batch job: checkpoints go to <c>&lt;out&gt;.ftjob/</c>, an interrupted job continues where it stopped when run again,
+    /// the output appears atomically when complete, and skipped inputs are listed in <c>&lt;out&gt;.errors.csv</c>.
+    /// </summary>
+    public async Task<ExtractionSummary> ExtractToFileAsync(ImageDataset dataset, string outputPath, ExtractionJobOptions? job = null,
+        IProgress<ExtractionProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await ExtractToFileCoreAsync(dataset, outputPath, job ?? new ExtractionJobOptions(), progress, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Disk full, read-only or vanished output folder: the output never appears half-written (atomic renames);
+            // checkpoints already on disk stay valid for a later resume.
+            throw new FeatureTransferException($"cannot write the output: {e.Message}", outputPath, e);
+        }
+    }
+
+    private async Task<ExtractionSummary> ExtractToFileCoreAsync(ImageDataset dataset, string outputPath, ExtractionJobOptions job,
+        IProgress<ExtractionProgress>? progress, CancellationToken cancellationToken)
+    {
+        var format = FeatureFiles.FormatOf(outputPath);
+        var (first, end) = ItemRange(dataset, job);
+        int batch = job.BatchSize;
+        int endBatch = (end - first + batch - 1) / batch;
+        var fingerprint = new JobFingerprint(ModelSha256, $"{LayersSpec} [{Layout.Summary()}] {string.Join(',', Layout.Taps.Select(t => t.Pooling).Distinct())}",
+            JsonSerializer.Serialize(Preprocessing), dataset.ListingSha256, first, end, batch, job.Shard?.ToString() ?? "all", format.ToString());
+        var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath))!;
+        if (!Directory.Exists(dir))
+            throw new FeatureTransferException("output folder does not exist", dir);
+        var store = CheckpointStore.Open(outputPath, fingerprint, job.Restart, out int doneBatches);
+        var notes = new List<string>(_notes);
+        long resumedRows = 0;
+        if (doneBatches > 0)
+        {
+            resumedRows = Math.Min(end - first, doneBatches * (long)batch);
+            notes.Add($"resuming: {doneBatches} of {endBatch} batches were already done by an interrupted run");
+        }
+
+        var sw = Stopwatch.StartNew();
+        int chunkBatches = Math.Max(1, job.CheckpointBatches);
+        var chunk = new RowBuffer(Layout.Dimension, chunkBatches * batch);
+        int chunkFirst = doneBatches;
+        long skippedSoFar = 0;
+        await RunBatchesAsync(dataset.Items, first, end, batch, doneBatches, endBatch, job.DecodeThreads, (batchIndex, rows) =>
+        {
+            for (int i = 0; i < rows.Count; i++) chunk.Add(rows.Ids[i], rows.Labels[i], rows.Data.AsSpan(i * rows.Dimension, rows.Dimension));
+            chunk.Errors.AddRange(rows.Errors);
+            skippedSoFar += rows.Errors.Count;
+            if (batchIndex + 1 - chunkFirst >= chunkBatches || batchIndex + 1 == endBatch)
+            {
+                store.WriteChunk(chunkFirst, batchIndex + 1, chunk);
+                chunk.Clear();
+                chunkFirst = batchIndex + 1;
+            }
+            long done = Math.Min(end - first, (batchIndex + 1L) * batch);
+            double rate = (done - resumedRows) / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
+            progress?.Report(new ExtractionProgress(done, end - first, skippedSoFar, rate, sw.Elapsed));
+        }, cancellationToken).ConfigureAwait(false);
+
+        // Assemble the output from the chunks, in order, then publish it and the errors file.
+        var errors = new List<SkippedInput>(dataset.ListingErrors.Where(_ => job.Shard is null || job.Shard.Index == 0));
+        long rowCount = 0;
+        // The writer records the final row count in the provenance when it completes.
+        using (var writer = FeatureFiles.Create(outputPath, Provenance(dataset, 0, batch, job.Shard)))
+        {
+            foreach (var c in store.Chunks())
+            {
+                var rows = CheckpointStore.ReadChunk(c, Layout.Dimension);
+                writer.WriteBatch(rows.Ids, rows.Labels, rows.Data.AsSpan(0, rows.Count * rows.Dimension));
+                errors.AddRange(rows.Errors);
+                rowCount += rows.Count;
+            }
+            writer.Complete();
+        }
+        var errorsPath = ErrorsFile.Write(outputPath, errors);
+        store.Delete();
+        if (format == FeatureFormat.Csv && Layout.Dimension + 2 > 16384)
+            notes.Add($"{outputPath}: {Layout.Dimension:N0} feature columns: spreadsheets open at most 16,384; use .parquet or .npy for spreadsheet-free analysis");
+        return new ExtractionSummary(outputPath, rowCount, errors.Count, errorsPath, resumedRows, sw.Elapsed, notes);
+    }
+
+    /// <summary>Extracts <paramref name="dataset"/> into memory (no checkpoints): for training and evaluating heads.</summary>
+    public async Task<(FeatureTable Table, IReadOnlyList<SkippedInput> Skipped)> ExtractAsync(ImageDataset dataset, ExtractionJobOptions? job = null,
+        IProgress<ExtractionProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        job ??= new ExtractionJobOptions();
+        var (first, end) = ItemRange(dataset, job);
+        int batch = job.BatchSize;
+        int endBatch = (end - first + batch - 1) / batch;
+        var all = new RowBuffer(Layout.Dimension, end - first);
+        var sw = Stopwatch.StartNew();
+        await RunBatchesAsync(dataset.Items, first, end, batch, 0, endBatch, job.DecodeThreads, (batchIndex, rows) =>
+        {
+            for (int i = 0; i < rows.Count; i++) all.Add(rows.Ids[i], rows.Labels[i], rows.Data.AsSpan(i * rows.Dimension, rows.Dimension));
+            all.Errors.AddRange(rows.Errors);
+            long done = Math.Min(end - first, (batchIndex + 1L) * batch);
+            progress?.Report(new ExtractionProgress(done, end - first, all.Errors.Count, done / Math.Max(1e-9, sw.Elapsed.TotalSeconds), sw.Elapsed));
+        }, cancellationToken).ConfigureAwait(false);
+        var data = all.Data.Length == all.Count * all.Dimension ? all.Data : all.Data.AsSpan(0, all.Count * all.Dimension).ToArray();
+        var table = new FeatureTable(all.Ids.ToArray(), all.Labels.ToArray(), data, Provenance(dataset, all.Count, batch, job.Shard));
+        return (table, [.. dataset.ListingErrors, .. all.Errors]);
+    }
+
+    /// <summary>
+    /// The pipeline. A producer decodes batch k+1 (several images at once, each straight into its slot of a pooled
+    /// input buffer) while ONNX Runtime runs batch k; a bounded channel of 2 batches keeps memory flat.
+    /// Batch b always holds inputs [first + b*B, first + (b+1)*B): that is what makes resumed, sharded and
+    /// uninterrupted runs compute identical rows.
+    /// </summary>
+    private async Task RunBatchesAsync(IReadOnlyList<ImageItem> items, int first, int end, int batchSize, int firstBatch, int endBatch,
+        int decodeThreads, Action<int, RowBuffer> onBatch, CancellationToken ct)
+    {
+        if (batchSize <= 0) throw new InvalidOptionException("--batch must be at least 1");
+        int len = Preprocessing.TensorLength;
+        var pool = new ConcurrentBag<float[]>();
+        var channel = Channel.CreateBounded<DecodedBatch>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
+        int threads = decodeThreads > 0 ? decodeThreads : Environment.ProcessorCount;
+        var producer = Task.Run(async () =>
+        {
+            try
+            {
+                for (int b = firstBatch; b < endBatch; b++)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    int start = first + b * batchSize, count = Math.Min(batchSize, end - start);
+                    if (!pool.TryTake(out var buffer)) buffer = new float[batchSize * len];
+                    var reasons = new string?[count];
+                    Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct }, i =>
+                    {
+                        try { _tensorizer.Write(items[start + i], Preprocessing, buffer.AsSpan(i * len, len)); }
+                        catch (InvalidImageException e) { reasons[i] = e.Reason; }
+                        catch (IOException e) { reasons[i] = $"cannot read: {e.Message}"; }
+                        catch (UnauthorizedAccessException e) { reasons[i] = $"cannot read: {e.Message}"; }
+                    });
+                    // Compact the good images to the front, keeping their order.
+                    var good = new List<int>(count);
+                    var errors = new List<SkippedInput>();
+                    for (int i = 0; i < count; i++)
+                    {
+                        if (reasons[i] is null)
+                        {
+                            if (good.Count != i) buffer.AsSpan(i * len, len).CopyTo(buffer.AsSpan(good.Count * len, len));
+                            good.Add(start + i);
+                        }
+                        else errors.Add(new SkippedInput(items[start + i].DisplayName, reasons[i]!));
+                    }
+                    await channel.Writer.WriteAsync(new DecodedBatch(b, buffer, good, errors), ct).ConfigureAwait(false);
+                }
+                channel.Writer.Complete();
+            }
+            catch (Exception e)
+            {
+                channel.Writer.Complete(e);
+            }
+        }, ct);
+
+        var rows = new RowBuffer(Layout.Dimension, batchSize);
+        await foreach (var decoded in channel.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+        {
+            rows.Clear();
+            int n = decoded.Items.Count;
+            if (n > 0)
+            {
+                var features = ArrayPool<float>.Shared.Rent(n * Layout.Dimension);
+                try
+                {
+                    Infer(decoded.Buffer, n, features.AsSpan(0, n * Layout.Dimension));
+                    for (int i = 0; i < n; i++)
+                    {
+                        var item = items[decoded.Items[i]];
+                        rows.Add(item.Id, item.Label, features.AsSpan(i * Layout.Dimension, Layout.Dimension));
+                    }
+                }
+                finally { ArrayPool<float>.Shared.Return(features); }
+            }
+            rows.Errors.AddRange(decoded.Errors);
+            pool.Add(decoded.Buffer);
+            onBatch(decoded.Index, rows);
+        }
+        await producer.ConfigureAwait(false);
+    }
+
+    /// <summary>Runs the tapped model on <paramref name="n"/> preprocessed images; writes [n, D] features.</summary>
+    internal void Infer(float[] input, int n, Span<float> output)
+    {
+        int len = Preprocessing.TensorLength, dim = Layout.Dimension;
+        int step = SupportsBatching ? n : 1;
+        for (int start = 0; start < n; start += step)
+        {
+            int count = Math.Min(step, n - start);
+            using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                input.AsMemory(start * len, count * len), Preprocessing.TensorShape(count));
+            using var runOptions = new RunOptions();
+            using var results = _session.Run(runOptions, [_inputName], [value], [_outputName]);
+            var span = results[0].GetTensorDataAsSpan<float>();
+            if (span.Length != count * dim)
+                throw new InvalidOperationException($"the tapped model returned {span.Length} values for {count} images of {dim} features");
+            span.CopyTo(output.Slice(start * dim, count * dim));
+        }
+    }
+
+    public void Dispose() => _session.Dispose();
+
+    private static (int First, int End) ItemRange(ImageDataset dataset, ExtractionJobOptions job)
+    {
+        int count = dataset.Items.Count;
+        if (job.Limit is int limit) count = Math.Min(count, Math.Max(0, limit));
+        if (job.Shard is null) return (0, count);
+        var range = job.Shard.Range(count, job.BatchSize);
+        return (range.Start, range.End);
+    }
+
+    private static Preprocessing? FromMetadata(global::Onnx.ModelProto model, string path)
+    {
+        var entry = model.MetadataProps.FirstOrDefault(p => p.Key == PreprocessingMetadataKey);
+        if (entry is null) return null;
+        try { return JsonSerializer.Deserialize<Preprocessing>(entry.Value, JsonDefaults.Options); }
+        catch (JsonException e) { throw new InvalidModelException($"metadata '{PreprocessingMetadataKey}' is not valid preprocessing JSON ({e.Message})", path, e); }
+    }
+
+    private static void CheckInputMatches(TappedModel tapped, Preprocessing p, string path)
+    {
+        var expected = p.TensorShape(1);
+        var shape = tapped.InputShape;
+        if (shape.Length != expected.Length)
+            throw new InvalidModelException($"input '{tapped.InputName}' has {shape.Length} dimensions; an image model takes 4 (N, C, H, W or N, H, W, C)", path);
+        for (int i = 1; i < shape.Length; i++)
+            if (shape[i] > 0 && shape[i] != expected[i])
+                throw new InvalidOptionException(
+                    $"{path}: input '{tapped.InputName}' is [{string.Join(", ", shape.Select(d => d < 0 ? "N" : d.ToString(System.Globalization.CultureInfo.InvariantCulture)))}] " +
+                    $"but the preprocessing makes [{string.Join(", ", expected.Skip(1).Prepend(-1).Select(d => d < 0 ? "N" : d.ToString(System.Globalization.CultureInfo.InvariantCulture)))}] ({p.Layout})");
+    }
+
+    private sealed record DecodedBatch(int Index, float[] Buffer, List<int> Items, List<SkippedInput> Errors);
+}
+
+/// <summary>JSON settings shared by every file the tool writes (stable, human-readable).</summary>
+public static class JsonDefaults
+{
+    public static JsonSerializerOptions Options { get; } = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        PropertyNameCaseInsensitive = true,
+    };
+}

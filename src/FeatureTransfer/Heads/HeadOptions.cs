@@ -1,0 +1,121 @@
+namespace FeatureTransfer.Heads;
+
+/// <summary>Classifier heads (ML.NET trainers).</summary>
+public enum HeadKind
+{
+    /// <summary>Linear SVM: ML.NET <c>LinearSvm</c> (Pegasos), one-versus-all, raw margins as scores.</summary>
+    Svm,
+
+    /// <summary>Multinomial logistic regression: <c>SdcaMaximumEntropy</c> (default) or <c>LbfgsMaximumEntropy</c>.</summary>
+    LogReg,
+
+    /// <summary>Boosted trees: <c>FastTree</c> one-versus-all.</summary>
+    FastTree,
+
+    /// <summary>LightGBM multiclass.</summary>
+    LightGbm,
+}
+
+/// <summary>Solver of the <see cref="HeadKind.LogReg"/> head.</summary>
+public enum LogRegSolver { Sdca, Lbfgs }
+
+public static class HeadKinds
+{
+    public static IReadOnlyList<HeadKind> All { get; } = [HeadKind.Svm, HeadKind.LogReg, HeadKind.FastTree, HeadKind.LightGbm];
+
+    public static string Name(HeadKind k) => k switch
+    {
+        HeadKind.Svm => "svm",
+        HeadKind.LogReg => "logreg",
+        HeadKind.FastTree => "fasttree",
+        HeadKind.LightGbm => "lightgbm",
+        _ => throw new ArgumentOutOfRangeException(nameof(k)),
+    };
+
+    public static HeadKind Parse(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "svm" or "linearsvm" => HeadKind.Svm,
+        "logreg" or "logistic" => HeadKind.LogReg,
+        "fasttree" => HeadKind.FastTree,
+        "lightgbm" or "lgbm" => HeadKind.LightGbm,
+        _ => throw new InvalidOptionException($"unknown head '{name}' (use svm, logreg, fasttree or lightgbm)"),
+    };
+
+    /// <summary>True for heads that are one linear map (expressible as ONNX Gemm).</summary>
+    public static bool IsLinear(this HeadKind k) => k is HeadKind.Svm or HeadKind.LogReg;
+}
+
+/// <summary>
+/// Hyper-parameters of a head. Defaults: ML.NET's, except where noted (LinearSvm runs 10 epochs instead of 1).
+/// </summary>
+public sealed record HeadOptions
+{
+    public HeadKind Kind { get; init; } = HeadKind.Svm;
+
+    /// <summary>
+    /// L2 regularization strength: LinearSvm's lambda (default 1e-3, ML.NET's) or SDCA/L-BFGS's L2 weight
+    /// (default 1e-4). Null = the default, or chosen by cross-validation when <see cref="CvFolds"/> &gt; 1.
+    /// </summary>
+    public float? L2 { get; init; }
+
+    /// <summary>Epochs (svm, default 10) or maximum passes (logreg SDCA, default automatic).</summary>
+    public int? Iterations { get; init; }
+
+    public LogRegSolver Solver { get; init; } = LogRegSolver.Sdca;
+
+    /// <summary>Trees (fasttree, lightgbm; default 100).</summary>
+    public int Trees { get; init; } = 100;
+
+    /// <summary>Leaves per tree (default 20).</summary>
+    public int Leaves { get; init; } = 20;
+
+    /// <summary>Minimum rows per leaf (default 10; small data sets need fewer).</summary>
+    public int MinLeafRows { get; init; } = 10;
+
+    /// <summary>Boosting learning rate (default 0.2 FastTree / 0.1 LightGBM when null).</summary>
+    public double? LearningRate { get; init; }
+
+    /// <summary>Folds of stratified cross-validation used to pick <see cref="L2"/> when it is not given (0 or 1: no CV).</summary>
+    public int CvFolds { get; init; }
+
+    /// <summary>Candidate L2 values for cross-validation (null: the kind's default grid).</summary>
+    public IReadOnlyList<float>? L2Grid { get; init; }
+
+    public int Seed { get; init; }
+
+    /// <summary>Trainer threads (1 gives bit-reproducible SDCA; 0 = ML.NET decides).</summary>
+    public int Threads { get; init; } = 1;
+
+    public float DefaultL2 => Kind == HeadKind.Svm ? 1e-3f : 1e-4f;
+
+    public float EffectiveL2 => L2 ?? DefaultL2;
+
+    public IReadOnlyList<float> EffectiveL2Grid => L2Grid ?? (Kind == HeadKind.Svm
+        ? [1e-5f, 1e-4f, 1e-3f, 1e-2f]
+        : [1e-6f, 1e-4f, 1e-2f, 1f]);
+
+    /// <summary>Parameters that define the head, for reports and metrics.json.</summary>
+    public Dictionary<string, object> Describe()
+    {
+        var d = new Dictionary<string, object>();
+        switch (Kind)
+        {
+            case HeadKind.Svm:
+                d["l2"] = EffectiveL2;
+                d["iterations"] = Iterations ?? 10;
+                break;
+            case HeadKind.LogReg:
+                d["l2"] = EffectiveL2;
+                d["solver"] = Solver.ToString().ToLowerInvariant();
+                if (Iterations is { } it) d["iterations"] = it;
+                break;
+            default:
+                d["trees"] = Trees;
+                d["leaves"] = Leaves;
+                d["min_leaf_rows"] = MinLeafRows;
+                d["learning_rate"] = LearningRate ?? (Kind == HeadKind.FastTree ? 0.2 : 0.1);
+                break;
+        }
+        return d;
+    }
+}

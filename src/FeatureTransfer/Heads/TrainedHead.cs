@@ -1,0 +1,269 @@
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using FeatureTransfer.Embedding;
+using FeatureTransfer.Features;
+using FeatureTransfer.Onnx.Graph;
+using FeatureTransfer.Onnx.Model;
+using Microsoft.ML;
+using Onnx;
+
+namespace FeatureTransfer.Heads;
+
+/// <summary>What a linear head outputs: raw margins (SVM) or softmax probabilities (logistic regression).</summary>
+public enum LinearOutput { Margin, Softmax }
+
+/// <summary>A linear head's parameters: scores = W x + b (then softmax), W row-major [Classes, Dimension].</summary>
+public sealed record LinearWeights(int Classes, int Dimension, float[] W, float[] B, LinearOutput Output);
+
+/// <summary>Predictions of a head: scores [Rows, Classes] and the arg-max class per row.</summary>
+public sealed record HeadPredictions(IReadOnlyList<string> Classes, int[] Predicted, float[] Scores)
+{
+    public int Rows => Predicted.Length;
+
+    public string PredictedLabel(int row) => Classes[Predicted[row]];
+
+    public ReadOnlySpan<float> RowScores(int row) => Scores.AsSpan(row * Classes.Count, Classes.Count);
+}
+
+/// <summary>
+/// A trained head: the fitted normalization, the ML.NET model, the label set and the feature schema it accepts
+/// (model SHA-256, layout). Linear heads (svm, logreg) are scored as one float32 ONNX graph (normalization + Gemm),
+/// the graph an exported classifier embeds; tree heads are scored by ML.NET after the ONNX normalization.
+/// Saved as one <c>head.ftm</c> file (a zip: head.json, normalization.json, mlnet.zip, scorer.onnx and linear.bin for linear heads).
+/// </summary>
+public sealed class TrainedHead
+{
+    internal const int FormatVersion = 1;
+    private readonly MLContext ml;
+    private readonly ITransformer[] models;
+
+    internal TrainedHead(HeadOptions options, FittedNormalization normalization, IReadOnlyList<string> classes,
+        FeatureProvenance features, LinearWeights? linear, MLContext ml, ITransformer[] models)
+    {
+        Options = options;
+        Normalization = normalization;
+        Classes = classes;
+        Features = features;
+        Linear = linear;
+        this.ml = ml;
+        this.models = models;
+    }
+
+    public HeadOptions Options { get; }
+    public FittedNormalization Normalization { get; }
+    public IReadOnlyList<string> Classes { get; }
+
+    /// <summary>The feature schema this head accepts: model SHA-256 and name, layout, preprocessing.</summary>
+    public FeatureProvenance Features { get; }
+
+    /// <summary>Weights of a linear head (null for trees).</summary>
+    public LinearWeights? Linear { get; }
+
+    public HeadKind Kind => Options.Kind;
+
+    /// <summary>Throws <see cref="ProvenanceMismatchException"/> naming the mismatch when features from <paramref name="source"/> do not fit this head.</summary>
+    public void RequireCompatible(FeatureProvenance features, string source)
+    {
+        if (features.Extra.TryGetValue("normalization", out var applied))
+            throw new ProvenanceMismatchException(
+                $"features are already normalized ({applied}, written by ft transform); give the extracted features: the head applies its own {Normalization.RecipeName}", source);
+        if (!string.Equals(features.ModelSha256, Features.ModelSha256, StringComparison.OrdinalIgnoreCase))
+            throw new ProvenanceMismatchException(
+                $"features come from model '{features.ModelName}' (sha256 {Short(features.ModelSha256)}) but the head was trained on " +
+                $"features of '{Features.ModelName}' (sha256 {Short(Features.ModelSha256)})", source);
+        if (Features.Layout.DescribeMismatch(features.Layout) is { } why)
+            throw new ProvenanceMismatchException($"features do not match the head's layers: {why} (head: {Features.Layout.Summary()})", source);
+    }
+
+    private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
+
+    /// <summary>Scores a feature table (after checking it fits this head).</summary>
+    public HeadPredictions Predict(FeatureTable table, CancellationToken ct = default)
+    {
+        RequireCompatible(table.Provenance, table.Provenance.Dataset ?? "features");
+        float[] scores;
+        int k = Classes.Count;
+        if (Linear is not null)
+        {
+            using var program = new OnnxProgram(ToOnnxScorer());
+            scores = program.Run(table.Data, table.Rows, ["scores"], ct)[0];
+        }
+        else
+        {
+            scores = MlNetScores(table, ct);
+        }
+        var predicted = new int[table.Rows];
+        for (int r = 0; r < table.Rows; r++)
+        {
+            var s = scores.AsSpan(r * k, k);
+            int best = 0;
+            for (int c = 1; c < k; c++) if (s[c] > s[best]) best = c;
+            predicted[r] = best;
+        }
+        return new HeadPredictions(Classes, predicted, scores);
+    }
+
+    /// <summary>ML.NET's own scores for a table (tests compare them with the ONNX path).</summary>
+    internal float[] MlNetScores(FeatureTable table, CancellationToken ct = default)
+    {
+        var x = Normalization.Apply(table.Data, table.Rows, ct);
+        var rows = MlData.Rows(x, table.Rows, table.Dimension);
+        int k = Classes.Count;
+        if (models.Length == 1) return MlData.Scores(models[0].Transform(MlData.Load(ml, rows, table.Dimension, null, k)), table.Rows, k);
+        // One binary model per class (svm): slot c is class c's margin.
+        var view = MlData.LoadBinary(ml, rows, table.Dimension, null, 0);
+        var scores = new float[table.Rows * k];
+        for (int c = 0; c < k; c++)
+        {
+            var col = MlData.BinaryScores(models[c].Transform(view));
+            for (int r = 0; r < table.Rows; r++) scores[r * k + c] = col[r];
+        }
+        return scores;
+    }
+
+    /// <summary>
+    /// The linear head as one ONNX graph: input <c>features</c> [N, D] -> normalization -> Gemm(W^T, b) (-> Softmax)
+    /// -> output <c>scores</c> [N, K]. Labels are in the model's <c>metadata_props</c> (<c>labels</c>, JSON array).
+    /// </summary>
+    public ModelProto ToOnnxScorer()
+    {
+        if (Linear is null) throw new InvalidOperationException($"a {HeadKinds.Name(Kind)} head is not linear");
+        var model = GraphBuilder.NewModel("features", Normalization.Dimension, out var graph, "head_" + HeadKinds.Name(Kind));
+        var b = new GraphBuilder(graph, "head/");
+        var x = Normalization.AppendTo(b, "features");
+        AppendLinear(b, x, "scores");
+        graph.Output.Add(GraphBuilder.FloatMatrix("scores", Classes.Count));
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "labels", Value = JsonSerializer.Serialize(Classes) });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = "normalization", Value = Normalization.RecipeName });
+        return model;
+    }
+
+    /// <summary>Appends Gemm (+ Softmax) reading <paramref name="input"/> [N, D] and writing <paramref name="output"/> [N, K].</summary>
+    public void AppendLinear(GraphBuilder b, string input, string output)
+    {
+        var lin = Linear ?? throw new InvalidOperationException("not a linear head");
+        var w = b.Constant("W", lin.W, lin.Classes, lin.Dimension);
+        var bias = b.Constant("b", lin.B, lin.Classes);
+        if (lin.Output == LinearOutput.Margin)
+        {
+            b.Graph.Node.Add(Nodes.Make("Gemm", [input, w, bias], [output], b.Name("gemm"), "", Nodes.Attr("transB", 1L)));
+        }
+        else
+        {
+            var logits = b.Op("Gemm", [input, w, bias], Nodes.Attr("transB", 1L));
+            b.Graph.Node.Add(Nodes.Make("Softmax", [logits], [output], b.Name("softmax"), "", Nodes.Attr("axis", 1L)));
+        }
+    }
+
+    private static JsonSerializerOptions Json { get; } = new(ProvenanceJson.Options)
+    {
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    private sealed record HeadFile(int FormatVersion, string Kind, HeadOptions Options, IReadOnlyList<string> Classes,
+        FeatureProvenance Features, string? Linear, int LinearClasses, int LinearDimension, string ToolVersion);
+
+    /// <summary>Writes <c>head.ftm</c> atomically (temporary file beside it, then rename).</summary>
+    public void Save(string path)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temp = FeatureFiles.TempPathBeside(full);
+        try
+        {
+            using (var zip = ZipFile.Open(temp, ZipArchiveMode.Create))
+            {
+                var head = new HeadFile(FormatVersion, HeadKinds.Name(Kind), Options, Classes, Features,
+                    Linear is null ? null : Linear.Output.ToString().ToLowerInvariant(), Linear?.Classes ?? 0, Linear?.Dimension ?? 0, ToolInfo.Version);
+                WriteEntry(zip, "head.json", s => JsonSerializer.Serialize(s, head, Json));
+                WriteEntry(zip, "normalization.json", s => { using var w = new StreamWriter(s); w.Write(Normalization.ToJson()); });
+                var one = new[] { new float[Normalization.Dimension] };
+                var schema = models.Length == 1
+                    ? MlData.Load(ml, one, Normalization.Dimension, null, Classes.Count).Schema
+                    : MlData.LoadBinary(ml, one, Normalization.Dimension, null, 0).Schema;
+                for (int m = 0; m < models.Length; m++)
+                {
+                    WriteEntry(zip, models.Length == 1 ? "mlnet.zip" : $"mlnet_class{m}.zip", s =>
+                    {
+                        // ML.NET saves through a seekable stream: go through memory.
+                        using var ms = new MemoryStream();
+                        ml.Model.Save(models[m], schema, ms);
+                        ms.Position = 0;
+                        ms.CopyTo(s);
+                    });
+                }
+                if (Linear is not null)
+                {
+                    WriteEntry(zip, "linear.bin", s =>
+                    {
+                        s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Linear.W.AsSpan()));
+                        s.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Linear.B.AsSpan()));
+                    });
+                    WriteEntry(zip, "scorer.onnx", s => s.Write(OnnxModelFile.ToBytes(ToOnnxScorer())));
+                }
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    private static void WriteEntry(ZipArchive zip, string name, Action<Stream> write)
+    {
+        var e = zip.CreateEntry(name, CompressionLevel.Fastest);
+        using var s = e.Open();
+        write(s);
+    }
+
+    /// <summary>Reads a <c>head.ftm</c>; a file that is not one is a <see cref="FeatureTransferException"/> naming it.</summary>
+    public static TrainedHead Load(string path)
+    {
+        if (!File.Exists(path)) throw new FeatureTransferException("head file not found", path);
+        try
+        {
+            using var zip = ZipFile.OpenRead(path);
+            HeadFile head;
+            using (var s = Entry(zip, "head.json", path).Open())
+                head = JsonSerializer.Deserialize<HeadFile>(s, Json) ?? throw new FeatureTransferException("empty head.json", path);
+            if (head.FormatVersion > FormatVersion)
+                throw new FeatureTransferException($"head format {head.FormatVersion} is newer than this tool reads ({FormatVersion})", path);
+            string normJson;
+            using (var r = new StreamReader(Entry(zip, "normalization.json", path).Open())) normJson = r.ReadToEnd();
+            var norm = FittedNormalization.FromJson(normJson, path);
+            var ml = new MLContext(seed: head.Options.Seed);
+            var names = zip.GetEntry("mlnet.zip") is not null
+                ? ["mlnet.zip"]
+                : Enumerable.Range(0, head.Classes.Count).Select(c => $"mlnet_class{c}.zip").ToArray();
+            var models = new ITransformer[names.Length];
+            for (int m = 0; m < names.Length; m++)
+            {
+                using var ms = new MemoryStream();
+                using (var s = Entry(zip, names[m], path).Open()) s.CopyTo(ms);
+                ms.Position = 0;
+                models[m] = ml.Model.Load(ms, out _);
+            }
+            LinearWeights? linear = null;
+            if (head.Linear is not null)
+            {
+                int k = head.LinearClasses, d = head.LinearDimension;
+                var w = new float[k * d];
+                var b = new float[k];
+                using var s = Entry(zip, "linear.bin", path).Open();
+                s.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(w.AsSpan()));
+                s.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.AsSpan()));
+                linear = new LinearWeights(k, d, w, b, Enum.Parse<LinearOutput>(head.Linear, ignoreCase: true));
+            }
+            return new TrainedHead(head.Options, norm, head.Classes, head.Features, linear, ml, models);
+        }
+        catch (Exception e) when (e is InvalidDataException or JsonException or EndOfStreamException or FormatException)
+        {
+            throw new FeatureTransferException($"not a valid head file ({e.Message})", path, e);
+        }
+    }
+
+    private static ZipArchiveEntry Entry(ZipArchive zip, string name, string path)
+        => zip.GetEntry(name) ?? throw new FeatureTransferException($"not a head file: it has no {name}", path);
+}

@@ -1,0 +1,133 @@
+using System.IO.Compression;
+using FeatureTransfer.Embedding;
+using FeatureTransfer.Features;
+using FeatureTransfer.Heads;
+using FeatureTransfer.Onnx.Tapping;
+using FeatureTransfer.Tests.TestSupport;
+
+namespace FeatureTransfer.Tests.Heads;
+
+public class HeadTests
+{
+    private const string Fm = TestPaths.FashionMnistDir;
+
+    private static (FeatureTable Train, FeatureTable Test) Data(int perClass = 60, int testPerClass = 100)
+        => (FashionPixels.Table("train", FashionPixels.Target, perClass, pool2: true),
+            FashionPixels.Table("t10k", FashionPixels.Target, testPerClass, pool2: true));
+
+    private static double Accuracy(HeadPredictions p, FeatureTable t)
+        => Enumerable.Range(0, t.Rows).Count(i => p.PredictedLabel(i) == t.Labels[i]) / (double)t.Rows;
+
+    [FashionMnistTheory]
+    [InlineData(HeadKind.Svm, NormRecipe.Standardize, 0.80)]
+    [InlineData(HeadKind.LogReg, NormRecipe.L2, 0.80)]
+    [InlineData(HeadKind.FastTree, NormRecipe.None, 0.75)]
+    [InlineData(HeadKind.LightGbm, NormRecipe.None, 0.75)]
+    public void Every_head_learns_fashion_mnist_target_classes_from_raw_pixels(HeadKind kind, NormRecipe norm, double minAccuracy)
+    {
+        var (train, test) = Data();
+        var head = HeadTrainer.Train(train, norm, new HeadOptions { Kind = kind, Trees = 30, MinLeafRows = 5 });
+        Assert.Equal(["ankle-boot", "bag", "sandal", "shirt", "sneaker"], head.Classes);
+        var acc = Accuracy(head.Predict(test), test);
+        Assert.True(acc >= minAccuracy, $"{kind} accuracy {acc:F3} < {minAccuracy}");
+    }
+
+    [FashionMnistTheory]
+    [InlineData(HeadKind.Svm, LogRegSolver.Sdca)]
+    [InlineData(HeadKind.LogReg, LogRegSolver.Sdca)]
+    [InlineData(HeadKind.LogReg, LogRegSolver.Lbfgs)]
+    public void Linear_head_onnx_gemm_scores_equal_mlnet_scores(HeadKind kind, LogRegSolver solver)
+    {
+        var (train, test) = Data(40, 30);
+        var head = HeadTrainer.Train(train, NormRecipe.L2Fne, new HeadOptions { Kind = kind, Solver = solver });
+        Assert.NotNull(head.Linear);
+        var onnx = head.Predict(test).Scores;
+        var mlnet = head.MlNetScores(test);
+        Assert.Equal(mlnet.Length, onnx.Length);
+        for (int i = 0; i < onnx.Length; i++)
+            Assert.True(Math.Abs(onnx[i] - mlnet[i]) <= 1e-4f * Math.Max(1f, Math.Abs(mlnet[i])), $"[{i}] onnx {onnx[i]} vs ML.NET {mlnet[i]}");
+        var ops = head.ToOnnxScorer().Graph.Node.Select(n => n.OpType).ToList();
+        Assert.Contains("Gemm", ops);
+        Assert.Equal(kind == HeadKind.LogReg, ops.Contains("Softmax"));
+    }
+
+    [FashionMnistTheory]
+    [InlineData(HeadKind.Svm)]
+    [InlineData(HeadKind.LightGbm)]
+    public void Saved_head_file_predicts_the_same(HeadKind kind)
+    {
+        var (train, test) = Data(30, 20);
+        var head = HeadTrainer.Train(train, NormRecipe.Fne, new HeadOptions { Kind = kind, Trees = 10, MinLeafRows = 5 });
+        using var dir = TestPaths.NewTempDir();
+        var path = dir.File("head.ftm");
+        head.Save(path);
+        using (var zip = ZipFile.OpenRead(path))
+        {
+            var names = zip.Entries.Select(e => e.FullName).ToList();
+            Assert.Contains("head.json", names);
+            Assert.Contains("normalization.json", names);
+            Assert.Equal(kind == HeadKind.Svm, names.Contains("scorer.onnx"));
+        }
+        var back = TrainedHead.Load(path);
+        Assert.Equal(head.Classes, back.Classes);
+        Assert.Equal(NormRecipe.Fne, back.Normalization.Recipe);
+        Assert.Equal(head.Predict(test).Scores, back.Predict(test).Scores);
+        Assert.Equal(head.MlNetScores(test), back.MlNetScores(test));
+        Assert.Single(Directory.GetFiles(dir.Path));
+    }
+
+    [DebianDataFact(Fm)]
+    public void Features_of_another_model_or_layer_set_are_refused_naming_the_mismatch()
+    {
+        var (train, test) = Data(20, 5);
+        var head = HeadTrainer.Train(train, NormRecipe.L2, new HeadOptions());
+        var otherModel = new FeatureTable(test.Ids, test.Labels, test.Data, test.Provenance with { ModelSha256 = "0123456789abcdef0123", ModelName = "resnet18.onnx" });
+        var e = Assert.Throws<ProvenanceMismatchException>(() => head.Predict(otherModel));
+        Assert.Contains("resnet18.onnx", e.Message);
+        Assert.Contains("pixels", e.Message);
+        var otherLayers = new FeatureTable(test.Ids, test.Labels, test.Data, test.Provenance with
+        {
+            Layout = FeatureLayout.Create([("conv5", "Relu", 196, "map", "avg", false)]),
+        });
+        var e2 = Assert.Throws<ProvenanceMismatchException>(() => head.Predict(otherLayers));
+        Assert.Contains("'pixels' vs 'conv5'", e2.Message);
+    }
+
+    [DebianDataFact(Fm)]
+    public void Cross_validation_chooses_l2_from_the_grid_on_training_rows_only()
+    {
+        var (train, _) = Data(30, 1);
+        var grid = new[] { 1e-4f, 10f };
+        var cvSmall = HeadTrainer.CrossValidate(train, NormRecipe.Standardize, new HeadOptions { L2 = 1e-4f }, 3, 0);
+        var cvHuge = HeadTrainer.CrossValidate(train, NormRecipe.Standardize, new HeadOptions { L2 = 10f }, 3, 0);
+        Assert.Equal(3, cvSmall.FoldAccuracies.Count);
+        Assert.True(cvSmall.Mean > cvHuge.Mean, $"lambda 1e-4 CV {cvSmall.Mean:F3} should beat lambda 10 CV {cvHuge.Mean:F3}");
+        var head = HeadTrainer.Train(train, NormRecipe.Standardize, new HeadOptions { CvFolds = 3, L2Grid = grid });
+        Assert.Equal(1e-4f, head.Options.L2);
+    }
+
+    [Fact]
+    public void Stratified_folds_balance_each_class()
+    {
+        var y = Enumerable.Range(0, 100).Select(i => i < 70 ? 0 : 1).ToArray();
+        var folds = StratifiedKFold.Assign(y, 5, seed: 3);
+        for (int f = 0; f < 5; f++)
+        {
+            Assert.Equal(14, Enumerable.Range(0, 100).Count(i => folds[i] == f && y[i] == 0));
+            Assert.Equal(6, Enumerable.Range(0, 100).Count(i => folds[i] == f && y[i] == 1));
+        }
+        Assert.Equal(folds, StratifiedKFold.Assign(y, 5, seed: 3));
+        Assert.Equal(3, StratifiedKFold.UsableFolds([0, 0, 0, 1, 1, 1, 1], 5));
+    }
+
+    [Fact]
+    public void Unlabelled_training_rows_are_refused()
+    {
+        var t = new FeatureTable(["a", "b"], ["x", null], new float[2], new FeatureProvenance
+        {
+            ModelSha256 = "m", ModelName = "m", Layout = FeatureLayout.Create([("f", "input", 1, "vector", "none", false)]),
+        });
+        var e = Assert.Throws<InvalidOptionException>(() => HeadTrainer.Train(t, NormRecipe.None, new HeadOptions()));
+        Assert.Contains("'b'", e.Message);
+    }
+}
