@@ -12,6 +12,7 @@ internal static class CommandCatalog
         MergeCommand.Create(),
         PredictCommand.Create(),
         ModelsCommand.Create(),
+        DataCommand.Create(),
         TrainCommand.Create(),
         EvaluateCommand.Create(),
         TransformCommand.Create(),

@@ -175,6 +175,19 @@ public sealed class ImageTensorizerTests
     }
 
     [Fact]
+    public void Extreme_aspect_ratio_is_refused_and_a_long_thin_image_still_works()
+    {
+        var t = new ImageTensorizer();
+        var x = new float[Preprocessing.ImageNet.TensorLength];
+        // 1 x 2,000,000 gray pixels: shorter side 1 -> 256 would make the long side 512 million pixels.
+        var thin = new ImageItem("thin", null, null, new byte[2_000_000], 1, 2_000_000);
+        Assert.Contains("extreme aspect ratio", Assert.Throws<InvalidImageException>(() => t.Write(thin, Preprocessing.ImageNet, x)).Reason, StringComparison.Ordinal);
+        var strip = new ImageItem("strip", null, null, Enumerable.Range(0, 3 * 4000).Select(i => (byte)(i % 251)).ToArray(), 4000, 3);
+        t.Write(strip, Preprocessing.ImageNet, x);
+        Assert.All(x, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
     public void Bomb_limit_is_configurable_and_checked_before_decoding()
     {
         using var dir = TestPaths.NewTempDir();
