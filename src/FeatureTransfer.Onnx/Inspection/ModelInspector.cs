@@ -35,7 +35,9 @@ public static class ModelInspector
             foreach (var o in node.Output)
             {
                 if (o.Length == 0 || !probed.TryGetValue(o, out var p)) continue;
-                if (node.OpType == "Dropout" && o != node.Output[0]) continue; // the mask is not a feature
+                // Dropout (inference) and Identity outputs are aliases of their input, listed once under the input's
+                // name; Dropout's mask is not a feature.
+                if (node.OpType is "Dropout" or "Identity") continue;
                 if (Describe(facts, node, o, p) is { } t) tappable.Add(t);
             }
 

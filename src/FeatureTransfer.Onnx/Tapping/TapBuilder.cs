@@ -122,6 +122,25 @@ public static class TapBuilder
             $"batches of more than one image failed ({firstFailure}); running one image per run", single.InputShape);
     }
 
+    /// <summary>
+    /// The model cut at <paramref name="tensor"/>: that tensor (unpooled, in its own type) is the only output and
+    /// everything it does not depend on is pruned. For looking at a raw activation map, and as an independent check of taps.
+    /// </summary>
+    public static ModelProto CutAt(ModelProto model, string tensor)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        model = LegacyOpset.UpgradeIfNeeded(model).Clone();
+        var index = new GraphIndex(model.Graph);
+        if (index.Producer(tensor) is null && index.UserInputs.All(i => i.Name != tensor))
+            throw new UnknownLayerException($"'{tensor}' is not a tensor of this model");
+        var g = model.Graph;
+        g.Output.Clear();
+        g.Output.Add(new ValueInfoProto { Name = tensor });
+        g.ValueInfo.Clear();
+        Prune(g, ModelInspector.SingleUserInput(index, null).Name);
+        return model;
+    }
+
     private static TappedModel Assemble(ModelProto original, IReadOnlyList<string> tensors, TapOptions options,
         Dictionary<string, ProbedTensor> probed, bool patchBatch)
     {

@@ -342,6 +342,57 @@ public class TapBuilderTests
         Assert.Equal(c1, feats[1], 5);
     }
 
+    [DebianDataFact(OnnxTestModels.TorchPackage)]
+    public void Each_unpooled_tap_equals_a_model_cut_at_that_tensor_and_its_pooled_slice_the_reference_mean()
+    {
+        var m = Load(OnnxTestModels.Torchvision("resnet18"));
+        var shape = m.FileShape.ToArray();
+        shape[0] = 2;
+        var x = Input(m, shape, 31);
+        var taps = FneAndBottleneck(m.Inspection);
+        var tapped = TapBuilder.Build(m.Model, taps, new TapOptions());
+        var feats = Features(tapped, shape, x);
+        int dim = tapped.Layout.Dimension;
+        // The unmodified graph with every tap as an extra output: the tensors as the full model computes them.
+        var full = OnnxTestModels.Run(OnnxTestModels.WithOutputs(m.Model, taps), m.Input, m.InputType, shape, x, taps);
+        foreach (var tap in tapped.Layout.Taps)
+        {
+            var cut = TapBuilder.CutAt(m.Model, tap.Tensor);
+            Assert.Equal(tap.Tensor, Assert.Single(cut.Graph.Output).Name);
+            var (cshape, cvalues, _) = OnnxTestModels.Run(OnnxModelFile.ToBytes(cut), m.Input, m.InputType, shape, x, [tap.Tensor])[tap.Tensor];
+            Assert.Equal(full[tap.Tensor].Shape, cshape);
+            double range = cvalues.Max(Math.Abs);
+            for (int i = 0; i < cvalues.Length; i++)
+                Assert.True(Math.Abs(cvalues[i] - full[tap.Tensor].Values[i]) <= 1e-5 * range, $"{tap.Tensor}[{i}]");
+            for (int n = 0; n < 2; n++)
+            {
+                var reference = cshape.Length == 4 ? OnnxTestModels.Pool(cvalues, cshape, max: false, n)
+                    : cvalues.Skip(n * tap.Length).Take(tap.Length).Select(v => (double)v).ToArray();
+                for (int c = 0; c < tap.Length; c++)
+                    Assert.True(Math.Abs(feats[n * dim + tap.Offset + c] - reference[c]) <= 2e-5 * range + 1e-6,
+                        $"{tap.Tensor} sample {n} column {c}: {feats[n * dim + tap.Offset + c]} vs {reference[c]}");
+            }
+        }
+    }
+
+    [SharedFact]
+    public void Ft_inspect_prints_the_presets_and_json()
+    {
+        var (code, stdout, stderr) = CliProcess.Run("inspect", TestPaths.SharedModel("SqueezeNet_fp16.onnx"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("bottleneck: fire9/concat_1 (512 features", stdout);
+        Assert.Contains("fne: 25 layers, 2,944 features", stdout);
+        Assert.Contains("input  data_0: float16 [1, 3, 224, 224]", stdout);
+        var (code2, json, _) = CliProcess.Run("inspect", TestPaths.SharedModel("mobilenetv2-12-int8.onnx"), "--json");
+        Assert.Equal(0, code2);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Equal(52, doc.RootElement.GetProperty("fne").GetArrayLength());
+        Assert.True(doc.RootElement.GetProperty("tappable")[1].GetProperty("quantized").GetBoolean());
+        var (code3, _, err3) = CliProcess.Run("inspect", Path.Combine(TestPaths.Shared, "models", "SOURCES.md"));
+        Assert.Equal(1, code3);
+        Assert.Contains("SOURCES.md", err3);
+    }
+
     private static ValueInfoProto ValueInfo(string name, params long[] dims)
     {
         var shape = new TensorShapeProto();
