@@ -8,6 +8,7 @@ using FeatureTransfer.Models;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft data list</c> (what a dataset spec lists) and <c>ft data check</c> (decode every image, report the bad ones).</summary>
+[CliCommand(18)]
 internal static class DataCommand
 {
     private sealed record DataOptions(Option<string> Data, Option<string?> Split, Option<string?> Classes, Option<int?> PerClass, Option<int> Seed, Option<int?> Limit)

@@ -307,4 +307,45 @@ public class TapBuilderTests
         Assert.True(tapped.Layout.Taps[0].Quantized);
         AssertOriginalOutputsBitExact(m, tapped, m.FileShape, Input(m, m.FileShape, 4));
     }
+
+    [Fact]
+    public void A_graph_that_cannot_batch_falls_back_to_one_image_per_run_and_says_why()
+    {
+        // x [1,3,4,4] -> Reshape [3,16] (batch folded away: not patchable) -> Relu -> Reshape [1,3,4,4] -> Conv 1x1 -> Relu
+        var g = new GraphProto { Name = "fixed_batch" };
+        g.Input.Add(ValueInfo("x", 1, 3, 4, 4));
+        g.Output.Add(ValueInfo("y", 1, 2, 4, 4));
+        g.Initializer.Add(Tensors.FromInt64s("flat", [3, 16], 2));
+        g.Initializer.Add(Tensors.FromInt64s("back", [1, 3, 4, 4], 4));
+        g.Initializer.Add(Tensors.FromFloats("w", [1, 0, 0, 0.5f, 0.5f, 0.5f], 2, 3, 1, 1));
+        g.Node.Add(Nodes.Make("Reshape", ["x", "flat"], ["f"]));
+        g.Node.Add(Nodes.Make("Relu", ["f"], ["r"]));
+        g.Node.Add(Nodes.Make("Reshape", ["r", "back"], ["m"]));
+        g.Node.Add(Nodes.Make("Conv", ["m", "w"], ["c"]));
+        g.Node.Add(Nodes.Make("Relu", ["c"], ["y"]));
+        var model = new ModelProto { IrVersion = 7, Graph = g };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+
+        var ins = ModelInspector.Inspect(model);
+        Assert.Equal("m", ins.Bottleneck); // the 1x1 conv counts as the classifier
+        var tapped = TapBuilder.Build(model, ["y"], new TapOptions());
+        Assert.False(tapped.SupportsBatching);
+        Assert.Contains("one image per run", tapped.BatchingNote);
+        Assert.Equal([1L, 3, 4, 4], tapped.InputShape);
+        var x = Enumerable.Range(0, 48).Select(i => (float)Math.Sin(i)).ToArray();
+        var feats = Features(tapped, [1, 3, 4, 4], x);
+        // Reference by hand: m = relu(x); y0 = m0, y1 = relu(0.5 (m0 + m1 + m2)); averaged over the 4 x 4 map.
+        var r = x.Select(v => Math.Max(v, 0f)).ToArray();
+        double c0 = Enumerable.Range(0, 16).Average(i => Math.Max(r[i], 0));
+        double c1 = Enumerable.Range(0, 16).Average(i => Math.Max(0, 0.5 * (r[i] + r[16 + i] + r[32 + i])));
+        Assert.Equal(c0, feats[0], 5);
+        Assert.Equal(c1, feats[1], 5);
+    }
+
+    private static ValueInfoProto ValueInfo(string name, params long[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)ElementType.Float, Shape = shape } } };
+    }
 }
