@@ -5,8 +5,18 @@ using SkiaSharp;
 
 namespace FeatureTransfer.Imaging;
 
-/// <summary>What the tensorizer does with transparent pixels (images are composited before the RGB channels are used).</summary>
-public enum AlphaBackground { Black, White }
+/// <summary>What the tensorizer does with transparent pixels before the RGB channels are used.</summary>
+public enum AlphaBackground
+{
+    /// <summary>Composite on black (Skia's premultiplied colour).</summary>
+    Black,
+
+    /// <summary>Composite on white.</summary>
+    White,
+
+    /// <summary>Drop alpha and keep the colour stored under it, as PIL's <c>convert("RGB")</c> (torchvision's loader) does.</summary>
+    Ignore,
+}
 
 /// <summary>Limits and decoding choices of <see cref="ImageTensorizer"/>.</summary>
 public sealed record TensorizerOptions
@@ -23,7 +33,8 @@ public sealed record TensorizerOptions
     /// torchvision's full decode (see docs/data-and-preprocessing.md). False gives the exact torchvision pipeline.</summary>
     public bool ScaledJpegDecode { get; init; } = true;
 
-    /// <summary>Background that transparent pixels are composited on (default black: Skia's premultiplied colour).</summary>
+    /// <summary>Background that transparent pixels are composited on (default black: Skia's premultiplied colour);
+    /// <see cref="AlphaBackground.Ignore"/> matches torchvision's loader exactly.</summary>
     public AlphaBackground AlphaBackground { get; init; } = AlphaBackground.Black;
 }
 
@@ -128,7 +139,8 @@ public sealed class ImageTensorizer
 
         bool opaque = info.AlphaType == SKAlphaType.Opaque;
         // Premultiplied RGBA = composited on black; no colour space given, so no colour conversion (PIL ignores ICC too).
-        var decodeInfo = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, opaque ? SKAlphaType.Opaque : SKAlphaType.Premul);
+        var alphaType = opaque ? SKAlphaType.Opaque : Options.AlphaBackground == AlphaBackground.Ignore ? SKAlphaType.Unpremul : SKAlphaType.Premul;
+        var decodeInfo = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, alphaType);
         int bytes = checked(size.Width * size.Height * 4);
         var target = origin != SKEncodedOrigin.TopLeft ? s.Rent(ref s.Oriented, bytes) : s.Rent(ref s.Pixels, bytes);
         SKCodecResult result;

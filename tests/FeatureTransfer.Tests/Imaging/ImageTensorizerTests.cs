@@ -118,6 +118,7 @@ public sealed class ImageTensorizerTests
     [Theory]
     [InlineData(AlphaBackground.Black, 0)]
     [InlineData(AlphaBackground.White, 255)]
+    [InlineData(AlphaBackground.Ignore, 255)] // rgba.png stores white (255,255,255,0) under the transparent half
     public void Transparent_pixels_are_composited_on_the_chosen_background(AlphaBackground background, float expected)
     {
         var p = Raw(32, 24);

@@ -43,7 +43,8 @@ public sealed class TorchvisionParityTests(ITestOutputHelper output)
     public void Exact_mode_is_bit_identical_to_torchvision_on_real_photos_and_every_format()
     {
         var reference = LoadReference();
-        var tensorizer = new ImageTensorizer(new TensorizerOptions { ScaledJpegDecode = false });
+        // AlphaBackground.Ignore: PIL's convert("RGB") keeps the colour stored under transparent pixels (rgba.png).
+        var tensorizer = new ImageTensorizer(new TensorizerOptions { ScaledJpegDecode = false, AlphaBackground = AlphaBackground.Ignore });
         var p = Preprocessing.ImageNet;
         var x = new float[p.TensorLength];
         foreach (var r in reference.Images)
@@ -68,7 +69,7 @@ public sealed class TorchvisionParityTests(ITestOutputHelper output)
     public void Scaled_jpeg_decode_stays_close_to_torchvision_on_large_photos()
     {
         var reference = LoadReference();
-        var tensorizer = new ImageTensorizer(); // default: reduced-scale JPEG decoding where the size allows
+        var tensorizer = new ImageTensorizer(new TensorizerOptions { AlphaBackground = AlphaBackground.Ignore }); // default decoding: reduced-scale JPEG where the size allows
         var p = Preprocessing.ImageNet;
         var x = new float[p.TensorLength];
         foreach (var r in reference.Images)
