@@ -70,7 +70,7 @@ internal static class FinetuneCommand
                 Threads = r.GetValue(threads),
                 Preprocessing = pre.Read(r, modelPath),
             };
-            var result = FineTuner.Run(options, new Progress<string>(CliRunner.Info), ct);
+            var result = FineTuner.Run(options, new SyncProgress(CliRunner.Info), ct);
             var outPath = r.GetValue(output)!;
             OnnxModelFile.Save(result.Model, outPath);
             var stem = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath));
@@ -82,4 +82,10 @@ internal static class FinetuneCommand
         }, ct));
         return cmd;
     }
+}
+
+/// <summary>Reports on the calling thread, in order (Progress&lt;T&gt; posts to the thread pool and can reorder lines).</summary>
+internal sealed class SyncProgress(Action<string> report) : IProgress<string>
+{
+    public void Report(string value) => report(value);
 }

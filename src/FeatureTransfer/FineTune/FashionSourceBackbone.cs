@@ -45,7 +45,8 @@ public static class FashionSourceBackbone
     public const string InputName = "image";
     /// <summary>Fashion-MNIST pixel statistics (training set): (v / 255 - 0.2860) / 0.3530.</summary>
     public const float Mean = 0.2860f, Std = 0.3530f;
-    public static readonly string[] ClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+    /// <summary>Class names as spelled by the dataset loader and the committed sample folders.</summary>
+    public static IReadOnlyList<string> ClassNames => Data.DatasetLoader.FashionMnistClasses;
 
     /// <summary>The untrained architecture: 28x28x1 -> [conv-bn-relu]x2, pool, [conv-bn-relu]x2, pool, conv-bn-relu, GAP, linear.</summary>
     public static ModelProto Architecture(int classes, int seed)

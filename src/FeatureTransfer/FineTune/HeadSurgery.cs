@@ -27,6 +27,7 @@ public static class HeadSurgery
     public static HeadReplacement Replace(ModelProto inference, int classes, IReadOnlyDictionary<string, long[]> inputShapes, int seed)
     {
         var model = OpsetUpgrade.ToAtLeast(inference, 17);
+        BatchDimension.MakeDynamic(model);
         var g = model.Graph;
         var index = new GraphIndex(g);
         if (g.Output.Count != 1) throw new InvalidModelException("fine-tuning needs a model with one output (its class scores)");
@@ -56,6 +57,9 @@ public static class HeadSurgery
         var inits = g.Initializer.Where(i => needed.Contains(i.Name)).ToList();
         g.Initializer.Clear();
         g.Initializer.AddRange(inits);
+        // Old IR versions list initializers as inputs too: keep the user input only.
+        var userInputs = index.UserInputs.Select(i => i.Name).ToHashSet();
+        foreach (var i in g.Input.Where(i => !userInputs.Contains(i.Name)).ToList()) g.Input.Remove(i);
 
         var headNodes = new List<string>();
         string x = bottleneck;
