@@ -14,5 +14,8 @@ internal static class CommandCatalog
         TrainCommand.Create(),
         EvaluateCommand.Create(),
         TransformCommand.Create(),
+        RunCommand.Create(),
+        DemoCommand.Create(),
+        ProbeCommand.Create(),
     ];
 }
