@@ -40,6 +40,7 @@ public class ModelSelectionTests
             Heads = [HeadKind.Svm],
             HeadDefaults = new HeadOptions { L2Grid = [1e-4f, 1e-2f] },
             Folds = 3,
+            ScoreAllOnTest = true,
         };
         var messages = new List<string>();
         var r = ModelSelection.Run(presets, raw, options, new Progress<string>(messages.Add));
