@@ -6,6 +6,7 @@ using FeatureTransfer.Onnx.Tapping;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft extract</c>: backbone features of every image of a dataset, as a resumable, shardable batch job.</summary>
+[CliCommand(20)]
 internal static class ExtractCommand
 {
     public static Command Create()
@@ -79,6 +80,7 @@ internal static class ExtractCommand
 }
 
 /// <summary><c>ft merge</c>: shard outputs into the file a single process would have written.</summary>
+[CliCommand(25)]
 internal static class MergeCommand
 {
     public static Command Create()

@@ -6,6 +6,7 @@ using FeatureTransfer.Prediction;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft predict</c>: what a classifier-headed model predicts for each image (top-k classes).</summary>
+[CliCommand(30)]
 internal static class PredictCommand
 {
     public static Command Create()

@@ -6,6 +6,7 @@ using FeatureTransfer.Onnx.Model;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft train-backbone</c>: trains the embedded Fashion-MNIST source backbone from scratch with the gradient engine.</summary>
+[CliCommand(65)]
 internal static class TrainBackboneCommand
 {
     public static Command Create()
@@ -30,7 +31,7 @@ internal static class TrainBackboneCommand
                 DataDir = r.GetValue(data)!, Classes = ids, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch),
                 LearningRate = r.GetValue(lr), Seed = r.GetValue(seed), Threads = r.GetValue(threads), MaxTrainImages = r.GetValue(limit),
             };
-            var result = FashionSourceBackbone.Train(options, new Progress<string>(CliRunner.Info), ct);
+            var result = FashionSourceBackbone.Train(options, new SyncProgress(CliRunner.Info), ct);
             var path = r.GetValue(output)!;
             OnnxModelFile.Save(result.Model, path);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -25,6 +25,7 @@ public static class ShapeProbe
     public static Dictionary<string, TensorShape> Run(ModelProto model, IReadOnlyDictionary<string, long[]> inputShapes)
     {
         var probe = model.Clone();
+        BatchDimension.MakeDynamic(probe);
         var g = probe.Graph;
         var existing = new HashSet<string>(g.Output.Select(o => o.Name));
         foreach (var n in g.Node)
@@ -97,4 +98,25 @@ public static class ShapeProbe
     }
 
     internal static byte[] ToByteArrayChecked(this ModelProto m) => OnnxModelFile.ToBytes(m);
+}
+
+/// <summary>Batch-size handling of exported graphs.</summary>
+public static class BatchDimension
+{
+    /// <summary>
+    /// Makes the first dimension of every graph input symbolic ("N") in place: old exports fix it to 1, and
+    /// training runs batches. Reshape constants that bake the batch size in are not rewritten here.
+    /// </summary>
+    public static void MakeDynamic(ModelProto model)
+    {
+        var inits = new HashSet<string>(model.Graph.Initializer.Select(i => i.Name));
+        foreach (var i in model.Graph.Input)
+        {
+            if (inits.Contains(i.Name) || i.Type?.TensorType?.Shape is not { Dim.Count: > 0 } shape) continue;
+            shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimParam = "N" };
+        }
+        foreach (var o in model.Graph.Output)
+            if (o.Type?.TensorType?.Shape is { Dim.Count: > 0 } shape) shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimParam = "N" };
+        model.Graph.ValueInfo.Clear();
+    }
 }

@@ -23,6 +23,7 @@ public static class TrainingGraphBuilder
     public static TrainingGraph Build(ModelProto inference, TrainingSpec spec)
     {
         var model = OpsetUpgrade.ToAtLeast(inference, 17);
+        BatchDimension.MakeDynamic(model);
         var g = model.Graph;
         var index = new GraphIndex(g);
         foreach (var t in spec.Trainable)

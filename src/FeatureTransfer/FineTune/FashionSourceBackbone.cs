@@ -45,7 +45,8 @@ public static class FashionSourceBackbone
     public const string InputName = "image";
     /// <summary>Fashion-MNIST pixel statistics (training set): (v / 255 - 0.2860) / 0.3530.</summary>
     public const float Mean = 0.2860f, Std = 0.3530f;
-    public static readonly string[] ClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+    /// <summary>Class names as spelled by the dataset loader and the committed sample folders.</summary>
+    public static IReadOnlyList<string> ClassNames => Data.DatasetLoader.FashionMnistClasses;
 
     /// <summary>The untrained architecture: 28x28x1 -> [conv-bn-relu]x2, pool, [conv-bn-relu]x2, pool, conv-bn-relu, GAP, linear.</summary>
     public static ModelProto Architecture(int classes, int seed)
@@ -181,23 +182,36 @@ public static class Metrics
     /// <summary>Predicted class of every sample: runs <paramref name="model"/> (one float input) in batches of 256.</summary>
     public static int[] Predict(ModelProto model, string input, float[] x, long[] sampleShape, int threads = 0)
     {
+        long size = sampleShape.Aggregate(1L, (a, b) => a * b);
+        int n = (int)(x.Length / size);
+        var logits = Logits(model, input, x, sampleShape, threads);
+        int classes = logits.Length / Math.Max(1, n);
+        var predictions = new int[n];
+        for (int k = 0; k < n; k++) predictions[k] = Argmax(logits.AsSpan(k * classes, classes));
+        return predictions;
+    }
+
+    /// <summary>The first output of <paramref name="model"/> for every sample, concatenated (batches of 256).</summary>
+    public static float[] Logits(ModelProto model, string input, float[] x, long[] sampleShape, int threads = 0)
+    {
         using var options = new SessionOptions();
         if (threads > 0) options.IntraOpNumThreads = threads;
         using var session = new InferenceSession(OnnxModelFile.ToBytes(model), options);
         long size = sampleShape.Aggregate(1L, (a, b) => a * b);
         int n = (int)(x.Length / size);
-        var predictions = new int[n];
         var output = session.OutputNames[0];
+        float[]? result = null;
+        int width = 0;
         for (int start = 0; start < n; start += 256)
         {
             int count = Math.Min(256, n - start);
             using var v = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, x.AsMemory((int)(start * size), (int)(count * size)), [count, .. sampleShape]);
             using var outs = session.Run(new RunOptions(), [input], [v], [output]);
             var logits = outs[0].GetTensorDataAsSpan<float>();
-            int classes = logits.Length / count;
-            for (int k = 0; k < count; k++) predictions[start + k] = Argmax(logits.Slice(k * classes, classes));
+            if (result is null) { width = logits.Length / count; result = new float[(long)n * width]; }
+            logits.CopyTo(result.AsSpan(start * width));
         }
-        return predictions;
+        return result ?? [];
     }
 
     public static double Accuracy(ModelProto model, string input, float[] x, long[] y, long[] sampleShape, int threads = 0)
