@@ -105,8 +105,16 @@ public static class TapBuilder
         var probeShape = ModelInspector.ProbeShape(input, ModelInspector.FileBatch(input));
         var probeModel = OrtProbe.WithOutputs(model, tensors);
         probeModel.Graph.ValueInfo.Clear();
-        var probed = OrtProbe.Run(probeModel, input.Name, inputType, probeShape,
-            new float[probeShape.Aggregate(1L, (a, b) => a * b)], tensors, fetchValues: false);
+        Dictionary<string, ProbedTensor> probed;
+        try
+        {
+            probed = OrtProbe.Run(probeModel, input.Name, inputType, probeShape,
+                new float[probeShape.Aggregate(1L, (a, b) => a * b)], tensors, fetchValues: false);
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            throw new InvalidModelException($"ONNX Runtime cannot run the model: {e.Message}", null, e);
+        }
         foreach (var t in tensors)
             if (!probed.TryGetValue(t, out var p) || p.Shape.Length is not (2 or 4))
                 throw new UnknownLayerException($"'{t}' is not tappable: only N x C x H x W maps and N x D vectors are (shape [{string.Join(", ", probed.GetValueOrDefault(t)?.Shape ?? [])}])");
