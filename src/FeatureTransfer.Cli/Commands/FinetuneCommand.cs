@@ -7,6 +7,7 @@ using FeatureTransfer.Onnx.Model;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft finetune</c>: fine-tunes a backbone with a fresh head using the ONNX gradient engine and exports a standard ONNX classifier.</summary>
+[CliCommand(60)]
 internal static class FinetuneCommand
 {
     public static Command Create()

@@ -6,6 +6,7 @@ using FeatureTransfer.Onnx.Model;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft train-backbone</c>: trains the embedded Fashion-MNIST source backbone from scratch with the gradient engine.</summary>
+[CliCommand(65)]
 internal static class TrainBackboneCommand
 {
     public static Command Create()

@@ -182,12 +182,12 @@ public sealed class FittedNormalization
         if (Recipe.UsesL2())
         {
             var eps = b.Constant("l2_eps", [1e-30f]);
-            var axis1 = b.ConstantInt64("axis1", [1], 1);
+            string? axis1 = Layout.Taps.Count == 1 ? null : b.ConstantInt64("axis1", [1], 1);
             var parts = new List<string>();
             foreach (var tap in Layout.Taps)
             {
                 string slice = Layout.Taps.Count == 1 ? x : b.Op("Slice",
-                    [x, b.ConstantInt64("start", [tap.Offset], 1), b.ConstantInt64("end", [tap.Offset + tap.Length], 1), axis1]);
+                    [x, b.ConstantInt64("start", [tap.Offset], 1), b.ConstantInt64("end", [tap.Offset + tap.Length], 1), axis1!]);
                 var ss = b.Op("ReduceSumSquare", [slice], Nodes.Attr("axes", new long[] { 1 }), Nodes.Attr("keepdims", 1L));
                 var norm = b.Op("Max", [b.Op("Sqrt", [ss]), eps]);
                 parts.Add(b.Op("Div", [slice, norm]));

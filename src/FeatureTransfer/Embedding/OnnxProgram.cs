@@ -87,7 +87,11 @@ public sealed class OnnxProgram : IDisposable
     {
         inputName = model.Graph.Input[0].Name;
         inputDim = (int)model.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue;
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+        };
         if (threads > 0) options.IntraOpNumThreads = threads;
         session = new InferenceSession(OnnxModelFile.ToBytes(model), options);
     }

@@ -91,8 +91,8 @@ public sealed record HeadOptions
     public float EffectiveL2 => L2 ?? DefaultL2;
 
     public IReadOnlyList<float> EffectiveL2Grid => L2Grid ?? (Kind == HeadKind.Svm
-        ? [1e-5f, 1e-4f, 1e-3f, 1e-2f]
-        : [1e-6f, 1e-4f, 1e-2f, 1f]);
+        ? [1e-4f, 1e-3f, 1e-2f]
+        : [1e-4f, 1e-2f, 1f]);
 
     /// <summary>Parameters that define the head, for reports and metrics.json.</summary>
     public Dictionary<string, object> Describe()

@@ -90,6 +90,16 @@ public static class HeadTrainer
     {
         var norm = FittedNormalization.Fit(train, recipe, normOptions, ct);
         var x = norm.Apply(train.Data, train.Rows, ct);
+        return FitNormalized(train, x, y, classes, norm, options, ct);
+    }
+
+    /// <summary>
+    /// Trains the head on rows already normalized by <paramref name="norm"/> (<paramref name="x"/> = norm(train)), so a
+    /// search over heads and regularization reuses one normalization per fold.
+    /// </summary>
+    internal static TrainedHead FitNormalized(FeatureTable train, float[] x, int[] y, string[] classes, FittedNormalization norm,
+        HeadOptions options, CancellationToken ct)
+    {
         ct.ThrowIfCancellationRequested();
         var ml = new MLContext(seed: options.Seed);
         var rows = MlData.Rows(x, train.Rows, train.Dimension);

@@ -65,6 +65,9 @@ public sealed class TrainedHead
     /// <summary>Throws <see cref="ProvenanceMismatchException"/> naming the mismatch when features from <paramref name="source"/> do not fit this head.</summary>
     public void RequireCompatible(FeatureProvenance features, string source)
     {
+        if (features.Extra.TryGetValue("normalization", out var applied))
+            throw new ProvenanceMismatchException(
+                $"features are already normalized ({applied}, written by ft transform); give the extracted features: the head applies its own {Normalization.RecipeName}", source);
         if (!string.Equals(features.ModelSha256, Features.ModelSha256, StringComparison.OrdinalIgnoreCase))
             throw new ProvenanceMismatchException(
                 $"features come from model '{features.ModelName}' (sha256 {Short(features.ModelSha256)}) but the head was trained on " +
@@ -99,6 +102,41 @@ public sealed class TrainedHead
             predicted[r] = best;
         }
         return new HeadPredictions(Classes, predicted, scores);
+    }
+
+    /// <summary>
+    /// Predicted class indices for rows already normalized by <see cref="Normalization"/> (model selection: the
+    /// validation rows are normalized once per fold and recipe). Linear heads take the arg-max of W x + b (softmax
+    /// does not change it); tree heads are scored by ML.NET.
+    /// </summary>
+    internal int[] PredictNormalized(float[] x, int rows)
+    {
+        int k = Classes.Count, d = Normalization.Dimension;
+        var predicted = new int[rows];
+        if (Linear is { } lin)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                var xr = x.AsSpan(r * d, d);
+                int best = 0;
+                float bestScore = float.NegativeInfinity;
+                for (int c = 0; c < k; c++)
+                {
+                    float s = lin.B[c] + System.Numerics.Tensors.TensorPrimitives.Dot(lin.W.AsSpan(c * d, d), xr);
+                    if (s > bestScore) { bestScore = s; best = c; }
+                }
+                predicted[r] = best;
+            }
+            return predicted;
+        }
+        var scores = MlData.Scores(models[0].Transform(MlData.Load(ml, MlData.Rows(x, rows, d), d, null, k)), rows, k);
+        for (int r = 0; r < rows; r++)
+        {
+            int best = 0;
+            for (int c = 1; c < k; c++) if (scores[r * k + c] > scores[r * k + best]) best = c;
+            predicted[r] = best;
+        }
+        return predicted;
     }
 
     /// <summary>ML.NET's own scores for a table (tests compare them with the ONNX path).</summary>

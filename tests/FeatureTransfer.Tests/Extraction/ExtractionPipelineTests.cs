@@ -74,7 +74,7 @@ public class ExtractionPipelineTests
     [Fact]
     public async Task An_unknown_layer_name_fails_before_anything_is_written_and_suggests_close_names()
     {
-        var e = Assert.Throws<UnknownLayerException>(() => FeatureExtractor.Load(TestPaths.DefaultModel, new ExtractorOptions { Layers = "fire9/concat_2" }));
+        var e = Assert.Throws<UnknownLayerException>(() => FeatureExtractor.Load(TestPaths.DefaultModel, new ExtractorOptions { Layers = "fire9/concat" }));
         Assert.Contains("fire9/concat_1", e.Message);
         await Task.CompletedTask;
     }

@@ -1,0 +1,91 @@
+using System.CommandLine;
+using FeatureTransfer.Embedding;
+using FeatureTransfer.Features;
+using FeatureTransfer.Heads;
+
+namespace FeatureTransfer.Cli.Commands;
+
+/// <summary>Options shared by the head commands (train, evaluate, transform, run, probe, bench).</summary>
+internal sealed class DataSelectionOptions
+{
+    public Option<string?> Classes { get; } = new("--classes") { Description = "Keep only these classes (comma-separated)" };
+    public Option<int?> PerClass { get; } = new("--per-class") { Description = "Stratified sample of N rows per class" };
+    public Option<int> Seed { get; } = new("--seed") { Description = "Seed of the sample and of cross-validation folds", DefaultValueFactory = _ => 0 };
+
+    public void AddTo(Command c)
+    {
+        c.Options.Add(Classes);
+        c.Options.Add(PerClass);
+        c.Options.Add(Seed);
+    }
+
+    public FeatureSelection Get(ParseResult r)
+        => new(FeatureSelection.ParseClasses(r.GetValue(Classes)), r.GetValue(PerClass), r.GetValue(Seed));
+}
+
+/// <summary>Normalization options: recipe and discretization thresholds.</summary>
+internal sealed class NormCliOptions(string defaultRecipe)
+{
+    public Option<string> Recipe { get; } = new("--norm")
+    {
+        Description = "Normalization: none, l2, standardize, fne (standardize + discretize), l2+fne",
+        DefaultValueFactory = _ => defaultRecipe,
+    };
+
+    public Option<float> Low { get; } = new("--low-threshold") { Description = "FNE: z below this -> -1", DefaultValueFactory = _ => -0.25f };
+    public Option<float> High { get; } = new("--high-threshold") { Description = "FNE: z above this -> 1", DefaultValueFactory = _ => 0.15f };
+
+    public void AddTo(Command c)
+    {
+        c.Options.Add(Recipe);
+        c.Options.Add(Low);
+        c.Options.Add(High);
+    }
+
+    public NormRecipe GetRecipe(ParseResult r) => NormRecipes.Parse(r.GetValue(Recipe)!);
+
+    public NormalizationOptions GetOptions(ParseResult r) => new() { LowThreshold = r.GetValue(Low), HighThreshold = r.GetValue(High) };
+}
+
+/// <summary>Head hyper-parameters.</summary>
+internal sealed class HeadCliOptions
+{
+    public Option<string> Head { get; } = new("--head") { Description = "svm, logreg, fasttree or lightgbm", DefaultValueFactory = _ => "svm" };
+    public Option<float?> L2 { get; } = new("--l2") { Description = "L2 strength (svm lambda, default 1e-3; logreg, default 1e-4)" };
+    public Option<int?> Iterations { get; } = new("--iterations") { Description = "svm epochs (default 10) / logreg passes" };
+    public Option<string> Solver { get; } = new("--solver") { Description = "logreg solver: sdca or lbfgs", DefaultValueFactory = _ => "sdca" };
+    public Option<int> Trees { get; } = new("--trees") { Description = "fasttree/lightgbm trees", DefaultValueFactory = _ => 100 };
+    public Option<int> Leaves { get; } = new("--leaves") { Description = "fasttree/lightgbm leaves per tree", DefaultValueFactory = _ => 20 };
+    public Option<int> MinLeafRows { get; } = new("--min-leaf-rows") { Description = "fasttree/lightgbm minimum rows per leaf", DefaultValueFactory = _ => 10 };
+    public Option<double?> LearningRate { get; } = new("--learning-rate") { Description = "fasttree (0.2) / lightgbm (0.1) learning rate" };
+    public Option<int> Cv { get; } = new("--cv") { Description = "Folds of stratified CV to choose --l2 when not given (0: no CV)", DefaultValueFactory = _ => 0 };
+
+    public void AddTo(Command c, bool withHead = true)
+    {
+        if (withHead) c.Options.Add(Head);
+        foreach (var o in new Option[] { L2, Iterations, Solver, Trees, Leaves, MinLeafRows, LearningRate, Cv }) c.Options.Add(o);
+    }
+
+    public HeadOptions Get(ParseResult r, int seed)
+    {
+        var solver = r.GetValue(Solver)!.ToLowerInvariant() switch
+        {
+            "sdca" => LogRegSolver.Sdca,
+            "lbfgs" => LogRegSolver.Lbfgs,
+            var s => throw new InvalidOptionException($"--solver must be sdca or lbfgs, not '{s}'"),
+        };
+        return new HeadOptions
+        {
+            Kind = HeadKinds.Parse(r.GetValue(Head)!),
+            L2 = r.GetValue(L2),
+            Iterations = r.GetValue(Iterations),
+            Solver = solver,
+            Trees = r.GetValue(Trees),
+            Leaves = r.GetValue(Leaves),
+            MinLeafRows = r.GetValue(MinLeafRows),
+            LearningRate = r.GetValue(LearningRate),
+            CvFolds = r.GetValue(Cv),
+            Seed = seed,
+        };
+    }
+}

@@ -1,0 +1,121 @@
+using System.CommandLine;
+using FeatureTransfer.Data;
+using FeatureTransfer.Embedding;
+using FeatureTransfer.Extraction;
+using FeatureTransfer.Heads;
+using FeatureTransfer.Reports;
+
+namespace FeatureTransfer.Cli.Commands;
+
+/// <summary>
+/// <c>ft run --model M --train D --test D [--layers ...] [--norm ...] [--head ...] --out DIR</c>: extract, choose by CV,
+/// evaluate once, report. Also the body of <c>ft demo</c>.
+/// </summary>
+[CliCommand(35)]
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("run", "Extract, choose layers/normalization/head by cross-validation on train, score test once, write report.html/report.md/metrics.json");
+        var o = new RunCliOptions(cmd, requireData: true);
+        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(token => Execute(o.Read(r), token), ct));
+        return cmd;
+    }
+
+    public static async Task<int> Execute(TransferRunOptions options, CancellationToken ct)
+    {
+        var log = new SynchronousLog();
+        var (result, files) = await TransferRun.RunAsync(options, log,
+            (title, work, c) => ProgressDisplay.RunAsync("extract " + title, work, c), ct);
+        CliRunner.Info($"chosen: {result.Chosen.Label} (CV {result.Chosen.Cv.Mean:F4} +- {result.Chosen.Cv.Std:F4}); " +
+                       $"test accuracy {result.TestResult.Accuracy * 100:F2}%, macro-F1 {result.TestResult.MacroF1:F4}");
+        if (result.RawBaseline is { } b) CliRunner.Info($"raw-pixel baseline: CV {b.Cv.Mean:F4}, test {b.TestAccuracy * 100:F2}%");
+        foreach (var w in result.Warnings) CliRunner.Warn(w);
+        CliRunner.Info($"report: {Path.GetFullPath(files.Html)} (also report.md, metrics.json, head.ftm)");
+        return ExitCodes.Success;
+    }
+
+    private sealed class SynchronousLog : IProgress<string>
+    {
+        public void Report(string value) => CliRunner.Info(value);
+    }
+}
+
+/// <summary>The options of ft run (and ft demo, with defaults for everything).</summary>
+internal sealed class RunCliOptions
+{
+    private readonly Option<string?> model = new("--model", "-m") { Description = "ONNX backbone (default: the models.json default)" };
+    private readonly Option<string?> train = new("--train") { Description = "Training images (class folders, manifest or idx:<dir>)" };
+    private readonly Option<string?> test = new("--test") { Description = "Test images (idx:<dir>:t10k for Fashion-MNIST's test set)" };
+    private readonly Option<string> output = new("--out", "-o") { Description = "Report folder" };
+    private readonly Option<string[]> layers = new("--layers") { Description = "Layer preset(s) to compare: bottleneck, fne or tensor names (repeat the option); default: bottleneck and fne", AllowMultipleArgumentsPerToken = false };
+    private readonly Option<string?> norms = new("--norm") { Description = "Normalization(s), comma-separated (none,l2,standardize,fne,l2+fne); default: all, chosen by CV" };
+    private readonly Option<string?> heads = new("--head") { Description = "Head(s), comma-separated (svm,logreg,fasttree,lightgbm); default: svm,logreg chosen by CV" };
+    private readonly Option<float?> l2 = new("--l2") { Description = "Fixed L2 strength (default: chosen by CV from the head's grid)" };
+    private readonly Option<int> folds = new("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 };
+    private readonly Option<int> batch = new("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
+    private readonly Option<int> threads = new("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
+    private readonly Option<bool> noRaw = new("--no-raw-baseline") { Description = "Skip the raw-pixel baseline" };
+    private readonly Option<string?> classes = new("--classes") { Description = "Only these classes (comma-separated), train and test" };
+    private readonly Option<int?> perClass = new("--per-class") { Description = "Stratified sample of N training images per class (test stays whole)" };
+    private readonly Option<int> seed = new("--seed") { Description = "Seed of the sample and of the CV folds", DefaultValueFactory = _ => 0 };
+    private readonly bool requireData;
+
+    public RunCliOptions(Command cmd, bool requireData, string defaultOut = "ft-run")
+    {
+        this.requireData = requireData;
+        output.DefaultValueFactory = _ => defaultOut;
+        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, folds, batch, threads, noRaw, classes, perClass, seed })
+            cmd.Options.Add(opt);
+    }
+
+    public TransferRunOptions Read(ParseResult r, string? defaultTrain = null, string? defaultTest = null)
+    {
+        var trainSpec = r.GetValue(train) ?? defaultTrain;
+        var testSpec = r.GetValue(test) ?? defaultTest;
+        if (requireData && (trainSpec is null || testSpec is null)) throw new InvalidOptionException("--train and --test are required");
+        var fixedOptions = new List<string>();
+        var layerList = r.GetValue(layers) is { Length: > 0 } l ? l : null;
+        if (layerList is not null) fixedOptions.Add("--layers " + string.Join(" ", layerList));
+        IReadOnlyList<NormRecipe>? normList = null;
+        if (r.GetValue(norms) is { } n) { normList = n.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(NormRecipes.Parse).ToList(); fixedOptions.Add("--norm " + n); }
+        IReadOnlyList<HeadKind>? headList = null;
+        if (r.GetValue(heads) is { } h) { headList = h.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(HeadKinds.Parse).ToList(); fixedOptions.Add("--head " + h); }
+        if (r.GetValue(l2) is { } l2v) fixedOptions.Add($"--l2 {l2v}");
+        var cls = r.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        int s = r.GetValue(seed);
+        return new TransferRunOptions
+        {
+            ModelPath = ModelOption.Resolve(r.GetValue(model)),
+            Train = trainSpec!,
+            Test = testSpec!,
+            OutputDirectory = r.GetValue(output)!,
+            Layers = layerList,
+            Selection = new SelectionOptions { Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), Seed = s },
+            TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = s },
+            TestData = new DatasetOptions { Classes = cls },
+            Extractor = new ExtractorOptions { Threads = r.GetValue(threads) },
+            Job = new ExtractionJobOptions { BatchSize = r.GetValue(batch) },
+            RawBaseline = !r.GetValue(noRaw),
+            Fixed = fixedOptions,
+        };
+    }
+}
+
+/// <summary><c>ft demo</c>: <c>ft run</c> on the embedded default model and the committed Fashion-MNIST sample, no arguments needed.</summary>
+[CliCommand(5)]
+internal static class DemoCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("demo", "Run ft run on the embedded default model and the bundled Fashion-MNIST sample; prints where the report is");
+        var o = new RunCliOptions(cmd, requireData: false, defaultOut: "ft-demo");
+        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(token =>
+        {
+            var sample = Path.Combine(AppContext.BaseDirectory, "samples", "fashion-mnist");
+            if (!Directory.Exists(sample)) throw new DatasetException("the bundled sample is missing next to the tool", sample);
+            return RunCommand.Execute(o.Read(r, Path.Combine(sample, "train"), Path.Combine(sample, "test")), token);
+        }, ct));
+        return cmd;
+    }
+}

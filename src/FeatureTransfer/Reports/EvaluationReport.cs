@@ -1,0 +1,144 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using FeatureTransfer.Embedding;
+using FeatureTransfer.Features;
+using FeatureTransfer.Heads;
+
+namespace FeatureTransfer.Reports;
+
+/// <summary>Files written by <see cref="EvaluationReport.Write"/>.</summary>
+public sealed record EvaluationReportFiles(string Directory, string Metrics, string Report, string Predictions, string PerClass, string ConfusionCsv, string ConfusionPng);
+
+/// <summary>
+/// The <c>ft evaluate</c> report: <c>metrics.json</c>, <c>predictions.csv</c> (per-row scores), <c>per_class.csv</c>,
+/// <c>confusion.csv</c> + <c>confusion.png</c>, and <c>report.md</c> embedding the plot. CSV files are spreadsheet-safe.
+/// </summary>
+public static class EvaluationReport
+{
+    /// <summary>Scores <paramref name="test"/> with <paramref name="head"/> and writes the report into <paramref name="dir"/>.</summary>
+    public static (EvaluationResult Result, EvaluationReportFiles Files) Run(TrainedHead head, FeatureTable test, string dir,
+        string? featuresPath = null, string? headPath = null, CancellationToken ct = default)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var predictions = head.Predict(test, ct);
+        var result = Evaluation.Evaluate(test.Labels, predictions);
+        sw.Stop();
+        var files = Write(dir, head, test, predictions, result, sw.Elapsed.TotalSeconds, featuresPath, headPath);
+        return (result, files);
+    }
+
+    public static EvaluationReportFiles Write(string dir, TrainedHead head, FeatureTable test, HeadPredictions predictions,
+        EvaluationResult result, double evaluateSeconds, string? featuresPath = null, string? headPath = null)
+    {
+        Directory.CreateDirectory(dir);
+        var files = new EvaluationReportFiles(dir,
+            Path.Combine(dir, "metrics.json"), Path.Combine(dir, "report.md"), Path.Combine(dir, "predictions.csv"),
+            Path.Combine(dir, "per_class.csv"), Path.Combine(dir, "confusion.csv"), Path.Combine(dir, "confusion.png"));
+
+        WritePredictions(files.Predictions, test, predictions);
+        WritePerClass(files.PerClass, result);
+        WriteConfusionCsv(files.ConfusionCsv, result);
+        Plots.Confusion(files.ConfusionPng, result.Classes, result.Confusion,
+            $"{HeadKinds.Name(head.Kind)} on {head.Normalization.RecipeName}: accuracy {result.Accuracy * 100:F1}%");
+
+        var metrics = new Dictionary<string, object?>
+        {
+            ["accuracy"] = result.Accuracy,
+            ["macro_f1"] = result.MacroF1,
+            ["rows"] = result.LabelledRows,
+            ["unlabelled_rows"] = result.UnlabelledRows,
+            ["per_class"] = PerClassJson(result),
+            ["confusion"] = new Dictionary<string, object> { ["classes"] = result.Classes, ["matrix"] = result.Confusion },
+            ["head"] = new Dictionary<string, object?>
+            {
+                ["kind"] = HeadKinds.Name(head.Kind),
+                ["norm"] = head.Normalization.RecipeName,
+                ["params"] = head.Options.Describe(),
+                ["file"] = headPath,
+            },
+            ["features"] = new Dictionary<string, object?>
+            {
+                ["file"] = featuresPath,
+                ["model_sha256"] = test.Provenance.ModelSha256,
+                ["model"] = test.Provenance.ModelName,
+                ["layers"] = test.Layout.Taps.Select(t => t.Tensor).ToArray(),
+                ["dimension"] = test.Dimension,
+            },
+            ["timings_s"] = new Dictionary<string, double> { ["evaluate"] = evaluateSeconds },
+            ["tool_version"] = ToolInfo.Version,
+        };
+        WriteJson(files.Metrics, metrics);
+        WriteText(files.Report, Markdown(head, test, result, featuresPath, headPath));
+        return files;
+    }
+
+    internal static Dictionary<string, object> PerClassJson(EvaluationResult result)
+        => result.PerClass.ToDictionary(c => c.Class, c => (object)new Dictionary<string, object>
+        {
+            ["precision"] = c.Precision, ["recall"] = c.Recall, ["f1"] = c.F1, ["support"] = c.Support,
+        });
+
+    public static void WritePredictions(string path, FeatureTable test, HeadPredictions p)
+    {
+        var header = new List<string> { "id", "label", "predicted", "correct" };
+        header.AddRange(p.Classes.Select(c => "score:" + c));
+        SpreadsheetCsv.Write(path, header, Enumerable.Range(0, p.Rows).Select(r =>
+        {
+            var row = new object?[4 + p.Classes.Count];
+            row[0] = test.Ids[r];
+            row[1] = test.Labels[r];
+            row[2] = p.PredictedLabel(r);
+            row[3] = test.Labels[r] is null ? null : test.Labels[r] == p.PredictedLabel(r);
+            var s = p.RowScores(r);
+            for (int c = 0; c < s.Length; c++) row[4 + c] = s[c];
+            return row;
+        }));
+    }
+
+    public static void WritePerClass(string path, EvaluationResult result)
+        => SpreadsheetCsv.Write(path, ["class", "precision", "recall", "f1", "support"],
+            result.PerClass.Select(c => new object?[] { c.Class, c.Precision, c.Recall, c.F1, c.Support }));
+
+    public static void WriteConfusionCsv(string path, EvaluationResult result)
+        => SpreadsheetCsv.Write(path, ["true \\ predicted", .. result.Classes],
+            result.Classes.Select((c, i) => new object?[] { c }.Concat(result.Confusion[i].Cast<object?>()).ToArray()));
+
+    private static string Markdown(TrainedHead head, FeatureTable test, EvaluationResult r, string? featuresPath, string? headPath)
+    {
+        var md = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        md.AppendLine("# Evaluation report").AppendLine();
+        md.AppendLine(inv, $"- Head: **{HeadKinds.Name(head.Kind)}** ({string.Join(", ", head.Options.Describe().Select(kv => $"{kv.Key} {Fmt(kv.Value)}"))}) on **{head.Normalization.RecipeName}** features{(headPath is null ? "" : $" (`{headPath}`)")}");
+        md.AppendLine(inv, $"- Features: {Md(test.Provenance.ModelName)}, {Md(test.Layout.Summary())}{(featuresPath is null ? "" : $" (`{featuresPath}`)")}");
+        md.AppendLine(inv, $"- Rows scored: {r.LabelledRows:N0}{(r.UnlabelledRows > 0 ? $" (+{r.UnlabelledRows:N0} unlabelled, predicted only)" : "")}");
+        md.AppendLine();
+        md.AppendLine(inv, $"**Accuracy {r.Accuracy * 100:F2}%**, macro-F1 {r.MacroF1:F4}").AppendLine();
+        md.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
+        foreach (var c in r.PerClass)
+            md.AppendLine(inv, $"| {Md(c.Class)} | {c.Precision:F3} | {c.Recall:F3} | {c.F1:F3} | {c.Support} |");
+        md.AppendLine().AppendLine("![confusion matrix](confusion.png)").AppendLine();
+        md.AppendLine("Files: `metrics.json`, `predictions.csv` (per-row scores), `per_class.csv`, `confusion.csv`.");
+        return md.ToString();
+    }
+
+    internal static string Fmt(object v) => v switch
+    {
+        float f => f.ToString("G4", CultureInfo.InvariantCulture),
+        double d => d.ToString("G4", CultureInfo.InvariantCulture),
+        _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
+    };
+
+    /// <summary>Escapes text for a Markdown table cell.</summary>
+    internal static string Md(string s) => s.Replace("\\", "\\\\").Replace("|", "\\|").Replace("\n", " ").Replace("\r", " ").Replace("<", "&lt;");
+
+    internal static void WriteJson(string path, object value)
+        => WriteText(path, JsonSerializer.Serialize(value, ProvenanceJson.Options));
+
+    internal static void WriteText(string path, string text)
+    {
+        var temp = FeatureFiles.TempPathBeside(Path.GetFullPath(path));
+        File.WriteAllText(temp, text, new UTF8Encoding(false));
+        File.Move(temp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,246 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+using FeatureTransfer.Embedding;
+using FeatureTransfer.Heads;
+
+namespace FeatureTransfer.Reports;
+
+/// <summary>Context of an <c>ft run</c> for its report: inputs and the time spent extracting.</summary>
+public sealed record RunContext
+{
+    public string? Model { get; init; }
+    public string? ModelSha256 { get; init; }
+    public string? Train { get; init; }
+    public string? Test { get; init; }
+    public double ExtractSeconds { get; init; }
+    public double TotalSeconds { get; init; }
+
+    /// <summary>What was fixed on the command line (e.g. "--head svm"); the rest was chosen by CV.</summary>
+    public IReadOnlyList<string> Fixed { get; init; } = [];
+}
+
+/// <summary>Files written by <see cref="RunReport.Write"/>.</summary>
+public sealed record RunReportFiles(string Directory, string Html, string Markdown, string Metrics);
+
+/// <summary>
+/// The <c>ft run</c> report: <c>report.html</c> (opens offline, plots embedded as data URIs), <c>report.md</c>,
+/// <c>metrics.json</c> in the DESIGN.md schema, <c>candidates.csv</c>, <c>predictions.csv</c>, <c>per_class.csv</c>,
+/// <c>cv.png</c> and <c>confusion.png</c>.
+/// </summary>
+public static partial class RunReport
+{
+    public static RunReportFiles Write(string dir, SelectionResult r, RunContext context)
+    {
+        Directory.CreateDirectory(dir);
+        var inv = CultureInfo.InvariantCulture;
+        var cvPng = Path.Combine(dir, "cv.png");
+        var confusionPng = Path.Combine(dir, "confusion.png");
+        var sorted = r.Candidates.OrderByDescending(c => c.Cv.Mean).ToList();
+        var shown = sorted.Take(24).ToList();
+        Plots.BarsWithErrors(cvPng, shown.Select(c => c.Label).ToList(), shown.Select(c => c.Cv.Mean).ToList(), shown.Select(c => c.Cv.Std).ToList(),
+            $"{r.Folds}-fold CV accuracy on the training set (mean +- std)", "CV accuracy",
+            r.RawBaseline?.Cv.Mean, r.RawBaseline is null ? null : "raw pixels (CV)");
+        Plots.Confusion(confusionPng, r.TestResult.Classes, r.TestResult.Confusion,
+            $"test: {r.Chosen.Label}, accuracy {r.TestResult.Accuracy * 100:F1}%");
+        EvaluationReport.WritePredictions(Path.Combine(dir, "predictions.csv"), r.Test, r.TestPredictions);
+        EvaluationReport.WritePerClass(Path.Combine(dir, "per_class.csv"), r.TestResult);
+        SpreadsheetCsv.Write(Path.Combine(dir, "candidates.csv"),
+            ["layers", "norm", "head", "params", "cv_mean", "cv_std", "test_accuracy_not_used_for_choice", "cv_fit_s", "chosen"],
+            r.Candidates.Select(c => new object?[]
+            {
+                c.Layers, NormRecipes.Name(c.Norm), HeadKinds.Name(c.Head.Kind), Params(c.Head), c.Cv.Mean, c.Cv.Std, c.TestAccuracy, c.FitSeconds,
+                ReferenceEquals(c, r.Chosen),
+            }));
+
+        var timings = new Dictionary<string, double>
+        {
+            ["extract"] = context.ExtractSeconds,
+            ["fit"] = r.TimingsSeconds.GetValueOrDefault("fit"),
+            ["evaluate"] = r.TimingsSeconds.GetValueOrDefault("evaluate"),
+            ["total"] = context.TotalSeconds,
+        };
+        var metrics = new Dictionary<string, object?>
+        {
+            ["accuracy"] = r.TestResult.Accuracy,
+            ["macro_f1"] = r.TestResult.MacroF1,
+            ["chosen"] = Candidate(r.Chosen, withScores: false),
+            ["candidates"] = r.Candidates.Select(c => Candidate(c, withScores: true)).ToList(),
+            ["baselines"] = r.RawBaseline is null ? new Dictionary<string, object>() : new Dictionary<string, object>
+            {
+                ["raw_pixels"] = new Dictionary<string, object?>
+                {
+                    ["cv_mean"] = r.RawBaseline.Cv.Mean,
+                    ["cv_std"] = r.RawBaseline.Cv.Std,
+                    ["accuracy"] = r.RawBaseline.TestAccuracy,
+                    ["head"] = HeadKinds.Name(r.RawBaseline.Head.Kind),
+                    ["norm"] = NormRecipes.Name(r.RawBaseline.Norm),
+                    ["params"] = r.RawBaseline.Head.Describe(),
+                    ["features"] = r.RawBaseline.Description,
+                },
+            },
+            ["warnings"] = r.Warnings,
+            ["timings_s"] = timings,
+            ["per_class"] = EvaluationReport.PerClassJson(r.TestResult),
+            ["confusion"] = new Dictionary<string, object> { ["classes"] = r.TestResult.Classes, ["matrix"] = r.TestResult.Confusion },
+            ["cv_folds"] = r.Folds,
+            ["train_rows"] = r.TrainRows,
+            ["test_rows"] = r.TestResult.LabelledRows,
+            ["model"] = context.Model,
+            ["model_sha256"] = context.ModelSha256,
+            ["train"] = context.Train,
+            ["test"] = context.Test,
+            ["fixed"] = context.Fixed,
+            ["tool_version"] = ToolInfo.Version,
+        };
+        var files = new RunReportFiles(dir, Path.Combine(dir, "report.html"), Path.Combine(dir, "report.md"), Path.Combine(dir, "metrics.json"));
+        EvaluationReport.WriteJson(files.Metrics, metrics);
+        var md = Markdown(r, context, timings);
+        EvaluationReport.WriteText(files.Markdown, md);
+        EvaluationReport.WriteText(files.Html, Html(md, dir));
+        return files;
+    }
+
+    private static Dictionary<string, object?> Candidate(CandidateResult c, bool withScores)
+    {
+        var d = new Dictionary<string, object?>
+        {
+            ["layers"] = c.Layers,
+            ["norm"] = NormRecipes.Name(c.Norm),
+            ["head"] = HeadKinds.Name(c.Head.Kind),
+            ["params"] = c.Head.Describe(),
+        };
+        if (withScores)
+        {
+            d["cv_mean"] = c.Cv.Mean;
+            d["cv_std"] = c.Cv.Std;
+            d["cv_folds"] = c.Cv.FoldAccuracies;
+            d["test_accuracy_not_used_for_choice"] = c.TestAccuracy;
+            d["cv_fit_s"] = c.FitSeconds;
+        }
+        return d;
+    }
+
+    private static string Params(HeadOptions h) => string.Join(" ", h.Describe().Select(kv => $"{kv.Key}={EvaluationReport.Fmt(kv.Value)}"));
+
+    private static string Markdown(SelectionResult r, RunContext context, Dictionary<string, double> timings)
+    {
+        var md = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        var t = r.TestResult;
+        md.AppendLine("# Transfer learning report").AppendLine();
+        if (context.Model is not null) md.AppendLine(inv, $"- Model: `{context.Model}`{(context.ModelSha256 is null ? "" : $" (sha256 {context.ModelSha256[..Math.Min(12, context.ModelSha256.Length)]})")}");
+        if (context.Train is not null) md.AppendLine(inv, $"- Train: `{context.Train}` ({r.TrainRows:N0} rows); test: `{context.Test}` ({t.LabelledRows:N0} rows)");
+        md.AppendLine(inv, $"- Fixed on the command line: {(context.Fixed.Count == 0 ? "nothing" : string.Join(", ", context.Fixed.Select(f => $"`{f}`")))}; " +
+                           $"everything else chosen by {r.Folds}-fold stratified cross-validation on the training set only.");
+        md.AppendLine().AppendLine(inv, $"## Result: test accuracy **{t.Accuracy * 100:F2}%**, macro-F1 {t.MacroF1:F4}").AppendLine();
+        md.AppendLine(inv, $"Chosen: **{r.Chosen.Label}** (CV {r.Chosen.Cv.Mean:F4} +- {r.Chosen.Cv.Std:F4}). The test set was scored once, for this configuration.");
+        if (r.RawBaseline is { } b)
+            md.AppendLine().AppendLine(inv, $"Raw-input baseline ({EvaluationReport.Md(b.Description)}, {HeadKinds.Name(b.Head.Kind)} on standardized pixels): " +
+                                             $"CV {b.Cv.Mean:F4} +- {b.Cv.Std:F4}, test {b.TestAccuracy * 100:F2}%.");
+        foreach (var w in r.Warnings) md.AppendLine().AppendLine(inv, $"> **Warning:** {EvaluationReport.Md(w)}");
+        md.AppendLine().AppendLine("## Candidates (cross-validation on the training set)").AppendLine();
+        md.AppendLine("Side by side: each layer preset and normalization with the same heads. Test accuracies of the other candidates are shown for information only: they were **not used for the choice**.").AppendLine();
+        md.AppendLine("| layers | norm | head | params | CV mean +- std | test (not used for choice) | CV fit time |").AppendLine("|---|---|---|---|---|---:|---:|");
+        foreach (var c in r.Candidates.OrderBy(c => HeadKinds.Name(c.Head.Kind), StringComparer.Ordinal).ThenBy(c => c.Head.EffectiveL2).ThenBy(c => c.Layers, StringComparer.Ordinal).ThenBy(c => c.Norm))
+        {
+            bool chosen = ReferenceEquals(c, r.Chosen);
+            string B(string s) => chosen ? $"**{s}**" : s;
+            md.AppendLine(inv, $"| {B(EvaluationReport.Md(c.Layers))} | {B(NormRecipes.Name(c.Norm))} | {B(HeadKinds.Name(c.Head.Kind))} | {Params(c.Head)} | {B($"{c.Cv.Mean:F4} +- {c.Cv.Std:F4}")} | {(c.TestAccuracy is { } a ? $"{a:F4}" : "")} | {c.FitSeconds:F1} s |");
+        }
+        md.AppendLine().AppendLine("![cross-validation accuracy per candidate](cv.png)").AppendLine();
+        md.AppendLine("## Test set, chosen configuration").AppendLine();
+        md.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
+        foreach (var c in t.PerClass) md.AppendLine(inv, $"| {EvaluationReport.Md(c.Class)} | {c.Precision:F3} | {c.Recall:F3} | {c.F1:F3} | {c.Support} |");
+        md.AppendLine().AppendLine("![confusion matrix](confusion.png)").AppendLine();
+        md.AppendLine("## Wall time per stage").AppendLine();
+        md.AppendLine("| extract | fit (CV + final) | evaluate | total |").AppendLine("|---:|---:|---:|---:|");
+        md.AppendLine(inv, $"| {timings["extract"]:F1} s | {timings["fit"]:F1} s | {timings["evaluate"]:F1} s | {timings["total"]:F1} s |").AppendLine();
+        md.AppendLine("Files: `metrics.json`, `candidates.csv`, `predictions.csv`, `per_class.csv`.");
+        return md.ToString();
+    }
+
+    /// <summary>
+    /// The same report as self-contained HTML: the Markdown subset written above (headings, paragraphs, lists, quotes,
+    /// tables, bold, code, images) rendered by hand, with images inlined as base64 data URIs so it opens offline.
+    /// (No Markdown renderer is among our dependencies, and the subset is small.)
+    /// </summary>
+    internal static string Html(string markdown, string dir)
+    {
+        var html = new StringBuilder();
+        html.AppendLine("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>FeatureTransfer report</title><style>")
+            .AppendLine("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}")
+            .AppendLine("table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}th{background:#f3f3f3}")
+            .AppendLine("td.r,th.r{text-align:right}blockquote{border-left:4px solid #e67e22;background:#fdf2e9;margin:1em 0;padding:.5em 1em}")
+            .AppendLine("img{max-width:100%}code{background:#f4f4f4;padding:0 .2em}</style></head><body>");
+        var lines = markdown.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        for (int i = 0; i < lines.Count; i++)
+        {
+            var line = lines[i];
+            if (line.StartsWith("# ", StringComparison.Ordinal)) html.AppendLine($"<h1>{Inline(line[2..], dir)}</h1>");
+            else if (line.StartsWith("## ", StringComparison.Ordinal)) html.AppendLine($"<h2>{Inline(line[3..], dir)}</h2>");
+            else if (line.StartsWith("- ", StringComparison.Ordinal))
+            {
+                html.AppendLine("<ul>");
+                for (; i < lines.Count && lines[i].StartsWith("- ", StringComparison.Ordinal); i++) html.AppendLine($"<li>{Inline(lines[i][2..], dir)}</li>");
+                i--;
+                html.AppendLine("</ul>");
+            }
+            else if (line.StartsWith("> ", StringComparison.Ordinal)) html.AppendLine($"<blockquote>{Inline(line[2..], dir)}</blockquote>");
+            else if (line.StartsWith('|'))
+            {
+                var header = Cells(line);
+                var align = i + 1 < lines.Count ? Cells(lines[i + 1]) : [];
+                html.AppendLine("<table><tr>" + string.Concat(header.Select((h, k) => $"<th{(k < align.Count && align[k].EndsWith(':') ? " class=\"r\"" : "")}>{Inline(h, dir)}</th>")) + "</tr>");
+                for (i += 2; i < lines.Count && lines[i].StartsWith('|'); i++)
+                    html.AppendLine("<tr>" + string.Concat(Cells(lines[i]).Select((c, k) => $"<td{(k < align.Count && align[k].EndsWith(':') ? " class=\"r\"" : "")}>{Inline(c, dir)}</td>")) + "</tr>");
+                i--;
+                html.AppendLine("</table>");
+            }
+            else if (line.Length > 0) html.AppendLine($"<p>{Inline(line, dir)}</p>");
+        }
+        html.AppendLine("</body></html>");
+        return html.ToString();
+    }
+
+    private static List<string> Cells(string row)
+    {
+        var cells = new List<string>();
+        var cur = new StringBuilder();
+        var s = row.Trim();
+        for (int k = 1; k < s.Length; k++)
+        {
+            if (s[k] == '\\' && k + 1 < s.Length) { cur.Append(s[k]).Append(s[k + 1]); k++; continue; }
+            if (s[k] == '|') { cells.Add(cur.ToString().Trim()); cur.Clear(); continue; }
+            cur.Append(s[k]);
+        }
+        return cells;
+    }
+
+    private static string Inline(string text, string dir)
+    {
+        var image = ImageRegex().Match(text);
+        if (image.Success)
+        {
+            var file = Path.Combine(dir, image.Groups[2].Value);
+            var src = File.Exists(file) ? "data:image/png;base64," + Convert.ToBase64String(File.ReadAllBytes(file)) : image.Groups[2].Value;
+            return $"<img alt=\"{WebUtility.HtmlEncode(image.Groups[1].Value)}\" src=\"{src}\">";
+        }
+        // Markdown escapes first (\| \\), then HTML-encode, then bold and code.
+        var unescaped = text.Replace("\\|", "|").Replace("\\\\", "\\").Replace("&lt;", "<");
+        var encoded = WebUtility.HtmlEncode(unescaped);
+        encoded = BoldRegex().Replace(encoded, "<strong>$1</strong>");
+        encoded = CodeRegex().Replace(encoded, "<code>$1</code>");
+        return encoded;
+    }
+
+    [GeneratedRegex(@"^!\[([^\]]*)\]\(([^)]+)\)$")]
+    private static partial Regex ImageRegex();
+
+    [GeneratedRegex(@"\*\*(.+?)\*\*")]
+    private static partial Regex BoldRegex();
+
+    [GeneratedRegex(@"`([^`]+)`")]
+    private static partial Regex CodeRegex();
+}

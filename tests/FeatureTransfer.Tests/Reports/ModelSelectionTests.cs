@@ -1,0 +1,100 @@
+using System.Text.Json;
+using FeatureTransfer.Embedding;
+using FeatureTransfer.Features;
+using FeatureTransfer.Heads;
+using FeatureTransfer.Onnx.Tapping;
+using FeatureTransfer.Reports;
+using FeatureTransfer.Tests.Heads;
+using FeatureTransfer.Tests.TestSupport;
+
+namespace FeatureTransfer.Tests.Reports;
+
+public class ModelSelectionTests
+{
+    private static LayerFeatures Pixels(string name, bool pool2, int perClass = 40, int testPerClass = 40)
+        => new(name, FashionPixels.Table("train", FashionPixels.Target, perClass, pool2), FashionPixels.Table("t10k", FashionPixels.Target, testPerClass, pool2));
+
+    private static LayerFeatures Noise(LayerFeatures like)
+    {
+        static FeatureTable N(FeatureTable t, int seed)
+        {
+            var rng = new Random(seed);
+            var data = new float[t.Rows * 8];
+            for (int i = 0; i < data.Length; i++) data[i] = (float)rng.NextDouble();
+            return new FeatureTable(t.Ids, t.Labels, data, t.Provenance with
+            {
+                ModelSha256 = "noise", ModelName = "noise", Layout = FeatureLayout.Create([("noise", "Relu", 8, "vector", "none", false)]),
+            });
+        }
+        return new LayerFeatures("bottleneck", N(like.Train, 1), N(like.Test, 2));
+    }
+
+    [DebianDataFact(TestPaths.FashionMnistDir)]
+    public void Chooses_by_cv_on_train_only_scores_test_once_and_reports_in_the_design_schema()
+    {
+        var presets = new[] { Pixels("fne", pool2: false), Pixels("bottleneck", pool2: true) };
+        var raw = Pixels("raw_pixels", pool2: true);
+        var options = new SelectionOptions
+        {
+            Norms = [NormRecipe.None, NormRecipe.Standardize],
+            Heads = [HeadKind.Svm],
+            HeadDefaults = new HeadOptions { L2Grid = [1e-4f, 1e-2f] },
+            Folds = 3,
+            ScoreAllOnTest = true,
+        };
+        var messages = new List<string>();
+        var r = ModelSelection.Run(presets, raw, options, new Progress<string>(messages.Add));
+        Assert.Equal(2 * 2 * 2, r.Candidates.Count);
+        Assert.Equal(r.Candidates.Max(c => c.Cv.Mean), r.Chosen.Cv.Mean);
+        Assert.All(r.Candidates, c => Assert.Equal(3, c.Cv.FoldAccuracies.Count));
+        Assert.All(r.Candidates, c => Assert.NotNull(c.TestAccuracy));
+        Assert.Equal(r.TestResult.Accuracy, r.Chosen.TestAccuracy);
+        Assert.True(r.TestResult.Accuracy > 0.75, $"test accuracy {r.TestResult.Accuracy}");
+        Assert.NotNull(r.RawBaseline);
+        Assert.Equal(200, r.TestResult.LabelledRows);
+
+        using var dir = TestPaths.NewTempDir();
+        var files = RunReport.Write(dir.Path, r, new RunContext { Model = "pixels", Train = "idx:train", Test = "idx:t10k", ExtractSeconds = 1.5, TotalSeconds = 9 });
+        using var doc = JsonDocument.Parse(File.ReadAllText(files.Metrics));
+        var m = doc.RootElement;
+        foreach (var key in new[] { "accuracy", "macro_f1", "chosen", "candidates", "baselines", "warnings", "timings_s", "per_class" })
+            Assert.True(m.TryGetProperty(key, out _), key);
+        Assert.Equal(r.TestResult.Accuracy, m.GetProperty("accuracy").GetDouble(), 12);
+        var chosen = m.GetProperty("chosen");
+        Assert.Equal(r.Chosen.Layers, chosen.GetProperty("layers").GetString());
+        Assert.Equal(NormRecipes.Name(r.Chosen.Norm), chosen.GetProperty("norm").GetString());
+        Assert.Equal("svm", chosen.GetProperty("head").GetString());
+        Assert.True(chosen.GetProperty("params").TryGetProperty("l2", out _));
+        Assert.Equal(8, m.GetProperty("candidates").GetArrayLength());
+        var c0 = m.GetProperty("candidates")[0];
+        foreach (var key in new[] { "layers", "norm", "head", "params", "cv_mean", "cv_std" }) Assert.True(c0.TryGetProperty(key, out _), key);
+        var rawJson = m.GetProperty("baselines").GetProperty("raw_pixels");
+        Assert.Equal(r.RawBaseline!.Cv.Mean, rawJson.GetProperty("cv_mean").GetDouble(), 12);
+        Assert.Equal(r.RawBaseline.TestAccuracy, rawJson.GetProperty("accuracy").GetDouble(), 12);
+        foreach (var key in new[] { "extract", "fit", "evaluate", "total" }) Assert.True(m.GetProperty("timings_s").TryGetProperty(key, out _), key);
+
+        var html = File.ReadAllText(files.Html);
+        Assert.Contains("data:image/png;base64,", html);
+        Assert.DoesNotContain("src=\"cv.png\"", html);
+        Assert.DoesNotContain("http", html);
+        Assert.Contains("not used for the choice", html);
+        var md = File.ReadAllText(files.Markdown);
+        Assert.Contains("![confusion matrix](confusion.png)", md);
+        Assert.Contains("| fne | none | svm |", md.Replace("**", ""));
+        Assert.Contains(messages, s => s.StartsWith("chosen by 3-fold CV", StringComparison.Ordinal));
+    }
+
+    [DebianDataFact(TestPaths.FashionMnistDir)]
+    public void Transfer_worse_than_raw_pixels_is_said_plainly()
+    {
+        var raw = Pixels("raw_pixels", pool2: true, 30, 20);
+        var r = ModelSelection.Run([Noise(raw)], raw, new SelectionOptions
+        {
+            Norms = [NormRecipe.Standardize], Heads = [HeadKind.Svm], L2 = 1e-3f, Folds = 3, ScoreAllOnTest = false,
+        });
+        var w = Assert.Single(r.Warnings);
+        Assert.Contains("worse than raw pixels", w);
+        Assert.Contains("fine-tuning", w);
+        Assert.Null(r.Candidates[0].TestAccuracy is null ? null : "scored");
+    }
+}
