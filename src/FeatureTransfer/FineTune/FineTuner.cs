@@ -333,7 +333,6 @@ public static class FineTuner
     private static void Reinitialise(ModelProto model, int seed)
     {
         var rng = new Random(seed + 17);
-        var index = new GraphIndex(model.Graph);
         var roles = new Dictionary<string, string>();
         foreach (var n in model.Graph.Node)
         {
@@ -359,7 +358,6 @@ public static class FineTuner
             };
             inits[i] = Tensors.FromFloats(t.Name, v, t.Dims.ToArray());
         }
-        _ = index;
     }
 
     private static Data Tensorize(IReadOnlyList<ImageItem> items, List<string> classes, Preprocessing pre, string source, CancellationToken ct)
