@@ -20,7 +20,7 @@ public static class OpsetUpgrade
         "Conv", "ConvTranspose", "Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "MaxPool", "AveragePool",
         "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Transpose", "Concat", "Identity", "Constant", "MatMul", "Shape", "Gather",
         "Sqrt", "Neg", "Sum", "Cast", "Exp", "Log", "Abs", "Floor", "Ceil", "LRN", "Max", "Min", "Mean", "ReduceMean", "ReduceMax",
-        "ArgMax", "Slice", "Expand", "Where", "Equal", "Greater", "Less", "Not", "And", "Or", "ConstantOfShape", "Pow", "Reciprocal",
+        "ArgMax", "Expand", "Where", "Equal", "Greater", "Less", "Not", "And", "Or", "ConstantOfShape", "Pow", "Reciprocal",
         "QuantizeLinear", "DequantizeLinear",
     };
 
@@ -66,6 +66,19 @@ public static class OpsetUpgrade
                 case "Squeeze" or "Unsqueeze" when from < 13: MoveIntsToInput("axes", 1); break;
                 case "ReduceSum" when from < 13: MoveIntsToInput("axes", 1); break;
                 case "Reshape" when from < 5: MoveIntsToInput("shape", 1); break;
+                case "Reshape": break;
+                case "Slice" when from < 10:
+                {
+                    var starts = n.GetInts("starts");
+                    var ends = n.GetInts("ends");
+                    var axes = n.GetInts("axes", Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray());
+                    Drop("starts", "ends", "axes");
+                    n.Input.Add(Ints(starts));
+                    n.Input.Add(Ints(ends));
+                    n.Input.Add(Ints(axes));
+                    break;
+                }
+                case "Slice": break;
                 case "Clip" when from < 11:
                 {
                     float lo = n.GetFloat("min", float.MinValue), hi = n.GetFloat("max", float.MaxValue);

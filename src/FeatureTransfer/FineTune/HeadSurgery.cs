@@ -32,7 +32,7 @@ public static class HeadSurgery
         var index = new GraphIndex(g);
         if (g.Output.Count != 1) throw new InvalidModelException("fine-tuning needs a model with one output (its class scores)");
         var n = index.Producer(g.Output[0].Name);
-        while (n is { OpType: "Softmax" or "LogSoftmax" or "Flatten" or "Reshape" or "Squeeze" or "Identity" or "Relu" or "GlobalAveragePool" or "Dropout" or "Add" }
+        while (n is { OpType: "Softmax" or "LogSoftmax" or "Flatten" or "Reshape" or "Squeeze" or "Identity" or "Relu" or "GlobalAveragePool" or "Dropout" or "Add" or "QuantizeLinear" or "DequantizeLinear" }
                && !(n.OpType == "Add" && index.Producer(n.Input[0]) is { OpType: "MatMul" }))
             n = index.Producer(n.Input[0]);
         if (n is { OpType: "Add" }) n = index.Producer(n.Input[0]);

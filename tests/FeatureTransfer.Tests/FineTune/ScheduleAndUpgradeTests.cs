@@ -64,3 +64,23 @@ public class ScheduleAndUpgradeTests
         Assert.True(tg.Model.Graph.Node.Count(n => n.OpType == "Conv") > head.Model.Graph.Node.Count(n => n.OpType == "Conv"));
     }
 }
+
+public class QuantizedBackboneTests
+{
+    /// <summary>A QDQ model exported at batch 1 (Reshape targets [1, 2, 58, 28, 28]): head-only fine-tuning runs on batches.</summary>
+    [SharedFact]
+    public void Head_only_fine_tuning_works_on_a_batch1_qdq_shufflenet()
+    {
+        using var dir = TestPaths.NewTempDir();
+        var result = FineTuner.Run(new FineTuneOptions
+        {
+            ModelPath = TestPaths.SharedModel("shufflenet-v2-12-qdq.onnx"),
+            Train = Path.Combine(TestPaths.Hymenoptera, "train"),
+            Unfreeze = "head", Epochs = 3, Batch = 16, LearningRate = 0.01,
+            Preprocessing = FeatureTransfer.Imaging.Preprocessing.ImageNet,
+        });
+        Assert.Equal(3, result.Curve.Count);
+        Assert.True(result.BestHoldoutAccuracy > 0.6, $"holdout accuracy {result.BestHoldoutAccuracy}");
+        Assert.Equal("logits", result.Model.Graph.Output[0].Name);
+    }
+}
