@@ -136,6 +136,31 @@ public class OutputFailureTests
         }
     }
 
+    [RootFact]
+    public async Task A_read_only_output_folder_is_a_clear_error_and_leaves_nothing_behind()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        // A read-only mount: chmod alone does not stop root, and CI runs as root.
+        var mount = Directory.CreateDirectory(tmp.File("ro")).FullName;
+        var mounted = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", mount])!;
+        mounted.WaitForExit();
+        Assert.True(mounted.ExitCode == 0, "mount -t tmpfs -o ro failed although running as root");
+        try
+        {
+            var data = DatasetLoader.Open(TestPaths.FashionSample, new DatasetOptions { PerClass = 1 });
+            using var extractor = FeatureExtractor.Load(TestPaths.DefaultModel);
+            var outFile = Path.Combine(mount, "f.parquet");
+            var e = await Assert.ThrowsAsync<FeatureTransferException>(() => extractor.ExtractToFileAsync(data, outFile));
+            Assert.Contains("cannot write the output", e.Message);
+            Assert.Contains("Read-only", e.Message, StringComparison.OrdinalIgnoreCase);
+            Assert.Empty(Directory.GetFileSystemEntries(mount));
+        }
+        finally
+        {
+            System.Diagnostics.Process.Start("umount", [mount])!.WaitForExit();
+        }
+    }
+
     [Fact]
     public async Task A_missing_output_folder_is_a_clear_error()
     {
