@@ -17,5 +17,6 @@ internal static class CommandCatalog
         RunCommand.Create(),
         DemoCommand.Create(),
         ProbeCommand.Create(),
+        BenchCommand.Create(),
     ];
 }
