@@ -8,6 +8,7 @@ using FeatureTransfer.Reports;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft bench --models M1,M2 --train D --test D [--layers ...] [--norm ...] [--head ...] --out DIR</c>: the benchmark grid, resumable.</summary>
+[CliCommand(38)]
 internal static class BenchCommand
 {
     public static Command Create()

@@ -6,6 +6,7 @@ using FeatureTransfer.Reports;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft evaluate --head head.ftm --features test.csv --report DIR</c>.</summary>
+[CliCommand(45)]
 internal static class EvaluateCommand
 {
     public static Command Create()

@@ -6,6 +6,7 @@ using FeatureTransfer.Onnx.Tapping;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft extract</c>: backbone features of every image of a dataset, as a resumable, shardable batch job.</summary>
+[CliCommand(20)]
 internal static class ExtractCommand
 {
     public static Command Create()
@@ -49,6 +50,7 @@ internal static class ExtractCommand
                 Device = SessionFactory.ParseDevice(r.GetValue(device)!),
                 Threads = r.GetValue(threads),
                 Preprocessing = pre.Read(r, modelPath),
+                Tensorizer = pre.Decoder(r),
             };
             var outPath = r.GetValue(output)!;
             var job = new ExtractionJobOptions
@@ -78,6 +80,7 @@ internal static class ExtractCommand
 }
 
 /// <summary><c>ft merge</c>: shard outputs into the file a single process would have written.</summary>
+[CliCommand(25)]
 internal static class MergeCommand
 {
     public static Command Create()

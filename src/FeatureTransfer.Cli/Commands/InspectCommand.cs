@@ -6,6 +6,7 @@ using Spectre.Console;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft inspect &lt;model.onnx&gt; [--json]</c>: inputs, outputs, tappable tensors and the layer presets.</summary>
+[CliCommand(10)]
 internal static class InspectCommand
 {
     public static Command Create()

@@ -5,6 +5,7 @@ using Spectre.Console;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft models list</c> and <c>ft models fetch NAME [--dir D] [--no-verify]</c>.</summary>
+[CliCommand(15)]
 internal static class ModelsCommand
 {
     public static Command Create()

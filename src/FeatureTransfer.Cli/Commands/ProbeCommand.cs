@@ -6,6 +6,7 @@ using FeatureTransfer.Reports;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft probe --model M --train D --test D --out DIR</c>: a linear probe per tapped layer (accuracy vs depth).</summary>
+[CliCommand(36)]
 internal static class ProbeCommand
 {
     public static Command Create()

@@ -11,6 +11,7 @@ namespace FeatureTransfer.Cli.Commands;
 /// <c>ft run --model M --train D --test D [--layers ...] [--norm ...] [--head ...] --out DIR</c>: extract, choose by CV,
 /// evaluate once, report. Also the body of <c>ft demo</c>.
 /// </summary>
+[CliCommand(35)]
 internal static class RunCommand
 {
     public static Command Create()
@@ -102,6 +103,7 @@ internal sealed class RunCliOptions
 }
 
 /// <summary><c>ft demo</c>: <c>ft run</c> on the embedded default model and the committed Fashion-MNIST sample, no arguments needed.</summary>
+[CliCommand(5)]
 internal static class DemoCommand
 {
     public static Command Create()

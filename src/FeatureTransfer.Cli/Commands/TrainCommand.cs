@@ -6,6 +6,7 @@ using FeatureTransfer.Heads;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft train --features F --norm RECIPE --head KIND --out head.ftm</c>.</summary>
+[CliCommand(40)]
 internal static class TrainCommand
 {
     public static Command Create()

@@ -6,6 +6,7 @@ using FeatureTransfer.Heads;
 namespace FeatureTransfer.Cli.Commands;
 
 /// <summary><c>ft transform --head head.ftm | --norm-from train.csv --norm RECIPE --features F --out G</c>: writes the normalized embedding.</summary>
+[CliCommand(50)]
 internal static class TransformCommand
 {
     public static Command Create()

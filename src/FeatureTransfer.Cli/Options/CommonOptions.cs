@@ -34,13 +34,18 @@ internal sealed class PreprocessingOptions
     private readonly Option<bool> _bgr = new("--bgr") { Description = "Feed channels in BGR order (Caffe models)" };
     private readonly Option<bool> _nhwc = new("--nhwc") { Description = "Model input is NHWC (e.g. EfficientNet-Lite4)" };
     private readonly Option<int?> _channels = new("--channels") { Description = "1 (grayscale model) or 3" };
+    private readonly Option<bool> _exactDecode = new("--exact-decode") { Description = "Decode JPEGs at full size (torchvision-exact pixels) instead of libjpeg's faster reduced-scale decoding of large photos" };
+    private readonly Option<long> _maxPixels = new("--max-pixels") { Description = "Refuse images declaring more pixels than this (decompression bombs)", DefaultValueFactory = _ => 100_000_000 };
 
     public static PreprocessingOptions AddTo(Command cmd)
     {
         var p = new PreprocessingOptions();
-        foreach (var o in new Option[] { p._size, p._resize, p._mean, p._std, p._scale, p._bgr, p._nhwc, p._channels }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { p._size, p._resize, p._mean, p._std, p._scale, p._bgr, p._nhwc, p._channels, p._exactDecode, p._maxPixels }) cmd.Options.Add(o);
         return p;
     }
+
+    /// <summary>Decoder settings: exact (full-size) JPEG decoding and the pixel limit.</summary>
+    public TensorizerOptions Decoder(ParseResult r) => new() { ScaledJpegDecode = !r.GetValue(_exactDecode), MaxPixels = r.GetValue(_maxPixels) };
 
     /// <summary>Null when no flag is given (the model's own preprocessing applies).</summary>
     public Preprocessing? Read(ParseResult r, string modelPath)

@@ -45,7 +45,8 @@ internal sealed class GraphFacts
     /// <summary>Elementwise activations that end a conv/FC "chain" (DESIGN.md FNE definition, plus their close relatives).</summary>
     public static bool IsActivation(string op)
         => op is "Relu" or "Clip" or "LeakyRelu" or "HardSwish" or "PRelu" or "Elu" or "Selu" or "Celu" or "Mish" or "Gelu"
-            or "QLinearLeakyRelu";
+            or "Sigmoid" or "HardSigmoid" or "Tanh" or "Softplus" or "Softsign" // single consumer: e.g. a squeeze-excitation gate
+            or "QLinearLeakyRelu" or "QLinearSigmoid";
 
     /// <summary>Scale/zero point of an integer tensor: from its producer's output quantization, or through ops that keep them.</summary>
     public QuantParams? Quant(string tensor)

@@ -35,7 +35,9 @@ public static class ModelInspector
             foreach (var o in node.Output)
             {
                 if (o.Length == 0 || !probed.TryGetValue(o, out var p)) continue;
-                if (node.OpType == "Dropout" && o != node.Output[0]) continue; // the mask is not a feature
+                // Dropout (inference) and Identity outputs are aliases of their input, listed once under the input's
+                // name; Dropout's mask is not a feature.
+                if (node.OpType is "Dropout" or "Identity") continue;
                 if (Describe(facts, node, o, p) is { } t) tappable.Add(t);
             }
 
@@ -190,6 +192,17 @@ public static class ModelInspector
             && facts.Index.UserInputs.All(i => i.Name != conv.Input[0]);
     }
 
+    /// <summary>The residual Add (two operands computed from the image) that is the single consumer of a tensor, if any.</summary>
+    private static NodeProto? ResidualAdd(GraphFacts facts, string tensor)
+    {
+        var cons = facts.Index.Consumers(tensor);
+        if (cons.Count != 1 || facts.Index.IsGraphOutput(tensor)) return null;
+        var n = cons[0];
+        if (n.OpType is not ("Add" or "Sum" or "QLinearAdd")) return null;
+        var operands = n.OpType == "QLinearAdd" ? new[] { n.Input[0], n.Input[3] } : n.Input.ToArray();
+        return operands.Count(facts.IsDynamic) >= 2 ? n : null;
+    }
+
     /// <summary>FNE taps (DESIGN.md): each conv's end of activation chain, the activation after a residual Add, each FC's post-activation output; not the classifier.</summary>
     private static List<string> FindFne(GraphFacts facts, NodeProto? classifier, HashSet<string> tappableNames)
     {
@@ -201,7 +214,14 @@ public static class ModelInspector
         {
             if (ReferenceEquals(n, classifier) || n.Output.Count == 0 || !facts.IsDynamic(n.Output[0])) continue;
             if (GraphFacts.IsConv(n) || facts.IsFullyConnected(n))
-                Add(facts.EndOfChain(n.Output[0], out _));
+            {
+                var end = facts.EndOfChain(n.Output[0], out _);
+                // A conv whose chain ends in a residual Add: the block is represented by the Add's own chain end.
+                // Tapping the raw conv output would also stop ONNX Runtime fusing Conv+Add(+Relu), which changes the
+                // model's own results in the last bits (a tap must never change what the model computes).
+                if (ResidualAdd(facts, end) is { } add) end = facts.EndOfChain(add.Output[0], out _);
+                Add(end);
+            }
             else if (n.OpType is "Add" or "Sum" or "QLinearAdd")
             {
                 var operands = n.OpType == "QLinearAdd" ? new[] { n.Input[0], n.Input[3] } : n.Input.ToArray();

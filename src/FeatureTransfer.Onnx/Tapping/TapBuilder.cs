@@ -105,8 +105,16 @@ public static class TapBuilder
         var probeShape = ModelInspector.ProbeShape(input, ModelInspector.FileBatch(input));
         var probeModel = OrtProbe.WithOutputs(model, tensors);
         probeModel.Graph.ValueInfo.Clear();
-        var probed = OrtProbe.Run(probeModel, input.Name, inputType, probeShape,
-            new float[probeShape.Aggregate(1L, (a, b) => a * b)], tensors, fetchValues: false);
+        Dictionary<string, ProbedTensor> probed;
+        try
+        {
+            probed = OrtProbe.Run(probeModel, input.Name, inputType, probeShape,
+                new float[probeShape.Aggregate(1L, (a, b) => a * b)], tensors, fetchValues: false);
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            throw new InvalidModelException($"ONNX Runtime cannot run the model: {e.Message}", null, e);
+        }
         foreach (var t in tensors)
             if (!probed.TryGetValue(t, out var p) || p.Shape.Length is not (2 or 4))
                 throw new UnknownLayerException($"'{t}' is not tappable: only N x C x H x W maps and N x D vectors are (shape [{string.Join(", ", probed.GetValueOrDefault(t)?.Shape ?? [])}])");
@@ -120,6 +128,25 @@ public static class TapBuilder
             throw new InvalidModelException($"the tapped graph does not run: {failure}");
         return new TappedModel(single.Model, single.InputName, single.Layout, false,
             $"batches of more than one image failed ({firstFailure}); running one image per run", single.InputShape);
+    }
+
+    /// <summary>
+    /// The model cut at <paramref name="tensor"/>: that tensor (unpooled, in its own type) is the only output and
+    /// everything it does not depend on is pruned. For looking at a raw activation map, and as an independent check of taps.
+    /// </summary>
+    public static ModelProto CutAt(ModelProto model, string tensor)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        model = LegacyOpset.UpgradeIfNeeded(model).Clone();
+        var index = new GraphIndex(model.Graph);
+        if (index.Producer(tensor) is null && index.UserInputs.All(i => i.Name != tensor))
+            throw new UnknownLayerException($"'{tensor}' is not a tensor of this model");
+        var g = model.Graph;
+        g.Output.Clear();
+        g.Output.Add(new ValueInfoProto { Name = tensor });
+        g.ValueInfo.Clear();
+        Prune(g, ModelInspector.SingleUserInput(index, null).Name);
+        return model;
     }
 
     private static TappedModel Assemble(ModelProto original, IReadOnlyList<string> tensors, TapOptions options,
@@ -144,7 +171,7 @@ public static class TapBuilder
                 for (int i = 0; i < n.Input.Count; i++)
                     if (n.Input[i] == input.Name) n.Input[i] = inner;
             foreach (var o in g.Output) if (o.Name == input.Name) throw new InvalidModelException("the input is also an output");
-            added.Add(Nodes.Make("Cast", [input.Name], [inner], names.New("ft_cast_input"), "", Nodes.Attr("to", (long)ElementType.Float)));
+            added.Add(Nodes.Make("Cast", [input.Name], [inner], names.New("ft_cast_input"), "", Nodes.Attr("to", (long)inputType)));
             input.Type.TensorType.ElemType = (int)ElementType.Float;
         }
 
@@ -196,14 +223,15 @@ public static class TapBuilder
             }
             else
             {
-                string f = tensor;
+                // Float16/double maps are pooled in their own type and cast afterwards: a Cast consumer on a float16
+                // tensor changes how ONNX Runtime places its own float16<->float32 casts and moved the model's outputs.
+                pooled = isMap ? Flatten(Pool(tensor, options.Pooling, names, added), names, added) : tensor;
                 if (p.Type != ElementType.Float && tensor != input.Name)
                 {
                     string c = names.New(tensor + "_ft_f32");
-                    added.Add(Nodes.Make("Cast", [f], [c], names.New("ft_cast"), "", Nodes.Attr("to", (long)ElementType.Float)));
-                    f = c;
+                    added.Add(Nodes.Make("Cast", [pooled], [c], names.New("ft_cast"), "", Nodes.Attr("to", (long)ElementType.Float)));
+                    pooled = c;
                 }
-                pooled = isMap ? Flatten(Pool(f, options.Pooling, names, added), names, added) : f;
             }
             pieces.Add(pooled);
             layoutEntries.Add((tensor, op, width, isMap ? "map" : "vector",

@@ -21,7 +21,7 @@ public sealed record DatasetOptions
     /// <summary>Seed of the <see cref="PerClass"/> draw (same seed, same listing = same items).</summary>
     public int Seed { get; init; }
 
-    /// <summary>Keep only manifest rows whose <c>split</c> column equals this (manifests only).</summary>
+    /// <summary>Keep only items of this split: a manifest's <c>split</c> column, or the top folder of a train/val/test folder layout.</summary>
     public string? Split { get; init; }
 
     /// <summary>Keep the first N items (by id) after the other filters.</summary>
@@ -32,7 +32,9 @@ public sealed record DatasetOptions
 
 /// <summary>
 /// Lists a dataset from a spec: a folder with one sub-folder per class (label = folder name, sub-folders below a
-/// class are walked too), a flat folder of images (unlabelled), a CSV manifest <c>path,label[,split]</c>
+/// class are walked too), a folder of split folders (<c>train</c>, <c>val</c>, <c>valid</c>, <c>validation</c>,
+/// <c>test</c>) each holding class folders (split = top folder, usable with <see cref="DatasetOptions.Split"/>),
+/// a flat folder of images (unlabelled), a CSV manifest <c>path,label[,split]</c>
 /// (paths relative to the manifest's folder), or <c>idx:&lt;dir&gt;[:train|:t10k]</c> (MNIST-format idx files).
 /// Entries that cannot be listed (broken symlinks, non-UTF-8 names, directories named like images, unreadable
 /// folders, manifest rows pointing nowhere) go to <see cref="ImageDataset.ListingErrors"/> with the reason.
@@ -81,7 +83,7 @@ public static class DatasetLoader
         if (options.Split is not null)
         {
             if (entries.Count > 0 && entries.All(e => e.Split is null))
-                throw new InvalidOptionException($"--split {options.Split}: the dataset {spec} has no split column (only CSV manifests with path,label,split do)");
+                throw new InvalidOptionException($"--split {options.Split}: the dataset {spec} has no splits (a manifest's split column, or train/val/test folders holding class folders)");
             entries = [.. entries.Where(e => e.Split == options.Split)];
         }
         entries.Sort((a, b) => string.CompareOrdinal(a.Item.Id, b.Item.Id));
@@ -163,37 +165,49 @@ public static class DatasetLoader
 
     // ---------------------------------------------------------------- folders
 
+    /// <summary>Top-level folder names that mean "split, then class folders" (e.g. samples/fashion-mnist/{train,test}/&lt;class&gt;).</summary>
+    public static IReadOnlySet<string> SplitFolderNames { get; } =
+        new HashSet<string>(["train", "val", "valid", "validation", "test"], StringComparer.OrdinalIgnoreCase);
+
     private static List<Entry> ListFolder(string root, List<SkippedInput> errors, CancellationToken ct)
     {
         var entries = new List<Entry>();
-        var topDirs = new List<string>();
-        foreach (var entry in SafeEntries(root, errors))
+        var topDirs = SubFolders(root, errors);
+
+        // Split layout: every top-level folder is a split name holding class folders; label = class folder, split = top folder.
+        bool splitLayout = topDirs.Count > 0
+            && topDirs.All(d => SplitFolderNames.Contains(Path.GetFileName(d)) && SubFolders(d, []).Count > 0);
+        if (splitLayout)
         {
-            if (IsHidden(entry)) continue;
-            if (entry is DirectoryInfo d && !LooksLikeImage(d.Name)) topDirs.Add(d.FullName);
+            Walk(root, root, null, null, true, entries, errors, ct);
+            foreach (var splitDir in topDirs)
+            {
+                string split = Path.GetFileName(splitDir);
+                Walk(splitDir, root, null, split, true, entries, errors, ct);
+                foreach (var classDir in SubFolders(splitDir, errors))
+                    WalkClass(classDir, root, split, entries, errors, ct);
+            }
+            return entries;
         }
 
         bool classFolders = topDirs.Count > 0;
         // Flat folder: images at the top level. Class folders: images below, label = top-level folder name;
         // an image lying at the top level next to class folders has no class and is listed as skipped.
-        Walk(root, root, label: null, classFolders, entries, errors, ct);
+        Walk(root, root, null, null, classFolders, entries, errors, ct);
         if (classFolders)
-        {
-            foreach (var dir in topDirs)
-            {
-                string label = Path.GetFileName(dir);
-                if (label.Contains('\uFFFD', StringComparison.Ordinal))
-                {
-                    errors.Add(new(dir, "folder name is not valid UTF-8: .NET cannot open it, its images are not listed"));
-                    continue;
-                }
-                Walk(dir, root, label, false, entries, errors, ct);
-            }
-        }
+            foreach (var dir in topDirs) WalkClass(dir, root, null, entries, errors, ct);
         return entries;
     }
 
-    private static void Walk(string dir, string root, string? label, bool topOfClassFolders, List<Entry> entries, List<SkippedInput> errors, CancellationToken ct)
+    private static List<string> SubFolders(string dir, List<SkippedInput> errors)
+        => [.. SafeEntries(dir, errors).OfType<DirectoryInfo>()
+            .Where(d => !IsHidden(d) && !LooksLikeImage(d.Name) && !d.Name.Contains('\uFFFD', StringComparison.Ordinal))
+            .Select(d => d.FullName)];
+
+    private static void WalkClass(string dir, string root, string? split, List<Entry> entries, List<SkippedInput> errors, CancellationToken ct)
+        => Walk(dir, root, Path.GetFileName(dir), split, false, entries, errors, ct);
+
+    private static void Walk(string dir, string root, string? label, string? split, bool topOfClassFolders, List<Entry> entries, List<SkippedInput> errors, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
         foreach (var entry in SafeEntries(dir, errors))
@@ -221,7 +235,7 @@ public static class DatasetLoader
                     errors.Add(new(full, "symbolic link to a folder below a class folder: not followed"));
                     continue;
                 }
-                Walk(full, root, label, false, entries, errors, ct);
+                Walk(full, root, label, split, false, entries, errors, ct);
                 continue;
             }
             if (!imageName) continue;
@@ -235,7 +249,7 @@ public static class DatasetLoader
                 errors.Add(new(full, "image at the top level of a class-per-folder dataset: it has no class folder"));
                 continue;
             }
-            entries.Add(new(new ImageItem(RelativeId(root, full), label, full)));
+            entries.Add(new(new ImageItem(RelativeId(root, full), label, full), split));
         }
     }
 

@@ -51,11 +51,12 @@ public static class SessionFactory
                     options.AppendExecutionProvider_CUDA(0);
                     note = "device: CUDA (GPU 0)";
                 }
-                catch (OnnxRuntimeException e) when (device == Device.Auto)
+                // A CPU-only native library lacks the CUDA entry point altogether; a GPU one fails to start without a driver.
+                catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException && device == Device.Auto)
                 {
                     note = $"device: CUDA could not start ({e.Message.Split('\n')[0]}), using CPU";
                 }
-                catch (OnnxRuntimeException e)
+                catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException)
                 {
                     options.Dispose();
                     throw new DeviceUnavailableException($"--device cuda: CUDA could not start: {e.Message.Split('\n')[0]}");

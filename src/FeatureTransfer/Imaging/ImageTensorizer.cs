@@ -5,8 +5,18 @@ using SkiaSharp;
 
 namespace FeatureTransfer.Imaging;
 
-/// <summary>What the tensorizer does with transparent pixels (images are composited before the RGB channels are used).</summary>
-public enum AlphaBackground { Black, White }
+/// <summary>What the tensorizer does with transparent pixels before the RGB channels are used.</summary>
+public enum AlphaBackground
+{
+    /// <summary>Composite on black (Skia's premultiplied colour).</summary>
+    Black,
+
+    /// <summary>Composite on white.</summary>
+    White,
+
+    /// <summary>Drop alpha and keep the colour stored under it, as PIL's <c>convert("RGB")</c> (torchvision's loader) does.</summary>
+    Ignore,
+}
 
 /// <summary>Limits and decoding choices of <see cref="ImageTensorizer"/>.</summary>
 public sealed record TensorizerOptions
@@ -23,7 +33,8 @@ public sealed record TensorizerOptions
     /// torchvision's full decode (see docs/data-and-preprocessing.md). False gives the exact torchvision pipeline.</summary>
     public bool ScaledJpegDecode { get; init; } = true;
 
-    /// <summary>Background that transparent pixels are composited on (default black: Skia's premultiplied colour).</summary>
+    /// <summary>Background that transparent pixels are composited on (default black: Skia's premultiplied colour);
+    /// <see cref="AlphaBackground.Ignore"/> matches torchvision's loader exactly.</summary>
     public AlphaBackground AlphaBackground { get; init; } = AlphaBackground.Black;
 }
 
@@ -54,12 +65,23 @@ public sealed class ImageTensorizer
         if (destination.Length != p.TensorLength)
             throw new ArgumentException($"destination has {destination.Length} floats, the preprocessing needs {p.TensorLength}", nameof(destination));
         var s = t_scratch ??= new Scratch();
+        try
+        {
+            WriteCore(item, p, destination, s);
+        }
+        finally
+        {
+            s.TrimLarge(); // one huge image must not pin hundreds of MB per decode thread for the rest of the job
+        }
+    }
 
+    private void WriteCore(ImageItem item, Preprocessing p, Span<float> destination, Scratch s)
+    {
         if (!item.Pixels.IsEmpty)
         {
             if (item.PixelWidth <= 0 || item.PixelHeight <= 0 || item.Pixels.Length != (long)item.PixelWidth * item.PixelHeight)
                 throw new InvalidImageException(item.DisplayName, $"in-memory pixels: {item.Pixels.Length} bytes do not match {item.PixelWidth}x{item.PixelHeight} grayscale");
-            Tensorize(item.Pixels.Span, item.PixelWidth, item.PixelHeight, 1, p, destination, s);
+            Tensorize(item.DisplayName, item.Pixels.Span, item.PixelWidth, item.PixelHeight, 1, p, destination, s);
             return;
         }
         if (item.Path is null) throw new InvalidImageException(item.DisplayName, "item has neither a file path nor pixels");
@@ -73,11 +95,11 @@ public sealed class ImageTensorizer
             var rgba = s.Pixels.AsSpan(0, n * 4);
             for (int i = 0; i < n; i++)
                 gray[i] = (byte)((rgba[4 * i] * 19595 + rgba[4 * i + 1] * 38470 + rgba[4 * i + 2] * 7471 + 0x8000) >> 16);
-            Tensorize(gray.AsSpan(0, n), w, h, 1, p, destination, s);
+            Tensorize(item.DisplayName, gray.AsSpan(0, n), w, h, 1, p, destination, s);
         }
         else
         {
-            Tensorize(s.Pixels.AsSpan(0, w * h * 4), w, h, 4, p, destination, s);
+            Tensorize(item.DisplayName, s.Pixels.AsSpan(0, w * h * 4), w, h, 4, p, destination, s);
         }
     }
 
@@ -105,6 +127,8 @@ public sealed class ImageTensorizer
             throw new InvalidImageException(path, $"image declares an empty size {info.Width}x{info.Height}");
         if (pixels > Options.MaxPixels)
             throw new InvalidImageException(path, $"image declares {info.Width}x{info.Height} = {pixels:N0} pixels, above the limit of {Options.MaxPixels:N0} (possible decompression bomb)");
+        if (pixels * 4 > Array.MaxLength)
+            throw new InvalidImageException(path, $"image {info.Width}x{info.Height} is too large to decode in memory");
 
         var origin = codec.EncodedOrigin;
         bool swapsAxes = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
@@ -115,7 +139,8 @@ public sealed class ImageTensorizer
 
         bool opaque = info.AlphaType == SKAlphaType.Opaque;
         // Premultiplied RGBA = composited on black; no colour space given, so no colour conversion (PIL ignores ICC too).
-        var decodeInfo = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, opaque ? SKAlphaType.Opaque : SKAlphaType.Premul);
+        var alphaType = opaque ? SKAlphaType.Opaque : Options.AlphaBackground == AlphaBackground.Ignore ? SKAlphaType.Unpremul : SKAlphaType.Premul;
+        var decodeInfo = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, alphaType);
         int bytes = checked(size.Width * size.Height * 4);
         var target = origin != SKEncodedOrigin.TopLeft ? s.Rent(ref s.Oriented, bytes) : s.Rent(ref s.Pixels, bytes);
         SKCodecResult result;
@@ -241,7 +266,7 @@ public sealed class ImageTensorizer
     /// rounded to 8 bits, then vertical) written by hand because no library here reproduces it; only the rows and
     /// columns that survive the crop are computed.
     /// </summary>
-    private static void Tensorize(ReadOnlySpan<byte> src, int sw, int sh, int stride, Preprocessing p, Span<float> dest, Scratch s)
+    private static void Tensorize(string name, ReadOnlySpan<byte> src, int sw, int sh, int stride, Preprocessing p, Span<float> dest, Scratch s)
     {
         int outW = p.Width, outH = p.Height, channels = p.Channels;
         int rw, rh, left, top;
@@ -252,8 +277,11 @@ public sealed class ImageTensorizer
         else
         {
             // torchvision 0.14 _compute_resized_output_size: long side = int(size * long / short).
-            if (sw <= sh) { rw = p.Resize; rh = (int)((long)p.Resize * sh / sw); }
-            else { rh = p.Resize; rw = (int)((long)p.Resize * sw / sh); }
+            long longSide = (long)p.Resize * Math.Max(sw, sh) / Math.Min(sw, sh);
+            if (longSide > MaxResizedSide)
+                throw new InvalidImageException(name, $"extreme aspect ratio {sw}x{sh}: the resized image would be {longSide:N0} pixels long");
+            if (sw <= sh) { rw = p.Resize; rh = (int)longSide; }
+            else { rh = p.Resize; rw = (int)longSide; }
             left = CropStart(rw, outW);
             top = CropStart(rh, outH);
         }
@@ -326,6 +354,9 @@ public sealed class ImageTensorizer
     }
 
     private const int Half = 1 << (PrecisionBits - 1);
+
+    /// <summary>Longest resized side accepted (coordinates stay far from int overflow).</summary>
+    private const long MaxResizedSide = 1L << 28;
 
     private static unsafe void HorizontalGray(byte* line, byte* o, int outW, int* kx, int ksx, int* bx)
     {
@@ -419,6 +450,18 @@ public sealed class ImageTensorizer
         }
         private Preprocessing? _lutFor;
         private readonly float[] _lut = new float[3 * 256];
+
+        /// <summary>Buffers above this are dropped after each image (typical photos need a few MB).</summary>
+        private const int KeepBytes = 64 << 20;
+
+        public void TrimLarge()
+        {
+            if (File.Length > KeepBytes) File = [];
+            if (Pixels.Length > KeepBytes) Pixels = [];
+            if (Oriented.Length > KeepBytes) Oriented = [];
+            if (Gray.Length > KeepBytes) Gray = [];
+            if (Horizontal.Length > KeepBytes) Horizontal = [];
+        }
 
         public byte[] Rent(ref byte[] buffer, int length)
         {

@@ -36,12 +36,10 @@ public sealed class ModelFetcher(HttpClient? http = null)
         string target = Path.Combine(folder, entry.DownloadFileName!);
         string partial = target + ".partial";
 
-        if (File.Exists(target))
-        {
-            if (entry.Sha256 is null || await HashAsync(target, ct).ConfigureAwait(false) == entry.Sha256.ToLowerInvariant())
-                return target;
-            File.Delete(target); // stale or corrupt copy: download again
-        }
+        // A file already there is kept if it verifies; otherwise it is only replaced once a new download has verified.
+        if (File.Exists(target)
+            && (entry.Sha256 is null || await HashAsync(target, ct).ConfigureAwait(false) == entry.Sha256.ToLowerInvariant()))
+            return target;
 
         await DownloadAsync(entry.Url, partial, progress, ct).ConfigureAwait(false);
 

@@ -42,6 +42,19 @@ public sealed class DatasetLoaderTests
     }
 
     [Fact]
+    public void Split_folders_holding_class_folders_give_class_labels_and_splits()
+    {
+        var all = DatasetLoader.Open(TestPaths.FashionSample);
+        Assert.Equal(300, all.Items.Count);
+        Assert.Equal(["ankle-boot", "bag", "sandal", "shirt", "sneaker"], all.Classes);
+        Assert.Contains(all.Items, i => i.Id == "train/bag/train-00023.png" && i.Label == "bag");
+        Assert.Empty(all.ListingErrors);
+        var test = DatasetLoader.Open(TestPaths.FashionSample, new() { Split = "test" });
+        Assert.Equal(100, test.Items.Count);
+        Assert.All(test.Items, i => Assert.StartsWith("test/", i.Id, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Flat_folder_is_unlabelled_and_sorted_ordinally()
     {
         using var dir = TestPaths.NewTempDir();
@@ -150,6 +163,33 @@ public sealed class DatasetLoaderTests
         WriteManifest(manifest, [["ok.jpg", "x"], ["./ok.jpg", "y"]]);
         var e = Assert.Throws<DatasetException>(() => DatasetLoader.Open(manifest));
         Assert.Contains("line 2: duplicate path 'ok.jpg' (first on line 1)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Manifest_written_by_a_spreadsheet_with_bom_crlf_and_header_reads_the_same()
+    {
+        using var dir = TestPaths.NewTempDir();
+        Jpeg(dir.File("a b.jpg"));
+        Jpeg(dir.File("sub/c.jpg"), 2);
+        File.WriteAllBytes(dir.File("m.csv"), [0xEF, 0xBB, 0xBF, .. System.Text.Encoding.UTF8.GetBytes("Path,Label\r\na b.jpg,x\r\n\"sub/c.jpg\",\"y, z\"\r\n\r\n")]);
+        var ds = DatasetLoader.Open(dir.File("m.csv"));
+        Assert.Equal(["a b.jpg", "sub/c.jpg"], ds.Items.Select(i => i.Id));
+        Assert.Equal(["x", "y, z"], ds.Items.Select(i => i.Label));
+    }
+
+    [Fact]
+    public void Truncated_idx_file_is_a_dataset_error()
+    {
+        using var dir = TestPaths.NewTempDir();
+        byte[] header = [0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28];
+        File.WriteAllBytes(dir.File("train-images-idx3-ubyte"), [.. header, .. new byte[28 * 28 * 3]]);
+        File.WriteAllBytes(dir.File("train-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 10, .. new byte[10]]);
+        var e = Assert.Throws<DatasetException>(() => DatasetLoader.Open($"idx:{dir.Path}"));
+        Assert.Contains("truncated or corrupt idx file", e.Message, StringComparison.Ordinal);
+        File.WriteAllBytes(dir.File("train-images-idx3-ubyte"), [.. header, .. new byte[28 * 28 * 10]]);
+        var ds = DatasetLoader.Open($"idx:{dir.Path}");
+        Assert.Equal(10, ds.Items.Count);
+        Assert.Equal("0", ds.Items[0].Label); // folder name has no "fashion" and no labels.txt: digits
     }
 
     [Fact]

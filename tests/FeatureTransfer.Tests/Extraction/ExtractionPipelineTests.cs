@@ -74,7 +74,7 @@ public class ExtractionPipelineTests
     [Fact]
     public async Task An_unknown_layer_name_fails_before_anything_is_written_and_suggests_close_names()
     {
-        var e = Assert.Throws<UnknownLayerException>(() => FeatureExtractor.Load(TestPaths.DefaultModel, new ExtractorOptions { Layers = "fire9/concat_2" }));
+        var e = Assert.Throws<UnknownLayerException>(() => FeatureExtractor.Load(TestPaths.DefaultModel, new ExtractorOptions { Layers = "fire9/concat" }));
         Assert.Contains("fire9/concat_1", e.Message);
         await Task.CompletedTask;
     }
@@ -129,6 +129,31 @@ public class OutputFailureTests
             Assert.Contains("f.csv", e.Message);
             Assert.False(File.Exists(outFile));
             Assert.Empty(Directory.GetFiles(mount, "*.tmp-*", SearchOption.AllDirectories));
+        }
+        finally
+        {
+            System.Diagnostics.Process.Start("umount", [mount])!.WaitForExit();
+        }
+    }
+
+    [RootFact]
+    public async Task A_read_only_output_folder_is_a_clear_error_and_leaves_nothing_behind()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        // A read-only mount: chmod alone does not stop root, and CI runs as root.
+        var mount = Directory.CreateDirectory(tmp.File("ro")).FullName;
+        var mounted = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", mount])!;
+        mounted.WaitForExit();
+        Assert.True(mounted.ExitCode == 0, "mount -t tmpfs -o ro failed although running as root");
+        try
+        {
+            var data = DatasetLoader.Open(TestPaths.FashionSample, new DatasetOptions { PerClass = 1 });
+            using var extractor = FeatureExtractor.Load(TestPaths.DefaultModel);
+            var outFile = Path.Combine(mount, "f.parquet");
+            var e = await Assert.ThrowsAsync<FeatureTransferException>(() => extractor.ExtractToFileAsync(data, outFile));
+            Assert.Contains("cannot write the output", e.Message);
+            Assert.Contains("Read-only", e.Message, StringComparison.OrdinalIgnoreCase);
+            Assert.Empty(Directory.GetFileSystemEntries(mount));
         }
         finally
         {

@@ -118,6 +118,7 @@ public sealed class ImageTensorizerTests
     [Theory]
     [InlineData(AlphaBackground.Black, 0)]
     [InlineData(AlphaBackground.White, 255)]
+    [InlineData(AlphaBackground.Ignore, 255)] // rgba.png stores white (255,255,255,0) under the transparent half
     public void Transparent_pixels_are_composited_on_the_chosen_background(AlphaBackground background, float expected)
     {
         var p = Raw(32, 24);
@@ -172,6 +173,19 @@ public sealed class ImageTensorizerTests
             Assert.Contains(reason, e.Reason, StringComparison.Ordinal);
             Assert.StartsWith(dir.File(name), e.Message, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public void Extreme_aspect_ratio_is_refused_and_a_long_thin_image_still_works()
+    {
+        var t = new ImageTensorizer();
+        var x = new float[Preprocessing.ImageNet.TensorLength];
+        // 1 x 2,000,000 gray pixels: shorter side 1 -> 256 would make the long side 512 million pixels.
+        var thin = new ImageItem("thin", null, null, new byte[2_000_000], 1, 2_000_000);
+        Assert.Contains("extreme aspect ratio", Assert.Throws<InvalidImageException>(() => t.Write(thin, Preprocessing.ImageNet, x)).Reason, StringComparison.Ordinal);
+        var strip = new ImageItem("strip", null, null, Enumerable.Range(0, 3 * 4000).Select(i => (byte)(i % 251)).ToArray(), 4000, 3);
+        t.Write(strip, Preprocessing.ImageNet, x);
+        Assert.All(x, v => Assert.True(float.IsFinite(v)));
     }
 
     [Fact]

@@ -9,11 +9,18 @@ public sealed class ModelCatalogTests
     private static ModelCatalog Repo() => ModelCatalog.Load(Path.Combine(TestPaths.RepoRoot, "onnx-models", "models.json"));
 
     [Fact]
-    public void Catalog_has_one_default_the_shipped_squeezenet_with_caffe_preprocessing()
+    public void Catalog_has_one_default_the_shipped_fashion_source_backbone_and_ships_squeezenet_with_caffe_preprocessing()
     {
         var catalog = Repo();
-        var d = catalog.Default;
-        Assert.Equal("squeezenet1.1-fp16", d.Name);
+        Assert.Equal("fashion-source", catalog.Default.Name);
+        var shipped = catalog.LocalFile(catalog.Default)!;
+        Assert.Equal(Path.Combine(TestPaths.RepoRoot, "onnx-models", "fashion-source", "fashion-source.onnx"), shipped);
+        Assert.Equal(1, catalog.Default.Preprocessing.Channels);
+        Assert.Equal(28, catalog.Default.Preprocessing.Height);
+        Assert.Equal(catalog.Default.Sha256, ModelCatalog.Sha256Of(shipped));
+        Assert.Single(catalog.Entries, e => e.Default);
+
+        var d = catalog.FindByName("squeezenet1.1-fp16")!;
         Assert.Equal(TestPaths.DefaultModel, catalog.LocalFile(d));
         Assert.Equal(ChannelOrder.BGR, d.Preprocessing.ChannelOrder);
         Assert.Equal([104f, 117f, 123f], d.Preprocessing.Mean);
@@ -27,7 +34,7 @@ public sealed class ModelCatalogTests
     public void Catalog_found_next_to_the_executable_or_in_the_repository()
     {
         var catalog = ModelCatalog.Load();
-        Assert.Equal("squeezenet1.1-fp16", catalog.Default.Name);
+        Assert.Equal("fashion-source", catalog.Default.Name);
         Assert.NotNull(catalog.LocalFile(catalog.Default));
     }
 

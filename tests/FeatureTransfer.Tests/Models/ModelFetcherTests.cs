@@ -126,6 +126,11 @@ public sealed class ModelFetcherTests : IDisposable
         Assert.Contains("checksum mismatch", e.Message, StringComparison.Ordinal);
         Assert.Contains(Sha, e.Message, StringComparison.Ordinal);
         Assert.Empty(Directory.GetFiles(_dir.Path));
+
+        // An existing file of that name is not destroyed by a download that fails verification.
+        File.WriteAllText(_dir.File("test-model.onnx"), "user's own file");
+        await Assert.ThrowsAsync<ModelFetchException>(() => new ModelFetcher().FetchAsync(Entry(wrong), _dir.Path));
+        Assert.Equal("user's own file", File.ReadAllText(_dir.File("test-model.onnx")));
     }
 
     [Fact]

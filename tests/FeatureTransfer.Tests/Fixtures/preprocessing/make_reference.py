@@ -26,7 +26,8 @@ IMAGES = [
     ("shared", "val/ants/ants-devouring-remains-of-large-dead-insect-on-red-tile-in-Stellenbosch-South-Africa-closeup-1-DHD.jpg"),  # 2592x1944
     ("shared", "train/ants/imageNotFound.gif"),  # palette GIF
     ("repo", "samples/fashion-mnist/train/bag/" + sorted(os.listdir(os.path.join(ROOT, "samples/fashion-mnist/train/bag")))[0]),  # 28x28 gray PNG, upscaled
-]
+] + [("repo", "tests/FeatureTransfer.Tests/Fixtures/preprocessing/formats/" + f)  # made by make_format_fixtures.py
+     for f in ["cmyk.jpg", "gray.jpg", "gray.png", "rgb16.png", "palette.png", "anim.gif", "img.bmp", "img.webp", "exif6.jpg", "rgba.png"]]
 SAMPLES = 1000
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 

@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Globalization;
+using FeatureTransfer.FineTune;
+using FeatureTransfer.Onnx.Gradients;
+using FeatureTransfer.Onnx.Model;
+
+namespace FeatureTransfer.Cli.Commands;
+
+/// <summary><c>ft finetune</c>: fine-tunes a backbone with a fresh head using the ONNX gradient engine and exports a standard ONNX classifier.</summary>
+[CliCommand(60)]
+internal static class FinetuneCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "backbone .onnx or models.json name (default: the catalog default)" };
+        var train = new Option<string>("--train") { Description = "training data (folder of class folders, manifest.csv, idx:...)", Required = true };
+        var val = new Option<string?>("--val") { Description = "validation data, scored once at the end" };
+        var classes = new Option<string>("--classes") { Description = "auto or comma-separated class names", DefaultValueFactory = _ => "auto" };
+        var unfreeze = new Option<string>("--unfreeze") { Description = "head | K (last K layers) | from:<tensor> | all", DefaultValueFactory = _ => "head" };
+        var epochs = new Option<int>("--epochs") { Description = "epochs of the last stage", DefaultValueFactory = _ => 10 };
+        var headEpochs = new Option<int?>("--head-epochs") { Description = "epochs with the base frozen before unfreezing (default epochs/3)" };
+        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 32 };
+        var optimizer = new Option<string>("--optimizer") { Description = "sgd | adamw", DefaultValueFactory = _ => "sgd" };
+        var lr = new Option<double>("--lr") { Description = "head learning rate (cosine schedule)", DefaultValueFactory = _ => 0.01 };
+        var baseFactor = new Option<double>("--base-lr-factor") { Description = "base learning rate = lr * factor", DefaultValueFactory = _ => 0.1 };
+        var decay = new Option<double>("--lr-decay-per-block") { Description = "multiply the base rate by this per layer further down", DefaultValueFactory = _ => 1.0 };
+        var wd = new Option<double>("--weight-decay") { Description = "weight decay", DefaultValueFactory = _ => 1e-4 };
+        var augment = new Option<string?>("--augment") { Description = "flip,crop,color" };
+        var scratch = new Option<bool>("--from-scratch") { Description = "re-initialise all weights and train everything (batch-statistics BN)" };
+        var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => 0.1 };
+        var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => 5 };
+        var bnTrain = new Option<bool>("--bn-train") { Description = "unfrozen BatchNorm layers use batch statistics (default: frozen statistics)" };
+        var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: default)", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out") { Description = "fine-tuned .onnx", Required = true };
+        var cmd = new Command("finetune", "Fine-tune a CNN on your classes with FeatureTransfer's ONNX gradient engine; exports a standard ONNX classifier.");
+        foreach (var o in new Option[] { model, train, val, classes, unfreeze, epochs, headEpochs, batch, optimizer, lr, baseFactor, decay, wd, augment, scratch, holdout, patience, bnTrain, seed, threads, output })
+            cmd.Options.Add(o);
+        var pre = PreprocessingOptions.AddTo(cmd);
+        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        {
+            var modelPath = ModelOption.Resolve(r.GetValue(model));
+            var cls = r.GetValue(classes)!;
+            var options = new FineTuneOptions
+            {
+                ModelPath = modelPath,
+                Train = r.GetValue(train)!,
+                Val = r.GetValue(val),
+                Classes = cls == "auto" ? null : cls.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                Unfreeze = r.GetValue(unfreeze)!,
+                Epochs = r.GetValue(epochs),
+                HeadEpochs = r.GetValue(headEpochs),
+                Batch = r.GetValue(batch),
+                Optimizer = r.GetValue(optimizer) switch
+                {
+                    "sgd" => OptimizerKind.Sgd,
+                    "adamw" => OptimizerKind.AdamW,
+                    var s => throw new InvalidOptionException($"--optimizer '{s}': expected sgd or adamw"),
+                },
+                LearningRate = r.GetValue(lr),
+                BaseLrFactor = r.GetValue(baseFactor),
+                LrDecayPerBlock = r.GetValue(decay),
+                WeightDecay = r.GetValue(wd),
+                Augment = r.GetValue(augment)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [],
+                FromScratch = r.GetValue(scratch),
+                Holdout = r.GetValue(holdout),
+                Patience = r.GetValue(patience),
+                BatchNorm = r.GetValue(bnTrain) ? BatchNormMode.Training : null,
+                Seed = r.GetValue(seed),
+                Threads = r.GetValue(threads),
+                Preprocessing = pre.Read(r, modelPath),
+            };
+            var result = FineTuner.Run(options, new SyncProgress(CliRunner.Info), ct);
+            var outPath = r.GetValue(output)!;
+            OnnxModelFile.Save(result.Model, outPath);
+            var stem = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath));
+            LearningCurve.WriteCsv(result.Curve, stem + ".curve.csv");
+            if (result.Curve.Count > 0) LearningCurve.WritePng(result.Curve, stem + ".curve.png");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"best holdout accuracy {result.BestHoldoutAccuracy:F4} (epoch {result.BestEpoch}){(result.ValAccuracy is double v ? $"; val accuracy {v:F4}" : "")}; wrote {outPath}, {stem}.curve.csv/.png{(result.Stopped ? " (stopped early by Ctrl-C: best checkpoint kept)" : "")}"));
+            return Task.FromResult(0);
+        }, ct));
+        return cmd;
+    }
+}
+
+/// <summary>Reports on the calling thread, in order (Progress&lt;T&gt; posts to the thread pool and can reorder lines).</summary>
+internal sealed class SyncProgress(Action<string> report) : IProgress<string>
+{
+    public void Report(string value) => report(value);
+}

@@ -1,0 +1,46 @@
+using System.CommandLine;
+using FeatureTransfer.Data;
+using FeatureTransfer.Extraction;
+using FeatureTransfer.Prediction;
+
+namespace FeatureTransfer.Cli.Commands;
+
+/// <summary><c>ft predict</c>: what a classifier-headed model predicts for each image (top-k classes).</summary>
+[CliCommand(30)]
+internal static class PredictCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model", "-m") { Description = "ONNX model with a classifier (default: the models.json default)" };
+        var data = new Option<string>("--data", "-d") { Description = "Images (class folders, flat folder, manifest, idx:)", Required = true };
+        var output = new Option<string?>("--out", "-o") { Description = "predictions.csv (id, label, top1, p1, ...); printed when omitted" };
+        var top = new Option<int>("--top") { Description = "Classes per image", DefaultValueFactory = _ => 5 };
+        var imagenetTop5 = new Option<bool>("--imagenet-top5") { Description = "Same as --top 5 on an ImageNet model (what a pretrained backbone sees)" };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("predict", "Top-k classes a classifier-headed model predicts for each image") { model, data, output, top, imagenetTop5, threads };
+        var pre = PreprocessingOptions.AddTo(cmd);
+        var dataOptions = DataOptions.AddTo(cmd);
+        cmd.SetAction((r, ct) => CliRunner.RunAsync(async token =>
+        {
+            var modelPath = ModelOption.Resolve(r.GetValue(model));
+            var dataset = DatasetLoader.Open(r.GetValue(data)!, dataOptions.Read(r));
+            int k = r.GetValue(imagenetTop5) ? 5 : r.GetValue(top);
+            var options = new ExtractorOptions { Threads = r.GetValue(threads), Preprocessing = pre.Read(r, modelPath), Tensorizer = pre.Decoder(r) };
+            var (predictions, skipped) = await ProgressDisplay.RunAsync("predict",
+                (progress, c) => BackbonePredictor.PredictAsync(modelPath, dataset, k, options, null, progress, c), token);
+            if (r.GetValue(output) is { } outPath)
+            {
+                BackbonePredictor.WriteCsv(outPath, predictions);
+                CliRunner.Info($"wrote {predictions.Count:N0} predictions to {outPath}");
+            }
+            else
+            {
+                foreach (var p in predictions)
+                    Console.WriteLine($"{p.Id}\t{string.Join("  ", p.Top.Select(s => $"{s.Label} {s.Probability:P1}"))}");
+            }
+            foreach (var s in skipped) CliRunner.Warn($"skipped {s.Path}: {s.Reason}");
+            return skipped.Count > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success;
+        }, ct));
+        return cmd;
+    }
+}

@@ -1,0 +1,405 @@
+using System.Diagnostics;
+using System.Globalization;
+using FeatureTransfer.Data;
+using FeatureTransfer.Imaging;
+using FeatureTransfer.Models;
+using FeatureTransfer.Onnx.Gradients;
+using FeatureTransfer.Onnx.Graph;
+using FeatureTransfer.Onnx.Model;
+using Microsoft.ML.OnnxRuntime;
+using Onnx;
+
+namespace FeatureTransfer.FineTune;
+
+/// <summary>Options of <see cref="FineTuner.Run"/> (<c>ft finetune</c>). Defaults follow the fast.ai/Keras transfer recipe.</summary>
+public sealed record FineTuneOptions
+{
+    public required string ModelPath { get; init; }
+    public required string Train { get; init; }
+    /// <summary>Scored once at the end, never used for choices.</summary>
+    public string? Val { get; init; }
+    /// <summary>Target classes; null: every class of the training data ("auto").</summary>
+    public IReadOnlyList<string>? Classes { get; init; }
+    /// <summary>head | K (last K parametrised layers of the base) | from:&lt;tensor&gt; | all.</summary>
+    public string Unfreeze { get; init; } = "head";
+    /// <summary>Epochs of the unfrozen stage (or of the head stage when only the head is trained).</summary>
+    public int Epochs { get; init; } = 10;
+    /// <summary>Epochs with the base frozen before unfreezing; null: max(1, Epochs / 3).</summary>
+    public int? HeadEpochs { get; init; }
+    public int Batch { get; init; } = 32;
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+    /// <summary>Learning rate of the head; the base gets <see cref="BaseLrFactor"/> times it.</summary>
+    public double LearningRate { get; init; } = 0.01;
+    public double BaseLrFactor { get; init; } = 0.1;
+    /// <summary>Differential learning rates: each parametrised layer further down the base multiplies by this (1: same for all).</summary>
+    public double LrDecayPerBlock { get; init; } = 1.0;
+    public double WeightDecay { get; init; } = 1e-4;
+    public double LabelSmoothing { get; init; }
+    /// <summary>Any of flip, crop, color.</summary>
+    public IReadOnlyList<string> Augment { get; init; } = [];
+    /// <summary>Re-initialise every weight and train the whole network with batch statistics.</summary>
+    public bool FromScratch { get; init; }
+    /// <summary>Fraction of the training data held out for early stopping and checkpoint choice.</summary>
+    public double Holdout { get; init; } = 0.1;
+    public int Patience { get; init; } = 5;
+    public int Seed { get; init; }
+    public int Threads { get; init; }
+    /// <summary>Explicit preprocessing; null: the model's metadata or its models.json entry.</summary>
+    public Preprocessing? Preprocessing { get; init; }
+    /// <summary>BatchNorm mode for unfrozen layers (default: frozen statistics; from scratch: batch statistics).</summary>
+    public BatchNormMode? BatchNorm { get; init; }
+}
+
+/// <summary>One row of the learning curve.</summary>
+public sealed record FineTuneEpoch(int Epoch, string Stage, double TrainLoss, double TrainAccuracy, double HoldoutLoss, double HoldoutAccuracy, double LearningRate, double Seconds);
+
+/// <summary>Outcome of <see cref="FineTuner.Run"/>: the best model by holdout accuracy (exported form) and its scores.</summary>
+public sealed record FineTuneResult(ModelProto Model, IReadOnlyList<string> Classes, double BestHoldoutAccuracy, int BestEpoch,
+    double? ValAccuracy, int[]? ValPredictions, IReadOnlyList<FineTuneEpoch> Curve, bool Stopped, Preprocessing Preprocessing);
+
+/// <summary>
+/// Fine-tuning with the ONNX gradient engine: fresh head, head-only stage (on cached bottleneck features when no
+/// augmentation is asked, so the frozen base runs once per image), then the unfrozen stage with smaller learning
+/// rates for the base; early stopping and the best checkpoint on a stratified holdout; Ctrl-C keeps the best.
+/// </summary>
+public static class FineTuner
+{
+    private sealed record Data(float[] X, long[] Y, int Count);
+
+    public static FineTuneResult Run(FineTuneOptions o, IProgress<string>? progress = null, CancellationToken ct = default)
+    {
+        if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"--holdout {o.Holdout}: expected a fraction in (0, 0.5)");
+        if (o.Batch < 2) throw new InvalidOptionException("--batch must be at least 2");
+        var source = OnnxModelFile.Load(o.ModelPath);
+        var pre = (o.Preprocessing ?? FromMetadata(source) ?? ModelCatalog.Load().FindBySha256(OnnxModelFile.Sha256(o.ModelPath))?.Preprocessing
+            ?? throw new InvalidOptionException($"{o.ModelPath}: unknown model (no preprocessing in its metadata, not in models.json): give the preprocessing explicitly")).Validate();
+        if (pre.Layout != TensorLayout.NCHW) throw new InvalidOptionException("fine-tuning supports NCHW models");
+
+        var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes }, ct);
+        var classes = (o.Classes ?? trainSet.Classes).ToList();
+        if (classes.Count < 2) throw new DatasetException("fine-tuning needs at least two classes", o.Train);
+        var inputName = new GraphIndex(source.Graph).UserInputs.Single().Name;
+        long[] sample = [pre.Channels, pre.Height, pre.Width];
+        var inputShapes = new Dictionary<string, long[]> { [inputName] = [-1, .. sample] };
+
+        progress?.Report($"decoding {trainSet.Items.Count} training images ({pre.Describe()})");
+        var all = Tensorize(trainSet.Items, classes, pre, o.Train, ct);
+        var (train, holdout) = Split(all, o.Holdout, o.Seed, sample);
+        progress?.Report($"{train.Count} train / {holdout.Count} holdout images, {classes.Count} classes");
+
+        var head = HeadSurgery.Replace(source, classes.Count, inputShapes, o.Seed);
+        var model = head.Model;
+        if (o.FromScratch) Reinitialise(model, o.Seed);
+        var bnMode = o.BatchNorm ?? (o.FromScratch ? BatchNormMode.Training : BatchNormMode.Inference);
+        var unfreezeAll = o.FromScratch || o.Unfreeze == "all";
+        var baseParams = o.FromScratch ? AllParameters(model, head.HeadParameters) : BaseParameters(model, o.Unfreeze, head.HeadParameters);
+
+        var curve = new List<FineTuneEpoch>();
+        var best = new Best();
+        bool stopped = false;
+        int headEpochs = baseParams.Count == 0 ? o.Epochs : o.HeadEpochs ?? Math.Max(1, o.Epochs / 3);
+        if (o.FromScratch) headEpochs = 0;
+        var weights = model.Graph.Initializer.Where(i => (ElementType)i.DataType == ElementType.Float).ToDictionary(i => i.Name, Tensors.ToFloats);
+
+        // Stage 1: head only.
+        if (headEpochs > 0)
+        {
+            bool cached = o.Augment.Count == 0;
+            ModelProto stageModel = model;
+            Data stageTrain = train, stageHoldout = holdout;
+            long[] stageSample = sample;
+            string stageInput = inputName;
+            if (cached)
+            {
+                progress?.Report($"computing bottleneck features '{head.Bottleneck}' once per image");
+                (stageModel, stageSample) = HeadOnly(model, head, inputShapes);
+                stageTrain = Features(model, head.Bottleneck, inputName, train, sample, o.Threads);
+                stageHoldout = Features(model, head.Bottleneck, inputName, holdout, sample, o.Threads);
+                stageInput = head.Bottleneck;
+            }
+            var spec = Spec(o, head.HeadParameters, [], stageInput, stageSample, bnMode);
+            stopped = TrainStage("head", stageModel, spec, stageTrain, stageHoldout, stageSample, stageInput, headEpochs, o, cached ? [] : o.Augment,
+                pre, weights, best, curve, progress, ct);
+            foreach (var (k, v) in best.Weights ?? []) weights[k] = v;
+        }
+        // Stage 2: unfreeze.
+        if (!stopped && (baseParams.Count > 0))
+        {
+            var spec = Spec(o, head.HeadParameters, baseParams, inputName, sample, bnMode);
+            stopped = TrainStage(unfreezeAll ? "all" : "unfrozen", model, spec, train, holdout, sample, inputName, o.Epochs, o, o.Augment,
+                pre, weights, best, curve, progress, ct);
+        }
+        var final = Apply(model, best.Weights ?? weights);
+        FashionSourceBackbone.Describe(final, classes.ToArray(), pre);
+
+        double? valAcc = null; int[]? valPred = null;
+        if (o.Val is not null && !ct.IsCancellationRequested)
+        {
+            var valSet = DatasetLoader.Open(o.Val, new DatasetOptions { Classes = classes }, ct);
+            var val = Tensorize(valSet.Items, classes, pre, o.Val, ct);
+            valPred = Metrics.Predict(final, inputName, val.X, sample, o.Threads);
+            valAcc = (double)valPred.Where((p, i) => p == val.Y[i]).Count() / val.Count;
+        }
+        return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre);
+    }
+
+    private sealed class Best
+    {
+        public double Accuracy = -1, Loss = double.MaxValue;
+        public int Epoch;
+        public Dictionary<string, float[]>? Weights;
+    }
+
+    private static TrainingSpec Spec(FineTuneOptions o, IReadOnlyList<string> headParams, IReadOnlyList<List<string>> baseLayers, string input, long[] sample, BatchNormMode bn)
+    {
+        var groups = new Dictionary<string, int>();
+        foreach (var p in headParams) groups[p] = 0;
+        for (int i = 0; i < baseLayers.Count; i++)
+            foreach (var p in baseLayers[i]) groups.TryAdd(p, o.LrDecayPerBlock == 1.0 ? 1 : 1 + i);
+        return new TrainingSpec
+        {
+            Trainable = groups.Keys.ToList(),
+            Groups = groups,
+            InputShapes = new Dictionary<string, long[]> { [input] = [-1, .. sample] },
+            LabelSmoothing = o.LabelSmoothing,
+            BatchNorm = bn,
+            Optimizer = new OptimizerSpec { Kind = o.Optimizer, WeightDecay = o.WeightDecay, Momentum = 0.9 },
+        };
+    }
+
+    private static double[] GroupRates(FineTuneOptions o, int groups, double factor)
+        => Enumerable.Range(0, groups).Select(g => g == 0 ? o.LearningRate * factor
+            : o.LearningRate * o.BaseLrFactor * factor * Math.Pow(o.LrDecayPerBlock, g - 1)).ToArray();
+
+    private static bool TrainStage(string stage, ModelProto model, TrainingSpec spec, Data train, Data holdout, long[] sample, string input,
+        int epochs, FineTuneOptions o, IReadOnlyList<string> augment, Preprocessing pre, Dictionary<string, float[]> weights, Best best,
+        List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken ct)
+    {
+        using var engine = new TrainingEngine(Apply(model, weights), spec, o.Threads);
+        int sampleSize = (int)sample.Aggregate(1L, (a, b) => a * b);
+        int b = Math.Min(o.Batch, train.Count), steps = Math.Max(1, train.Count / b);
+        var schedule = new LearningRateSchedule.Cosine();
+        long total = (long)steps * epochs;
+        var rng = new Random(o.Seed + curve.Count);
+        var batch = new float[b * sampleSize];
+        var labels = new long[b];
+        int classes = (int)engine.Graph.Classes;
+        var logits = new float[b * classes];
+        int sinceBest = 0;
+        var augmenter = new Augmenter(augment, pre, rng);
+        for (int epoch = 1; epoch <= epochs; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            var order = Enumerable.Range(0, train.Count).OrderBy(_ => rng.Next()).ToArray();
+            double lossSum = 0; long correct = 0; double lr = 0;
+            try
+            {
+                for (int s = 0; s < steps; s++)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    for (int k = 0; k < b; k++)
+                    {
+                        int i = order[s * b + k];
+                        labels[k] = train.Y[i];
+                        var dst = batch.AsSpan(k * sampleSize, sampleSize);
+                        train.X.AsSpan(i * sampleSize, sampleSize).CopyTo(dst);
+                        augmenter.Apply(dst, sample);
+                    }
+                    double factor = schedule.Factor(engine.Steps, total);
+                    var rates = GroupRates(o, engine.Graph.LearningRateInputs.Count, factor);
+                    lr = rates[0];
+                    lossSum += engine.Step(batch, labels, b, rates, logits);
+                    correct += Metrics.CountCorrect(logits, labels, b, classes);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                progress?.Report("stopped: keeping the best checkpoint so far");
+                if (best.Weights is null) best.Weights = Merge(weights, engine.Snapshot());
+                return true;
+            }
+            var snapshot = Merge(weights, engine.Snapshot());
+            var exported = Apply(model, snapshot);
+            var (hLoss, hAcc) = Evaluate(exported, input, holdout, sample, o.Threads);
+            var row = new FineTuneEpoch(curve.Count + 1, stage, lossSum / steps, (double)correct / (steps * b), hLoss, hAcc, lr, clock.Elapsed.TotalSeconds);
+            curve.Add(row);
+            progress?.Report(string.Create(CultureInfo.InvariantCulture,
+                $"epoch {row.Epoch} [{stage}]: train loss {row.TrainLoss:F4} acc {row.TrainAccuracy:F3} | holdout loss {hLoss:F4} acc {hAcc:F3} | lr {lr:G3} | {row.Seconds:F1} s"));
+            if (hAcc > best.Accuracy || (hAcc == best.Accuracy && hLoss < best.Loss))
+            {
+                best.Accuracy = hAcc; best.Loss = hLoss; best.Epoch = row.Epoch; best.Weights = snapshot; sinceBest = 0;
+            }
+            else if (++sinceBest >= o.Patience)
+            {
+                progress?.Report($"early stop: no holdout improvement for {o.Patience} epochs");
+                break;
+            }
+        }
+        foreach (var (k, v) in best.Weights ?? []) weights[k] = v;
+        return false;
+    }
+
+    private static Dictionary<string, float[]> Merge(Dictionary<string, float[]> baseWeights, Dictionary<string, float[]> update)
+    {
+        var d = new Dictionary<string, float[]>(baseWeights);
+        foreach (var (k, v) in update) d[k] = v;
+        return d;
+    }
+
+    /// <summary>Mean cross-entropy and accuracy of a model on data.</summary>
+    public static (double Loss, double Accuracy) Evaluate(ModelProto model, string input, float[] x, long[] y, long[] sample, int threads)
+        => Evaluate(model, input, new Data(x, y, y.Length), sample, threads);
+
+    private static (double Loss, double Accuracy) Evaluate(ModelProto model, string input, Data d, long[] sample, int threads)
+    {
+        if (d.Count == 0) return (0, 0);
+        var logits = Metrics.Logits(model, input, d.X, sample, threads);
+        int k = logits.Length / d.Count;
+        double loss = 0; long correct = 0;
+        for (int i = 0; i < d.Count; i++)
+        {
+            var row = logits.AsSpan(i * k, k);
+            float max = row[0];
+            foreach (var v in row) max = Math.Max(max, v);
+            double sum = 0;
+            foreach (var v in row) sum += Math.Exp(v - max);
+            loss += -(row[(int)d.Y[i]] - max - Math.Log(sum));
+            if (Metrics.Argmax(row) == d.Y[i]) correct++;
+        }
+        return (loss / d.Count, (double)correct / d.Count);
+    }
+
+    /// <summary>The model with the given float tensors as its initializers.</summary>
+    public static ModelProto Apply(ModelProto model, IReadOnlyDictionary<string, float[]> weights)
+    {
+        var m = model.Clone();
+        var inits = m.Graph.Initializer;
+        for (int i = 0; i < inits.Count; i++)
+            if (weights.TryGetValue(inits[i].Name, out var v) && (ElementType)inits[i].DataType == ElementType.Float)
+                inits[i] = Tensors.FromFloats(inits[i].Name, v, inits[i].Dims.ToArray());
+        return m;
+    }
+
+    private static (ModelProto, long[]) HeadOnly(ModelProto model, HeadReplacement head, Dictionary<string, long[]> inputShapes)
+    {
+        var shapes = ShapeProbe.Run(model, inputShapes);
+        var b = shapes[head.Bottleneck];
+        var m = model.Clone();
+        var g = m.Graph;
+        var keep = g.Node.Where(n => head.HeadNodes.Contains(n.Name)).ToList();
+        g.Node.Clear();
+        g.Node.AddRange(keep);
+        var used = new HashSet<string>(keep.SelectMany(n => n.Input));
+        var inits = g.Initializer.Where(i => used.Contains(i.Name)).ToList();
+        g.Initializer.Clear();
+        g.Initializer.AddRange(inits);
+        g.Input.Clear();
+        long[] sample = b.Dims[1..];
+        g.Input.Add(TrainingGraphBuilder.ValueInfo(head.Bottleneck, ElementType.Float, [-1, .. sample]));
+        return (m, sample);
+    }
+
+    private static Data Features(ModelProto model, string bottleneck, string input, Data d, long[] sample, int threads)
+    {
+        var m = model.Clone();
+        m.Graph.Output.Clear();
+        m.Graph.Output.Add(new ValueInfoProto { Name = bottleneck });
+        var f = Metrics.Logits(m, input, d.X, sample, threads);
+        return new Data(f, d.Y, d.Count);
+    }
+
+    private static List<List<string>> BaseParameters(ModelProto model, string unfreeze, IReadOnlyList<string> head)
+    {
+        var layers = HeadSurgery.LayersFromTop(model, head.ToHashSet());
+        if (unfreeze == "head") return [];
+        if (unfreeze == "all") return layers;
+        if (unfreeze.StartsWith("from:", StringComparison.Ordinal))
+        {
+            var after = HeadSurgery.ParametersAfter(model, unfreeze[5..]);
+            return layers.Select(l => l.Where(after.Contains).ToList()).Where(l => l.Count > 0).ToList();
+        }
+        if (int.TryParse(unfreeze, CultureInfo.InvariantCulture, out var k) && k >= 0) return layers.Take(k).ToList();
+        throw new InvalidOptionException($"--unfreeze '{unfreeze}': expected head, a number of layers, from:<tensor> or all");
+    }
+
+    private static List<List<string>> AllParameters(ModelProto model, IReadOnlyList<string> head)
+        => [model.Graph.Initializer.Where(i => (ElementType)i.DataType == ElementType.Float && !head.Contains(i.Name)
+            && !IsRunningStat(model, i.Name)).Select(i => i.Name).ToList()];
+
+    private static bool IsRunningStat(ModelProto m, string name)
+        => m.Graph.Node.Any(n => n.OpType == "BatchNormalization" && (n.Input[3] == name || n.Input[4] == name));
+
+    /// <summary>Fresh weights for training from scratch: Kaiming normal for conv/linear weights, zero biases, BN at identity.</summary>
+    private static void Reinitialise(ModelProto model, int seed)
+    {
+        var rng = new Random(seed + 17);
+        var index = new GraphIndex(model.Graph);
+        var roles = new Dictionary<string, string>();
+        foreach (var n in model.Graph.Node)
+        {
+            if (n.OpType is "Conv" or "Gemm" && n.Input.Count > 1) { roles.TryAdd(n.Input[1], "w"); if (n.Input.Count > 2) roles.TryAdd(n.Input[2], "zero"); }
+            if (n.OpType == "BatchNormalization") { roles[n.Input[1]] = "one"; roles[n.Input[2]] = "zero"; roles[n.Input[3]] = "zero"; roles[n.Input[4]] = "one"; }
+        }
+        var inits = model.Graph.Initializer;
+        for (int i = 0; i < inits.Count; i++)
+        {
+            var t = inits[i];
+            if (!roles.TryGetValue(t.Name, out var role) || t.Name == HeadSurgery.WeightName) continue;
+            long count = Tensors.ElementCount(t);
+            long fanIn = t.Dims.Skip(1).Aggregate(1L, (a, b) => a * b);
+            float[] v = role switch
+            {
+                "one" => Enumerable.Repeat(1f, (int)count).ToArray(),
+                "zero" => new float[count],
+                _ => Enumerable.Range(0, (int)count).Select(_ =>
+                {
+                    double u1 = 1 - rng.NextDouble(), u2 = rng.NextDouble();
+                    return (float)(Math.Sqrt(2.0 / fanIn) * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+                }).ToArray(),
+            };
+            inits[i] = Tensors.FromFloats(t.Name, v, t.Dims.ToArray());
+        }
+        _ = index;
+    }
+
+    private static Data Tensorize(IReadOnlyList<ImageItem> items, List<string> classes, Preprocessing pre, string source, CancellationToken ct)
+    {
+        var labeled = items.Where(i => i.Label is not null && classes.Contains(i.Label)).ToList();
+        if (labeled.Count == 0) throw new DatasetException("no labelled images of the requested classes", source);
+        int size = pre.TensorLength;
+        var x = new float[(long)labeled.Count * size];
+        var y = new long[labeled.Count];
+        var tensorizer = new ImageTensorizer();
+        Parallel.For(0, labeled.Count, new ParallelOptions { CancellationToken = ct }, i =>
+        {
+            tensorizer.Write(labeled[i], pre, x.AsSpan(i * size, size));
+            y[i] = classes.IndexOf(labeled[i].Label!);
+        });
+        return new Data(x, y, labeled.Count);
+    }
+
+    /// <summary>Stratified holdout: every class gives round(fraction * n) of its images (at least one when it has two).</summary>
+    private static (Data Train, Data Holdout) Split(Data d, double fraction, int seed, long[] sample)
+    {
+        int size = (int)sample.Aggregate(1L, (a, b) => a * b);
+        var rng = new Random(seed);
+        var hold = new HashSet<int>();
+        foreach (var group in Enumerable.Range(0, d.Count).GroupBy(i => d.Y[i]))
+        {
+            var idx = group.OrderBy(_ => rng.Next()).ToList();
+            int h = idx.Count >= 2 ? Math.Max(1, (int)Math.Round(fraction * idx.Count)) : 0;
+            foreach (var i in idx.Take(h)) hold.Add(i);
+        }
+        Data Take(Func<int, bool> pick)
+        {
+            var ids = Enumerable.Range(0, d.Count).Where(pick).ToArray();
+            var x = new float[(long)ids.Length * size];
+            for (int k = 0; k < ids.Length; k++) d.X.AsSpan(ids[k] * size, size).CopyTo(x.AsSpan(k * size, size));
+            return new Data(x, ids.Select(i => d.Y[i]).ToArray(), ids.Length);
+        }
+        return (Take(i => !hold.Contains(i)), Take(hold.Contains));
+    }
+
+    private static Preprocessing? FromMetadata(ModelProto m)
+        => m.MetadataProps.FirstOrDefault(p => p.Key == Extraction.FeatureExtractor.PreprocessingMetadataKey) is { } e ? Preprocessing.FromJson(e.Value) : null;
+}

@@ -1,0 +1,184 @@
+using FeatureTransfer.Onnx.Gradients;
+using FeatureTransfer.Onnx.Model;
+using Onnx;
+using static FeatureTransfer.Onnx.Graph.Nodes;
+
+namespace FeatureTransfer.Tests.Gradients;
+
+/// <summary>
+/// Every gradient rule against central finite differences. float64 where ONNX Runtime's CPU kernels exist
+/// (eps 1e-6, tolerance 1e-6 relative); float32 otherwise: ops linear in the checked input use eps 0.5 (the
+/// difference quotient is exact up to rounding, tolerance 1e-3), nonlinear ones eps 1e-2, tolerance 2e-2 relative.
+/// Inputs are nudged away from kinks (0 for Relu, the clip bounds) by more than eps.
+/// </summary>
+public class OpGradientTests
+{
+    private const ElementType D = ElementType.Double;
+    private const ElementType F = ElementType.Float;
+
+    private static NodeProto N(string op, string[] ins, params AttributeProto[] attrs) => Make(op, ins, ["Y"], attributes: attrs);
+
+    private static void Check64(NodeProto n, params GradInput[] ins) => GradCheck.Check([n], ins, "Y", D, 1e-6, 1e-6, 1e-8);
+    private static void Check32Linear(NodeProto n, params GradInput[] ins) => GradCheck.Check([n], ins, "Y", F, 0.5, 1e-3, 1e-3);
+
+    private static double AwayFrom(double v, params double[] kinks)
+    {
+        foreach (var k in kinks) if (Math.Abs(v - k) < 0.05) v = k + (v >= k ? 0.05 : -0.05);
+        return v;
+    }
+
+    [Theory]
+    [InlineData("Add")]
+    [InlineData("Sub")]
+    [InlineData("Mul")]
+    [InlineData("Div")]
+    public void Binary_ops_with_broadcasting_match_finite_differences(string op)
+    {
+        Check64(N(op, ["A", "B"]), new GradInput("A", [2, 3, 4]), new GradInput("B", [3, 1]));
+        Check64(N(op, ["A", "B"]), new GradInput("A", [4]), new GradInput("B", [2, 3, 4]));
+        Check64(N(op, ["A", "B"]), new GradInput("A", [2, 3]), new GradInput("B", []));
+    }
+
+    [Fact]
+    public void Sum_and_fan_out_are_accumulated()
+    {
+        // Y = A*A + A: A feeds two consumers and twice into one Mul.
+        var nodes = new[] { Make("Mul", ["A", "A"], ["sq"]), Make("Sum", ["sq", "A", "B"], ["Y"]) };
+        GradCheck.Check(nodes, [new GradInput("A", [3, 4]), new GradInput("B", [4])], "Y", D, 1e-6, 1e-6, 1e-8);
+    }
+
+    [Fact]
+    public void Unary_float64_activations_match_finite_differences()
+    {
+        GradCheck.Check([N("Relu", ["X"])], [new GradInput("X", [3, 5])], "Y", D, 1e-6, 1e-6, 1e-8, nudge: v => AwayFrom(v, 0));
+        Check64(N("Sigmoid", ["X"]), new GradInput("X", [3, 5]));
+        Check64(N("Tanh", ["X"]), new GradInput("X", [3, 5]));
+        Check64(N("Neg", ["X"]), new GradInput("X", [3, 5]));
+        Check64(N("Identity", ["X"]), new GradInput("X", [3, 5]));
+        GradCheck.Check([N("Sqrt", ["X"])], [new GradInput("X", [3, 5], Enumerable.Range(1, 15).Select(i => i * 0.3).ToArray())], "Y", D, 1e-6, 1e-6, 1e-8);
+    }
+
+    [Fact]
+    public void Clip_with_input_bounds_matches_finite_differences()
+    {
+        var n = N("Clip", ["X", "lo", "hi"]);
+        GradCheck.Check([n], [new GradInput("X", [4, 6]), new GradInput("lo", [], [-1], Initializer: true), new GradInput("hi", [], [1.5], Initializer: true)],
+            "Y", D, 1e-6, 1e-6, 1e-8, nudge: v => AwayFrom(v, -1, 1.5));
+        // ReLU6 as exported by torchvision (min 0, max 6) on a wider range.
+        GradCheck.Check([n], [new GradInput("X", [4, 6], Enumerable.Range(0, 24).Select(i => AwayFrom(i * 0.37 - 1.3, 0, 6)).ToArray()),
+            new GradInput("lo", [], [0], Initializer: true), new GradInput("hi", [], [6], Initializer: true)], "Y", D, 1e-6, 1e-6, 1e-8);
+    }
+
+    [Fact]
+    public void Float32_activations_match_finite_differences()
+    {
+        GradCheck.Check([N("LeakyRelu", ["X"], Attr("alpha", 0.1f))], [new GradInput("X", [3, 5])], "Y", F, 1e-2, 2e-2, 2e-3, nudge: v => AwayFrom(v, 0));
+        GradCheck.Check([N("HardSigmoid", ["X"], Attr("alpha", 0.4f), Attr("beta", 0.5f))], [new GradInput("X", [3, 5])], "Y", F, 1e-2, 2e-2, 2e-3,
+            nudge: v => AwayFrom(v, -1.25, 1.25));
+        var wide = Enumerable.Range(0, 30).Select(i => AwayFrom(i * 0.29 - 4.3, -3, 3)).ToArray();
+        GradCheck.Check([N("HardSwish", ["X"])], [new GradInput("X", [5, 6], wide)], "Y", F, 1e-2, 2e-2, 2e-3);
+    }
+
+    [Fact]
+    public void Gemm_all_transpose_combinations_match_finite_differences()
+    {
+        foreach (var ta in new[] { 0L, 1L })
+            foreach (var tb in new[] { 0L, 1L })
+            {
+                long[] a = ta == 1 ? [4, 3] : [3, 4];
+                long[] b = tb == 1 ? [5, 4] : [4, 5];
+                Check64(N("Gemm", ["A", "B", "C"], Attr("transA", ta), Attr("transB", tb), Attr("alpha", 0.7f), Attr("beta", 1.3f)),
+                    new GradInput("A", a), new GradInput("B", b), new GradInput("C", [5]));
+            }
+    }
+
+    [Fact]
+    public void MatMul_batched_and_broadcast_match_finite_differences()
+    {
+        Check64(N("MatMul", ["A", "B"]), new GradInput("A", [3, 4]), new GradInput("B", [4, 2]));
+        Check64(N("MatMul", ["A", "B"]), new GradInput("A", [2, 3, 4]), new GradInput("B", [4, 2]));
+        Check64(N("MatMul", ["A", "B"]), new GradInput("A", [2, 1, 3, 4]), new GradInput("B", [3, 4, 2]));
+        Check64(N("MatMul", ["A", "B"]), new GradInput("A", [4]), new GradInput("B", [2, 4, 3]));
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1, 0, 3)]   // plain 3x3
+    [InlineData(2, 1, 1, 1, 3)]   // stride 2, pad 1
+    [InlineData(1, 2, 1, 2, 3)]   // dilation 2
+    [InlineData(2, 1, 2, 1, 3)]   // groups 2
+    [InlineData(1, 1, 4, 1, 3)]   // depthwise
+    [InlineData(2, 1, 1, 0, 1)]   // 1x1 stride 2
+    [InlineData(2, 1, 1, 1, 4)]   // even kernel, input size not reached by the last window
+    public void Conv_matches_finite_differences(int stride, int dilation, int groups, int pad, int k)
+    {
+        long cin = 4, cout = groups == 4 ? 8 : 6;
+        var n = N("Conv", ["X", "W", "B"], Attr("strides", stride, stride), Attr("dilations", dilation, dilation),
+            Attr("pads", pad, pad, pad, pad), Attr("group", (long)groups), Attr("kernel_shape", k, k));
+        Check32Linear(n, new GradInput("X", [2, cin, 7, 8]), new GradInput("W", [cout, cin / groups, k, k]), new GradInput("B", [cout]));
+    }
+
+    [Fact]
+    public void Conv_with_same_upper_auto_pad_matches_finite_differences()
+    {
+        var n = N("Conv", ["X", "W"], Attr("strides", 2L, 2L), Attr("auto_pad", "SAME_UPPER"), Attr("kernel_shape", 3L, 3L));
+        Check32Linear(n, new GradInput("X", [1, 2, 6, 7]), new GradInput("W", [3, 2, 3, 3]));
+    }
+
+    [Fact]
+    public void MaxPool_overlapping_windows_and_pads_match_finite_differences()
+    {
+        var n = N("MaxPool", ["X"], Attr("kernel_shape", 3L, 3L), Attr("strides", 2L, 2L), Attr("pads", 1L, 1L, 1L, 1L));
+        Check64(n, new GradInput("X", [2, 3, 7, 6]));
+        var ceil = N("MaxPool", ["X"], Attr("kernel_shape", 2L, 2L), Attr("strides", 2L, 2L), Attr("ceil_mode", 1L));
+        Check64(ceil, new GradInput("X", [1, 2, 5, 5]));
+    }
+
+    [Fact]
+    public void AveragePool_and_GlobalAveragePool_match_finite_differences()
+    {
+        Check32Linear(N("AveragePool", ["X"], Attr("kernel_shape", 3L, 3L), Attr("strides", 2L, 2L), Attr("pads", 1L, 1L, 1L, 1L)),
+            new GradInput("X", [2, 3, 7, 6]));
+        Check32Linear(N("AveragePool", ["X"], Attr("kernel_shape", 3L, 3L), Attr("strides", 2L, 2L), Attr("pads", 1L, 1L, 1L, 1L), Attr("count_include_pad", 1L)),
+            new GradInput("X", [2, 3, 7, 6]));
+        Check32Linear(N("AveragePool", ["X"], Attr("kernel_shape", 2L, 2L), Attr("strides", 2L, 2L)), new GradInput("X", [1, 2, 6, 4]));
+        Check32Linear(N("GlobalAveragePool", ["X"]), new GradInput("X", [2, 3, 4, 5]));
+    }
+
+    [Fact]
+    public void Shape_ops_match_finite_differences()
+    {
+        Check64(N("Flatten", ["X"], Attr("axis", 2L)), new GradInput("X", [2, 3, 4]));
+        Check64(N("Reshape", ["X", "s"]), new GradInput("X", [2, 3, 4]), new GradInput("s", [2], [4, -1], Type: ElementType.Int64, Initializer: true));
+        Check64(N("Transpose", ["X"], Attr("perm", 2L, 0L, 1L)), new GradInput("X", [2, 3, 4]));
+        Check64(N("Transpose", ["X"]), new GradInput("X", [2, 3, 4]));
+        Check64(N("Concat", ["A", "B", "C"], Attr("axis", 1L)), new GradInput("A", [2, 1, 3]), new GradInput("B", [2, 4, 3]), new GradInput("C", [2, 2, 3], Trainable: false));
+        Check64(N("Pad", ["X", "p"]), new GradInput("X", [2, 3, 4]), new GradInput("p", [6], [0, 1, 2, 0, 0, 1], Type: ElementType.Int64, Initializer: true));
+        Check64(N("Unsqueeze", ["X", "ax"]), new GradInput("X", [2, 3]), new GradInput("ax", [1], [1], Type: ElementType.Int64, Initializer: true));
+    }
+
+    [Fact]
+    public void Split_with_an_unused_output_matches_finite_differences()
+    {
+        var split = Make("Split", ["X", "sizes"], ["a", "b", "c"], attributes: Attr("axis", 1L));
+        var nodes = new[] { split, Make("Mul", ["a", "c"], ["Y"]) };
+        GradCheck.Check(nodes, [new GradInput("X", [2, 6]), new GradInput("sizes", [3], [2, 2, 2], Type: ElementType.Int64, Initializer: true)], "Y", D, 1e-6, 1e-6, 1e-8);
+    }
+
+    [Fact]
+    public void Reductions_match_finite_differences()
+    {
+        Check64(N("ReduceMean", ["X"], Attr("axes", 0L, 2L), Attr("keepdims", 0L)), new GradInput("X", [2, 3, 4]));
+        Check64(N("ReduceMean", ["X"], Attr("axes", new long[] { -1 })), new GradInput("X", [2, 3, 4]));
+        Check64(N("ReduceSum", ["X", "ax"], Attr("keepdims", 0L)), new GradInput("X", [2, 3, 4]), new GradInput("ax", [1], [1], Type: ElementType.Int64, Initializer: true));
+        Check64(N("ReduceMean", ["X"]), new GradInput("X", [2, 3, 4]));
+    }
+
+    [Fact]
+    public void Unsupported_op_on_the_trainable_path_is_an_error_naming_node_and_op()
+    {
+        var n = Make("Cos", ["X"], ["Y"], name: "my_cos");
+        var ex = Assert.Throws<UnsupportedOpException>(() => GradCheck.Check([n], [new GradInput("X", [2])], "Y", D, 1e-6, 1e-6, 1e-8));
+        Assert.Contains("my_cos", ex.Message);
+        Assert.Contains("Cos", ex.Message);
+    }
+}
