@@ -56,6 +56,7 @@ internal sealed class RunCliOptions
     private readonly Option<int> batch = new("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
     private readonly Option<int> threads = new("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
     private readonly Option<bool> noRaw = new("--no-raw-baseline") { Description = "Skip the raw-pixel baseline" };
+    private readonly Option<bool> scoreAll = new("--score-all") { Description = "Also score every candidate on test (listed as not used for the choice)" };
     private readonly Option<string?> classes = new("--classes") { Description = "Only these classes (comma-separated), train and test" };
     private readonly Option<int?> perClass = new("--per-class") { Description = "Stratified sample of N training images per class (test stays whole)" };
     private readonly Option<int> seed = new("--seed") { Description = "Seed of the sample and of the CV folds", DefaultValueFactory = _ => 0 };
@@ -65,7 +66,7 @@ internal sealed class RunCliOptions
     {
         this.requireData = requireData;
         output.DefaultValueFactory = _ => defaultOut;
-        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, folds, batch, threads, noRaw, classes, perClass, seed })
+        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, folds, batch, threads, noRaw, scoreAll, classes, perClass, seed })
             cmd.Options.Add(opt);
     }
 
@@ -91,7 +92,7 @@ internal sealed class RunCliOptions
             Test = testSpec!,
             OutputDirectory = r.GetValue(output)!,
             Layers = layerList,
-            Selection = new SelectionOptions { Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), Seed = s },
+            Selection = new SelectionOptions { Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), Seed = s, ScoreAllOnTest = r.GetValue(scoreAll) },
             TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = s },
             TestData = new DatasetOptions { Classes = cls },
             Extractor = new ExtractorOptions { Threads = r.GetValue(threads) },

@@ -6,7 +6,7 @@ public enum HeadKind
     /// <summary>Linear SVM: ML.NET <c>LinearSvm</c> (Pegasos), one-versus-all, raw margins as scores.</summary>
     Svm,
 
-    /// <summary>Multinomial logistic regression: <c>SdcaMaximumEntropy</c> (default) or <c>LbfgsMaximumEntropy</c>.</summary>
+    /// <summary>Multinomial logistic regression: <c>LbfgsMaximumEntropy</c> (default) or <c>SdcaMaximumEntropy</c>.</summary>
     LogReg,
 
     /// <summary>Boosted trees: <c>FastTree</c> one-versus-all.</summary>
@@ -61,7 +61,8 @@ public sealed record HeadOptions
     /// <summary>Epochs (svm, default 10) or maximum passes (logreg SDCA, default automatic).</summary>
     public int? Iterations { get; init; }
 
-    public LogRegSolver Solver { get; init; } = LogRegSolver.Sdca;
+    /// <summary>L-BFGS by default: SDCA needed minutes where L-BFGS took seconds on 200 x 2,944 FNE rows (measured).</summary>
+    public LogRegSolver Solver { get; init; } = LogRegSolver.Lbfgs;
 
     /// <summary>Trees (fasttree, lightgbm; default 100).</summary>
     public int Trees { get; init; } = 100;

@@ -168,7 +168,7 @@ public static class ModelSelection
     /// CV of every (norm, head, l2) on one table. Folds are the same for every candidate (same seed, same rows), and the
     /// normalization is fitted once per (fold, norm) and shared by all heads.
     /// </summary>
-    private static List<(NormRecipe Norm, HeadOptions Head, CvResult Cv, double Seconds)> CrossValidateGrid(FeatureTable train,
+    internal static List<(NormRecipe Norm, HeadOptions Head, CvResult Cv, double Seconds)> CrossValidateGrid(FeatureTable train,
         IReadOnlyList<NormRecipe> norms, IReadOnlyList<HeadKind> heads, SelectionOptions options, IProgress<string>? progress,
         string name, CancellationToken ct, out int folds)
     {

@@ -49,45 +49,53 @@ public static class Plots
         plt.SavePng(path, size + 100, size);
     }
 
-    /// <summary>Bars with error bars (e.g. CV mean +- std per candidate), one bar per label.</summary>
+    /// <summary>Horizontal bars with error bars (e.g. CV mean +- std per candidate), one bar per label, first label on top.</summary>
     public static void BarsWithErrors(string path, IReadOnlyList<string> labels, IReadOnlyList<double> values, IReadOnlyList<double> errors,
-        string title, string yLabel, double? reference = null, string? referenceLabel = null)
+        string title, string xLabel, double? reference = null, string? referenceLabel = null)
     {
         var plt = new Plot();
+        int n = labels.Count;
         var bars = new List<Bar>();
-        for (int i = 0; i < labels.Count; i++)
-            bars.Add(new Bar { Position = i, Value = values[i], Error = errors[i], FillColor = Colors.SteelBlue });
-        plt.Add.Bars(bars);
+        // Position n-1-i puts the first (best) label at the top.
+        for (int i = 0; i < n; i++)
+            bars.Add(new Bar { Position = n - 1 - i, Value = values[i], Error = errors[i], FillColor = Colors.SteelBlue });
+        var bp = plt.Add.Bars(bars);
+        bp.Horizontal = true;
         if (reference is { } r)
         {
-            var line = plt.Add.HorizontalLine(r);
+            var line = plt.Add.VerticalLine(r);
             line.LineColor = Colors.OrangeRed;
             line.LinePattern = LinePattern.Dashed;
             if (referenceLabel is not null) line.LegendText = referenceLabel;
             plt.ShowLegend(Alignment.LowerRight);
         }
-        plt.Axes.Bottom.SetTicks(Enumerable.Range(0, labels.Count).Select(i => (double)i).ToArray(), labels.ToArray());
-        plt.Axes.Bottom.TickLabelStyle.Rotation = labels.Count > 4 ? 30 : 0;
-        plt.Axes.Bottom.TickLabelStyle.Alignment = labels.Count > 4 ? Alignment.MiddleLeft : Alignment.UpperCenter;
+        plt.Axes.Left.SetTicks(Enumerable.Range(0, n).Select(i => (double)(n - 1 - i)).ToArray(), labels.ToArray());
         double lo = values.Zip(errors, (v, e) => v - e).Append(reference ?? 1).Min();
-        plt.Axes.SetLimitsY(Math.Max(0, lo - 0.05), 1.01);
-        plt.YLabel(yLabel);
+        plt.Axes.SetLimitsX(Math.Max(0, lo - 0.05), 1.01);
+        plt.Axes.SetLimitsY(-0.6, n - 0.4);
+        plt.XLabel(xLabel);
         plt.Title(title);
-        plt.SavePng(path, Math.Max(600, 90 * labels.Count + 200), 500);
+        plt.SavePng(path, 1000, Math.Max(300, 28 * n + 140));
     }
 
-    /// <summary>A line plot of y against x positions labelled by <paramref name="labels"/> (e.g. probe accuracy vs depth).</summary>
+    /// <summary>A line plot of y against depth 0..n-1 (e.g. probe accuracy per tapped layer); the report's table names the layers.</summary>
     public static void Line(string path, IReadOnlyList<string> labels, IReadOnlyList<double> values, string title, string yLabel)
     {
         var plt = new Plot();
         var xs = Enumerable.Range(0, values.Count).Select(i => (double)i).ToArray();
         var sc = plt.Add.Scatter(xs, values.ToArray());
         sc.LineWidth = 2;
-        plt.Axes.Bottom.SetTicks(xs, labels.Select(l => l.Length > 18 ? "…" + l[^17..] : l).ToArray());
-        plt.Axes.Bottom.TickLabelStyle.Rotation = 45;
-        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        sc.MarkerSize = 6;
+        if (values.Count > 0)
+        {
+            int best = values.Select((v, i) => (v, i)).MaxBy(t => t.v).i;
+            var t = plt.Add.Text($"{labels[best]} ({values[best]:F3})", best, values[best]);
+            t.LabelAlignment = Alignment.LowerCenter;
+            t.LabelFontSize = 11;
+        }
+        plt.XLabel("depth (tapped layer, input to output)");
         plt.YLabel(yLabel);
         plt.Title(title);
-        plt.SavePng(path, Math.Max(600, 40 * values.Count + 200), 500);
+        plt.SavePng(path, 900, 450);
     }
 }

@@ -62,31 +62,11 @@ public static class TransferRun
         string? modelSha = null, modelName = null;
         foreach (var layers in o.Layers ?? DefaultLayers)
         {
-            using var extractor = FeatureExtractor.Load(o.ModelPath, o.Extractor with { Layers = layers });
-            modelSha = extractor.ModelSha256;
-            modelName = extractor.ModelName;
-            foreach (var note in extractor.Notes) log?.Report(note);
-            var safe = string.Concat(layers.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
-            if (safe.Length > 40) safe = safe[..40] + "_" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(layers)))[..8];
-            var tables = new List<FeatureTable>();
-            foreach (var (split, ds) in new[] { ("train", train), ("test", test) })
-            {
-                var path = Path.Combine(featureDir, $"{safe}.{split}.parquet");
-                extractWatch.Start();
-                if (!Cached(path, extractor, ds))
-                {
-                    log?.Report($"extracting {layers} ({extractor.Layout.Summary()}) for {ds.Items.Count:N0} {split} images");
-                    var job = o.Job;
-                    var summary = runExtraction is null
-                        ? await extractor.ExtractToFileAsync(ds, path, job, null, ct).ConfigureAwait(false)
-                        : await runExtraction($"{layers} {split}", (p, c) => extractor.ExtractToFileAsync(ds, path, job, p, c), ct).ConfigureAwait(false);
-                    if (summary.Skipped > 0) log?.Report($"skipped {summary.Skipped:N0} {split} inputs; reasons in {summary.ErrorsPath}");
-                }
-                else log?.Report($"reusing {path} (same model, layers and {split} images)");
-                tables.Add(FeatureFiles.Read(path));
-                extractWatch.Stop();
-            }
-            presets.Add(new LayerFeatures(layers, tables[0], tables[1]));
+            var (preset, sha, name) = await ExtractPresetAsync(o.ModelPath, layers, o.Extractor, o.Job, train, test, featureDir, extractWatch, log, runExtraction, ct)
+                .ConfigureAwait(false);
+            modelSha = sha;
+            modelName = name;
+            presets.Add(preset);
         }
         LayerFeatures? raw = null;
         if (o.RawBaseline)
@@ -109,6 +89,44 @@ public static class TransferRun
         });
         result.ChosenHead.Save(Path.Combine(o.OutputDirectory, "head.ftm"));
         return (result, files);
+    }
+
+    /// <summary>
+    /// Train and test features of one layer preset, from <paramref name="featureDir"/> when cached for the same model,
+    /// layers and dataset listing, else extracted there (resumable, atomic).
+    /// </summary>
+    internal static async Task<(LayerFeatures Features, string ModelSha256, string ModelName)> ExtractPresetAsync(string modelPath, string layers,
+        ExtractorOptions extractorOptions, ExtractionJobOptions job, ImageDataset train, ImageDataset test, string featureDir, Stopwatch extractWatch,
+        IProgress<string>? log,
+        Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction,
+        CancellationToken ct)
+    {
+        Directory.CreateDirectory(featureDir);
+        using var extractor = FeatureExtractor.Load(modelPath, extractorOptions with { Layers = layers });
+        foreach (var note in extractor.Notes) log?.Report(note);
+        var safe = string.Concat(layers.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
+        if (safe.Length > 40) safe = safe[..40] + "_" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(layers)))[..8];
+        var tables = new List<FeatureTable>();
+        foreach (var (split, ds) in new[] { ("train", train), ("test", test) })
+        {
+            var path = Path.Combine(featureDir, $"{safe}.{split}.parquet");
+            extractWatch.Start();
+            try
+            {
+                if (!Cached(path, extractor, ds))
+                {
+                    log?.Report($"extracting {layers} ({extractor.Layout.Summary()}) for {ds.Items.Count:N0} {split} images");
+                    var summary = runExtraction is null
+                        ? await extractor.ExtractToFileAsync(ds, path, job, null, ct).ConfigureAwait(false)
+                        : await runExtraction($"{layers} {split}", (p, c) => extractor.ExtractToFileAsync(ds, path, job, p, c), ct).ConfigureAwait(false);
+                    if (summary.Skipped > 0) log?.Report($"skipped {summary.Skipped:N0} {split} inputs; reasons in {summary.ErrorsPath}");
+                }
+                else log?.Report($"reusing {path} (same model, layers and {split} images)");
+                tables.Add(FeatureFiles.Read(path));
+            }
+            finally { extractWatch.Stop(); }
+        }
+        return (new LayerFeatures(layers, tables[0], tables[1]), extractor.ModelSha256, extractor.ModelName);
     }
 
     /// <summary>True when <paramref name="path"/> holds features of the same model, layers and dataset listing.</summary>

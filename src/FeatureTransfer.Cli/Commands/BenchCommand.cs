@@ -1,0 +1,60 @@
+using System.CommandLine;
+using FeatureTransfer.Data;
+using FeatureTransfer.Embedding;
+using FeatureTransfer.Extraction;
+using FeatureTransfer.Heads;
+using FeatureTransfer.Reports;
+
+namespace FeatureTransfer.Cli.Commands;
+
+/// <summary><c>ft bench --models M1,M2 --train D --test D [--layers ...] [--norm ...] [--head ...] --out DIR</c>: the benchmark grid, resumable.</summary>
+[CliCommand(38)]
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var models = new Option<string>("--models") { Description = "Backbones, comma-separated (files or models.json names)", Required = true };
+        var train = new Option<string>("--train") { Description = "Training images", Required = true };
+        var test = new Option<string>("--test") { Description = "Test images", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Benchmark folder (cells already computed there are reused)", Required = true };
+        var layers = new Option<string[]>("--layers") { Description = "Layer presets (repeat the option); default: bottleneck and fne" };
+        var norms = new Option<string>("--norm") { Description = "Normalizations, comma-separated", DefaultValueFactory = _ => "none,l2,fne" };
+        var heads = new Option<string>("--head") { Description = "Heads, comma-separated", DefaultValueFactory = _ => "svm" };
+        var l2 = new Option<float?>("--l2") { Description = "Fixed L2 (default: best of the head's grid by CV)" };
+        var folds = new Option<int>("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 };
+        var classes = new Option<string?>("--classes") { Description = "Only these classes (comma-separated)" };
+        var perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the sample and CV folds", DefaultValueFactory = _ => 0 };
+        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
+        var cmd = new Command("bench", "Benchmark grid: models x layer presets x normalizations x heads; CV mean +- std, test accuracy, fit/predict time")
+        {
+            models, train, test, output, layers, norms, heads, l2, folds, classes, perClass, seed, batch,
+        };
+        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(async token =>
+        {
+            static string[] Split(string s) => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var cls = r.GetValue(classes) is { } c ? Split(c) : null;
+            var options = new BenchOptions
+            {
+                Models = Split(r.GetValue(models)!).Select(ModelOption.Resolve).ToList(),
+                Train = r.GetValue(train)!,
+                Test = r.GetValue(test)!,
+                OutputDirectory = r.GetValue(output)!,
+                Layers = r.GetValue(layers) is { Length: > 0 } l ? l : ["bottleneck", "fne"],
+                Norms = Split(r.GetValue(norms)!).Select(NormRecipes.Parse).ToList(),
+                Heads = Split(r.GetValue(heads)!).Select(HeadKinds.Parse).ToList(),
+                L2 = r.GetValue(l2),
+                Folds = r.GetValue(folds),
+                Seed = r.GetValue(seed),
+                TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = r.GetValue(seed) },
+                TestData = new DatasetOptions { Classes = cls },
+                Job = new ExtractionJobOptions { BatchSize = r.GetValue(batch) },
+            };
+            var cells = await BenchmarkGrid.RunAsync(options, new Progress<string>(CliRunner.Info),
+                (title, work, t) => ProgressDisplay.RunAsync("extract " + title, work, t), token);
+            CliRunner.Info($"{cells.Count} cells; table: {Path.GetFullPath(Path.Combine(options.OutputDirectory, "bench.md"))} (also bench.csv, bench.html, bench.png)");
+            return ExitCodes.Success;
+        }, ct));
+        return cmd;
+    }
+}
