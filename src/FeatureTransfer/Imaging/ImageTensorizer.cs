@@ -53,7 +53,8 @@ public enum JpegDecoder
 }
 
 /// <summary>
-/// Turns one image into its slice of a batch input tensor: decode (SkiaSharp, EXIF orientation applied),
+/// Turns one image into its slice of a batch input tensor: decode (libvips for RGB/gray JPEGs, SkiaSharp otherwise;
+/// EXIF orientation applied),
 /// resize the shorter side and center-crop exactly as torchvision's <c>Resize</c>+<c>CenterCrop</c> on PIL images
 /// (PIL's antialiased bilinear filter in its 8-bit fixed-point arithmetic, computed only for the cropped pixels),
 /// then scale/mean/std per channel into NCHW or NHWC. Thread-safe: scratch buffers are per thread.

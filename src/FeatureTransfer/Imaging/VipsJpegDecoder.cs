@@ -34,7 +34,7 @@ internal static class VipsJpegDecoder
         try
         {
             if (!ModuleInitializer.VipsInitialized)
-                return ModuleInitializer.Exception?.Message ?? "libvips did not initialise";
+                return FirstSentence(ModuleInitializer.Exception?.Message ?? "libvips did not initialise");
             // We parallelise across images, so each decode gets one libvips worker (no oversubscription of the cores);
             // no operation cache (every image is decoded once; cached operations would hold pixel buffers).
             global::NetVips.NetVips.Concurrency = 1;
@@ -49,8 +49,18 @@ internal static class VipsJpegDecoder
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException or TypeInitializationException or VipsException)
         {
-            return e.Message;
+            return FirstSentence(e.Message);
         }
+    }
+
+    /// <summary>.NET's "unable to load shared library" message lists every probed path; one line is enough on stderr.</summary>
+    private static string FirstSentence(string message)
+    {
+        var line = message.AsSpan().Trim();
+        int end = line.IndexOfAny('\n', '\r');
+        if (end >= 0) line = line[..end];
+        int dot = line.IndexOf(". ");
+        return (dot >= 0 ? line[..(dot + 1)] : line).Trim().ToString();
     }
 
     /// <summary>JPEG signature (SOI followed by a marker).</summary>
