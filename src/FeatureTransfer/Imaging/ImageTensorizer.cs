@@ -36,10 +36,25 @@ public sealed record TensorizerOptions
     /// <summary>Background that transparent pixels are composited on (default black: Skia's premultiplied colour);
     /// <see cref="AlphaBackground.Ignore"/> matches torchvision's loader exactly.</summary>
     public AlphaBackground AlphaBackground { get; init; } = AlphaBackground.Black;
+
+    /// <summary>Which library decodes JPEG files (default <see cref="JpegDecoder.Auto"/>: libvips when it loads).</summary>
+    public JpegDecoder JpegDecoder { get; init; } = JpegDecoder.Auto;
+}
+
+/// <summary>JPEG decoding library. Both give the same pixels (libjpeg's islow DCT, no colour management).</summary>
+public enum JpegDecoder
+{
+    /// <summary>libvips (NetVips, SIMD libjpeg) for 8-bit gray and RGB JPEGs; SkiaSharp for CMYK JPEGs, other formats,
+    /// and for everything when the native libvips cannot be loaded (said once on stderr).</summary>
+    Auto,
+
+    /// <summary>SkiaSharp only.</summary>
+    SkiaSharp,
 }
 
 /// <summary>
-/// Turns one image into its slice of a batch input tensor: decode (SkiaSharp, EXIF orientation applied),
+/// Turns one image into its slice of a batch input tensor: decode (libvips for RGB/gray JPEGs, SkiaSharp otherwise;
+/// EXIF orientation applied),
 /// resize the shorter side and center-crop exactly as torchvision's <c>Resize</c>+<c>CenterCrop</c> on PIL images
 /// (PIL's antialiased bilinear filter in its 8-bit fixed-point arithmetic, computed only for the cropped pixels),
 /// then scale/mean/std per channel into NCHW or NHWC. Thread-safe: scratch buffers are per thread.
@@ -107,6 +122,59 @@ public sealed class ImageTensorizer
     private (int Width, int Height) Decode(string path, Preprocessing p, Scratch s)
     {
         int length = ReadFile(path, s);
+        if (Options.JpegDecoder == JpegDecoder.Auto && VipsJpegDecoder.IsJpeg(s.File.AsSpan(0, length)))
+        {
+            if (!VipsJpegDecoder.Available) VipsJpegDecoder.ReportFallbackOnce();
+            else if (DecodeWithVips(path, length, p, s) is { } size) return size;
+        }
+        return DecodeWithSkia(path, length, p, s);
+    }
+
+    /// <summary>Whether JPEGs are decoded with libvips in this process (false: SkiaSharp, see <see cref="JpegDecoderFailure"/>).</summary>
+    public static bool UsesLibvips => VipsJpegDecoder.Available;
+
+    /// <summary>Why libvips could not be loaded (null when it is used).</summary>
+    public static string? JpegDecoderFailure => VipsJpegDecoder.Failure;
+
+    /// <summary>libvips path; null when the JPEG is of a kind left to SkiaSharp (CMYK, 16-bit...).</summary>
+    private (int Width, int Height)? DecodeWithVips(string path, int length, Preprocessing p, Scratch s)
+    {
+        var stored = SKEncodedOrigin.TopLeft;
+        var header = VipsJpegDecoder.Decode(path, s.File.AsSpan(0, length), h =>
+        {
+            CheckSize(path, h.Width, h.Height);
+            stored = (SKEncodedOrigin)h.Orientation;
+            if (!h.Supported) return 0;
+            if (!Options.ScaledJpegDecode) return 1;
+            var origin = (SKEncodedOrigin)h.Orientation;
+            // libjpeg's scaled size: ceil(size * scale).
+            var d = ChooseJpegScale(scale => new SKSizeI((int)Math.Ceiling(h.Width * scale), (int)Math.Ceiling(h.Height * scale)),
+                new SKSizeI(h.Width, h.Height), SwapsAxes(origin), p, out float chosen);
+            return d.Width == h.Width && d.Height == h.Height ? 1 : (int)Math.Round(1 / chosen);
+        }, bytes => stored != SKEncodedOrigin.TopLeft ? s.Rent(ref s.Oriented, bytes) : s.Rent(ref s.Pixels, bytes),
+        out var target, out int w, out int h);
+        if (header is not { } hd) return null;
+        var o = (SKEncodedOrigin)hd.Orientation;
+        if (o == SKEncodedOrigin.TopLeft) return (w, h);
+        return Orient(target!, w, h, o, s);
+    }
+
+    private static bool SwapsAxes(SKEncodedOrigin origin)
+        => origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+
+    private void CheckSize(string path, int width, int height)
+    {
+        long pixels = (long)width * height;
+        if (width <= 0 || height <= 0)
+            throw new InvalidImageException(path, $"image declares an empty size {width}x{height}");
+        if (pixels > Options.MaxPixels)
+            throw new InvalidImageException(path, $"image declares {width}x{height} = {pixels:N0} pixels, above the limit of {Options.MaxPixels:N0} (possible decompression bomb)");
+        if (pixels * 4 > Array.MaxLength)
+            throw new InvalidImageException(path, $"image {width}x{height} is too large to decode in memory");
+    }
+
+    private (int Width, int Height) DecodeWithSkia(string path, int length, Preprocessing p, Scratch s)
+    {
         using var data = SKData.CreateCopy(s.File.AsSpan(0, length));
         using var stream = new SKMemoryStream(data);
         using var codec = SKCodec.Create(stream, out var createResult);
@@ -122,20 +190,12 @@ public sealed class ImageTensorizer
         }
 
         var info = codec.Info;
-        long pixels = (long)info.Width * info.Height;
-        if (info.Width <= 0 || info.Height <= 0)
-            throw new InvalidImageException(path, $"image declares an empty size {info.Width}x{info.Height}");
-        if (pixels > Options.MaxPixels)
-            throw new InvalidImageException(path, $"image declares {info.Width}x{info.Height} = {pixels:N0} pixels, above the limit of {Options.MaxPixels:N0} (possible decompression bomb)");
-        if (pixels * 4 > Array.MaxLength)
-            throw new InvalidImageException(path, $"image {info.Width}x{info.Height} is too large to decode in memory");
+        CheckSize(path, info.Width, info.Height);
 
         var origin = codec.EncodedOrigin;
-        bool swapsAxes = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
-
         var size = new SKSizeI(info.Width, info.Height);
         if (Options.ScaledJpegDecode && codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
-            size = ChooseJpegScale(codec, size, swapsAxes, p);
+            size = ChooseJpegScale(codec.GetScaledDimensions, size, SwapsAxes(origin), p, out _);
 
         bool opaque = info.AlphaType == SKAlphaType.Opaque;
         // Premultiplied RGBA = composited on black; no colour space given, so no colour conversion (PIL ignores ICC too).
@@ -176,13 +236,14 @@ public sealed class ImageTensorizer
     }
 
     /// <summary>Smallest libjpeg scale (1/8, 1/4, 1/2) whose decoded image is still at least as large as the resize needs.</summary>
-    private static SKSizeI ChooseJpegScale(SKCodec codec, SKSizeI full, bool swapsAxes, Preprocessing p)
+    private static SKSizeI ChooseJpegScale(Func<float, SKSizeI> scaledDimensions, SKSizeI full, bool swapsAxes, Preprocessing p, out float chosen)
     {
+        chosen = 1;
         // Only 1/8, 1/4, 1/2: libjpeg's DCT scaling by powers of two is a clean box-like downsample; n/8 scales in
         // between (e.g. 7/8 on a 500x375 photo) shifted values by ~2 grey levels on average against torchvision.
         foreach (float scale in (ReadOnlySpan<float>)[0.125f, 0.25f, 0.5f])
         {
-            var d = codec.GetScaledDimensions(scale);
+            var d = scaledDimensions(scale);
             if (d.Width >= full.Width || d.Height >= full.Height) break;
             int w = swapsAxes ? d.Height : d.Width, h = swapsAxes ? d.Width : d.Height;
             // Keep at least twice the target size so the antialiased resize still averages >= 2x2 decoded pixels:
@@ -190,7 +251,11 @@ public sealed class ImageTensorizer
             bool enough = p.Crop == "none"
                 ? w >= 2 * p.Width && h >= 2 * p.Height
                 : Math.Min(w, h) >= 2 * p.Resize;
-            if (enough) return d;
+            if (enough)
+            {
+                chosen = scale;
+                return d;
+            }
         }
         return full;
     }

@@ -39,12 +39,15 @@ public sealed class TorchvisionParityTests(ITestOutputHelper output)
         return b;
     }
 
-    [SharedFact]
-    public void Exact_mode_is_bit_identical_to_torchvision_on_real_photos_and_every_format()
+    [SharedTheory]
+    [InlineData(JpegDecoder.Auto)]
+    [InlineData(JpegDecoder.SkiaSharp)]
+    public void Exact_mode_is_bit_identical_to_torchvision_on_real_photos_and_every_format(JpegDecoder decoder)
     {
         var reference = LoadReference();
+        if (decoder == JpegDecoder.Auto) Assert.True(ImageTensorizer.UsesLibvips, ImageTensorizer.JpegDecoderFailure);
         // AlphaBackground.Ignore: PIL's convert("RGB") keeps the colour stored under transparent pixels (rgba.png).
-        var tensorizer = new ImageTensorizer(new TensorizerOptions { ScaledJpegDecode = false, AlphaBackground = AlphaBackground.Ignore });
+        var tensorizer = new ImageTensorizer(new TensorizerOptions { ScaledJpegDecode = false, AlphaBackground = AlphaBackground.Ignore, JpegDecoder = decoder });
         var p = Preprocessing.ImageNet;
         var x = new float[p.TensorLength];
         foreach (var r in reference.Images)
@@ -65,11 +68,14 @@ public sealed class TorchvisionParityTests(ITestOutputHelper output)
         }
     }
 
-    [SharedFact]
-    public void Scaled_jpeg_decode_stays_close_to_torchvision_on_large_photos()
+    [SharedTheory]
+    [InlineData(JpegDecoder.Auto)]
+    [InlineData(JpegDecoder.SkiaSharp)]
+    public void Scaled_jpeg_decode_stays_close_to_torchvision_on_large_photos(JpegDecoder decoder)
     {
         var reference = LoadReference();
-        var tensorizer = new ImageTensorizer(new TensorizerOptions { AlphaBackground = AlphaBackground.Ignore }); // default decoding: reduced-scale JPEG where the size allows
+        // Default decoding: reduced-scale JPEG where the size allows.
+        var tensorizer = new ImageTensorizer(new TensorizerOptions { AlphaBackground = AlphaBackground.Ignore, JpegDecoder = decoder });
         var p = Preprocessing.ImageNet;
         var x = new float[p.TensorLength];
         foreach (var r in reference.Images)
