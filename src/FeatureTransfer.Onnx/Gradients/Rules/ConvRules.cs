@@ -112,8 +112,8 @@ internal static class ConvRules
     {
         long cIn = x.Dims[1], groups = geo.Group, cg = cIn / groups, o = w.Dims[0], og = o / groups;
         long kh = geo.Kernel[0], kw = geo.Kernel[1], hy = y.Dims[2], wy = y.Dims[3], k = kh * kw;
-        // Channels first ([C, N, H, W]) so that every kernel tap below is already [C, N*Hy*Wy]: the batch joins the
-        // contraction, with no per-sample products to sum.
+        // Channels first ([C, N, H, W]) so that the im2col below is already [C, K, N*Hy*Wy]: the batch joins the
+        // contraction and the weight gradient is one MatMul per group, with no per-sample products to sum.
         var xt = c.Transpose(xName, 1, 0, 2, 3);
         bool padded = geo.PadsBegin.Concat(geo.PadsEnd).Any(p => p != 0);
         string xp = padded
@@ -122,25 +122,26 @@ internal static class ConvRules
         bool whole = kh * kw == 1 && !padded && geo.Strides.All(v => v == 1);
         string Tap(long i, long j)
         {
-            if (whole) return xt;
+            if (whole) return xt; // 1x1, stride 1, no pads: the input itself
             long h0 = i * geo.Dilations[0], w0 = j * geo.Dilations[1];
             return c.Op("Slice", [xp, c.Ints(h0, w0), c.Ints(h0 + geo.Strides[0] * (hy - 1) + 1, w0 + geo.Strides[1] * (wy - 1) + 1),
                 c.Ints(2, 3), c.Ints(geo.Strides)]);
         }
-        // dY^T [g, N*Hy*Wy, Og]; each kernel tap is a strided slice [C, N, Hy, Wy] = [g, Cg, N*Hy*Wy] of the padded
-        // input, and its weight gradient one MatMul per group over the whole batch: [g, Cg, Og]. Stacking the K small
-        // results avoids materialising the K-times larger im2col matrix.
+        string cols;
+        if (k == 1) cols = Tap(0, 0);
+        else
+        {
+            // One strided slice per kernel tap, stacked after the channel axis: [C, K, N, Hy, Wy].
+            var taps = new List<string>();
+            for (long i = 0; i < kh; i++)
+                for (long j = 0; j < kw; j++) taps.Add(c.Op("Unsqueeze", [Tap(i, j), c.Ints(1)]));
+            cols = c.Op("Concat", taps.ToArray(), Attr("axis", 1L));
+        }
+        // cols [g, Cg*K, N*Hy*Wy] x dY^T [g, N*Hy*Wy, Og] -> [g, Cg*K, Og].
+        var colsR = c.Reshape(cols, c.Ints(groups, cg * k, -1));
         var gT = c.Reshape(c.Transpose(c.Reshape(g, c.Ints(-1, groups, og, hy * wy)), 1, 0, 3, 2), c.Ints(groups, -1, og));
-        var perTap = new List<string>();
-        for (long i = 0; i < kh; i++)
-            for (long j = 0; j < kw; j++)
-            {
-                var cols = c.Reshape(Tap(i, j), c.Ints(groups, cg, -1));
-                var prod = c.Op("MatMul", [cols, gT]); // [g, Cg, Og]
-                perTap.Add(k == 1 ? prod : c.Op("Unsqueeze", [prod, c.Ints(3)]));
-            }
-        var stacked = k == 1 ? c.Op("Unsqueeze", [perTap[0], c.Ints(3)]) : c.Op("Concat", perTap.ToArray(), Attr("axis", 3L)); // [g, Cg, Og, K]
-        var dw = c.Transpose(stacked, 0, 2, 1, 3); // [g, Og, Cg, K]
+        var prod = c.Op("MatMul", [colsR, gT]);
+        var dw = c.Transpose(prod, 0, 2, 1); // [g, Og, Cg*K]
         return c.Reshape(dw, c.Ints(o, cg, kh, kw));
     }
 }
