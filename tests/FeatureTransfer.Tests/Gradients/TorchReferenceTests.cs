@@ -26,9 +26,11 @@ public class TorchReferenceTests
 
     internal static string Reference(string arch)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "ft-test-cache", "torch-grad-ref", arch);
-        if (File.Exists(Path.Combine(dir, "index.json"))) return dir;
         var script = Path.Combine(AppContext.BaseDirectory, "Fixtures", "gradients", "torch_reference.py");
+        // The cache key includes the script's hash, so an edited script regenerates its reference.
+        var version = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(script)))[..12];
+        var dir = Path.Combine(Path.GetTempPath(), "ft-test-cache", "torch-grad-ref", version, arch);
+        if (File.Exists(Path.Combine(dir, "index.json"))) return dir;
         var psi = new ProcessStartInfo("/usr/bin/python3", [script, arch, dir]) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();

@@ -119,8 +119,10 @@ internal static class ConvRules
         string xp = padded
             ? c.Op("Pad", [xt, c.Ints([0, 0, geo.PadsBegin[0], geo.PadsBegin[1], 0, 0, geo.PadsEnd[0], geo.PadsEnd[1]])])
             : xt;
+        bool whole = kh * kw == 1 && !padded && geo.Strides.All(v => v == 1);
         string Tap(long i, long j)
         {
+            if (whole) return xt; // 1x1, stride 1, no pads: the input itself
             long h0 = i * geo.Dilations[0], w0 = j * geo.Dilations[1];
             return c.Op("Slice", [xp, c.Ints(h0, w0), c.Ints(h0 + geo.Strides[0] * (hy - 1) + 1, w0 + geo.Strides[1] * (wy - 1) + 1),
                 c.Ints(2, 3), c.Ints(geo.Strides)]);
