@@ -6,4 +6,6 @@ using FeatureTransfer.Cli.Commands;
 // parses its options, calls the library and maps user errors to exit codes (see CliRunner).
 var root = new RootCommand("ft: transfer learning on images with pretrained ONNX CNNs (extract, train, evaluate, fine-tune, export).");
 foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
-return await root.Parse(args).InvokeAsync();
+// Ctrl-C cancels the command's token; give long work (a fine-tune saving its best model, an extraction writing its
+// last checkpoint) time to finish cleanly instead of System.CommandLine's default 2 s before the process is killed.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(60) });
