@@ -7,10 +7,10 @@ using FeatureTransfer.Reports;
 
 // Head benchmark (issue 11, "Performance"): train + evaluate a head on extracted features and compare with
 // scikit-learn's LinearSVC (Debian python3-sklearn) on the very same normalized matrix.
-// Usage: dotnet run --project benchmarks/Heads -c Release -- TRAIN_FEATURES TEST_FEATURES [--norm fne] [--head svm] [--rows 10000]
+// Usage: dotnet run --project benchmarks/Heads -c Release -- TRAIN_FEATURES (TEST_FEATURES | --holdout 0.2) [--norm fne] [--head svm] [--rows 10000]
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: HeadsBenchmark TRAIN_FEATURES TEST_FEATURES [--norm fne] [--head svm] [--rows N] [--l2 X] [--c C]");
+    Console.Error.WriteLine("usage: HeadsBenchmark TRAIN_FEATURES (TEST_FEATURES | --holdout 0.2) [--norm fne] [--head svm] [--rows N] [--l2 X] [--iterations N] [--c C]");
     return 2;
 }
 string Arg(string name, string def) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : def;
@@ -19,16 +19,27 @@ var kind = HeadKinds.Parse(Arg("--head", "svm"));
 int rows = int.Parse(Arg("--rows", "10000"), System.Globalization.CultureInfo.InvariantCulture);
 float? l2 = args.Contains("--l2") ? float.Parse(Arg("--l2", "0.001"), System.Globalization.CultureInfo.InvariantCulture) : null;
 string c = Arg("--c", "1.0");
+int? iterations = args.Contains("--iterations") ? int.Parse(Arg("--iterations", "10"), System.Globalization.CultureInfo.InvariantCulture) : null;
 
 var load = Stopwatch.StartNew();
 var train = FeatureFiles.Read(args[0]);
-var test = FeatureFiles.Read(args[1]);
+FeatureTable test;
+if (args[1] == "--holdout")
+{
+    // One feature file: hold out a stratified fraction of its rows as the test set.
+    double fraction = double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
+    var (_, yAll) = HeadTrainer.Classes(train);
+    var fold = StratifiedKFold.Assign(yAll, (int)Math.Round(1 / fraction), seed: 0);
+    test = train.SelectRows(Enumerable.Range(0, train.Rows).Where(i => fold[i] == 0).ToList());
+    train = train.SelectRows(Enumerable.Range(0, train.Rows).Where(i => fold[i] != 0).ToList());
+}
+else test = FeatureFiles.Read(args[1]);
 if (train.Rows > rows) train = new FeatureSelection(PerClass: rows / train.Labels.Distinct().Count(), Seed: 0).Apply(train, args[0]);
 load.Stop();
 Console.WriteLine($"features: {train.Rows:N0} train x {train.Dimension:N0} dims ({train.Layout.Summary()}), {test.Rows:N0} test; loaded in {load.Elapsed.TotalSeconds:F1} s");
 
 var fit = Stopwatch.StartNew();
-var head = HeadTrainer.Train(train, norm, new HeadOptions { Kind = kind, L2 = l2 });
+var head = HeadTrainer.Train(train, norm, new HeadOptions { Kind = kind, L2 = l2, Iterations = iterations });
 fit.Stop();
 var eval = Stopwatch.StartNew();
 var predictions = head.Predict(test);
@@ -45,7 +56,7 @@ var ntest = head.Normalization.Apply(test);
 FeatureFiles.Write(Path.Combine(dir, "train.npy"), ntrain);
 FeatureFiles.Write(Path.Combine(dir, "test.npy"), ntest);
 var headOnly = Stopwatch.StartNew();
-HeadTrainer.Train(ntrain, NormRecipe.None, new HeadOptions { Kind = kind, L2 = l2 });
+HeadTrainer.Train(ntrain, NormRecipe.None, new HeadOptions { Kind = kind, L2 = l2, Iterations = iterations });
 headOnly.Stop();
 Console.WriteLine($"FeatureTransfer head alone on the normalized matrix: fit {headOnly.Elapsed.TotalSeconds:F2} s");
 

@@ -52,7 +52,7 @@ internal sealed class HeadCliOptions
 {
     public Option<string> Head { get; } = new("--head") { Description = "svm, logreg, fasttree or lightgbm", DefaultValueFactory = _ => "svm" };
     public Option<float?> L2 { get; } = new("--l2") { Description = "L2 strength (svm lambda, default 1e-3; logreg, default 1e-4)" };
-    public Option<int?> Iterations { get; } = new("--iterations") { Description = "svm epochs (default 10) / logreg passes" };
+    public Option<int?> Iterations { get; } = new("--iterations") { Description = "svm epochs (default 30) / logreg passes" };
     public Option<string> Solver { get; } = new("--solver") { Description = "logreg solver: lbfgs or sdca", DefaultValueFactory = _ => "lbfgs" };
     public Option<int> Trees { get; } = new("--trees") { Description = "fasttree/lightgbm trees", DefaultValueFactory = _ => 100 };
     public Option<int> Leaves { get; } = new("--leaves") { Description = "fasttree/lightgbm leaves per tree", DefaultValueFactory = _ => 20 };

@@ -119,7 +119,7 @@ public static class HeadTrainer
                 var fitted = ml.BinaryClassification.Trainers.LinearSvm(new LinearSvmTrainer.Options
                 {
                     Lambda = options.EffectiveL2,
-                    NumberOfIterations = options.Iterations ?? 10,
+                    NumberOfIterations = options.Iterations ?? HeadOptions.DefaultSvmEpochs,
                 }).Fit(view);
                 models[c] = fitted;
                 int j = 0;
