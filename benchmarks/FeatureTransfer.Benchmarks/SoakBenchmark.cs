@@ -19,7 +19,7 @@ internal static class SoakBenchmark
         var data = GenerateJpegs(images, distinct);
         var dataset = DatasetLoader.Open(data, new DatasetOptions());
         var model = a.Get("model", "default");
-        var catalog = Models.ModelCatalog.Load();
+        var catalog = Models.ModelCatalog.Load(Path.Combine(BenchEnvironment.RepoRoot, "onnx-models", "models.json"));
         var modelPath = model == "default" ? catalog.LocalFile(catalog.Default)! : model;
         using var extractor = FeatureExtractor.Load(modelPath, new ExtractorOptions { Layers = a.Get("layers", "fne") });
         var samples = new List<(long Done, double Seconds, long WorkingSet)>();
