@@ -18,7 +18,7 @@ a = ap.parse_args()
 torch.set_num_threads(a.threads)
 model = getattr(torchvision.models, a.arch)(weights=None).eval()
 # The bottleneck: input of the final classifier layer.
-head = {"resnet18": model.fc, "resnet50": model.fc}.get(a.arch) or [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+head = model.fc if hasattr(model, "fc") else [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
 feats = []
 head.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach()))
 tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
