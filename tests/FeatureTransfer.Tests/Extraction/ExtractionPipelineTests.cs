@@ -113,52 +113,30 @@ public class OutputFailureTests
     [RootFact]
     public async Task A_full_disk_is_a_clear_error_and_leaves_no_output_file()
     {
-        using var tmp = TestPaths.NewTempDir();
-        var mount = Directory.CreateDirectory(tmp.File("small")).FullName;
         // A 256 KB tmpfs: the FNE features of the sample (~300 x 2,000 floats) do not fit.
-        var mounted = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mount])!;
-        mounted.WaitForExit();
-        Assert.True(mounted.ExitCode == 0, "mount -t tmpfs failed although running as root");
-        try
-        {
-            var data = DatasetLoader.Open(TestPaths.FashionSample, new DatasetOptions());
-            using var extractor = FeatureExtractor.Load(TestPaths.DefaultModel, new ExtractorOptions { Layers = "fne" });
-            var outFile = Path.Combine(mount, "f.csv");
-            var e = await Assert.ThrowsAsync<FeatureTransferException>(() => extractor.ExtractToFileAsync(data, outFile));
-            Assert.Contains("cannot write the output", e.Message);
-            Assert.Contains("f.csv", e.Message);
-            Assert.False(File.Exists(outFile));
-            Assert.Empty(Directory.GetFiles(mount, "*.tmp-*", SearchOption.AllDirectories));
-        }
-        finally
-        {
-            System.Diagnostics.Process.Start("umount", [mount])!.WaitForExit();
-        }
+        using var disk = new TmpfsMount("size=256k");
+        var data = DatasetLoader.Open(TestPaths.FashionSample, new DatasetOptions());
+        using var extractor = FeatureExtractor.Load(TestPaths.DefaultModel, new ExtractorOptions { Layers = "fne" });
+        var outFile = Path.Combine(disk.Path, "f.csv");
+        var e = await Assert.ThrowsAsync<FeatureTransferException>(() => extractor.ExtractToFileAsync(data, outFile));
+        Assert.Contains("cannot write the output", e.Message);
+        Assert.Contains("f.csv", e.Message);
+        Assert.False(File.Exists(outFile));
+        Assert.Empty(Directory.GetFiles(disk.Path, "*.tmp-*", SearchOption.AllDirectories));
     }
 
     [RootFact]
     public async Task A_read_only_output_folder_is_a_clear_error_and_leaves_nothing_behind()
     {
-        using var tmp = TestPaths.NewTempDir();
         // A read-only mount: chmod alone does not stop root, and CI runs as root.
-        var mount = Directory.CreateDirectory(tmp.File("ro")).FullName;
-        var mounted = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", mount])!;
-        mounted.WaitForExit();
-        Assert.True(mounted.ExitCode == 0, "mount -t tmpfs -o ro failed although running as root");
-        try
-        {
-            var data = DatasetLoader.Open(TestPaths.FashionSample, new DatasetOptions { PerClass = 1 });
-            using var extractor = FeatureExtractor.Load(TestPaths.DefaultModel);
-            var outFile = Path.Combine(mount, "f.parquet");
-            var e = await Assert.ThrowsAsync<FeatureTransferException>(() => extractor.ExtractToFileAsync(data, outFile));
-            Assert.Contains("cannot write the output", e.Message);
-            Assert.Contains("Read-only", e.Message, StringComparison.OrdinalIgnoreCase);
-            Assert.Empty(Directory.GetFileSystemEntries(mount));
-        }
-        finally
-        {
-            System.Diagnostics.Process.Start("umount", [mount])!.WaitForExit();
-        }
+        using var disk = new TmpfsMount("ro,size=64k");
+        var data = DatasetLoader.Open(TestPaths.FashionSample, new DatasetOptions { PerClass = 1 });
+        using var extractor = FeatureExtractor.Load(TestPaths.DefaultModel);
+        var outFile = Path.Combine(disk.Path, "f.parquet");
+        var e = await Assert.ThrowsAsync<FeatureTransferException>(() => extractor.ExtractToFileAsync(data, outFile));
+        Assert.Contains("cannot write the output", e.Message);
+        Assert.Contains("Read-only", e.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Empty(Directory.GetFileSystemEntries(disk.Path));
     }
 
     [Fact]

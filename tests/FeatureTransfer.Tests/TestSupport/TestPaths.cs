@@ -98,3 +98,26 @@ public sealed class RootFactAttribute : FactAttribute
             Skip = "needs root to mount a tmpfs (CI runs as root)";
     }
 }
+
+/// <summary>A small tmpfs mounted on a fresh folder (root only), unmounted on dispose: a full or read-only disk for real.</summary>
+public sealed class TmpfsMount : IDisposable
+{
+    private readonly TempDir _parent = new();
+
+    /// <param name="options">mount -o options, e.g. <c>size=256k</c> or <c>ro,size=64k</c>.</param>
+    public TmpfsMount(string options)
+    {
+        Path = Directory.CreateDirectory(_parent.File("mnt")).FullName;
+        using var mount = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", options, "tmpfs", Path])!;
+        mount.WaitForExit();
+        Assert.True(mount.ExitCode == 0, $"mount -t tmpfs -o {options} failed although running as root");
+    }
+
+    public string Path { get; }
+
+    public void Dispose()
+    {
+        using (var umount = System.Diagnostics.Process.Start("umount", [Path])!) umount.WaitForExit();
+        _parent.Dispose();
+    }
+}
