@@ -22,7 +22,7 @@ public static class ShardMerge
                 throw new ProvenanceMismatchException("is not a shard output (no k/N in its provenance)", path);
             string? diff = prov.ModelSha256 != first.Prov.ModelSha256 ? "another model"
                 : prov.Layout.DescribeMismatch(first.Prov.Layout) is { } d ? $"other layers ({d})"
-                : !Equals(prov.Preprocessing, first.Prov.Preprocessing) && System.Text.Json.JsonSerializer.Serialize(prov.Preprocessing) != System.Text.Json.JsonSerializer.Serialize(first.Prov.Preprocessing) ? "other preprocessing"
+                : !Equals(prov.Preprocessing, first.Prov.Preprocessing) ? "other preprocessing"
                 : prov.ListingSha256 != first.Prov.ListingSha256 ? "another input listing"
                 : prov.BatchSize != first.Prov.BatchSize ? $"batch size {prov.BatchSize} vs {first.Prov.BatchSize}"
                 : null;

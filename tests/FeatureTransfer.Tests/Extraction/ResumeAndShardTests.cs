@@ -102,6 +102,27 @@ public class ResumeAndShardTests(ITestOutputHelper output)
         Assert.False(File.Exists(tmp.File("bad.csv")));
     }
 
+    [Fact]
+    public void Merge_refuses_parts_whose_provenance_differs_and_shards_of_different_counts()
+    {
+        using var tmp = TestPaths.NewTempDir();
+        string[] data = ["--data", TestPaths.FashionSample, "--batch", "16"];
+        var a = tmp.File("a.csv");
+        var b = tmp.File("b.csv");
+        var c = tmp.File("c.csv");
+        Assert.Equal(0, CliProcess.Run(["extract", .. data, "--layers", "bottleneck", "--shard", "0/2", "--out", a]).ExitCode);
+        Assert.Equal(0, CliProcess.Run(["extract", .. data, "--layers", "fne", "--shard", "1/2", "--out", b]).ExitCode);
+        Assert.Equal(0, CliProcess.Run(["extract", .. data, "--layers", "bottleneck", "--shard", "1/3", "--out", c]).ExitCode);
+        var (code, _, err) = CliProcess.Run("merge", a, b, "--out", tmp.File("m.csv"));
+        Assert.Equal(1, code);
+        Assert.Contains("cannot be merged", err);
+        Assert.Contains("other layers", err);
+        (code, _, err) = CliProcess.Run("merge", a, c, "--out", tmp.File("m.csv"));
+        Assert.Equal(1, code);
+        Assert.Contains("different shard counts", err);
+        Assert.False(File.Exists(tmp.File("m.csv")));
+    }
+
     private static int CountChunks(string jobDir)
         => Directory.Exists(jobDir) ? Directory.EnumerateFiles(jobDir, "chunk-*.bin").Count() : 0;
 
