@@ -77,13 +77,3 @@ public static class FashionPixels
 
     public static readonly int[] Target = [5, 6, 7, 8, 9];
 }
-
-/// <summary>A theory that needs Debian's Fashion-MNIST; skipped with the reason when the package is absent.</summary>
-public sealed class FashionMnistTheoryAttribute : TheoryAttribute
-{
-    public FashionMnistTheoryAttribute()
-    {
-        if (!Directory.Exists(TestPaths.FashionMnistDir))
-            Skip = $"{TestPaths.FashionMnistDir} is absent: install the Debian package dataset-fashion-mnist (.ci/run does)";
-    }
-}

@@ -18,7 +18,7 @@ public class HeadTests
     private static double Accuracy(HeadPredictions p, FeatureTable t)
         => Enumerable.Range(0, t.Rows).Count(i => p.PredictedLabel(i) == t.Labels[i]) / (double)t.Rows;
 
-    [FashionMnistTheory]
+    [DebianDataTheory(TestPaths.FashionMnistDir)]
     [InlineData(HeadKind.Svm, NormRecipe.Standardize, 0.80)]
     [InlineData(HeadKind.LogReg, NormRecipe.L2, 0.80)]
     [InlineData(HeadKind.FastTree, NormRecipe.None, 0.75)]
@@ -32,7 +32,7 @@ public class HeadTests
         Assert.True(acc >= minAccuracy, $"{kind} accuracy {acc:F3} < {minAccuracy}");
     }
 
-    [FashionMnistTheory]
+    [DebianDataTheory(TestPaths.FashionMnistDir)]
     [InlineData(HeadKind.Svm, LogRegSolver.Sdca)]
     [InlineData(HeadKind.LogReg, LogRegSolver.Sdca)]
     [InlineData(HeadKind.LogReg, LogRegSolver.Lbfgs)]
@@ -51,7 +51,7 @@ public class HeadTests
         Assert.Equal(kind == HeadKind.LogReg, ops.Contains("Softmax"));
     }
 
-    [FashionMnistTheory]
+    [DebianDataTheory(TestPaths.FashionMnistDir)]
     [InlineData(HeadKind.Svm)]
     [InlineData(HeadKind.LightGbm)]
     public void Saved_head_file_predicts_the_same(HeadKind kind)

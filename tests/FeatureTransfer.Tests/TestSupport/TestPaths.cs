@@ -71,6 +71,16 @@ public sealed class DebianDataFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that needs a Debian data package (.ci/run installs it); skipped with the reason when it is absent.</summary>
+public sealed class DebianDataTheoryAttribute : TheoryAttribute
+{
+    public DebianDataTheoryAttribute(string requiredPath)
+    {
+        if (!System.IO.Path.Exists(requiredPath))
+            Skip = Reasons.MissingPackage(requiredPath);
+    }
+}
+
 internal static class Reasons
 {
     public const string NoShared = "../shared/ is absent (real pretrained models and photos); CI and developer machines have it";
