@@ -438,21 +438,38 @@ public sealed class ImageTensorizer
                 }
 
                 // Vertical pass per output row, vectorised along the row, then the per-channel lookup table
-                // (v*scale - mean)/std straight into the tensor slice.
-                for (int i = 0; i < outH; i++)
+                // (v*scale - mean)/std straight into the tensor slice, one channel plane (NCHW) at a time.
+                bool padColumns = false;
+                for (int j = 0; j < outW; j++) padColumns |= bxPtr[2 * j + 1] == 0;
+                fixed (float* destPtr = dest)
                 {
-                    int ymin = by[2 * i] - rowFirst, yn = by[2 * i + 1];
-                    if (yn > 0) VerticalRow(tmpPtr + ymin * rowBytes, rowBytes, yn, kyPtr + i * ksy, accPtr);
-                    for (int j = 0; j < outW; j++)
+                    for (int i = 0; i < outH; i++)
                     {
-                        bool pad = yn == 0 || bxPtr[2 * j + 1] == 0;
-                        int* px = accPtr + j * lanes;
-                        for (int oc = 0; oc < channels; oc++)
+                        int ymin = by[2 * i] - rowFirst, yn = by[2 * i + 1];
+                        if (yn > 0) VerticalRow(tmpPtr + ymin * rowBytes, rowBytes, yn, kyPtr + i * ksy, accPtr);
+                        if (nchw && yn > 0 && !padColumns)
                         {
-                            int v = pad ? 0 : Math.Clamp(px[map[oc]] >> PrecisionBits, 0, 255);
-                            float f = lutPtr[oc * 256 + v];
-                            if (nchw) dest[oc * plane + i * outW + j] = f;
-                            else dest[(i * outW + j) * channels + oc] = f;
+                            for (int oc = 0; oc < channels; oc++)
+                            {
+                                float* d = destPtr + oc * plane + i * outW;
+                                int* a = accPtr + map[oc];
+                                float* l = lutPtr + oc * 256;
+                                // Weights are non-negative and sum to ~1 << PrecisionBits: only the upper clamp can bite.
+                                for (int j = 0; j < outW; j++) d[j] = l[Math.Min(a[j * lanes] >> PrecisionBits, 255)];
+                            }
+                            continue;
+                        }
+                        for (int j = 0; j < outW; j++)
+                        {
+                            bool pad = yn == 0 || bxPtr[2 * j + 1] == 0;
+                            int* px = accPtr + j * lanes;
+                            for (int oc = 0; oc < channels; oc++)
+                            {
+                                int v = pad ? 0 : Math.Clamp(px[map[oc]] >> PrecisionBits, 0, 255);
+                                float f = lutPtr[oc * 256 + v];
+                                if (nchw) destPtr[oc * plane + i * outW + j] = f;
+                                else destPtr[(i * outW + j) * channels + oc] = f;
+                            }
                         }
                     }
                 }
@@ -489,9 +506,9 @@ public sealed class ImageTensorizer
             for (int t = 0; t < xn; t++)
                 a += Pixel(px + 4 * t) * Vector128.Create(k[t]);
             var v = Vector128.Clamp(Vector128.ShiftRightArithmetic(a, PrecisionBits), Vector128<int>.Zero, Vector128.Create(255));
-            o[4 * j] = (byte)v.GetElement(0);
-            o[4 * j + 1] = (byte)v.GetElement(1);
-            o[4 * j + 2] = (byte)v.GetElement(2);
+            // Values are in 0..255, so truncating narrowing is exact: one 4-byte store per pixel (the 4th lane is unused).
+            var v16 = Vector128.Narrow(v, v).AsUInt16();
+            *(uint*)(o + 4 * j) = Vector128.Narrow(v16, v16).AsUInt32().ToScalar();
         }
     }
 
