@@ -1,0 +1,314 @@
+using FeatureTransfer.Onnx.Graph;
+using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Tapping;
+using Onnx;
+
+namespace FeatureTransfer.Onnx.Export;
+
+/// <summary>
+/// The image preprocessing an exported classifier can carry inside its graph (the ONNX-side mirror of the library's
+/// <c>Imaging.Preprocessing</c> record): resize the shorter side to <see cref="Resize"/> (antialiased bilinear, as
+/// PIL/torchvision), center-crop <see cref="Height"/> x <see cref="Width"/> (or resize straight to it when
+/// <see cref="CenterCrop"/> is false), then per channel <c>(v * Scale - Mean[c]) / Std[c]</c>.
+/// </summary>
+public sealed record InGraphPreprocessing(
+    int Height, int Width, int Resize, bool CenterCrop, bool Bgr, bool Nhwc, int Channels, float Scale, float[] Mean, float[] Std);
+
+/// <summary>What <see cref="ClassifierGraph.Compose"/> puts around the backbone and the head.</summary>
+public sealed record ClassifierGraphOptions
+{
+    /// <summary>Class names in score order: the <c>label</c> output's strings and the <c>labels</c> metadata.</summary>
+    public required IReadOnlyList<string> Labels { get; init; }
+
+    /// <summary>True when the head's scores are a probability distribution (softmax): also exposed as <c>probabilities</c>.</summary>
+    public bool ScoresAreProbabilities { get; init; }
+
+    /// <summary>When set, the graph takes uint8 images [N, H, W, 3] and preprocesses them itself.</summary>
+    public InGraphPreprocessing? Preprocessing { get; init; }
+
+    /// <summary>Entries for the model's <c>metadata_props</c> (provenance).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Graph name.</summary>
+    public string Name { get; init; } = "featuretransfer_classifier";
+}
+
+/// <summary>
+/// Builds one deployable ONNX classifier: image -> (in-graph preprocessing) -> backbone -> tapped, pooled, concatenated
+/// features (<see cref="TapBuilder"/>) -> the head graph (fitted normalization + linear layer, built by the library and
+/// passed in as a model <c>features [N, D] -> scores [N, K]</c>) -> <c>ArgMax</c> -> <c>ai.onnx.ml.LabelEncoder</c>.
+/// Outputs: <c>label</c> (string [N]), <c>label_index</c> (int64 [N]), <c>scores</c> (float [N, K]) and, for softmax
+/// heads, <c>probabilities</c>. Graph code only: the head's numbers come from the caller.
+/// </summary>
+public static class ClassifierGraph
+{
+    public const string LabelOutput = "label";
+    public const string LabelIndexOutput = "label_index";
+    public const string ScoresOutput = "scores";
+    public const string ProbabilitiesOutput = "probabilities";
+
+    /// <summary>Name of the uint8 image input of a graph built with in-graph preprocessing.</summary>
+    public const string ImageInput = "image";
+
+    /// <summary>Lowest default-domain opset the classifier is written with (DESIGN.md: >= 13).</summary>
+    public const long MinimumOpset = 13;
+
+    /// <summary>Opset needed for antialiased Resize (in-graph preprocessing).</summary>
+    public const long PreprocessingOpset = 18;
+
+    private const string HeadPrefix = "ft_head::";
+    private const string PrePrefix = "ft_pre::";
+
+    /// <summary>
+    /// Joins <paramref name="tapped"/> (output <c>ft_features</c>) and <paramref name="head"/> (one float input [N, D],
+    /// one float output [N, K], default-domain ops only) into one classifier model.
+    /// </summary>
+    public static ModelProto Compose(TappedModel tapped, ModelProto head, ClassifierGraphOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(tapped);
+        ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(options);
+        if (head.Graph.Input.Count != 1 || head.Graph.Output.Count != 1)
+            throw new ArgumentException("the head graph must have one input and one output", nameof(head));
+        int k = options.Labels.Count;
+        if (k < 2) throw new InvalidOptionException($"a classifier needs at least 2 labels, got {k}");
+
+        long opset = Math.Max(Nodes.DefaultOpset(tapped.Model), MinimumOpset);
+        opset = Math.Max(opset, Nodes.DefaultOpset(head));
+        var model = Nodes.DefaultOpset(tapped.Model) < MinimumOpset
+            ? Gradients.OpsetUpgrade.ToAtLeast(tapped.Model, MinimumOpset)
+            : tapped.Model.Clone();
+        if (options.Preprocessing is not null) opset = Math.Max(opset, PreprocessingOpset);
+        var g = model.Graph;
+        g.Name = options.Name;
+        var used = UsedNames(g);
+        foreach (var reserved in new[] { LabelOutput, LabelIndexOutput, ScoresOutput, ProbabilitiesOutput })
+            if (used.Contains(reserved))
+                throw new InvalidModelException($"the backbone already has a tensor named '{reserved}', which the classifier's outputs need");
+
+        // The head: every name prefixed, its input wired to ft_features, its output renamed to `scores`.
+        var headInput = head.Graph.Input[0].Name;
+        var headOutput = head.Graph.Output[0].Name;
+        string Rename(string name) => name.Length == 0 ? name
+            : name == headInput ? TappedModel.FeaturesOutput
+            : name == headOutput ? ScoresOutput
+            : HeadPrefix + name;
+        foreach (var n in head.Graph.Node)
+        {
+            if (n.Domain is not ("" or "ai.onnx"))
+                throw new ArgumentException($"head node '{n.Name}' is in domain '{n.Domain}': only default-domain ops are merged", nameof(head));
+            var c = n.Clone();
+            c.Name = HeadPrefix + c.Name;
+            for (int i = 0; i < c.Input.Count; i++) c.Input[i] = Rename(c.Input[i]);
+            for (int i = 0; i < c.Output.Count; i++) c.Output[i] = Rename(c.Output[i]);
+            g.Node.Add(c);
+        }
+        foreach (var t in head.Graph.Initializer)
+        {
+            var c = t.Clone();
+            c.Name = Rename(c.Name);
+            g.Initializer.Add(c);
+        }
+
+        // Decision: ArgMax over classes, then the class name.
+        g.Node.Add(Nodes.Make("ArgMax", [ScoresOutput], [LabelIndexOutput], "ft_argmax", "",
+            Nodes.Attr("axis", 1L), Nodes.Attr("keepdims", 0L), Nodes.Attr("select_last_index", 0L)));
+        g.Node.Add(Nodes.Make("LabelEncoder", [LabelIndexOutput], [LabelOutput], "ft_label_encoder", "ai.onnx.ml",
+            Nodes.Attr("keys_int64s", Enumerable.Range(0, k).Select(i => (long)i).ToArray()),
+            Nodes.Attr("values_strings", options.Labels.ToArray()),
+            Nodes.Attr("default_string", "")));
+        if (options.ScoresAreProbabilities)
+            g.Node.Add(Nodes.Make("Identity", [ScoresOutput], [ProbabilitiesOutput], "ft_probabilities"));
+
+        g.Output.Clear();
+        g.Output.Add(ValueInfo(LabelOutput, ElementType.String, BatchDim(tapped)));
+        g.Output.Add(ValueInfo(LabelIndexOutput, ElementType.Int64, BatchDim(tapped)));
+        g.Output.Add(ValueInfo(ScoresOutput, ElementType.Float, BatchDim(tapped), k));
+        if (options.ScoresAreProbabilities) g.Output.Add(ValueInfo(ProbabilitiesOutput, ElementType.Float, BatchDim(tapped), k));
+
+        // Reductions written with opset-13 attributes (the head's normalizer, older backbones) read axes as an input from 18 on.
+        if (opset >= PreprocessingOpset) OpsetLift.To18(g);
+        if (options.Preprocessing is { } pre) AddPreprocessing(g, tapped.InputName, pre);
+
+        // One opset per domain: the default domain at `opset`, ai.onnx.ml 2 (LabelEncoder with string values).
+        var others = model.OpsetImport.Where(o => o.Domain is not ("" or "ai.onnx" or "ai.onnx.ml")).ToList();
+        model.OpsetImport.Clear();
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx.ml", Version = 2 });
+        model.OpsetImport.AddRange(others);
+        model.IrVersion = Math.Max(model.IrVersion, 8);
+        model.ProducerName = "FeatureTransfer";
+        model.MetadataProps.Clear();
+        foreach (var (key, value) in options.Metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        return model;
+    }
+
+    /// <summary>
+    /// uint8 [N, H, W, 3] (any H, W; one size per batch) -> the backbone's float input: Transpose to NCHW, luma for
+    /// one-channel models (PIL's ITU-R 601-2 integer formula), channel reorder for BGR, antialiased bilinear Resize of
+    /// the shorter side (opset 18; torchvision's long side = floor(resize * long / short)), center Slice (offset
+    /// round-half-even((size - crop) / 2) like torchvision), Cast, Mul by scale, Sub mean, Div std, Transpose for NHWC models.
+    /// </summary>
+    private static void AddPreprocessing(GraphProto g, string backboneInput, InGraphPreprocessing p)
+    {
+        if (p.Channels is not (1 or 3)) throw new InvalidOptionException($"in-graph preprocessing: channels must be 1 or 3, not {p.Channels}");
+        if (p.Mean.Length != p.Channels || p.Std.Length != p.Channels)
+            throw new InvalidOptionException($"in-graph preprocessing: mean and std need {p.Channels} values each");
+        var used = UsedNames(g);
+        string inner = Fresh(used, PrePrefix + "normalized");
+        foreach (var n in g.Node)
+            for (int i = 0; i < n.Input.Count; i++)
+                if (n.Input[i] == backboneInput) n.Input[i] = inner;
+        var oldInput = g.Input.First(i => i.Name == backboneInput);
+        g.Input.Remove(oldInput);
+        if (used.Contains(ImageInput) && ImageInput != backboneInput)
+            throw new InvalidModelException($"the backbone already has a tensor named '{ImageInput}'");
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "height" });
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "width" });
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = 3 });
+        g.Input.Insert(0, new ValueInfoProto
+        {
+            Name = ImageInput,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)ElementType.UInt8, Shape = shape } },
+        });
+
+        var nodes = new List<NodeProto>();
+        int counter = 0;
+        string Name(string hint) => $"{PrePrefix}{hint}_{counter++}";
+        string Op(string op, string[] inputs, params AttributeProto[] attrs)
+        {
+            var o = Name(op.ToLowerInvariant());
+            nodes.Add(Nodes.Make(op, inputs, [o], o, "", attrs));
+            return o;
+        }
+        string Init(TensorProto t) { t.Name = Name("c"); g.Initializer.Add(t); return t.Name; }
+        string Int64s(params long[] v) => Init(Tensors.FromInt64s("", v, v.Length));
+        string Floats(float[] v, params long[] dims) => Init(Tensors.FromFloats("", v, dims));
+        string Int32s(int[] v, params long[] dims)
+            => Init(Tensors.FromRaw("", ElementType.Int32, System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()), dims));
+
+        string x = Op("Transpose", [ImageInput], Nodes.Attr("perm", 0L, 3L, 1L, 2L)); // uint8 [N, 3, H, W]
+        if (p.Channels == 1)
+        {
+            // (R*19595 + G*38470 + B*7471 + 0x8000) >> 16 in int32, exactly as PIL's convert("L").
+            var weighted = Op("Mul", [Op("Cast", [x], Nodes.Attr("to", (long)ElementType.Int32)), Int32s([19595, 38470, 7471], 1, 3, 1, 1)]);
+            var sum = Op("ReduceSum", [weighted, Int64s(1)], Nodes.Attr("keepdims", 1L));
+            var luma = Op("Div", [Op("Add", [sum, Int32s([0x8000], 1)]), Int32s([1 << 16], 1)]);
+            x = Op("Cast", [luma], Nodes.Attr("to", (long)ElementType.UInt8));
+        }
+        else if (p.Bgr)
+        {
+            x = Op("Gather", [x, Int64s(2, 1, 0)], Nodes.Attr("axis", 1L));
+        }
+
+        var inShape = Op("Shape", [x]);
+        var nc = Op("Slice", [inShape, Int64s(0), Int64s(2), Int64s(0)]);
+        string sizes;
+        if (p.CenterCrop)
+        {
+            var hw = Op("Slice", [inShape, Int64s(2), Int64s(4), Int64s(0)]);
+            var shortSide = Op("ReduceMin", [hw], Nodes.Attr("keepdims", 1L));
+            var resized = Op("Div", [Op("Mul", [hw, Int64s(p.Resize)]), shortSide]); // floor: positive int64
+            sizes = Op("Concat", [nc, resized], Nodes.Attr("axis", 0L));
+            x = Resize(x, sizes);
+            // top/left = round_half_even((resized - crop) / 2): Round is half-to-even, as Python's round().
+            var excess = Op("Cast", [Op("Sub", [resized, Int64s(p.Height, p.Width)])], Nodes.Attr("to", (long)ElementType.Float));
+            var start = Op("Cast", [Op("Round", [Op("Div", [excess, Floats([2f], 1)])])], Nodes.Attr("to", (long)ElementType.Int64));
+            var end = Op("Add", [start, Int64s(p.Height, p.Width)]);
+            x = Op("Slice", [x, start, end, Int64s(2, 3)]);
+        }
+        else
+        {
+            sizes = Op("Concat", [nc, Int64s(p.Height, p.Width)], Nodes.Attr("axis", 0L));
+            x = Resize(x, sizes);
+        }
+
+        var f = Op("Cast", [x], Nodes.Attr("to", (long)ElementType.Float));
+        var scaled = Op("Mul", [f, Floats([p.Scale], 1)]);
+        var centered = Op("Sub", [scaled, Floats(p.Mean, 1, p.Channels, 1, 1)]);
+        var normalized = Op("Div", [centered, Floats(p.Std, 1, p.Channels, 1, 1)]);
+        nodes.Add(p.Nhwc
+            ? Nodes.Make("Transpose", [normalized], [inner], Name("to_nhwc"), "", Nodes.Attr("perm", 0L, 2L, 3L, 1L))
+            : Nodes.Make("Identity", [normalized], [inner], Name("output")));
+        for (int i = nodes.Count - 1; i >= 0; i--) g.Node.Insert(0, nodes[i]);
+
+        string Resize(string input, string size)
+            => Op("Resize", [input, "", "", size],
+                Nodes.Attr("mode", "linear"), Nodes.Attr("antialias", 1L),
+                Nodes.Attr("coordinate_transformation_mode", "half_pixel"));
+    }
+
+    private static long? BatchDim(TappedModel t) => t.SupportsBatching ? null : 1;
+
+    private static ValueInfoProto ValueInfo(string name, ElementType type, long? batch, params long[] rest)
+    {
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(batch is { } b ? new TensorShapeProto.Types.Dimension { DimValue = b } : new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (var d in rest) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
+        };
+    }
+
+    private static HashSet<string> UsedNames(GraphProto g)
+    {
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var i in g.Input) used.Add(i.Name);
+        foreach (var i in g.Initializer) used.Add(i.Name);
+        foreach (var n in g.Node) foreach (var o in n.Output) used.Add(o);
+        return used;
+    }
+
+    private static string Fresh(HashSet<string> used, string stem)
+    {
+        string name = stem;
+        for (int k = 1; used.Contains(name); k++) name = $"{stem}_{k}";
+        used.Add(name);
+        return name;
+    }
+
+    /// <summary>Reads a string metadata entry of a model (null when absent).</summary>
+    public static string? Metadata(ModelProto model, string key)
+        => model.MetadataProps.FirstOrDefault(p => p.Key == key)?.Value;
+}
+
+/// <summary>
+/// Lifts a default-domain graph from opset 13-17 to 18, for the ops whose signature changed at 18: the reductions
+/// other than ReduceSum take <c>axes</c> as an input instead of an attribute, and Split without a <c>split</c> input
+/// needs <c>num_outputs</c>. Every other op of opsets 13-17 means the same at 18. Written by hand: ONNX's version
+/// converter is Python-only.
+/// </summary>
+public static class OpsetLift
+{
+    private static readonly HashSet<string> Reductions = new(StringComparer.Ordinal)
+    {
+        "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare",
+    };
+
+    public static void To18(GraphProto g)
+    {
+        int counter = 0;
+        foreach (var n in g.Node)
+        {
+            if (n.Domain is not ("" or "ai.onnx")) continue;
+            if (Reductions.Contains(n.OpType) && n.Find("axes") is { } axes)
+            {
+                var name = $"ft_lift18::axes_{counter++}";
+                g.Initializer.Add(Tensors.FromInt64s(name, axes.Ints.ToArray(), axes.Ints.Count));
+                n.Attribute.Remove(axes);
+                n.Input.Add(name);
+            }
+            else if (n.OpType == "Split" && (n.Input.Count < 2 || n.Input[1].Length == 0) && n.Find("num_outputs") is null)
+            {
+                n.Attribute.Add(Nodes.Attr("num_outputs", (long)n.Output.Count));
+            }
+            foreach (var a in n.Attribute)
+                if (a.G is not null || a.Graphs.Count > 0)
+                    throw new Gradients.UnsupportedOpException($"node '{n.Name}' ({n.OpType}) has a subgraph: in-graph preprocessing cannot lift it to opset 18");
+        }
+    }
+}
