@@ -14,7 +14,7 @@ internal static class ExportCommand
         var output = new Option<string>("--out", "-o") { Description = "classifier.onnx to write", Required = true };
         var withPre = new Option<bool>("--with-preprocessing")
         {
-            Description = "The graph takes uint8 images [N, H, W, 3] and resizes, crops and normalizes them itself (opset 18)",
+            Description = "The graph takes uint8 images [N, H, W, 3] and resizes, crops and normalizes them itself (PIL-exact antialiased resize)",
         };
         var exact = new Option<bool>("--exact-quantized") { Description = "Quantized maps dequantized before pooling (as ft extract --exact-quantized)" };
         var cmd = new Command("export", "One ONNX classifier: image -> backbone -> taps -> normalization -> head -> label and scores")

@@ -53,8 +53,8 @@ public static class ClassifierGraph
     /// <summary>Lowest default-domain opset the classifier is written with (DESIGN.md: >= 13).</summary>
     public const long MinimumOpset = 13;
 
-    /// <summary>Opset needed for antialiased Resize (in-graph preprocessing).</summary>
-    public const long PreprocessingOpset = 18;
+    /// <summary>From this opset on, reductions take <c>axes</c> as an input (see <see cref="OpsetLift"/>).</summary>
+    private const long AxesAsInputOpset = 18;
 
     private const string HeadPrefix = "ft_head::";
     private const string PrePrefix = "ft_pre::";
@@ -78,7 +78,6 @@ public static class ClassifierGraph
         var model = Nodes.DefaultOpset(tapped.Model) < MinimumOpset
             ? Gradients.OpsetUpgrade.ToAtLeast(tapped.Model, MinimumOpset)
             : tapped.Model.Clone();
-        if (options.Preprocessing is not null) opset = Math.Max(opset, PreprocessingOpset);
         var g = model.Graph;
         g.Name = options.Name;
         var used = UsedNames(g);
@@ -127,7 +126,7 @@ public static class ClassifierGraph
         if (options.ScoresAreProbabilities) g.Output.Add(ValueInfo(ProbabilitiesOutput, ElementType.Float, BatchDim(tapped), k));
 
         // Reductions written with opset-13 attributes (the head's normalizer, older backbones) read axes as an input from 18 on.
-        if (opset >= PreprocessingOpset) OpsetLift.To18(g);
+        if (opset >= AxesAsInputOpset) OpsetLift.To18(g);
         if (options.Preprocessing is { } pre) AddPreprocessing(g, tapped.InputName, pre);
 
         // One opset per domain: the default domain at `opset`, ai.onnx.ml 2 (LabelEncoder with string values).
@@ -144,10 +143,13 @@ public static class ClassifierGraph
     }
 
     /// <summary>
-    /// uint8 [N, H, W, 3] (any H, W; one size per batch) -> the backbone's float input: Transpose to NCHW, luma for
-    /// one-channel models (PIL's ITU-R 601-2 integer formula), channel reorder for BGR, antialiased bilinear Resize of
-    /// the shorter side (opset 18; torchvision's long side = floor(resize * long / short)), center Slice (offset
-    /// round-half-even((size - crop) / 2) like torchvision), Cast, Mul by scale, Sub mean, Div std, Transpose for NHWC models.
+    /// uint8 [N, H, W, 3] (any H, W; one size per batch) -> the backbone's float input, with opset-13 ops only:
+    /// Transpose to NCHW; luma for one-channel models (PIL's ITU-R 601-2 integer formula) or a channel Gather for BGR;
+    /// Cast to float; the resize of the shorter side (torchvision: long side = floor(resize * long / short)) and the
+    /// center crop (offset round-half-even((size - crop) / 2)) as two MatMuls with PIL's antialiased bilinear weights,
+    /// built in the graph from the image's size for the kept rows and columns only, each pass rounded to 8 bits as
+    /// PIL does; then Mul by scale, Sub mean, Div std, and Transpose for NHWC models.
+    /// Not ONNX's Resize: its antialias needs opset 18, which Debian's onnx 1.12 checker cannot check.
     /// </summary>
     private static void AddPreprocessing(GraphProto g, string backboneInput, InGraphPreprocessing p)
     {
@@ -185,9 +187,12 @@ public static class ClassifierGraph
         }
         string Init(TensorProto t) { t.Name = Name("c"); g.Initializer.Add(t); return t.Name; }
         string Int64s(params long[] v) => Init(Tensors.FromInt64s("", v, v.Length));
+        string Int64Scalar(long v) => Init(Tensors.FromInt64s("", [v]));
+        string Float(float v) => Init(Tensors.FromFloats("", [v]));
         string Floats(float[] v, params long[] dims) => Init(Tensors.FromFloats("", v, dims));
         string Int32s(int[] v, params long[] dims)
             => Init(Tensors.FromRaw("", ElementType.Int32, System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()), dims));
+        string ToFloat(string t) => Op("Cast", [t], Nodes.Attr("to", (long)ElementType.Float));
 
         string x = Op("Transpose", [ImageInput], Nodes.Attr("perm", 0L, 3L, 1L, 2L)); // uint8 [N, 3, H, W]
         if (p.Channels == 1)
@@ -195,38 +200,37 @@ public static class ClassifierGraph
             // (R*19595 + G*38470 + B*7471 + 0x8000) >> 16 in int32, exactly as PIL's convert("L").
             var weighted = Op("Mul", [Op("Cast", [x], Nodes.Attr("to", (long)ElementType.Int32)), Int32s([19595, 38470, 7471], 1, 3, 1, 1)]);
             var sum = Op("ReduceSum", [weighted, Int64s(1)], Nodes.Attr("keepdims", 1L));
-            var luma = Op("Div", [Op("Add", [sum, Int32s([0x8000], 1)]), Int32s([1 << 16], 1)]);
-            x = Op("Cast", [luma], Nodes.Attr("to", (long)ElementType.UInt8));
+            x = Op("Div", [Op("Add", [sum, Int32s([0x8000], 1)]), Int32s([1 << 16], 1)]);
         }
         else if (p.Bgr)
         {
             x = Op("Gather", [x, Int64s(2, 1, 0)], Nodes.Attr("axis", 1L));
         }
+        x = ToFloat(x);
 
         var inShape = Op("Shape", [x]);
-        var nc = Op("Slice", [inShape, Int64s(0), Int64s(2), Int64s(0)]);
-        string sizes;
+        var inH = Op("Gather", [inShape, Int64Scalar(2)], Nodes.Attr("axis", 0L));
+        var inW = Op("Gather", [inShape, Int64Scalar(3)], Nodes.Attr("axis", 0L));
+        string outH, outW, top, left;
         if (p.CenterCrop)
         {
-            var hw = Op("Slice", [inShape, Int64s(2), Int64s(4), Int64s(0)]);
-            var shortSide = Op("ReduceMin", [hw], Nodes.Attr("keepdims", 1L));
-            var resized = Op("Div", [Op("Mul", [hw, Int64s(p.Resize)]), shortSide]); // floor: positive int64
-            sizes = Op("Concat", [nc, resized], Nodes.Attr("axis", 0L));
-            x = Resize(x, sizes);
-            // top/left = round_half_even((resized - crop) / 2): Round is half-to-even, as Python's round().
-            var excess = Op("Cast", [Op("Sub", [resized, Int64s(p.Height, p.Width)])], Nodes.Attr("to", (long)ElementType.Float));
-            var start = Op("Cast", [Op("Round", [Op("Div", [excess, Floats([2f], 1)])])], Nodes.Attr("to", (long)ElementType.Int64));
-            var end = Op("Add", [start, Int64s(p.Height, p.Width)]);
-            x = Op("Slice", [x, start, end, Int64s(2, 3)]);
+            var shortSide = Op("Min", [inH, inW]);
+            outH = Op("Div", [Op("Mul", [inH, Int64Scalar(p.Resize)]), shortSide]); // int64: floor for positive sizes
+            outW = Op("Div", [Op("Mul", [inW, Int64Scalar(p.Resize)]), shortSide]);
+            top = CropStart(outH, p.Height);
+            left = CropStart(outW, p.Width);
         }
         else
         {
-            sizes = Op("Concat", [nc, Int64s(p.Height, p.Width)], Nodes.Attr("axis", 0L));
-            x = Resize(x, sizes);
+            (outH, outW, top, left) = (Int64Scalar(p.Height), Int64Scalar(p.Width), Int64Scalar(0), Int64Scalar(0));
         }
+        // Horizontal pass first, as PIL: [N, C, H, W] @ Wx^T -> [N, C, H, width]; then Wy @ -> [N, C, height, width].
+        var wx = Weights(inW, outW, left, p.Width);
+        x = Round8(Op("MatMul", [x, Op("Transpose", [wx], Nodes.Attr("perm", 1L, 0L))]));
+        var wy = Weights(inH, outH, top, p.Height);
+        x = Round8(Op("MatMul", [wy, x]));
 
-        var f = Op("Cast", [x], Nodes.Attr("to", (long)ElementType.Float));
-        var scaled = Op("Mul", [f, Floats([p.Scale], 1)]);
+        var scaled = Op("Mul", [x, Float(p.Scale)]);
         var centered = Op("Sub", [scaled, Floats(p.Mean, 1, p.Channels, 1, 1)]);
         var normalized = Op("Div", [centered, Floats(p.Std, 1, p.Channels, 1, 1)]);
         nodes.Add(p.Nhwc
@@ -234,10 +238,28 @@ public static class ClassifierGraph
             : Nodes.Make("Identity", [normalized], [inner], Name("output")));
         for (int i = nodes.Count - 1; i >= 0; i--) g.Node.Insert(0, nodes[i]);
 
-        string Resize(string input, string size)
-            => Op("Resize", [input, "", "", size],
-                Nodes.Attr("mode", "linear"), Nodes.Attr("antialias", 1L),
-                Nodes.Attr("coordinate_transformation_mode", "half_pixel"));
+        // torchvision center_crop: int(round((size - crop) / 2.0)); Round is half-to-even like Python's round.
+        string CropStart(string size, int crop)
+            => Op("Cast", [Op("Round", [Op("Div", [ToFloat(Op("Sub", [size, Int64Scalar(crop)])), Float(2f)])])],
+                Nodes.Attr("to", (long)ElementType.Int64));
+
+        // PIL's precompute_coeffs for the bilinear filter, rows start..start+count of a resize inSize -> outSize:
+        // scale = in/out, filterscale = max(scale, 1), center_i = (i + 0.5) * scale,
+        // w[i, j] = max(0, 1 - |(j + 0.5 - center_i) / filterscale|), each row normalized to sum 1. [count, inSize] float.
+        string Weights(string inSize, string outSize, string start, int count)
+        {
+            var scale = Op("Div", [ToFloat(inSize), ToFloat(outSize)]);
+            var filterScale = Op("Max", [scale, Float(1f)]);
+            var i = ToFloat(Op("Range", [start, Op("Add", [start, Int64Scalar(count)]), Int64Scalar(1)]));
+            var center = Op("Mul", [Op("Add", [i, Float(0.5f)]), scale]);
+            var j = Op("Add", [ToFloat(Op("Range", [Int64Scalar(0), inSize, Int64Scalar(1)])), Float(0.5f)]);
+            var d = Op("Div", [Op("Sub", [Op("Unsqueeze", [j, Int64s(0)]), Op("Unsqueeze", [center, Int64s(1)])]), filterScale]);
+            var w = Op("Relu", [Op("Sub", [Float(1f), Op("Abs", [d])])]);
+            return Op("Div", [w, Op("ReduceSum", [w, Int64s(1)], Nodes.Attr("keepdims", 1L))]);
+        }
+
+        // PIL rounds each pass to 8 bits: clip8((acc + 2^21) >> 22) = clamp(floor(v + 0.5), 0, 255).
+        string Round8(string v) => Op("Clip", [Op("Floor", [Op("Add", [v, Float(0.5f)])]), Float(0f), Float(255f)]);
     }
 
     private static long? BatchDim(TappedModel t) => t.SupportsBatching ? null : 1;
@@ -308,7 +330,7 @@ public static class OpsetLift
             }
             foreach (var a in n.Attribute)
                 if (a.G is not null || a.Graphs.Count > 0)
-                    throw new Gradients.UnsupportedOpException($"node '{n.Name}' ({n.OpType}) has a subgraph: in-graph preprocessing cannot lift it to opset 18");
+                    throw new Gradients.UnsupportedOpException($"node '{n.Name}' ({n.OpType}) has a subgraph: cannot lift it to opset 18");
         }
     }
 }

@@ -15,7 +15,7 @@ namespace FeatureTransfer.Export;
 /// <summary>Options of <see cref="ClassifierExporter"/>.</summary>
 public sealed record ExportOptions
 {
-    /// <summary>The graph takes uint8 images [N, H, W, 3] and resizes, crops and normalizes them itself (opset 18).</summary>
+    /// <summary>The graph takes uint8 images [N, H, W, 3] and resizes, crops and normalizes them itself (PIL-exact antialiased resize).</summary>
     public bool WithPreprocessing { get; init; }
 
     /// <summary>Quantized maps dequantized before pooling (as <c>ft extract --exact-quantized</c>); must match how the head's features were extracted.</summary>
