@@ -143,12 +143,42 @@ public static class ClassifierGraph
     }
 
     /// <summary>
+    /// The in-graph preprocessing alone (opset 13): input <see cref="ImageInput"/> uint8 [N, H, W, 3] -> output
+    /// <c>pixels</c>, the float tensor the backbone takes. For checking it against the library's tensorizer, and for
+    /// consumers who want only this part.
+    /// </summary>
+    public static ModelProto PreprocessingModel(InGraphPreprocessing preprocessing)
+    {
+        ArgumentNullException.ThrowIfNull(preprocessing);
+        const string placeholder = "ft_backbone_input";
+        var g = new GraphProto { Name = "featuretransfer_preprocessing" };
+        g.Input.Add(new ValueInfoProto { Name = placeholder });
+        g.Node.Add(Nodes.Make("Identity", [placeholder], ["pixels"], "ft_pixels"));
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (var d in preprocessing.Nhwc
+                     ? new long[] { preprocessing.Height, preprocessing.Width, preprocessing.Channels }
+                     : [preprocessing.Channels, preprocessing.Height, preprocessing.Width])
+            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        g.Output.Add(new ValueInfoProto
+        {
+            Name = "pixels",
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)ElementType.Float, Shape = shape } },
+        });
+        AddPreprocessing(g, placeholder, preprocessing);
+        var model = new ModelProto { IrVersion = 8, ProducerName = "FeatureTransfer", Graph = g };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = MinimumOpset });
+        return model;
+    }
+
+    /// <summary>
     /// uint8 [N, H, W, 3] (any H, W; one size per batch) -> the backbone's float input, with opset-13 ops only:
     /// Transpose to NCHW; luma for one-channel models (PIL's ITU-R 601-2 integer formula) or a channel Gather for BGR;
-    /// Cast to float; the resize of the shorter side (torchvision: long side = floor(resize * long / short)) and the
-    /// center crop (offset round-half-even((size - crop) / 2)) as two MatMuls with PIL's antialiased bilinear weights,
-    /// built in the graph from the image's size for the kept rows and columns only, each pass rounded to 8 bits as
-    /// PIL does; then Mul by scale, Sub mean, Div std, and Transpose for NHWC models.
+    /// Cast to double; the resize of the shorter side (torchvision: long side = floor(resize * long / short)) and the
+    /// center crop (offset round-half-even((size - crop) / 2)) as two MatMuls with PIL's antialiased bilinear 22-bit
+    /// integer weights, built in the graph from the image's size for the kept rows and columns only, each pass rounded
+    /// to 8 bits as PIL does (exact in double); then Mul by scale, Sub mean, Div std, Cast to float, and Transpose for
+    /// NHWC models. Bit-identical to the library's tensorizer on the same decoded pixels.
     /// Not ONNX's Resize: its antialias needs opset 18, which Debian's onnx 1.12 checker cannot check.
     /// </summary>
     private static void AddPreprocessing(GraphProto g, string backboneInput, InGraphPreprocessing p)
@@ -188,11 +218,10 @@ public static class ClassifierGraph
         string Init(TensorProto t) { t.Name = Name("c"); g.Initializer.Add(t); return t.Name; }
         string Int64s(params long[] v) => Init(Tensors.FromInt64s("", v, v.Length));
         string Int64Scalar(long v) => Init(Tensors.FromInt64s("", [v]));
-        string Float(float v) => Init(Tensors.FromFloats("", [v]));
-        string Floats(float[] v, params long[] dims) => Init(Tensors.FromFloats("", v, dims));
+        string Double(double v) => Init(Tensors.FromDoubles("", [v]));
+        string Doubles(double[] v, params long[] dims) => Init(Tensors.FromDoubles("", v, dims));
         string Int32s(int[] v, params long[] dims)
             => Init(Tensors.FromRaw("", ElementType.Int32, System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()), dims));
-        string ToFloat(string t) => Op("Cast", [t], Nodes.Attr("to", (long)ElementType.Float));
 
         string x = Op("Transpose", [ImageInput], Nodes.Attr("perm", 0L, 3L, 1L, 2L)); // uint8 [N, 3, H, W]
         if (p.Channels == 1)
@@ -206,7 +235,7 @@ public static class ClassifierGraph
         {
             x = Op("Gather", [x, Int64s(2, 1, 0)], Nodes.Attr("axis", 1L));
         }
-        x = ToFloat(x);
+        x = Op("Cast", [x], Nodes.Attr("to", (long)ElementType.Double));
 
         var inShape = Op("Shape", [x]);
         var inH = Op("Gather", [inShape, Int64Scalar(2)], Nodes.Attr("axis", 0L));
@@ -225,41 +254,47 @@ public static class ClassifierGraph
             (outH, outW, top, left) = (Int64Scalar(p.Height), Int64Scalar(p.Width), Int64Scalar(0), Int64Scalar(0));
         }
         // Horizontal pass first, as PIL: [N, C, H, W] @ Wx^T -> [N, C, H, width]; then Wy @ -> [N, C, height, width].
+        // Double precision: 8-bit pixels times 22-bit integer weights summed exactly, so each pass equals PIL's integer one.
         var wx = Weights(inW, outW, left, p.Width);
         x = Round8(Op("MatMul", [x, Op("Transpose", [wx], Nodes.Attr("perm", 1L, 0L))]));
         var wy = Weights(inH, outH, top, p.Height);
         x = Round8(Op("MatMul", [wy, x]));
 
-        var scaled = Op("Mul", [x, Float(p.Scale)]);
-        var centered = Op("Sub", [scaled, Floats(p.Mean, 1, p.Channels, 1, 1)]);
-        var normalized = Op("Div", [centered, Floats(p.Std, 1, p.Channels, 1, 1)]);
+        // (v * scale - mean) / std in double, then float: the same arithmetic as the tensorizer's lookup table.
+        var scaled = Op("Mul", [x, Double(p.Scale)]);
+        var centered = Op("Sub", [scaled, Doubles(p.Mean.Select(m => (double)m).ToArray(), 1, p.Channels, 1, 1)]);
+        var normalized = Op("Cast", [Op("Div", [centered, Doubles(p.Std.Select(m => (double)m).ToArray(), 1, p.Channels, 1, 1)])],
+            Nodes.Attr("to", (long)ElementType.Float));
         nodes.Add(p.Nhwc
             ? Nodes.Make("Transpose", [normalized], [inner], Name("to_nhwc"), "", Nodes.Attr("perm", 0L, 2L, 3L, 1L))
             : Nodes.Make("Identity", [normalized], [inner], Name("output")));
         for (int i = nodes.Count - 1; i >= 0; i--) g.Node.Insert(0, nodes[i]);
 
+        string ToDouble(string t) => Op("Cast", [t], Nodes.Attr("to", (long)ElementType.Double));
+
         // torchvision center_crop: int(round((size - crop) / 2.0)); Round is half-to-even like Python's round.
         string CropStart(string size, int crop)
-            => Op("Cast", [Op("Round", [Op("Div", [ToFloat(Op("Sub", [size, Int64Scalar(crop)])), Float(2f)])])],
+            => Op("Cast", [Op("Round", [Op("Div", [ToDouble(Op("Sub", [size, Int64Scalar(crop)])), Double(2)])])],
                 Nodes.Attr("to", (long)ElementType.Int64));
 
-        // PIL's precompute_coeffs for the bilinear filter, rows start..start+count of a resize inSize -> outSize:
-        // scale = in/out, filterscale = max(scale, 1), center_i = (i + 0.5) * scale,
-        // w[i, j] = max(0, 1 - |(j + 0.5 - center_i) / filterscale|), each row normalized to sum 1. [count, inSize] float.
+        // PIL's precompute_coeffs (bilinear filter) + normalize_coeffs_8bpc for output positions start..start+count of
+        // a resize inSize -> outSize, in double as PIL: scale = in/out, ss = 1/max(scale, 1), center_i = (i + 0.5) * scale,
+        // k[i, j] = max(0, 1 - |((j - center_i) + 0.5) * ss|), rows normalized to sum 1, then kk = floor(k * 2^22 + 0.5).
         string Weights(string inSize, string outSize, string start, int count)
         {
-            var scale = Op("Div", [ToFloat(inSize), ToFloat(outSize)]);
-            var filterScale = Op("Max", [scale, Float(1f)]);
-            var i = ToFloat(Op("Range", [start, Op("Add", [start, Int64Scalar(count)]), Int64Scalar(1)]));
-            var center = Op("Mul", [Op("Add", [i, Float(0.5f)]), scale]);
-            var j = Op("Add", [ToFloat(Op("Range", [Int64Scalar(0), inSize, Int64Scalar(1)])), Float(0.5f)]);
-            var d = Op("Div", [Op("Sub", [Op("Unsqueeze", [j, Int64s(0)]), Op("Unsqueeze", [center, Int64s(1)])]), filterScale]);
-            var w = Op("Relu", [Op("Sub", [Float(1f), Op("Abs", [d])])]);
-            return Op("Div", [w, Op("ReduceSum", [w, Int64s(1)], Nodes.Attr("keepdims", 1L))]);
+            var scale = Op("Div", [ToDouble(inSize), ToDouble(outSize)]);
+            var ss = Op("Div", [Double(1), Op("Max", [scale, Double(1)])]);
+            var i = ToDouble(Op("Range", [start, Op("Add", [start, Int64Scalar(count)]), Int64Scalar(1)]));
+            var center = Op("Mul", [Op("Add", [i, Double(0.5)]), scale]);
+            var j = ToDouble(Op("Range", [Int64Scalar(0), inSize, Int64Scalar(1)]));
+            var d = Op("Mul", [Op("Add", [Op("Sub", [Op("Unsqueeze", [j, Int64s(0)]), Op("Unsqueeze", [center, Int64s(1)])]), Double(0.5)]), ss]);
+            var k = Op("Relu", [Op("Sub", [Double(1), Op("Abs", [d])])]);
+            k = Op("Div", [k, Op("ReduceSum", [k, Int64s(1)], Nodes.Attr("keepdims", 1L))]);
+            return Op("Floor", [Op("Add", [Op("Mul", [k, Double(1 << 22)]), Double(0.5)])]);
         }
 
-        // PIL rounds each pass to 8 bits: clip8((acc + 2^21) >> 22) = clamp(floor(v + 0.5), 0, 255).
-        string Round8(string v) => Op("Clip", [Op("Floor", [Op("Add", [v, Float(0.5f)])]), Float(0f), Float(255f)]);
+        // PIL: clip8((2^21 + sum) >> 22).
+        string Round8(string acc) => Op("Clip", [Op("Floor", [Op("Div", [Op("Add", [acc, Double(1 << 21)]), Double(1 << 22)])]), Double(0), Double(255)]);
     }
 
     private static long? BatchDim(TappedModel t) => t.SupportsBatching ? null : 1;
