@@ -158,6 +158,23 @@ public sealed class ModelCatalog
         return null;
     }
 
+    /// <summary>
+    /// The model file to use for <paramref name="nameOrPath"/>: null means the catalog default; an existing file, a
+    /// path or an <c>.onnx</c> name is taken as given; anything else is a catalog name that must have a local file.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">An unknown name, or a known model that is not downloaded.</exception>
+    public string ResolveModelPath(string? nameOrPath)
+    {
+        if (nameOrPath is null)
+            return LocalFile(Default)
+                ?? throw new InvalidOptionException($"the default model '{Default.Name}' has no local file (looked beside {CatalogPath})");
+        if (System.IO.File.Exists(nameOrPath) || nameOrPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || nameOrPath.Contains('/'))
+            return nameOrPath;
+        var entry = FindByName(nameOrPath) ?? throw new InvalidOptionException($"'{nameOrPath}' is neither a model file nor a name in models.json (see ft models list)");
+        return LocalFile(entry)
+            ?? throw new InvalidOptionException($"model '{entry.Name}' is not downloaded: run ft models fetch {entry.Name}");
+    }
+
     /// <summary>The entry called <paramref name="name"/> (case-insensitive), or null.</summary>
     public ModelEntry? FindByName(string name)
         => Entries.FirstOrDefault(e => string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase));
