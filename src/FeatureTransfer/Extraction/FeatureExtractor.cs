@@ -500,6 +500,7 @@ public sealed class FeatureExtractor : IDisposable
 /// <summary>JSON settings shared by every file the tool writes (stable, human-readable).</summary>
 public static class JsonDefaults
 {
+    /// <summary>snake_case, indented, case-insensitive on read.</summary>
     public static JsonSerializerOptions Options { get; } = new()
     {
         WriteIndented = true,

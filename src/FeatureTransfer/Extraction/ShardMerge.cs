@@ -10,6 +10,7 @@ namespace FeatureTransfer.Extraction;
 /// </summary>
 public static class ShardMerge
 {
+    /// <summary>Concatenates the shards of one job, in shard order, into the file a single process would have written; refuses shards of different jobs (provenance) or an incomplete set.</summary>
     public static ExtractionSummary Merge(IReadOnlyList<string> parts, string outputPath)
     {
         if (parts.Count == 0) throw new InvalidOptionException("ft merge needs at least one part");
