@@ -42,9 +42,13 @@ public sealed record ClassifierGraphOptions
 /// </summary>
 public static class ClassifierGraph
 {
+    /// <summary>Output name of the predicted class label (string [N]).</summary>
     public const string LabelOutput = "label";
+    /// <summary>Output name of the predicted class index (int64 [N]).</summary>
     public const string LabelIndexOutput = "label_index";
+    /// <summary>Output name of the head's raw per-class scores (float [N, K]).</summary>
     public const string ScoresOutput = "scores";
+    /// <summary>Output name of the softmax probabilities (logistic heads only).</summary>
     public const string ProbabilitiesOutput = "probabilities";
 
     /// <summary>Name of the uint8 image input of a graph built with in-graph preprocessing.</summary>
@@ -346,6 +350,7 @@ public static class OpsetLift
         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare",
     };
 
+    /// <summary>Rewrites the graph's reductions in place to their opset-18 form (axes as an input).</summary>
     public static void To18(GraphProto g)
     {
         int counter = 0;
