@@ -48,6 +48,7 @@ public sealed class TappedModel
     /// <summary>The output every tapped model has: float32 [N, D].</summary>
     public const string FeaturesOutput = "ft_features";
 
+    /// <summary>The tapped model: the original graph plus the pooled, concatenated <c>ft_features</c> output.</summary>
     public ModelProto Model { get; }
 
     /// <summary>Serialized model (what an ONNX Runtime session takes).</summary>

@@ -66,11 +66,13 @@ public enum JpegDecoder
 /// </summary>
 public sealed class ImageTensorizer
 {
+    /// <summary>A tensorizer with the given decoder limits (defaults: 100 megapixels, scaled JPEG decoding).</summary>
     public ImageTensorizer(TensorizerOptions? options = null)
     {
         Options = options ?? new TensorizerOptions();
     }
 
+    /// <summary>Decoder limits and settings.</summary>
     public TensorizerOptions Options { get; }
 
     [ThreadStatic] private static Scratch? t_scratch;
