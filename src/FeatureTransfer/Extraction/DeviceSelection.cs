@@ -40,6 +40,9 @@ public static class SessionFactory
             IntraOpNumThreads = Math.Max(0, threads),
             InterOpNumThreads = 1,
         };
+        // No busy-waiting between operators: image decoding runs on the same cores while ORT computes, and spinning ORT
+        // threads took their CPU (MobileNetV2 extraction on 2 loaded cores: 23.3 vs 17.9 img/s, 13.8 vs 18.9 ms CPU/image).
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         bool cuda = CudaAvailable(availableProviders);
         switch (device)
         {
