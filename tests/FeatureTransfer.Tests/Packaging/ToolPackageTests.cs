@@ -55,11 +55,12 @@ public sealed class PackedArtifacts : IDisposable
     public void Dispose() => _dir.Dispose();
 }
 
-public class ToolPackageTests(PackedArtifacts packed) : IClassFixture<PackedArtifacts>
+public class ToolPackageTests(PackedArtifacts packed, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<PackedArtifacts>
 {
     [Fact]
     public void Installed_tool_prints_the_library_version()
     {
+        output.WriteLine($"pack (3 projects) {packed.PackTime.TotalSeconds:F1} s, install {packed.InstallTime.TotalSeconds:F1} s");
         var r = packed.Ft("--version");
         Assert.True(r.ExitCode == 0, r.Describe("ft --version"));
         Assert.Equal(ToolInfo.Version, r.Stdout.Trim());
