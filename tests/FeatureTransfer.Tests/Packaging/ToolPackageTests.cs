@@ -21,7 +21,7 @@ public sealed class PackedArtifacts : IDisposable
         // platform-specific, so packing it publishes for linux-x64 (incremental after the first time).
         foreach (var (project, noBuild) in new[] { ("src/FeatureTransfer.Onnx", true), ("src/FeatureTransfer", true), ("src/FeatureTransfer.Cli", false) })
         {
-            var args = new List<string> { "pack", project, "-c", "Release", "-o", Artifacts, "--no-restore" };
+            var args = new List<string> { "pack", project, "-c", ExternalProcess.Configuration, "-o", Artifacts, "--no-restore" };
             if (noBuild) args.Add("--no-build");
             var pack = ExternalProcess.Run("dotnet", args, TestPaths.RepoRoot, Timeout);
             if (pack.ExitCode != 0) throw new InvalidOperationException(pack.Describe("dotnet pack " + project));
