@@ -154,6 +154,8 @@ public static class Resplits
         var labels = pooled[0].Labels.Select(l => l!).ToArray();
         int trainRows = resplit.TrainRows ?? layers[0].Train.Rows;
         var splits = Draw(labels, trainRows, resplit.Count, resplit.Seed);
+        // Parallel over splits, not inside them.
+        options = options with { Parallel = false };
         var results = new ConcurrentDictionary<int, ResplitSplit>();
         int done = 0;
         var parallel = new ParallelOptions
