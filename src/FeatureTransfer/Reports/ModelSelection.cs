@@ -263,7 +263,7 @@ public static class ModelSelection
         var testRows = Enumerable.Range(train.Rows, test.Rows).ToArray();
         var (z, zTest, dim) = RowSpace.Coordinates(gram, n, trainRows, testRows);
         var table = RowSpace.Table(train, trainRows, z, dim);
-        var fitted = HeadTrainer.FitNormalized(table, z, y, classes, RowSpace.Identity(table, options.Normalization), head with { CvFolds = 0 }, ct);
+        var fitted = HeadTrainer.FitNormalized(table, z, y, classes, RowSpace.Identity(table, options.Normalization), head with { CvFolds = 0 }, ct, scoringOnly: true);
         var predicted = fitted.PredictNormalized(zTest, test.Rows);
         int labelled = 0, correct = 0;
         for (int i = 0; i < test.Rows; i++)
@@ -319,11 +319,11 @@ public static class ModelSelection
         var accs = new double?[norms.Count, configs.Count, folds];
         var seconds = new double[norms.Count, configs.Count, folds];
         var grams = rowSpace ? new RowSpace.GramSource(train, options.Normalization) : null;
-        // Folds run at once (one per core) when every fit is a row-space fit: each fold is independent, and a fit is
-        // single-threaded ML.NET work. The direct path shares lazily normalized rows between folds, so it stays serial.
+        // Folds run at once (one per core): each fold is independent, and a linear fit is single-threaded ML.NET work
+        // (tree heads use their own threads, so they keep folds in turn).
         var parallel = new ParallelOptions
         {
-            MaxDegreeOfParallelism = options.Parallel && rowSpace && configs.All(c => c.Kind.IsLinear()) ? Environment.ProcessorCount : 1,
+            MaxDegreeOfParallelism = options.Parallel && configs.All(c => c.Kind.IsLinear()) ? Environment.ProcessorCount : 1,
             CancellationToken = ct,
         };
         for (int n = 0; n < norms.Count; n++)
@@ -331,7 +331,8 @@ public static class ModelSelection
             var recipe = norms[n];
             // none and l2 are row-wise maps without fitted statistics: one normalization (and one Gram matrix) serves every fold.
             FittedNormalization? shared = recipe.Standardizes() ? null : FittedNormalization.Fit(train, recipe, options.Normalization, ct);
-            float[]? sharedX = null;
+            // The rows normalized once for all folds (none, l2), when some head is fitted on the features themselves.
+            float[]? sharedX = shared is not null && configs.Any(c => !(rowSpace && c.Kind.IsLinear())) ? shared.Apply(train.Data, train.Rows, ct) : null;
             Parallel.For(0, folds, parallel, f =>
             {
                 var (trainRows, valRows) = foldRows[f];
@@ -361,21 +362,17 @@ public static class ModelSelection
                             coords = (table, zVal, RowSpace.Identity(table, options.Normalization));
                         }
                         var c = coords.Value;
-                        var head = HeadTrainer.FitNormalized(c.Table, c.Table.Data, fy, classes, c.Norm, configs[h], ct);
+                        var head = HeadTrainer.FitNormalized(c.Table, c.Table.Data, fy, classes, c.Norm, configs[h], ct, scoringOnly: true);
                         predicted = head.PredictNormalized(c.Val, valRows.Length);
                     }
                     else
                     {
                         if (direct is null)
                         {
-                            if (shared is not null)
-                            {
-                                sharedX ??= shared.Apply(train.Data, train.Rows, ct);
-                                direct = (train.SelectRowsOf(sharedX, trainRows), train.SelectRowsOf(sharedX, valRows));
-                            }
+                            if (sharedX is not null) direct = (train.SelectRowsOf(sharedX, trainRows), train.SelectRowsOf(sharedX, valRows));
                             else direct = (Norm().Apply(fTrain.Data, fTrain.Rows, ct), Norm().Apply(fVal.Data, fVal.Rows, ct));
                         }
-                        var head = HeadTrainer.FitNormalized(fTrain, direct.Value.X, fy, classes, Norm(), configs[h], ct);
+                        var head = HeadTrainer.FitNormalized(fTrain, direct.Value.X, fy, classes, Norm(), configs[h], ct, scoringOnly: true);
                         predicted = head.PredictNormalized(direct.Value.XVal, fVal.Rows);
                     }
                     int correct = 0;
