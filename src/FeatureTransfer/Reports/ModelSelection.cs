@@ -15,7 +15,9 @@ public sealed record LayerFeatures(string Name, FeatureTable Train, FeatureTable
 /// </summary>
 public sealed record SelectionOptions
 {
+    /// <summary>Recipes to try; null = all.</summary>
     public IReadOnlyList<NormRecipe>? Norms { get; init; }
+    /// <summary>Heads to try; null = <see cref="DefaultHeads"/>.</summary>
     public IReadOnlyList<HeadKind>? Heads { get; init; }
 
     /// <summary>Fixed L2 strength; null = chosen by CV from <see cref="HeadOptions.EffectiveL2Grid"/> (linear heads).</summary>
@@ -24,11 +26,13 @@ public sealed record SelectionOptions
     /// <summary>Folds of stratified cross-validation (fewer when the smallest class has fewer rows).</summary>
     public int Folds { get; init; } = 5;
 
+    /// <summary>Seed of the folds and trainers.</summary>
     public int Seed { get; init; }
 
     /// <summary>Other hyper-parameters (trees, iterations, solver, L2 grid).</summary>
     public HeadOptions HeadDefaults { get; init; } = new();
 
+    /// <summary>Discretization thresholds of the FNE recipes.</summary>
     public NormalizationOptions Normalization { get; init; } = NormalizationOptions.Default;
 
     /// <summary>Also score every candidate on the test set, reported as "not used for the choice" (one more fit each).</summary>
@@ -43,13 +47,16 @@ public sealed record SelectionOptions
     /// <summary>Cross-validate folds on all cores at once (results do not depend on it).</summary>
     public bool Parallel { get; init; } = true;
 
+    /// <summary>The linear heads (svm, logreg).</summary>
     public static IReadOnlyList<HeadKind> DefaultHeads { get; } = [HeadKind.Svm, HeadKind.LogReg];
 }
 
 /// <summary>One configuration's cross-validation result (and, if requested, its test accuracy, not used for the choice).</summary>
 public sealed record CandidateResult(string Layers, NormRecipe Norm, HeadOptions Head, CvResult Cv, double FitSeconds)
 {
+    /// <summary>Test accuracy when every candidate was scored (not used for the choice).</summary>
     public double? TestAccuracy { get; init; }
+    /// <summary>How reports name the candidate, e.g. <c>fne / l2+fne / svm l2=0.001</c>.</summary>
     public string Label => $"{Layers} / {NormRecipes.Name(Norm)} / {HeadKinds.Name(Head.Kind)}{(Head.Kind.IsLinear() ? $" l2={Head.EffectiveL2:G3}" : "")}";
 }
 
@@ -62,7 +69,9 @@ public sealed record BaselineResult(string Name, string Description, HeadOptions
 /// <summary>Everything <c>ft run</c> reports.</summary>
 public sealed class SelectionResult
 {
+    /// <summary>Every candidate with its CV mean and std.</summary>
     public required IReadOnlyList<CandidateResult> Candidates { get; init; }
+    /// <summary>The candidate with the best CV mean.</summary>
     public required CandidateResult Chosen { get; init; }
 
     /// <summary>The best candidate that differs from the chosen one in more than the L2 strength (null with a single configuration).</summary>
@@ -74,11 +83,17 @@ public sealed class SelectionResult
     /// </summary>
     public IReadOnlyList<CandidateResult> PresetBest { get; init; } = [];
 
+    /// <summary>The chosen configuration refitted on the whole training set.</summary>
     public required TrainedHead ChosenHead { get; init; }
+    /// <summary>The test features (chosen layers).</summary>
     public required FeatureTable Test { get; init; }
+    /// <summary>The chosen head's predictions on the test set.</summary>
     public required HeadPredictions TestPredictions { get; init; }
+    /// <summary>Test metrics of the chosen head (scored once).</summary>
     public required EvaluationResult TestResult { get; init; }
+    /// <summary>The raw-pixel baseline, when computed.</summary>
     public BaselineResult? RawBaseline { get; init; }
+    /// <summary>Things the reader must know (e.g. transfer below the raw-pixel baseline).</summary>
     public required IReadOnlyList<string> Warnings { get; init; }
 
     /// <summary>
@@ -87,7 +102,9 @@ public sealed class SelectionResult
     /// </summary>
     public required Dictionary<string, double> TimingsSeconds { get; init; }
 
+    /// <summary>Folds actually used.</summary>
     public int Folds { get; init; }
+    /// <summary>Training rows.</summary>
     public int TrainRows { get; init; }
 
     /// <summary>Wall time per stage of the whole <c>ft run</c> (set by <see cref="TransferRun"/>).</summary>
@@ -105,6 +122,7 @@ public sealed class SelectionResult
 /// </summary>
 public static class ModelSelection
 {
+    /// <summary>Cross-validates every candidate on the training features only, refits the best on all of them and scores the test set once.</summary>
     public static SelectionResult Run(IReadOnlyList<LayerFeatures> layers, LayerFeatures? raw, SelectionOptions options,
         IProgress<string>? progress = null, CancellationToken ct = default)
     {

@@ -10,11 +10,17 @@ namespace FeatureTransfer.Reports;
 /// <summary>Context of an <c>ft run</c> for its report: inputs and the time spent extracting.</summary>
 public sealed record RunContext
 {
+    /// <summary>Model file or name.</summary>
     public string? Model { get; init; }
+    /// <summary>SHA-256 of the model file.</summary>
     public string? ModelSha256 { get; init; }
+    /// <summary>Training dataset.</summary>
     public string? Train { get; init; }
+    /// <summary>Test dataset.</summary>
     public string? Test { get; init; }
+    /// <summary>Wall time spent extracting features.</summary>
     public double ExtractSeconds { get; init; }
+    /// <summary>Wall time of the whole run.</summary>
     public double TotalSeconds { get; init; }
 
     /// <summary>What was fixed on the command line (e.g. "--head svm"); the rest was chosen by CV.</summary>
@@ -37,6 +43,7 @@ public sealed record RunReportFiles(string Directory, string Html, string Markdo
 /// </summary>
 public static partial class RunReport
 {
+    /// <summary>Writes report.html, report.md, metrics.json, predictions.csv, the confusion matrix and plots into <paramref name="dir"/>.</summary>
     public static RunReportFiles Write(string dir, SelectionResult r, RunContext context)
     {
         Directory.CreateDirectory(dir);

@@ -11,14 +11,19 @@ namespace FeatureTransfer.Reports;
 /// <summary>Inputs of one <c>ft run</c>.</summary>
 public sealed record TransferRunOptions
 {
+    /// <summary>The backbone.</summary>
     public required string ModelPath { get; init; }
+    /// <summary>Training dataset (model selection uses only this).</summary>
     public required string Train { get; init; }
+    /// <summary>Test dataset (scored once, for the chosen configuration).</summary>
     public required string Test { get; init; }
+    /// <summary>Folder for the report, metrics, predictions, head and feature cache.</summary>
     public required string OutputDirectory { get; init; }
 
     /// <summary>Layer presets to compare (<c>bottleneck</c>, <c>fne</c>, or comma-separated tensor names); null = bottleneck and fne.</summary>
     public IReadOnlyList<string>? Layers { get; init; }
 
+    /// <summary>What model selection searches.</summary>
     public SelectionOptions Selection { get; init; } = new();
 
     /// <summary>Training data options (classes, per-class sample, seed).</summary>
@@ -27,7 +32,9 @@ public sealed record TransferRunOptions
     /// <summary>Test data options (classes; the whole test set by default).</summary>
     public DatasetOptions TestData { get; init; } = new();
 
+    /// <summary>How the backbone runs (layers come from the candidates).</summary>
     public ExtractorOptions Extractor { get; init; } = new();
+    /// <summary>Batch size and decode threads of the extractions.</summary>
     public ExtractionJobOptions Job { get; init; } = new();
 
     /// <summary>Also score the raw-pixel baseline (on by default).</summary>
@@ -51,8 +58,10 @@ public sealed record TransferRunOptions
 /// </summary>
 public static class TransferRun
 {
+    /// <summary>Layer candidates when none is fixed: the bottleneck and the FNE.</summary>
     public static readonly IReadOnlyList<string> DefaultLayers = ["bottleneck", "fne"];
 
+    /// <c>ft run</c>: extracts (cached), selects by cross-validation on train, scores test once, writes the report; <paramref name="log"/> gets progress lines.
     public static async Task<(SelectionResult Result, RunReportFiles Files)> RunAsync(TransferRunOptions o, IProgress<string>? log = null,
         Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction = null,
         CancellationToken ct = default)
