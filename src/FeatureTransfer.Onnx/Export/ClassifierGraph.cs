@@ -109,6 +109,12 @@ public static class ClassifierGraph
             c.Name = Rename(c.Name);
             g.Initializer.Add(c);
         }
+        foreach (var v in head.Graph.ValueInfo)
+        {
+            var c = v.Clone();
+            c.Name = Rename(c.Name);
+            g.ValueInfo.Add(c);
+        }
 
         // Decision: ArgMax over classes, then the class name.
         g.Node.Add(Nodes.Make("ArgMax", [ScoresOutput], [LabelIndexOutput], "ft_argmax", "",

@@ -41,10 +41,8 @@ public static class ClassifierExporter
     {
         ArgumentNullException.ThrowIfNull(head);
         options ??= new ExportOptions();
-        if (head.Linear is null)
-            throw new UnsupportedHeadException(
-                $"a {HeadKinds.Name(head.Kind)} head cannot be exported: only linear heads (svm, logreg) are written as ONNX " +
-                "(ML.NET 5 exposes no ONNX converter for its tree ensembles here); train with --head svm or --head logreg to export");
+        // Linear heads: the scorer ft evaluate runs. Tree heads: their trees as ai.onnx.ml.TreeEnsembleRegressor.
+        var scorer = head.Linear is not null ? head.ToOnnxScorer() : TreeScorer(head, TreeHeads.Extract(head));
         var model = OnnxModelFile.Load(modelPath);
         var sha = OnnxModelFile.Sha256(modelPath);
         if (!string.Equals(sha, head.Features.ModelSha256, StringComparison.OrdinalIgnoreCase))
@@ -65,7 +63,7 @@ public static class ClassifierExporter
             throw new ProvenanceMismatchException($"the model's taps do not match the head's layers: {why}", modelPath);
         cancellationToken.ThrowIfCancellationRequested();
 
-        bool softmax = head.Linear.Output == LinearOutput.Softmax;
+        bool probabilities = head.Linear is { Output: LinearOutput.Softmax } || head.Kind == HeadKind.LightGbm;
         var info = new ExportedClassifierInfo
         {
             SourceModelSha256 = sha,
@@ -78,7 +76,7 @@ public static class ClassifierExporter
             Preprocessing = preprocessing,
             PreprocessingInGraph = options.WithPreprocessing,
             InputName = options.WithPreprocessing ? ClassifierGraph.ImageInput : tapped.InputName,
-            Scores = softmax ? "probabilities" : "margins",
+            Scores = probabilities ? "probabilities" : head.Linear is null ? "tree sums" : "margins",
         };
         var metadata = new Dictionary<string, string>
         {
@@ -88,10 +86,10 @@ public static class ClassifierExporter
         // A float-input classifier is an ordinary image model for the rest of the tool (ft extract/predict read this).
         if (!options.WithPreprocessing) metadata[FeatureExtractor.PreprocessingMetadataKey] = preprocessing.ToJson();
 
-        return ClassifierGraph.Compose(tapped, head.ToOnnxScorer(), new ClassifierGraphOptions
+        return ClassifierGraph.Compose(tapped, scorer, new ClassifierGraphOptions
         {
             Labels = head.Classes,
-            ScoresAreProbabilities = softmax,
+            ScoresAreProbabilities = probabilities,
             Metadata = metadata,
             Preprocessing = options.WithPreprocessing ? ToGraph(preprocessing) : null,
             Name = $"featuretransfer_{HeadKinds.Name(head.Kind)}_classifier",
@@ -122,6 +120,22 @@ public static class ClassifierExporter
         var info = ExportedClassifierInfo.Read(model, outPath)!;
         return new ExportSummary(outPath, bytes.LongLength, info.InputName, model.Graph.Output.Select(o => o.Name).ToList(),
             model.OpsetImport.First(o => o.Domain.Length == 0).Version, info.Layout, info.Labels, info.Normalization, info.Head);
+    }
+
+    /// <summary>
+    /// A tree head as one graph, like <see cref="TrainedHead.ToOnnxScorer"/> for linear heads: input <c>features</c>
+    /// [N, D] -> the fitted normalization (the same ONNX subgraph) -> TreeEnsembleRegressor (+ Platt, normalized) ->
+    /// <c>scores</c> [N, K], equal to ML.NET's scores (<c>ft evaluate</c>) within float rounding of the leaf sums.
+    /// </summary>
+    internal static ModelProto TreeScorer(TrainedHead head, TreeEnsembleSpec spec)
+    {
+        var model = GraphBuilder.NewModel("features", head.Normalization.Dimension, out var graph, "head_" + HeadKinds.Name(head.Kind));
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx.ml", Version = 2 });
+        var b = new GraphBuilder(graph, "head/");
+        var x = head.Normalization.AppendTo(b, "features");
+        TreeEnsembleGraph.Append(graph, x, "scores", spec, "head/");
+        graph.Output.Add(GraphBuilder.FloatMatrix("scores", head.Classes.Count));
+        return model;
     }
 
     /// <summary>The library's preprocessing record as the graph-side description.</summary>

@@ -62,6 +62,9 @@ public sealed class TrainedHead
 
     public HeadKind Kind => Options.Kind;
 
+    /// <summary>The ML.NET model(s) behind this head (export reads tree ensembles out of them).</summary>
+    internal IReadOnlyList<ITransformer> MlNetModels => models;
+
     /// <summary>Throws <see cref="ProvenanceMismatchException"/> naming the mismatch when features from <paramref name="source"/> do not fit this head.</summary>
     public void RequireCompatible(FeatureProvenance features, string source)
     {
