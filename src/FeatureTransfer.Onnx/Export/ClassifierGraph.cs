@@ -42,9 +42,13 @@ public sealed record ClassifierGraphOptions
 /// </summary>
 public static class ClassifierGraph
 {
+    /// <summary>Output name of the predicted class label (string [N]).</summary>
     public const string LabelOutput = "label";
+    /// <summary>Output name of the predicted class index (int64 [N]).</summary>
     public const string LabelIndexOutput = "label_index";
+    /// <summary>Output name of the head's per-class scores (float [N, K]): margins, probabilities or tree sums.</summary>
     public const string ScoresOutput = "scores";
+    /// <summary>Output name of the class probabilities (logistic and LightGBM heads only).</summary>
     public const string ProbabilitiesOutput = "probabilities";
 
     /// <summary>Name of the uint8 image input of a graph built with in-graph preprocessing.</summary>
