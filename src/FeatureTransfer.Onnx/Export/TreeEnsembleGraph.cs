@@ -24,6 +24,7 @@ public enum TreeScoreTransform
 public sealed record TreeEnsembleSpec(IReadOnlyList<IReadOnlyList<RegressionTreeSpec>> TreesPerClass, double[] Bias,
     TreeScoreTransform Transform, float[]? PlattSlopes = null, float[]? PlattOffsets = null)
 {
+    /// <summary>Number of classes (one ensemble each).</summary>
     public int Classes => TreesPerClass.Count;
 }
 

@@ -155,32 +155,45 @@ public sealed class UnsupportedHeadException(string message, string? path = null
 /// </summary>
 public sealed record ExportedClassifierInfo
 {
+    /// <summary>The <c>metadata_props</c> key holding this record as JSON.</summary>
     public const string MetadataKey = "featuretransfer.classifier";
+    /// <summary>Format version this tool writes and reads.</summary>
     public const int CurrentFormat = 1;
 
+    /// <summary>Format version of the record.</summary>
     public int FormatVersion { get; init; } = CurrentFormat;
+    /// <summary>SHA-256 of the backbone file the classifier was built from.</summary>
     public required string SourceModelSha256 { get; init; }
+    /// <summary>Catalog or file name of the backbone.</summary>
     public required string SourceModelName { get; init; }
+    /// <summary>Head kind: svm, logreg, fasttree or lightgbm.</summary>
     public required string Head { get; init; }
+    /// <summary>Normalization recipe inside the graph (none, l2, standardize, fne, l2+fne).</summary>
     public required string Normalization { get; init; }
 
     /// <summary>Discretization thresholds (low, high) for fne recipes.</summary>
     public float[]? NormalizationThresholds { get; init; }
 
+    /// <summary>Class names in score order (the <c>label</c> output's values).</summary>
     public required IReadOnlyList<string> Labels { get; init; }
+    /// <summary>The tapped layers, their pooling and their place in the feature vector.</summary>
     public required FeatureLayout Layout { get; init; }
+    /// <summary>How images become the backbone's input (outside the graph, or inside when <see cref="PreprocessingInGraph"/>).</summary>
     public required Preprocessing Preprocessing { get; init; }
 
     /// <summary>True: the input is uint8 [N, H, W, 3] and preprocessing runs inside the graph.</summary>
     public bool PreprocessingInGraph { get; init; }
 
+    /// <summary>Name of the graph's input.</summary>
     public required string InputName { get; init; }
 
     /// <summary><c>margins</c> (svm) or <c>probabilities</c> (logreg: softmax).</summary>
     public required string Scores { get; init; }
 
+    /// <summary>Version of the tool that exported the classifier.</summary>
     public string ToolVersion { get; init; } = ToolInfo.Version;
 
+    /// <summary>The record as snake_case JSON (what the metadata holds).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Features.ProvenanceJson.Options);
 
     /// <summary>The info of an exported classifier, or null when <paramref name="model"/> is not one.</summary>

@@ -35,8 +35,10 @@ public sealed class ExportedClassifier : IDisposable
     /// <summary>Provenance from the file's metadata.</summary>
     public ExportedClassifierInfo Info { get; }
 
+    /// <summary>The classifier file.</summary>
     public string Path { get; }
 
+    /// <summary>Class names in score order.</summary>
     public IReadOnlyList<string> Labels => Info.Labels;
 
     /// <summary>True when <paramref name="modelPath"/> is a classifier written by <c>ft export</c> (judged by its metadata).</summary>
@@ -221,5 +223,6 @@ public sealed class ExportedClassifier : IDisposable
         }));
     }
 
+    /// <summary>Releases the ONNX Runtime session.</summary>
     public void Dispose() => session.Dispose();
 }
