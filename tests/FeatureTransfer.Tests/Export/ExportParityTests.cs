@@ -165,6 +165,33 @@ public class ExportParityTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// ft predict's decoding for in-graph preprocessing (EXIF orientation, alpha on black, gray, palette, 16-bit, CMYK,
+    /// WebP, BMP, GIF) + the preprocessing graph equals the tensorizer on the committed format fixtures.
+    /// </summary>
+    [Fact]
+    public void Decoded_pixels_of_every_format_fixture_preprocess_to_the_tensorizer_output()
+    {
+        var tensorizer = new ImageTensorizer(new TensorizerOptions { ScaledJpegDecode = false, JpegDecoder = JpegDecoder.SkiaSharp });
+        var p = Preprocessing.ImageNet with { Height = 64, Width = 64, Resize = 72 };
+        using var session = new InferenceSession(OnnxModelFile.ToBytes(ClassifierGraph.PreprocessingModel(ClassifierExporter.ToGraph(p))));
+        var files = Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "tests", "FeatureTransfer.Tests", "Fixtures", "preprocessing", "formats"));
+        Assert.Contains(files, f => f.EndsWith("exif6.jpg", StringComparison.Ordinal));
+        foreach (var file in files.Order(StringComparer.Ordinal))
+        {
+            var item = new ImageItem(Path.GetFileName(file), null, file);
+            var expected = new float[p.TensorLength];
+            tensorizer.Write(item, p, expected);
+            var (pixels, w, h) = ExportedClassifier.DecodeRgb(item);
+            using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, h, w, 3]);
+            using var outs = session.Run(new RunOptions(), [ClassifierGraph.ImageInput], [input], ["pixels"]);
+            var actual = outs[0].GetTensorDataAsSpan<float>().ToArray();
+            int differing = expected.Zip(actual).Count(t => t.First != t.Second);
+            output.WriteLine($"{Path.GetFileName(file)}: {w}x{h}, {differing} of {expected.Length} values differ");
+            Assert.True(differing == 0, $"{Path.GetFileName(file)}: {differing} values differ");
+        }
+    }
+
     [DebianDataFact(PythonOnnx)]
     public void Exported_classifiers_pass_the_onnx_full_checker()
     {
