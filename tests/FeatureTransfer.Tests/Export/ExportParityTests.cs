@@ -67,9 +67,9 @@ public class ExportParityTests(ITestOutputHelper output)
     public async Task Resnet18_bottleneck_classifier_on_real_photos_predicts_what_ft_evaluate_predicts()
     {
         var model = OnnxTestModels.Torchvision("resnet18");
-        var options = new DatasetOptions { PerClass = 12, Seed = 3 };
+        var options = new DatasetOptions { PerClass = 10, Seed = 3 };
         var train = DatasetLoader.Open(Path.Combine(TestPaths.Hymenoptera, "train"), options);
-        var val = DatasetLoader.Open(Path.Combine(TestPaths.Hymenoptera, "val"), options with { PerClass = 10 });
+        var val = DatasetLoader.Open(Path.Combine(TestPaths.Hymenoptera, "val"), options with { PerClass = 8 });
         var tensorizer = new TensorizerOptions();
         using var extractor = FeatureExtractor.Load(model, new ExtractorOptions { Layers = "bottleneck", Preprocessing = Preprocessing.ImageNet, Tensorizer = tensorizer });
         var (trainTable, _) = await extractor.ExtractAsync(train);
@@ -96,7 +96,7 @@ public class ExportParityTests(ITestOutputHelper output)
             Assert.Equal(Preprocessing.ImageNet, info.Preprocessing);
             Assert.Equal(head.Features.Layout, info.Layout);
         }
-        if (Directory.Exists(PythonOnnx)) RunChecker(Directory.GetFiles(dir.Path, "resnet18-*.onnx"));
+        if (Directory.Exists(PythonOnnx)) RunChecker([dir.File("resnet18-logreg.onnx")]);
     }
 
     /// <summary>The zoo's int8 MobileNetV2 (opset 12, QLinear ops, com.microsoft ops) lifted to opset 13 around the head.</summary>
