@@ -22,7 +22,7 @@ public sealed record ExportOptions
     public bool ExactQuantized { get; init; }
 }
 
-/// <summary>What <see cref="ClassifierExporter.Export"/> wrote.</summary>
+/// <summary>What <c>ClassifierExporter.Export</c> wrote.</summary>
 public sealed record ExportSummary(string Path, long Bytes, string InputName, IReadOnlyList<string> Outputs, long Opset,
     FeatureLayout Layout, IReadOnlyList<string> Labels, string Normalization, string Head);
 
@@ -48,7 +48,7 @@ public static class ClassifierExporter
         if (!string.Equals(sha, head.Features.ModelSha256, StringComparison.OrdinalIgnoreCase))
             throw new ProvenanceMismatchException(
                 $"the head was trained on features of '{head.Features.ModelName}' (sha256 {Short(head.Features.ModelSha256)}), " +
-                $"not on this model (sha256 {Short(sha)})", modelPath);
+                $"not on this model (sha256 {Short(sha)}): give the backbone the features were extracted with (ft export --model)", modelPath);
         var preprocessing = head.Features.Preprocessing
             ?? throw new InvalidOptionException("the head's features record no image preprocessing (features not computed from images): nothing to export");
         cancellationToken.ThrowIfCancellationRequested();
@@ -102,8 +102,12 @@ public static class ClassifierExporter
     /// </summary>
     public static ExportSummary Export(string modelPath, string headPath, string outPath, ExportOptions? options = null,
         CancellationToken cancellationToken = default)
+        => Export(modelPath, TrainedHead.Load(headPath), outPath, options, cancellationToken);
+
+    /// <summary>Builds the classifier for a loaded <paramref name="head"/>, checks that ONNX Runtime loads it, and writes it atomically.</summary>
+    public static ExportSummary Export(string modelPath, TrainedHead head, string outPath, ExportOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
-        var head = TrainedHead.Load(headPath);
         var model = Build(modelPath, head, options, cancellationToken);
         var bytes = OnnxModelFile.ToBytes(model);
         try
