@@ -1,5 +1,7 @@
 using System.CommandLine;
 using FeatureTransfer.Export;
+using FeatureTransfer.Heads;
+using FeatureTransfer.Models;
 
 namespace FeatureTransfer.Cli.Commands;
 
@@ -9,7 +11,10 @@ internal static class ExportCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "The backbone the head's features came from (default: the models.json default)" };
+        var model = new Option<string?>("--model", "-m")
+        {
+            Description = "The backbone the head's features came from (default: the models.json entry with the head's model SHA-256, else the default model)",
+        };
         var head = new Option<string>("--head") { Description = "Head file written by ft train / ft run (svm or logreg)", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "classifier.onnx to write", Required = true };
         var withPre = new Option<bool>("--with-preprocessing")
@@ -23,8 +28,9 @@ internal static class ExportCommand
         };
         cmd.SetAction((r, ct) => CliRunner.RunAsync(token =>
         {
-            var modelPath = ModelOption.Resolve(r.GetValue(model));
-            var summary = ClassifierExporter.Export(modelPath, r.GetValue(head)!, r.GetValue(output)!,
+            var trained = TrainedHead.Load(r.GetValue(head)!);
+            var modelPath = r.GetValue(model) is { } given ? ModelOption.Resolve(given) : CatalogModelOf(trained) ?? ModelOption.Resolve(null);
+            var summary = ClassifierExporter.Export(modelPath, trained, r.GetValue(output)!,
                 new ExportOptions { WithPreprocessing = r.GetValue(withPre), ExactQuantized = r.GetValue(exact) }, token);
             CliRunner.Info($"wrote {summary.Path} ({summary.Bytes / 1024.0 / 1024.0:F1} MB, opset {summary.Opset}): " +
                 $"input '{summary.InputName}', outputs {string.Join(", ", summary.Outputs)}; {summary.Layout.Summary()}, " +
@@ -32,5 +38,12 @@ internal static class ExportCommand
             return Task.FromResult(ExitCodes.Success);
         }, ct));
         return cmd;
+    }
+
+    /// <summary>The local file of the catalog model whose SHA-256 the head's features record (null when not in models.json or not downloaded).</summary>
+    private static string? CatalogModelOf(TrainedHead head)
+    {
+        var catalog = ModelCatalog.Load();
+        return catalog.FindBySha256(head.Features.ModelSha256) is { } entry ? catalog.LocalFile(entry) : null;
     }
 }

@@ -46,9 +46,9 @@ public static class ClassifierGraph
     public const string LabelOutput = "label";
     /// <summary>Output name of the predicted class index (int64 [N]).</summary>
     public const string LabelIndexOutput = "label_index";
-    /// <summary>Output name of the head's raw per-class scores (float [N, K]).</summary>
+    /// <summary>Output name of the head's per-class scores (float [N, K]): margins, probabilities or tree sums.</summary>
     public const string ScoresOutput = "scores";
-    /// <summary>Output name of the softmax probabilities (logistic heads only).</summary>
+    /// <summary>Output name of the class probabilities (logistic and LightGBM heads only).</summary>
     public const string ProbabilitiesOutput = "probabilities";
 
     /// <summary>Name of the uint8 image input of a graph built with in-graph preprocessing.</summary>
@@ -79,9 +79,10 @@ public static class ClassifierGraph
 
         long opset = Math.Max(Nodes.DefaultOpset(tapped.Model), MinimumOpset);
         opset = Math.Max(opset, Nodes.DefaultOpset(head));
-        var model = Nodes.DefaultOpset(tapped.Model) < MinimumOpset
-            ? Gradients.OpsetUpgrade.ToAtLeast(tapped.Model, MinimumOpset)
-            : tapped.Model.Clone();
+        long from = Nodes.DefaultOpset(tapped.Model);
+        var model = tapped.Model.Clone();
+        if (from < 11) model = Gradients.OpsetUpgrade.ToAtLeast(model, MinimumOpset);
+        else if (from < MinimumOpset) OpsetLift.To13(model.Graph);
         var g = model.Graph;
         g.Name = options.Name;
         var used = UsedNames(g);
@@ -98,8 +99,8 @@ public static class ClassifierGraph
             : HeadPrefix + name;
         foreach (var n in head.Graph.Node)
         {
-            if (n.Domain is not ("" or "ai.onnx"))
-                throw new ArgumentException($"head node '{n.Name}' is in domain '{n.Domain}': only default-domain ops are merged", nameof(head));
+            if (n.Domain is not ("" or "ai.onnx" or "ai.onnx.ml"))
+                throw new ArgumentException($"head node '{n.Name}' is in domain '{n.Domain}': only ai.onnx and ai.onnx.ml ops are merged", nameof(head));
             var c = n.Clone();
             c.Name = HeadPrefix + c.Name;
             for (int i = 0; i < c.Input.Count; i++) c.Input[i] = Rename(c.Input[i]);
@@ -111,6 +112,12 @@ public static class ClassifierGraph
             var c = t.Clone();
             c.Name = Rename(c.Name);
             g.Initializer.Add(c);
+        }
+        foreach (var v in head.Graph.ValueInfo)
+        {
+            var c = v.Clone();
+            c.Name = Rename(c.Name);
+            g.ValueInfo.Add(c);
         }
 
         // Decision: ArgMax over classes, then the class name.
@@ -338,10 +345,8 @@ public static class ClassifierGraph
 }
 
 /// <summary>
-/// Lifts a default-domain graph from opset 13-17 to 18, for the ops whose signature changed at 18: the reductions
-/// other than ReduceSum take <c>axes</c> as an input instead of an attribute, and Split without a <c>split</c> input
-/// needs <c>num_outputs</c>. Every other op of opsets 13-17 means the same at 18. Written by hand: ONNX's version
-/// converter is Python-only.
+/// Lifts default-domain graphs across the opset versions where operator signatures changed, so a backbone and the
+/// head's opset-13 subgraph can share one opset. Written by hand: ONNX's version converter is Python-only.
 /// </summary>
 public static class OpsetLift
 {
@@ -350,13 +355,67 @@ public static class OpsetLift
         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare",
     };
 
-    /// <summary>Rewrites the graph's reductions in place to their opset-18 form (axes as an input).</summary>
+    /// <summary>
+    /// Opset 11/12 -> 13 (the zoo's quantized models are opset 12): Split's <c>split</c>, Squeeze/Unsqueeze's and
+    /// ReduceSum's <c>axes</c> become inputs; Softmax/LogSoftmax/Hardmax keep their pre-13 meaning (flatten to 2-D at
+    /// <c>axis</c>) through Flatten -> op(axis 1) -> Reshape to the input's shape. Every other default-domain op of
+    /// opsets 11-12 means the same at 13 (13 only widened their types); other domains are left as they are.
+    /// </summary>
+    public static void To13(GraphProto g)
+    {
+        int counter = 0;
+        string Const(long[] v)
+        {
+            var name = $"ft_lift13::c{counter++}";
+            g.Initializer.Add(Tensors.FromInt64s(name, v, v.Length));
+            return name;
+        }
+        var result = new List<NodeProto>();
+        foreach (var n in g.Node)
+        {
+            result.Add(n);
+            if (n.Domain is not ("" or "ai.onnx")) continue;
+            RefuseSubgraphs(n, 13);
+            switch (n.OpType)
+            {
+                case "Split" when n.Find("split") is { } split:
+                    n.Attribute.Remove(split);
+                    while (n.Input.Count < 1) n.Input.Add("");
+                    n.Input.Insert(1, Const(split.Ints.ToArray()));
+                    break;
+                case "Squeeze" or "Unsqueeze" or "ReduceSum" when n.Find("axes") is { } axes:
+                    n.Attribute.Remove(axes);
+                    n.Input.Insert(1, Const(axes.Ints.ToArray()));
+                    break;
+                case "Softmax" or "LogSoftmax" or "Hardmax":
+                {
+                    long axis = n.GetInt("axis", 1);
+                    if (n.Find("axis") is { } a) n.Attribute.Remove(a);
+                    string x = n.Input[0], y = n.Output[0], stem = $"ft_lift13::{n.OpType.ToLowerInvariant()}{counter++}";
+                    result.RemoveAt(result.Count - 1);
+                    result.Add(Nodes.Make("Flatten", [x], [stem + "_2d"], stem + "_flatten", "", Nodes.Attr("axis", axis)));
+                    result.Add(Nodes.Make(n.OpType, [stem + "_2d"], [stem + "_out"], n.Name, "", Nodes.Attr("axis", 1L)));
+                    result.Add(Nodes.Make("Shape", [x], [stem + "_shape"], stem + "_shape"));
+                    result.Add(Nodes.Make("Reshape", [stem + "_out", stem + "_shape"], [y], stem + "_reshape"));
+                    break;
+                }
+            }
+        }
+        g.Node.Clear();
+        g.Node.AddRange(result);
+    }
+
+    /// <summary>
+    /// Opset 13-17 -> 18: the reductions other than ReduceSum take <c>axes</c> as an input instead of an attribute,
+    /// and Split without a <c>split</c> input needs <c>num_outputs</c>. Every other op of opsets 13-17 means the same at 18.
+    /// </summary>
     public static void To18(GraphProto g)
     {
         int counter = 0;
         foreach (var n in g.Node)
         {
             if (n.Domain is not ("" or "ai.onnx")) continue;
+            RefuseSubgraphs(n, 18);
             if (Reductions.Contains(n.OpType) && n.Find("axes") is { } axes)
             {
                 var name = $"ft_lift18::axes_{counter++}";
@@ -368,9 +427,13 @@ public static class OpsetLift
             {
                 n.Attribute.Add(Nodes.Attr("num_outputs", (long)n.Output.Count));
             }
-            foreach (var a in n.Attribute)
-                if (a.G is not null || a.Graphs.Count > 0)
-                    throw new Gradients.UnsupportedOpException($"node '{n.Name}' ({n.OpType}) has a subgraph: cannot lift it to opset 18");
         }
+    }
+
+    private static void RefuseSubgraphs(NodeProto n, long target)
+    {
+        foreach (var a in n.Attribute)
+            if (a.G is not null || a.Graphs.Count > 0)
+                throw new Gradients.UnsupportedOpException($"node '{n.Name}' ({n.OpType}) has a subgraph: cannot lift it to opset {target}");
     }
 }

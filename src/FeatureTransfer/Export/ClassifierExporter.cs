@@ -22,7 +22,7 @@ public sealed record ExportOptions
     public bool ExactQuantized { get; init; }
 }
 
-/// <summary>What <see cref="ClassifierExporter.Export"/> wrote.</summary>
+/// <summary>What <c>ClassifierExporter.Export</c> wrote.</summary>
 public sealed record ExportSummary(string Path, long Bytes, string InputName, IReadOnlyList<string> Outputs, long Opset,
     FeatureLayout Layout, IReadOnlyList<string> Labels, string Normalization, string Head);
 
@@ -41,16 +41,14 @@ public static class ClassifierExporter
     {
         ArgumentNullException.ThrowIfNull(head);
         options ??= new ExportOptions();
-        if (head.Linear is null)
-            throw new UnsupportedHeadException(
-                $"a {HeadKinds.Name(head.Kind)} head cannot be exported: only linear heads (svm, logreg) are written as ONNX " +
-                "(ML.NET 5 exposes no ONNX converter for its tree ensembles here); train with --head svm or --head logreg to export");
+        // Linear heads: the scorer ft evaluate runs. Tree heads: their trees as ai.onnx.ml.TreeEnsembleRegressor.
+        var scorer = head.Linear is not null ? head.ToOnnxScorer() : TreeScorer(head, TreeHeads.Extract(head));
         var model = OnnxModelFile.Load(modelPath);
         var sha = OnnxModelFile.Sha256(modelPath);
         if (!string.Equals(sha, head.Features.ModelSha256, StringComparison.OrdinalIgnoreCase))
             throw new ProvenanceMismatchException(
                 $"the head was trained on features of '{head.Features.ModelName}' (sha256 {Short(head.Features.ModelSha256)}), " +
-                $"not on this model (sha256 {Short(sha)})", modelPath);
+                $"not on this model (sha256 {Short(sha)}): give the backbone the features were extracted with (ft export --model)", modelPath);
         var preprocessing = head.Features.Preprocessing
             ?? throw new InvalidOptionException("the head's features record no image preprocessing (features not computed from images): nothing to export");
         cancellationToken.ThrowIfCancellationRequested();
@@ -65,7 +63,7 @@ public static class ClassifierExporter
             throw new ProvenanceMismatchException($"the model's taps do not match the head's layers: {why}", modelPath);
         cancellationToken.ThrowIfCancellationRequested();
 
-        bool softmax = head.Linear.Output == LinearOutput.Softmax;
+        bool probabilities = head.Linear is { Output: LinearOutput.Softmax } || head.Kind == HeadKind.LightGbm;
         var info = new ExportedClassifierInfo
         {
             SourceModelSha256 = sha,
@@ -78,7 +76,7 @@ public static class ClassifierExporter
             Preprocessing = preprocessing,
             PreprocessingInGraph = options.WithPreprocessing,
             InputName = options.WithPreprocessing ? ClassifierGraph.ImageInput : tapped.InputName,
-            Scores = softmax ? "probabilities" : "margins",
+            Scores = probabilities ? "probabilities" : head.Linear is null ? "tree sums" : "margins",
         };
         var metadata = new Dictionary<string, string>
         {
@@ -88,10 +86,10 @@ public static class ClassifierExporter
         // A float-input classifier is an ordinary image model for the rest of the tool (ft extract/predict read this).
         if (!options.WithPreprocessing) metadata[FeatureExtractor.PreprocessingMetadataKey] = preprocessing.ToJson();
 
-        return ClassifierGraph.Compose(tapped, head.ToOnnxScorer(), new ClassifierGraphOptions
+        return ClassifierGraph.Compose(tapped, scorer, new ClassifierGraphOptions
         {
             Labels = head.Classes,
-            ScoresAreProbabilities = softmax,
+            ScoresAreProbabilities = probabilities,
             Metadata = metadata,
             Preprocessing = options.WithPreprocessing ? ToGraph(preprocessing) : null,
             Name = $"featuretransfer_{HeadKinds.Name(head.Kind)}_classifier",
@@ -104,8 +102,12 @@ public static class ClassifierExporter
     /// </summary>
     public static ExportSummary Export(string modelPath, string headPath, string outPath, ExportOptions? options = null,
         CancellationToken cancellationToken = default)
+        => Export(modelPath, TrainedHead.Load(headPath), outPath, options, cancellationToken);
+
+    /// <summary>Builds the classifier for a loaded <paramref name="head"/>, checks that ONNX Runtime loads it, and writes it atomically.</summary>
+    public static ExportSummary Export(string modelPath, TrainedHead head, string outPath, ExportOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
-        var head = TrainedHead.Load(headPath);
         var model = Build(modelPath, head, options, cancellationToken);
         var bytes = OnnxModelFile.ToBytes(model);
         try
@@ -122,6 +124,22 @@ public static class ClassifierExporter
         var info = ExportedClassifierInfo.Read(model, outPath)!;
         return new ExportSummary(outPath, bytes.LongLength, info.InputName, model.Graph.Output.Select(o => o.Name).ToList(),
             model.OpsetImport.First(o => o.Domain.Length == 0).Version, info.Layout, info.Labels, info.Normalization, info.Head);
+    }
+
+    /// <summary>
+    /// A tree head as one graph, like <see cref="TrainedHead.ToOnnxScorer"/> for linear heads: input <c>features</c>
+    /// [N, D] -> the fitted normalization (the same ONNX subgraph) -> TreeEnsembleRegressor (+ Platt, normalized) ->
+    /// <c>scores</c> [N, K], equal to ML.NET's scores (<c>ft evaluate</c>) within float rounding of the leaf sums.
+    /// </summary>
+    internal static ModelProto TreeScorer(TrainedHead head, TreeEnsembleSpec spec)
+    {
+        var model = GraphBuilder.NewModel("features", head.Normalization.Dimension, out var graph, "head_" + HeadKinds.Name(head.Kind));
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx.ml", Version = 2 });
+        var b = new GraphBuilder(graph, "head/");
+        var x = head.Normalization.AppendTo(b, "features");
+        TreeEnsembleGraph.Append(graph, x, "scores", spec, "head/");
+        graph.Output.Add(GraphBuilder.FloatMatrix("scores", head.Classes.Count));
+        return model;
     }
 
     /// <summary>The library's preprocessing record as the graph-side description.</summary>
@@ -141,32 +159,45 @@ public sealed class UnsupportedHeadException(string message, string? path = null
 /// </summary>
 public sealed record ExportedClassifierInfo
 {
+    /// <summary>The <c>metadata_props</c> key holding this record as JSON.</summary>
     public const string MetadataKey = "featuretransfer.classifier";
+    /// <summary>Format version this tool writes and reads.</summary>
     public const int CurrentFormat = 1;
 
+    /// <summary>Format version of the record.</summary>
     public int FormatVersion { get; init; } = CurrentFormat;
+    /// <summary>SHA-256 of the backbone file the classifier was built from.</summary>
     public required string SourceModelSha256 { get; init; }
+    /// <summary>Catalog or file name of the backbone.</summary>
     public required string SourceModelName { get; init; }
+    /// <summary>Head kind: svm, logreg, fasttree or lightgbm.</summary>
     public required string Head { get; init; }
+    /// <summary>Normalization recipe inside the graph (none, l2, standardize, fne, l2+fne).</summary>
     public required string Normalization { get; init; }
 
     /// <summary>Discretization thresholds (low, high) for fne recipes.</summary>
     public float[]? NormalizationThresholds { get; init; }
 
+    /// <summary>Class names in score order (the <c>label</c> output's values).</summary>
     public required IReadOnlyList<string> Labels { get; init; }
+    /// <summary>The tapped layers, their pooling and their place in the feature vector.</summary>
     public required FeatureLayout Layout { get; init; }
+    /// <summary>How images become the backbone's input (outside the graph, or inside when <see cref="PreprocessingInGraph"/>).</summary>
     public required Preprocessing Preprocessing { get; init; }
 
     /// <summary>True: the input is uint8 [N, H, W, 3] and preprocessing runs inside the graph.</summary>
     public bool PreprocessingInGraph { get; init; }
 
+    /// <summary>Name of the graph's input.</summary>
     public required string InputName { get; init; }
 
     /// <summary><c>margins</c> (svm) or <c>probabilities</c> (logreg: softmax).</summary>
     public required string Scores { get; init; }
 
+    /// <summary>Version of the tool that exported the classifier.</summary>
     public string ToolVersion { get; init; } = ToolInfo.Version;
 
+    /// <summary>The record as snake_case JSON (what the metadata holds).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Features.ProvenanceJson.Options);
 
     /// <summary>The info of an exported classifier, or null when <paramref name="model"/> is not one.</summary>

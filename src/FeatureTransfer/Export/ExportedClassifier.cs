@@ -35,8 +35,10 @@ public sealed class ExportedClassifier : IDisposable
     /// <summary>Provenance from the file's metadata.</summary>
     public ExportedClassifierInfo Info { get; }
 
+    /// <summary>The classifier file.</summary>
     public string Path { get; }
 
+    /// <summary>Class names in score order.</summary>
     public IReadOnlyList<string> Labels => Info.Labels;
 
     /// <summary>True when <paramref name="modelPath"/> is a classifier written by <c>ft export</c> (judged by its metadata).</summary>
@@ -74,7 +76,6 @@ public sealed class ExportedClassifier : IDisposable
         var sw = Stopwatch.StartNew();
         var items = dataset.Items;
         bool uint8 = Info.PreprocessingInGraph;
-        if (uint8) batchSize = 1; // images keep their own sizes: one per run
         int len = Info.Preprocessing.TensorLength;
         var buffer = uint8 ? [] : new float[batchSize * len];
         for (int start = 0; start < items.Count; start += batchSize)
@@ -84,15 +85,20 @@ public sealed class ExportedClassifier : IDisposable
             var good = new List<ImageItem>(count);
             if (uint8)
             {
-                var item = items[start];
-                try
+                // Images keep their own sizes: decoded in parallel, then one run each.
+                var decoded = new (byte[] Pixels, int W, int H)?[count];
+                var reasons = new string?[count];
+                await Task.Run(() => Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken }, i =>
                 {
-                    var (pixels, w, h) = DecodeRgb(item);
-                    using var value = OrtValue.CreateTensorValueFromMemory(pixels, [1, h, w, 3]);
-                    good.Add(item);
-                    Score([value], good, predictions);
+                    try { decoded[i] = DecodeRgb(items[start + i]); }
+                    catch (InvalidImageException e) { reasons[i] = e.Reason; }
+                }), cancellationToken).ConfigureAwait(false);
+                for (int i = 0; i < count; i++)
+                {
+                    if (decoded[i] is not { } d) { skipped.Add(new SkippedInput(items[start + i].DisplayName, reasons[i]!)); continue; }
+                    using var value = OrtValue.CreateTensorValueFromMemory(d.Pixels, [1, d.H, d.W, 3]);
+                    Score([value], [items[start + i]], predictions);
                 }
-                catch (InvalidImageException e) { skipped.Add(new SkippedInput(item.DisplayName, e.Reason)); }
             }
             else
             {
@@ -221,5 +227,6 @@ public sealed class ExportedClassifier : IDisposable
         }));
     }
 
+    /// <summary>Releases the ONNX Runtime session.</summary>
     public void Dispose() => session.Dispose();
 }

@@ -111,7 +111,7 @@ public sealed record HeadOptions
     /// <summary>The L2 strength this head will use.</summary>
     public float EffectiveL2 => L2 ?? DefaultL2;
 
-    /// <summary>Candidate L2 strengths for cross-validation: the given grid, else a log-spaced grid around the default.</summary>
+    /// <summary>Candidate L2 strengths for cross-validation: the given grid, else the head kind's default log-spaced grid.</summary>
     public IReadOnlyList<float> EffectiveL2Grid => L2Grid ?? (Kind == HeadKind.Svm
         ? [1e-4f, 1e-3f, 1e-2f]
         : [1e-4f, 1e-2f, 1f]);

@@ -129,7 +129,7 @@ internal static class RowSpace
         => new(NormRecipe.None, coordinates.Layout, null, null, options.LowThreshold, options.HighThreshold);
 
     /// <summary>
-    /// Gram matrices of one table under each normalization recipe, for cross-validation folds. <c>none</c> and <c>l2</c>
+    /// Gram matrices of one table under each normalization recipe, for cross-validation folds (thread-safe). <c>none</c> and <c>l2</c>
     /// have no fitted statistics: one Gram matrix serves every fold. The per-layer L2 map is row-wise, so the L2 rows
     /// are computed once (by the L2 graph) and <c>l2+fne</c> is fitted and applied on them as <c>fne</c>: the same
     /// statistics and the same ops as the composed <c>l2+fne</c> graph, without running L2 again in every fold.
@@ -139,8 +139,27 @@ internal static class RowSpace
         private float[]? l2Rows;
         private readonly Dictionary<NormRecipe, float[]> shared = [];
 
-        private float[] L2Rows => l2Rows ??= new FittedNormalization(NormRecipe.L2, table.Layout, null, null, options.LowThreshold, options.HighThreshold)
-            .Apply(table.Data, table.Rows);
+        private readonly object gate = new();
+
+        private float[] L2Rows
+        {
+            get
+            {
+                lock (gate)
+                    return l2Rows ??= new FittedNormalization(NormRecipe.L2, table.Layout, null, null, options.LowThreshold, options.HighThreshold)
+                        .Apply(table.Data, table.Rows);
+            }
+        }
+
+        private float[] Shared(NormRecipe recipe, Func<float[]> make)
+        {
+            lock (gate)
+            {
+                if (shared.TryGetValue(recipe, out var g)) return g;
+            }
+            var computed = make();
+            lock (gate) return shared.TryAdd(recipe, computed) ? computed : shared[recipe];
+        }
 
         /// <summary>Gram matrix of all rows under <paramref name="recipe"/> fitted on rows <paramref name="fitRows"/>.</summary>
         public float[] For(NormRecipe recipe, int[] fitRows, CancellationToken ct)
@@ -150,9 +169,9 @@ internal static class RowSpace
             switch (recipe)
             {
                 case NormRecipe.None:
-                    return shared.TryGetValue(recipe, out var g0) ? g0 : shared[recipe] = Gram(None(), table.Data, table.Rows, ct);
+                    return Shared(recipe, () => Gram(None(), table.Data, table.Rows, ct));
                 case NormRecipe.L2:
-                    return shared.TryGetValue(recipe, out var g1) ? g1 : shared[recipe] = Gram(None(), L2Rows, table.Rows, ct);
+                    return Shared(recipe, () => Gram(None(), L2Rows, table.Rows, ct));
                 case NormRecipe.L2Fne:
                 {
                     var rows = L2Rows;

@@ -75,6 +75,9 @@ public sealed class TrainedHead
     /// <summary>Which classifier this is.</summary>
     public HeadKind Kind => Options.Kind;
 
+    /// <summary>The ML.NET model(s) behind this head (export reads tree ensembles out of them).</summary>
+    internal IReadOnlyList<ITransformer> MlNetModels => models;
+
     /// <summary>Throws <see cref="ProvenanceMismatchException"/> naming the mismatch when features from <paramref name="source"/> do not fit this head.</summary>
     public void RequireCompatible(FeatureProvenance features, string source)
     {

@@ -44,6 +44,9 @@ public sealed record SelectionOptions
     /// </summary>
     public bool RowSpaceCv { get; init; } = true;
 
+    /// <summary>Cross-validate folds on all cores at once (results do not depend on it).</summary>
+    public bool Parallel { get; init; } = true;
+
     /// <summary>The linear heads (svm, logreg).</summary>
     public static IReadOnlyList<HeadKind> DefaultHeads { get; } = [HeadKind.Svm, HeadKind.LogReg];
 }
@@ -278,7 +281,7 @@ public static class ModelSelection
         var testRows = Enumerable.Range(train.Rows, test.Rows).ToArray();
         var (z, zTest, dim) = RowSpace.Coordinates(gram, n, trainRows, testRows);
         var table = RowSpace.Table(train, trainRows, z, dim);
-        var fitted = HeadTrainer.FitNormalized(table, z, y, classes, RowSpace.Identity(table, options.Normalization), head with { CvFolds = 0 }, ct);
+        var fitted = HeadTrainer.FitNormalized(table, z, y, classes, RowSpace.Identity(table, options.Normalization), head with { CvFolds = 0 }, ct, scoringOnly: true);
         var predicted = fitted.PredictNormalized(zTest, test.Rows);
         int labelled = 0, correct = 0;
         for (int i = 0; i < test.Rows; i++)
@@ -331,22 +334,27 @@ public static class ModelSelection
         bool rowSpace = options.RowSpaceCv && configs.Any(c => c.Kind.IsLinear())
             && foldRows.All(fr => RowSpace.Worthwhile(fr.Train.Length, train.Dimension, train.Rows));
 
-        var accs = new List<double>[norms.Count, configs.Count];
-        var seconds = new double[norms.Count, configs.Count];
-        for (int n = 0; n < norms.Count; n++)
-            for (int h = 0; h < configs.Count; h++) accs[n, h] = [];
+        var accs = new double?[norms.Count, configs.Count, folds];
+        var seconds = new double[norms.Count, configs.Count, folds];
         var grams = rowSpace ? new RowSpace.GramSource(train, options.Normalization) : null;
+        // Folds run at once (one per core): each fold is independent, and a linear fit is single-threaded ML.NET work
+        // (tree heads use their own threads, so they keep folds in turn).
+        var parallel = new ParallelOptions
+        {
+            MaxDegreeOfParallelism = options.Parallel && configs.All(c => c.Kind.IsLinear()) ? Environment.ProcessorCount : 1,
+            CancellationToken = ct,
+        };
         for (int n = 0; n < norms.Count; n++)
         {
             var recipe = norms[n];
             // none and l2 are row-wise maps without fitted statistics: one normalization (and one Gram matrix) serves every fold.
             FittedNormalization? shared = recipe.Standardizes() ? null : FittedNormalization.Fit(train, recipe, options.Normalization, ct);
-            float[]? sharedX = null;
-            for (int f = 0; f < folds; f++)
+            // The rows normalized once for all folds (none, l2), when some head is fitted on the features themselves.
+            float[]? sharedX = shared is not null && configs.Any(c => !(rowSpace && c.Kind.IsLinear())) ? shared.Apply(train.Data, train.Rows, ct) : null;
+            Parallel.For(0, folds, parallel, f =>
             {
-                ct.ThrowIfCancellationRequested();
                 var (trainRows, valRows) = foldRows[f];
-                if (valRows.Length == 0) continue;
+                if (valRows.Length == 0) return;
                 var sw = Stopwatch.StartNew();
                 var fTrain = train.SelectRows(trainRows);
                 var fVal = train.SelectRows(valRows);
@@ -360,9 +368,9 @@ public static class ModelSelection
                 double prepSeconds = sw.Elapsed.TotalSeconds;
                 for (int h = 0; h < configs.Count; h++)
                 {
+                    ct.ThrowIfCancellationRequested();
                     sw.Restart();
                     int[] predicted;
-                    string[] predictedClasses = classes;
                     if (rowSpace && configs[h].Kind.IsLinear())
                     {
                         if (coords is null)
@@ -372,35 +380,34 @@ public static class ModelSelection
                             coords = (table, zVal, RowSpace.Identity(table, options.Normalization));
                         }
                         var c = coords.Value;
-                        var head = HeadTrainer.FitNormalized(c.Table, c.Table.Data, fy, classes, c.Norm, configs[h], ct);
+                        var head = HeadTrainer.FitNormalized(c.Table, c.Table.Data, fy, classes, c.Norm, configs[h], ct, scoringOnly: true);
                         predicted = head.PredictNormalized(c.Val, valRows.Length);
                     }
                     else
                     {
                         if (direct is null)
                         {
-                            if (shared is not null)
-                            {
-                                sharedX ??= shared.Apply(train.Data, train.Rows, ct);
-                                direct = (train.SelectRowsOf(sharedX, trainRows), train.SelectRowsOf(sharedX, valRows));
-                            }
+                            if (sharedX is not null) direct = (train.SelectRowsOf(sharedX, trainRows), train.SelectRowsOf(sharedX, valRows));
                             else direct = (Norm().Apply(fTrain.Data, fTrain.Rows, ct), Norm().Apply(fVal.Data, fVal.Rows, ct));
                         }
-                        var head = HeadTrainer.FitNormalized(fTrain, direct.Value.X, fy, classes, Norm(), configs[h], ct);
+                        var head = HeadTrainer.FitNormalized(fTrain, direct.Value.X, fy, classes, Norm(), configs[h], ct, scoringOnly: true);
                         predicted = head.PredictNormalized(direct.Value.XVal, fVal.Rows);
                     }
                     int correct = 0;
-                    for (int i = 0; i < fVal.Rows; i++) if (predictedClasses[predicted[i]] == fVal.Labels[i]) correct++;
-                    accs[n, h].Add((double)correct / fVal.Rows);
-                    seconds[n, h] += sw.Elapsed.TotalSeconds + prepSeconds / configs.Count;
+                    for (int i = 0; i < fVal.Rows; i++) if (classes[predicted[i]] == fVal.Labels[i]) correct++;
+                    accs[n, h, f] = (double)correct / fVal.Rows;
+                    seconds[n, h, f] = sw.Elapsed.TotalSeconds + prepSeconds / configs.Count;
                 }
-            }
+            });
             progress?.Report($"{name}: {NormRecipes.Name(recipe)} done ({folds} folds x {configs.Count} head settings{(rowSpace ? ", row-space fits" : "")})");
         }
         var result = new List<(NormRecipe, HeadOptions, CvResult, double)>();
         for (int n = 0; n < norms.Count; n++)
             for (int h = 0; h < configs.Count; h++)
-                result.Add((norms[n], configs[h], new CvResult(accs[n, h]), seconds[n, h]));
+            {
+                var foldAccuracies = Enumerable.Range(0, folds).Where(f => accs[n, h, f] is not null).Select(f => accs[n, h, f]!.Value).ToList();
+                result.Add((norms[n], configs[h], new CvResult(foldAccuracies), Enumerable.Range(0, folds).Sum(f => seconds[n, h, f])));
+            }
         return result;
     }
 

@@ -24,6 +24,7 @@ public sealed record ResplitOptions
 /// <summary>Mean, population std, min and max of accuracies over re-splits.</summary>
 public sealed record AccuracySummary(double Mean, double Std, double Min, double Max)
 {
+    /// <summary>Summary of <paramref name="values"/> (at least one).</summary>
     public static AccuracySummary Of(IReadOnlyCollection<double> values)
     {
         double mean = values.Average();
@@ -41,10 +42,15 @@ public sealed record ResplitSplit(int Index, CandidateResult Chosen, double Accu
 /// <summary>Result of <see cref="Resplits.Run"/>.</summary>
 public sealed class ResplitResult
 {
+    /// <summary>Seed the splits were drawn with.</summary>
     public required int Seed { get; init; }
+    /// <summary>Images in the pool (train + test images present in every feature table).</summary>
     public required int PooledRows { get; init; }
+    /// <summary>Training rows per split.</summary>
     public required int TrainRows { get; init; }
+    /// <summary>Test rows per split.</summary>
     public required int TestRows { get; init; }
+    /// <summary>Every split, in split order.</summary>
     public required IReadOnlyList<ResplitSplit> Splits { get; init; }
 
     /// <summary>Test accuracy of what the selection chose, over the splits.</summary>
@@ -56,6 +62,7 @@ public sealed class ResplitResult
     /// <summary>How often each configuration (layers / norm / head, any L2) was chosen.</summary>
     public required IReadOnlyDictionary<string, int> ChoiceCounts { get; init; }
 
+    /// <summary>Wall time of all splits.</summary>
     public required double Seconds { get; init; }
 }
 
@@ -154,6 +161,8 @@ public static class Resplits
         var labels = pooled[0].Labels.Select(l => l!).ToArray();
         int trainRows = resplit.TrainRows ?? layers[0].Train.Rows;
         var splits = Draw(labels, trainRows, resplit.Count, resplit.Seed);
+        // Parallel over splits, not inside them.
+        options = options with { Parallel = false };
         var results = new ConcurrentDictionary<int, ResplitSplit>();
         int done = 0;
         var parallel = new ParallelOptions

@@ -67,9 +67,9 @@ public class ExportParityTests(ITestOutputHelper output)
     public async Task Resnet18_bottleneck_classifier_on_real_photos_predicts_what_ft_evaluate_predicts()
     {
         var model = OnnxTestModels.Torchvision("resnet18");
-        var options = new DatasetOptions { PerClass = 12, Seed = 3 };
+        var options = new DatasetOptions { PerClass = 10, Seed = 3 };
         var train = DatasetLoader.Open(Path.Combine(TestPaths.Hymenoptera, "train"), options);
-        var val = DatasetLoader.Open(Path.Combine(TestPaths.Hymenoptera, "val"), options with { PerClass = 10 });
+        var val = DatasetLoader.Open(Path.Combine(TestPaths.Hymenoptera, "val"), options with { PerClass = 8 });
         var tensorizer = new TensorizerOptions();
         using var extractor = FeatureExtractor.Load(model, new ExtractorOptions { Layers = "bottleneck", Preprocessing = Preprocessing.ImageNet, Tensorizer = tensorizer });
         var (trainTable, _) = await extractor.ExtractAsync(train);
@@ -96,6 +96,31 @@ public class ExportParityTests(ITestOutputHelper output)
             Assert.Equal(Preprocessing.ImageNet, info.Preprocessing);
             Assert.Equal(head.Features.Layout, info.Layout);
         }
+        if (Directory.Exists(PythonOnnx)) RunChecker([dir.File("resnet18-logreg.onnx")]);
+    }
+
+    /// <summary>The zoo's int8 MobileNetV2 (opset 12, QLinear ops, com.microsoft ops) lifted to opset 13 around the head.</summary>
+    [SharedFact]
+    public async Task Quantized_opset12_mobilenet_classifier_predicts_what_ft_evaluate_predicts()
+    {
+        var model = TestPaths.SharedModel("mobilenetv2-12-int8.onnx");
+        var options = new DatasetOptions { PerClass = 10, Seed = 7 };
+        var train = DatasetLoader.Open(Path.Combine(TestPaths.Hymenoptera, "train"), options);
+        var val = DatasetLoader.Open(Path.Combine(TestPaths.Hymenoptera, "val"), options);
+        using var extractor = FeatureExtractor.Load(model, new ExtractorOptions { Layers = "bottleneck" });
+        var (trainTable, _) = await extractor.ExtractAsync(train);
+        var (valTable, _) = await extractor.ExtractAsync(val);
+        var head = HeadTrainer.Train(trainTable, NormRecipe.L2Fne, new HeadOptions { Kind = HeadKind.LogReg });
+        var evaluated = head.Predict(valTable);
+        using var dir = TestPaths.NewTempDir();
+        var path = dir.File("mobilenet.onnx");
+        var built = ClassifierExporter.Build(model, head);
+        Assert.Equal(13, built.OpsetImport.Single(o => o.Domain.Length == 0).Version);
+        OnnxModelFile.Save(built, path);
+        var (labels, indices, scores) = RunClassifier(path, extractor.Preprocessing, Tensors(val.Items, extractor.Preprocessing, new TensorizerOptions()), val.Items.Count);
+        double maxDiff = AssertParity(head, evaluated, labels, indices, scores);
+        output.WriteLine($"mobilenetv2-12-int8 logreg/l2+fne: {val.Items.Count} photos, labels equal, max |score diff| {maxDiff:E2}");
+        if (Directory.Exists(PythonOnnx)) RunChecker([path]);
     }
 
     [SharedFact]
@@ -140,6 +165,33 @@ public class ExportParityTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// ft predict's decoding for in-graph preprocessing (EXIF orientation, alpha on black, gray, palette, 16-bit, CMYK,
+    /// WebP, BMP, GIF) + the preprocessing graph equals the tensorizer on the committed format fixtures.
+    /// </summary>
+    [Fact]
+    public void Decoded_pixels_of_every_format_fixture_preprocess_to_the_tensorizer_output()
+    {
+        var tensorizer = new ImageTensorizer(new TensorizerOptions { ScaledJpegDecode = false, JpegDecoder = JpegDecoder.SkiaSharp });
+        var p = Preprocessing.ImageNet with { Height = 64, Width = 64, Resize = 72 };
+        using var session = new InferenceSession(OnnxModelFile.ToBytes(ClassifierGraph.PreprocessingModel(ClassifierExporter.ToGraph(p))));
+        var files = Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "tests", "FeatureTransfer.Tests", "Fixtures", "preprocessing", "formats"));
+        Assert.Contains(files, f => f.EndsWith("exif6.jpg", StringComparison.Ordinal));
+        foreach (var file in files.Order(StringComparer.Ordinal))
+        {
+            var item = new ImageItem(Path.GetFileName(file), null, file);
+            var expected = new float[p.TensorLength];
+            tensorizer.Write(item, p, expected);
+            var (pixels, w, h) = ExportedClassifier.DecodeRgb(item);
+            using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, h, w, 3]);
+            using var outs = session.Run(new RunOptions(), [ClassifierGraph.ImageInput], [input], ["pixels"]);
+            var actual = outs[0].GetTensorDataAsSpan<float>().ToArray();
+            int differing = expected.Zip(actual).Count(t => t.First != t.Second);
+            output.WriteLine($"{Path.GetFileName(file)}: {w}x{h}, {differing} of {expected.Length} values differ");
+            Assert.True(differing == 0, $"{Path.GetFileName(file)}: {differing} values differ");
+        }
+    }
+
     [DebianDataFact(PythonOnnx)]
     public void Exported_classifiers_pass_the_onnx_full_checker()
     {
@@ -148,13 +200,19 @@ public class ExportParityTests(ITestOutputHelper output)
         var (table, _) = extractor.ExtractAsync(train).GetAwaiter().GetResult();
         using var dir = TestPaths.NewTempDir();
         var files = new List<string>();
-        foreach (var (kind, norm, pre) in new[] { (HeadKind.Svm, NormRecipe.Fne, false), (HeadKind.LogReg, NormRecipe.L2Fne, true) })
+        foreach (var (kind, norm, pre) in new[] { (HeadKind.Svm, NormRecipe.Fne, false), (HeadKind.LogReg, NormRecipe.L2Fne, true), (HeadKind.LightGbm, NormRecipe.None, true), (HeadKind.FastTree, NormRecipe.Fne, false) })
         {
-            var head = HeadTrainer.Train(table, norm, new HeadOptions { Kind = kind });
+            var head = HeadTrainer.Train(table, norm, new HeadOptions { Kind = kind, Trees = 5, MinLeafRows = 3 });
             var f = dir.File($"{HeadKinds.Name(kind)}{(pre ? "-pre" : "")}.onnx");
             OnnxModelFile.Save(ClassifierExporter.Build(FashionSource, head, new ExportOptions { WithPreprocessing = pre }), f);
             files.Add(f);
         }
+        RunChecker(files);
+    }
+
+    /// <summary>Debian's python3-onnx: <c>onnx.checker.check_model(m, full_check=True)</c> on every file.</summary>
+    private void RunChecker(IReadOnlyList<string> files)
+    {
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add("""
@@ -174,16 +232,28 @@ public class ExportParityTests(ITestOutputHelper output)
         Assert.Equal(files.Count, stdout.Split('\n').Count(l => l.StartsWith("ok ", StringComparison.Ordinal)));
     }
 
-    [DebianDataFact(TestPaths.FashionMnistDir)]
-    public async Task Tree_heads_are_refused_with_a_message_saying_why()
+    [DebianDataTheory(TestPaths.FashionMnistDir)]
+    [InlineData(HeadKind.FastTree, NormRecipe.None)]
+    [InlineData(HeadKind.LightGbm, NormRecipe.Standardize)]
+    public async Task Tree_heads_export_as_tree_ensembles_that_predict_what_mlnet_predicts(HeadKind kind, NormRecipe norm)
     {
-        var train = DatasetLoader.Open(TestPaths.FashionSample, new DatasetOptions { Split = "train", PerClass = 15 });
+        var train = DatasetLoader.Open("idx:" + TestPaths.FashionMnistDir, new DatasetOptions { Classes = FashionTarget, PerClass = 40, Seed = 5 });
+        var test = DatasetLoader.Open("idx:" + TestPaths.FashionMnistDir + ":t10k", new DatasetOptions { Classes = FashionTarget, PerClass = 40, Seed = 6 });
         using var extractor = FeatureExtractor.Load(FashionSource, new ExtractorOptions { Layers = "bottleneck" });
-        var (table, _) = await extractor.ExtractAsync(train);
-        var head = HeadTrainer.Train(table, NormRecipe.None, new HeadOptions { Kind = HeadKind.FastTree, Trees = 5, MinLeafRows = 3 });
-        var e = Assert.Throws<UnsupportedHeadException>(() => ClassifierExporter.Build(FashionSource, head));
-        Assert.Contains("fasttree head cannot be exported", e.Message);
-        Assert.Contains("--head svm", e.Message);
+        var (trainTable, _) = await extractor.ExtractAsync(train);
+        var (testTable, _) = await extractor.ExtractAsync(test);
+        var head = HeadTrainer.Train(trainTable, norm, new HeadOptions { Kind = kind, Trees = 10, MinLeafRows = 5 });
+        var evaluated = head.Predict(testTable); // ML.NET's own tree scoring, as ft evaluate
+
+        using var dir = TestPaths.NewTempDir();
+        var path = dir.File("classifier.onnx");
+        var model = ClassifierExporter.Build(FashionSource, head);
+        Assert.Contains(model.Graph.Node, n => n.OpType == "TreeEnsembleRegressor" && n.Domain == "ai.onnx.ml");
+        OnnxModelFile.Save(model, path);
+        var tensors = Tensors(test.Items, extractor.Preprocessing, new TensorizerOptions());
+        var (labels, indices, scores) = RunClassifier(path, extractor.Preprocessing, tensors, test.Items.Count);
+        double maxDiff = AssertParity(head, evaluated, labels, indices, scores);
+        output.WriteLine($"{kind}/{NormRecipes.Name(norm)}: {test.Items.Count} rows, labels equal, max |score diff| {maxDiff:E2}");
     }
 
     [SharedFact]

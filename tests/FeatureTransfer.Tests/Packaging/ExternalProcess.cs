@@ -5,6 +5,13 @@ namespace FeatureTransfer.Tests.Packaging;
 /// <summary>Runs an external program (dotnet pack, the installed tool) and returns its exit code and output.</summary>
 public static class ExternalProcess
 {
+    /// <summary>The configuration this test assembly was built in: child builds reuse that build of the libraries.</summary>
+#if DEBUG
+    public const string Configuration = "Debug";
+#else
+    public const string Configuration = "Release";
+#endif
+
     public sealed record Result(int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed)
     {
         public string Describe(string what) => $"{what} exited {ExitCode} after {Elapsed.TotalSeconds:F0} s\nstdout:\n{Tail(Stdout)}\nstderr:\n{Tail(Stderr)}";

@@ -11,7 +11,7 @@ public class LibrarySampleTests
     {
         using var tmp = TestPaths.NewTempDir();
         var project = Path.Combine(TestPaths.RepoRoot, "samples", "LibraryUsage");
-        var r = ExternalProcess.Run("dotnet", ["run", "--project", project, "-c", "Release", "--", TestPaths.FashionSample, tmp.Path],
+        var r = ExternalProcess.Run("dotnet", ["run", "--project", project, "-c", ExternalProcess.Configuration, "--", TestPaths.FashionSample, tmp.Path],
             tmp.Path, TimeSpan.FromMinutes(10));
         Assert.True(r.ExitCode == 0, r.Describe("dotnet run samples/LibraryUsage"));
         Assert.Contains("model fashion-source, layers 5 layers, 320 features", r.Stdout);

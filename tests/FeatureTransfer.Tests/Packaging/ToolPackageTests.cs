@@ -21,7 +21,7 @@ public sealed class PackedArtifacts : IDisposable
         // platform-specific, so packing it publishes for linux-x64 (incremental after the first time).
         foreach (var (project, noBuild) in new[] { ("src/FeatureTransfer.Onnx", true), ("src/FeatureTransfer", true), ("src/FeatureTransfer.Cli", false) })
         {
-            var args = new List<string> { "pack", project, "-c", "Release", "-o", Artifacts, "--no-restore" };
+            var args = new List<string> { "pack", project, "-c", ExternalProcess.Configuration, "-o", Artifacts, "--no-restore" };
             if (noBuild) args.Add("--no-build");
             var pack = ExternalProcess.Run("dotnet", args, TestPaths.RepoRoot, Timeout);
             if (pack.ExitCode != 0) throw new InvalidOperationException(pack.Describe("dotnet pack " + project));
@@ -49,17 +49,21 @@ public sealed class PackedArtifacts : IDisposable
     public TimeSpan PackTime { get; }
     public TimeSpan InstallTime { get; }
 
+    /// <summary>A folder of the fixture's temporary directory (created).</summary>
+    public string Folder(string name) => Directory.CreateDirectory(_dir.File(name)).FullName;
+
     public ExternalProcess.Result Ft(params string[] args)
         => ExternalProcess.Run(Path.Combine(ToolPath, "ft"), args, WorkDir, TimeSpan.FromMinutes(2));
 
     public void Dispose() => _dir.Dispose();
 }
 
-public class ToolPackageTests(PackedArtifacts packed) : IClassFixture<PackedArtifacts>
+public class ToolPackageTests(PackedArtifacts packed, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<PackedArtifacts>
 {
     [Fact]
     public void Installed_tool_prints_the_library_version()
     {
+        output.WriteLine($"pack (3 projects) {packed.PackTime.TotalSeconds:F1} s, install {packed.InstallTime.TotalSeconds:F1} s");
         var r = packed.Ft("--version");
         Assert.True(r.ExitCode == 0, r.Describe("ft --version"));
         Assert.Equal(ToolInfo.Version, r.Stdout.Trim());
@@ -127,5 +131,46 @@ public class ToolPackageTests(PackedArtifacts packed) : IClassFixture<PackedArti
             Assert.Contains("Microsoft.ML.OnnxRuntime.Managed", dependencies.Keys);
             Assert.DoesNotContain("Microsoft.ML.OnnxRuntime", dependencies.Keys); // the application picks the native runtime
         }
+    }
+
+    [Fact]
+    public void Library_package_runs_the_sample_in_a_project_outside_the_repository()
+    {
+        // A consumer as a NuGet user writes it: the library package from the packed folder, the native runtimes it
+        // chooses itself. Versions are the repository's; packages come from the machine's NuGet cache as a read-only
+        // fallback, so nothing is downloaded and the cache never holds this build's FeatureTransfer packages.
+        var dir = packed.Folder("consumer");
+        var versions = XDocument.Load(Path.Combine(TestPaths.RepoRoot, "Directory.Packages.props")).Descendants()
+            .Where(e => e.Name.LocalName == "PackageVersion").ToDictionary(e => (string)e.Attribute("Include")!, e => (string)e.Attribute("Version")!);
+        string Ref(string id) => $"<PackageReference Include=\"{id}\" Version=\"{versions[id]}\" />";
+        var cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        File.WriteAllText(Path.Combine(dir, "consumer.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><Nullable>enable</Nullable><ImplicitUsings>enable</ImplicitUsings>
+                <NoWarn>NU1603</NoWarn>
+                <RestorePackagesPath>{Path.Combine(dir, "packages")}</RestorePackagesPath>
+                <RestoreAdditionalProjectFallbackFolders>{cache}</RestoreAdditionalProjectFallbackFolders>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="FeatureTransfer" Version="{PackedArtifacts.Version}" />
+                {Ref("Microsoft.ML.OnnxRuntime")} {Ref("SkiaSharp.NativeAssets.Linux")} {Ref("NetVips.Native.linux-x64")}
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(dir, "nuget.config"),
+            $"<configuration><packageSources><clear /><add key=\"artifacts\" value=\"{packed.Artifacts}\" /></packageSources></configuration>");
+        File.Copy(Path.Combine(TestPaths.RepoRoot, "samples", "LibraryUsage", "Program.cs"), Path.Combine(dir, "Program.cs"));
+        var output = packed.Folder("consumer-out");
+        var r = ExternalProcess.Run("dotnet", ["run", "-c", "Release", "--", TestPaths.FashionSample, output], dir, TimeSpan.FromMinutes(10));
+        Assert.True(r.ExitCode == 0, r.Describe("dotnet run (package consumer)"));
+        // The default model came from the package's content, copied beside the consumer's executable.
+        Assert.True(File.Exists(Path.Combine(dir, "bin", "Release", "net10.0", "onnx-models", "models.json")));
+        Assert.Contains("model fashion-source, layers 5 layers, 320 features", r.Stdout);
+        Assert.Matches(@"accuracy 0\.(8|9)\d+ macro-F1 [0-9.]+ on 100 test images", r.Stdout);
+        Assert.False(Directory.Exists(Path.Combine(cache, "featuretransfer", PackedArtifacts.Version)) &&
+                     Directory.GetLastWriteTimeUtc(Path.Combine(cache, "featuretransfer", PackedArtifacts.Version)) > DateTime.UtcNow.AddMinutes(-15),
+            "the test put FeatureTransfer into the shared NuGet cache");
     }
 }
