@@ -52,8 +52,9 @@ public sealed class TrainingEngine : IDisposable
         // Debugging aid: FT_ORT_PROFILE=<prefix> writes ONNX Runtime's per-node timing JSON.
         if (Environment.GetEnvironmentVariable("FT_ORT_PROFILE") is { Length: > 0 } profile)
         {
-            options.EnableProfiling = true;
+            // The prefix must be set first: the EnableProfiling setter passes the current prefix to ONNX Runtime.
             options.ProfileOutputPathPrefix = profile;
+            options.EnableProfiling = true;
         }
         _session = new InferenceSession(OnnxModelFile.ToBytes(Graph.Model), options);
         _slots = Graph.State.Select(s =>
