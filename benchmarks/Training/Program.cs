@@ -17,6 +17,7 @@ return args_.Command switch
 {
     "engine" => EngineChild.Run(args_),
     "run" => Runner.Run(args_),
+    "micro" => Micro.Run(args_),
     _ => Usage(),
 };
 
@@ -112,6 +113,56 @@ internal static class EngineChild
             if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
                 return long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
         return double.NaN;
+    }
+}
+
+/// <summary>
+/// The Conv weight gradient alone, per formulation (FT_CONV_DW = slices | onehot | swapped), on ResNet-18's layer
+/// shapes at batch 32: X -> Conv (trainable W) -> GlobalAveragePool -> logits. Alternating rounds in one process.
+/// </summary>
+internal static class Micro
+{
+    public static int Run(Args a)
+    {
+        int batch = a.Int("batch", 32), threads = a.Int("threads", 2), rounds = a.Int("rounds", 2), steps = a.Int("steps", 3);
+        var methods = a.Get("methods", "slices,onehot,swapped").Split(',');
+        (string Name, long C, long Hw, long O, long K, long S, long P)[] layers =
+        [
+            ("conv1 7x7/2", 3, 224, 64, 7, 2, 3), ("layer1 3x3", 64, 56, 64, 3, 1, 1), ("layer2.0 3x3/2", 64, 56, 128, 3, 2, 1),
+            ("layer3 3x3", 256, 14, 256, 3, 1, 1), ("layer4 3x3", 512, 7, 512, 3, 1, 1),
+        ];
+        var sel = a.Get("layers", "");
+        foreach (var l in layers.Where(l => sel.Length == 0 || sel.Split(',').Any(x => l.Name.StartsWith(x, StringComparison.Ordinal))))
+        {
+            var times = methods.ToDictionary(m => m, _ => new List<double>());
+            var model = new FeatureTransfer.Onnx.Builders.GraphBuilder("x", l.C, l.Hw, l.Hw).Conv(l.O, l.K, l.S, l.P).GlobalAveragePool().Flatten().Build();
+            var x = new float[batch * l.C * l.Hw * l.Hw];
+            var rng = new Random(1);
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
+            var y = Enumerable.Range(0, batch).Select(i => (long)(i % l.O)).ToArray();
+            for (int r = 0; r < rounds; r++)
+                foreach (var m in r % 2 == 0 ? methods : methods.Reverse())
+                {
+                    Environment.SetEnvironmentVariable("FT_CONV_DW", m);
+                    var spec = new TrainingSpec
+                    {
+                        Trainable = ["conv0.weight"],
+                        InputShapes = new Dictionary<string, long[]> { ["x"] = [-1, l.C, l.Hw, l.Hw] },
+                        Optimizer = new OptimizerSpec { Momentum = 0.9 },
+                    };
+                    using var engine = new TrainingEngine(model, spec, threads);
+                    engine.Step(x, y, batch, [1e-3]);
+                    for (int s = 0; s < steps; s++)
+                    {
+                        var t = Stopwatch.StartNew();
+                        engine.Step(x, y, batch, [1e-3]);
+                        times[m].Add(t.Elapsed.TotalSeconds);
+                    }
+                }
+            Console.WriteLine($"{l.Name,-16} " + string.Join("  ", methods.Select(m =>
+                string.Create(CultureInfo.InvariantCulture, $"{m} {times[m].Order().ElementAt(times[m].Count / 2):F3} s"))) + $"   load {File.ReadAllText("/proc/loadavg")[..14]}");
+        }
+        return 0;
     }
 }
 

@@ -132,6 +132,8 @@ internal static class ConvRules
         bool padded = geo.PadsBegin.Concat(geo.PadsEnd).Any(p => p != 0);
         string cols;
         long rowsPerImage = y.Dims[2]; // output rows of one image along the stacked axis (>= Hy: straddling rows)
+        var method = Environment.GetEnvironmentVariable("FT_CONV_DW") ?? "slices";
+        if (method == "swapped" && groups == 1) return SwappedWeightGrad(c, geo, xt, x, y, w, g);
         if (k == 1)
         {
             // 1x1: a strided view of the (padded) input, or the input itself.
@@ -140,6 +142,23 @@ internal static class ConvRules
             cols = !strided && !padded ? xt : c.Op("Slice", [xp, c.Ints(new long[sp]),
                 c.Ints(spatial.Select(i => geo.Strides[i] * (y.Dims[i + 2] - 1) + 1).ToArray()),
                 c.Ints(spatial.Select(i => i + 2).ToArray()), c.Ints(geo.Strides)]);
+        }
+        else if (method == "slices")
+        {
+            // One strided Slice of the padded input per kernel tap, stacked after the channel axis: [C, K, N, spatial].
+            string xp = padded ? c.Op("Pad", [xt, c.Ints([0, 0, .. geo.PadsBegin, 0, 0, .. geo.PadsEnd])]) : xt;
+            var taps = new List<string>();
+            var tap = new long[sp];
+            for (long t = 0; t < k; t++)
+            {
+                long rest = t;
+                for (int i = sp - 1; i >= 0; i--) { tap[i] = rest % geo.Kernel[i]; rest /= geo.Kernel[i]; }
+                var starts = spatial.Select(i => tap[i] * geo.Dilations[i]).ToArray();
+                var ends = spatial.Select(i => starts[i] + geo.Strides[i] * (y.Dims[i + 2] - 1) + 1).ToArray();
+                var slice = c.Op("Slice", [xp, c.Ints(starts), c.Ints(ends), c.Ints(spatial.Select(i => i + 2).ToArray()), c.Ints(geo.Strides)]);
+                taps.Add(c.Op("Unsqueeze", [slice, c.Ints(1)]));
+            }
+            cols = c.Op("Concat", taps.ToArray(), Attr("axis", 1L));
         }
         else
         {
@@ -178,5 +197,21 @@ internal static class ConvRules
         var prod = c.Op("MatMul", [colsR, gT]);
         var dw = c.Transpose(prod, 0, 2, 1); // [g, Og, Cg*K]
         return c.Reshape(dw, c.Ints([o, cg, .. geo.Kernel]));
+    }
+
+    /// <summary>
+    /// dW as one Conv with batch and channel axes swapped: X^T [C, N, spatial] convolved with dY^T [O, N, Y...] as the
+    /// kernel (the forward strides become dilations and vice versa) gives [C, O, k...] (groups = 1 only).
+    /// </summary>
+    private static string SwappedWeightGrad(GradContext c, Geometry geo, string xt, TensorShape x, TensorShape y, TensorShape w, string g)
+    {
+        int sp = geo.Kernel.Length;
+        long[] spatial = Enumerable.Range(0, sp).Select(i => (long)i).ToArray();
+        var gt = c.Transpose(g, [1, 0, .. spatial.Select(i => i + 2)]);
+        // The conv may reach past the kernel when input positions were never read: crop with pads (negative end pads are not allowed, so Slice).
+        var full = c.Op("Conv", [xt, gt], Attr("kernel_shape", y.Dims[2..]), Attr("strides", geo.Dilations), Attr("dilations", geo.Strides),
+            Attr("pads", geo.PadsBegin.Concat(geo.PadsEnd).ToArray()));
+        var cropped = c.Op("Slice", [full, c.Ints(new long[sp]), c.Ints(geo.Kernel), c.Ints(spatial.Select(i => i + 2).ToArray())]);
+        return c.Transpose(cropped, [1, 0, .. spatial.Select(i => i + 2)]);
     }
 }
