@@ -86,7 +86,7 @@ internal static class EngineChild
             Optimizer = new OptimizerSpec { Momentum = 0.9 },
         };
         var build = Stopwatch.StartNew();
-        using var engine = new TrainingEngine(model, spec, threads);
+        using var engine = new TrainingEngine(model, spec, threads, o => Micro.Configure(o, "x+" + a.Get("session", "").Replace(",", "+")));
         build.Stop();
         var rng = new Random(1);
         var x = new float[batch * 3 * size * size];
@@ -143,14 +143,14 @@ internal static class Micro
             for (int r = 0; r < rounds; r++)
                 foreach (var m in r % 2 == 0 ? methods : methods.Reverse())
                 {
-                    Environment.SetEnvironmentVariable("FT_CONV_DW", m);
+                    Environment.SetEnvironmentVariable("FT_CONV_DW", m.Split('+')[0]);
                     var spec = new TrainingSpec
                     {
                         Trainable = ["conv0.weight"],
                         InputShapes = new Dictionary<string, long[]> { ["x"] = [-1, l.C, l.Hw, l.Hw] },
                         Optimizer = new OptimizerSpec { Momentum = 0.9 },
                     };
-                    using var engine = new TrainingEngine(model, spec, threads);
+                    using var engine = new TrainingEngine(model, spec, threads, o => Configure(o, m));
                     engine.Step(x, y, batch, [1e-3]);
                     for (int s = 0; s < steps; s++)
                     {
@@ -163,6 +163,20 @@ internal static class Micro
                 string.Create(CultureInfo.InvariantCulture, $"{m} {times[m].Order().ElementAt(times[m].Count / 2):F3} s"))) + $"   load {File.ReadAllText("/proc/loadavg")[..14]}");
         }
         return 0;
+    }
+    /// <summary>Session settings after a '+' in a method name: slices+nospin, +noarena, +nopattern, +basic, +extended.</summary>
+    internal static void Configure(Microsoft.ML.OnnxRuntime.SessionOptions o, string method)
+    {
+        foreach (var opt in method.Split('+').Skip(1).Where(o => o.Length > 0))
+            switch (opt)
+            {
+                case "nospin": o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); break;
+                case "noarena": o.EnableCpuMemArena = false; break;
+                case "nopattern": o.EnableMemoryPattern = false; break;
+                case "basic": o.GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_BASIC; break;
+                case "extended": o.GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED; break;
+                default: throw new ArgumentException($"unknown session setting '{opt}'");
+            }
     }
 }
 

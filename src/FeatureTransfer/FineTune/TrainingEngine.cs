@@ -43,7 +43,8 @@ public sealed class TrainingEngine : IDisposable
     /// <param name="inference">The inference model (any opset >= 7 with supported ops); the export keeps its graph.</param>
     /// <param name="spec">What to train and how.</param>
     /// <param name="threads">Intra-op threads (0: ONNX Runtime's default).</param>
-    public TrainingEngine(ModelProto inference, TrainingSpec spec, int threads = 0)
+    /// <param name="configure">Optional last word on the session options (e.g. spinning, memory arena), for tuning and benchmarks.</param>
+    public TrainingEngine(ModelProto inference, TrainingSpec spec, int threads = 0, Action<SessionOptions>? configure = null)
     {
         _inference = OpsetUpgrade.ToAtLeast(inference, 17);
         Graph = TrainingGraphBuilder.Build(_inference, spec);
@@ -56,6 +57,7 @@ public sealed class TrainingEngine : IDisposable
             options.ProfileOutputPathPrefix = profile;
             options.EnableProfiling = true;
         }
+        configure?.Invoke(options);
         _session = new InferenceSession(OnnxModelFile.ToBytes(Graph.Model), options);
         _slots = Graph.State.Select(s =>
         {

@@ -145,6 +145,27 @@ public class OpGradientTests
         Check32Linear(n, new GradInput("X", [2, cin, 5, 4, 6]), new GradInput("W", [cout, cin / groups, k, k, k]), new GradInput("B", [cout]));
     }
 
+    [Theory]
+    [InlineData("onehot")]
+    [InlineData("swapped")]
+    public void Alternative_conv_weight_gradients_match_finite_differences(string method)
+    {
+        FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = method;
+        try
+        {
+            Conv_matches_finite_differences(1, 1, 1, 1, 3);
+            Conv_matches_finite_differences(2, 1, 1, 1, 3);
+            Conv_matches_finite_differences(1, 2, 1, 2, 3);
+            Conv_matches_finite_differences(2, 1, 2, 1, 3);
+            Conv_matches_finite_differences(2, 1, 1, 1, 4);
+            Conv_matches_finite_differences(2, 1, 1, 0, 1);
+            Conv1d_matches_finite_differences(2, 1, 1, 1, 3);
+            Conv3d_matches_finite_differences(2, 1, 2, 0, 2);
+            Conv_with_asymmetric_pads_and_strides_matches_finite_differences();
+        }
+        finally { FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = null; }
+    }
+
     [Fact]
     public void Conv_with_asymmetric_pads_and_strides_matches_finite_differences()
     {

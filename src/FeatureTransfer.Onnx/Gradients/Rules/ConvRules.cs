@@ -14,6 +14,14 @@ internal static class ConvRules
 {
     public static void Register(Dictionary<string, GradientRule> r) => r["Conv"] = Conv;
 
+    /// <summary>
+    /// How the weight gradient's im2col is formed: "slices" (default: one strided Slice per kernel tap + Concat),
+    /// "onehot" (one depthwise Conv with one-hot kernels over the batch stacked along the first spatial axis) or
+    /// "swapped" (no im2col: one Conv of X^T with dY^T as the kernel; groups = 1, else slices). All exact; the
+    /// micro benchmark (benchmarks/Training, FT_CONV_DW) compares them.
+    /// </summary>
+    internal static string? WeightGradientMethod { get; set; }
+
     internal sealed record Geometry(long[] Kernel, long[] Strides, long[] Dilations, long[] PadsBegin, long[] PadsEnd, long Group);
 
     /// <summary>Kernel, strides, dilations and explicit pads of a Conv/pool node (auto_pad resolved from shapes).</summary>
@@ -132,7 +140,7 @@ internal static class ConvRules
         bool padded = geo.PadsBegin.Concat(geo.PadsEnd).Any(p => p != 0);
         string cols;
         long rowsPerImage = y.Dims[2]; // output rows of one image along the stacked axis (>= Hy: straddling rows)
-        var method = Environment.GetEnvironmentVariable("FT_CONV_DW") ?? "slices";
+        var method = WeightGradientMethod ?? Environment.GetEnvironmentVariable("FT_CONV_DW") ?? "slices";
         if (method == "swapped" && groups == 1) return SwappedWeightGrad(c, geo, xt, x, y, w, g);
         if (k == 1)
         {
