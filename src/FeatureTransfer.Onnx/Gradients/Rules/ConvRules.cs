@@ -191,8 +191,7 @@ internal static class ConvRules
             cols = c.Op("Conv", [stacked, kernels], Attr("group", cIn), Attr("kernel_shape", geo.Kernel), Attr("strides", geo.Strides),
                 Attr("dilations", geo.Dilations), Attr("pads", new long[sp].Concat(convPadEnd).ToArray()));
         }
-        // cols [g, Cg*K, N*rows*...] x dY^T [g, N*rows*..., Og] -> [g, Cg*K, Og].
-        var colsR = c.Reshape(cols, c.Ints(groups, cg * k, -1));
+        // groups = 1: dY [O, N*rows*...] x cols^T -> [O, Cg*K]; otherwise cols [g, Cg*K, N*rows*...] x dY^T [g, N*rows*..., Og].
         string gp = g;
         if (rowsPerImage > y.Dims[2])
         {
@@ -201,8 +200,15 @@ internal static class ConvRules
             gp = c.Op("Pad", [g, c.Ints(padsG)]);
         }
         long perImage = rowsPerImage * y.Dims.Skip(3).Aggregate(1L, (a, b) => a * b);
+        if (groups == 1)
+        {
+            // dY as [O, N*P] moves whole per-image planes (a cheap block transpose); Gemm reads cols transposed.
+            var gO = c.Reshape(c.Transpose(c.Reshape(gp, c.Ints(-1, o, perImage)), 1, 0, 2), c.Ints(o, -1));
+            var dw1 = c.Op("Gemm", [gO, c.Reshape(cols, c.Ints(cg * k, -1))], Attr("transB", 1L));
+            return c.Reshape(dw1, c.Ints([o, cg, .. geo.Kernel]));
+        }
         var gT = c.Reshape(c.Transpose(c.Reshape(gp, c.Ints(-1, groups, og, perImage)), 1, 0, 3, 2), c.Ints(groups, -1, og));
-        var prod = c.Op("MatMul", [colsR, gT]);
+        var prod = c.Op("MatMul", [c.Reshape(cols, c.Ints(groups, cg * k, -1)), gT]);
         var dw = c.Transpose(prod, 0, 2, 1); // [g, Og, Cg*K]
         return c.Reshape(dw, c.Ints([o, cg, .. geo.Kernel]));
     }
