@@ -229,16 +229,18 @@ internal static class Runner
             var pt = results.Where(x => x.Side == "torch" && x.Mode == mode).OrderBy(x => x.Round).ToList();
             var ratios = ft.Zip(pt, (f, t) => f.Median / t.Median).Order().ToList();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {Modes.Describe(mode)} | {Median(ft.Select(x => x.Median))} ({Range(ft)}) | {Median(pt.Select(x => x.Median))} ({Range(pt)}) | **{ratios[ratios.Count / 2]:F2}** ({ratios[0]:F2}-{ratios[^1]:F2}) | {ft.Max(x => x.PeakMb):F0} MB | {pt.Max(x => x.PeakMb):F0} MB |"));
+                $"| {Modes.Describe(mode)} | {Median(ft.Select(x => x.Median))} ({Range(ft)}) | {Median(pt.Select(x => x.Median))} ({Range(pt)}) | **{MedianOf(ratios):F2}** ({ratios[0]:F2}-{ratios[^1]:F2}) | {ft.Max(x => x.PeakMb):F0} MB | {pt.Max(x => x.PeakMb):F0} MB |"));
         }
         Console.WriteLine($"load after: {Load()}");
         return 0;
     }
 
-    private static string Median(IEnumerable<double> v)
+    private static string Median(IEnumerable<double> v) => MedianOf(v).ToString("F2", CultureInfo.InvariantCulture);
+
+    private static double MedianOf(IEnumerable<double> v)
     {
         var s = v.Order().ToList();
-        return s[s.Count / 2].ToString("F2", CultureInfo.InvariantCulture);
+        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 
     private static string Range(List<Result> r)
