@@ -14,7 +14,9 @@ namespace FeatureTransfer.FineTune;
 /// <summary>Options of <see cref="FineTuner.Run"/> (<c>ft finetune</c>). Defaults follow the fast.ai/Keras transfer recipe.</summary>
 public sealed record FineTuneOptions
 {
+    /// <summary>The pretrained ONNX model to fine-tune.</summary>
     public required string ModelPath { get; init; }
+    /// <summary>Training images (any dataset spec).</summary>
     public required string Train { get; init; }
     /// <summary>Scored once at the end, never used for choices.</summary>
     public string? Val { get; init; }
@@ -28,14 +30,19 @@ public sealed record FineTuneOptions
     public int Epochs { get; init; } = 10;
     /// <summary>Epochs with the base frozen before unfreezing; null: max(1, Epochs / 3).</summary>
     public int? HeadEpochs { get; init; }
+    /// <summary>Images per training step.</summary>
     public int Batch { get; init; } = 32;
+    /// <summary>SGD with momentum (default) or AdamW.</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
     /// <summary>Learning rate of the head; the base gets <see cref="BaseLrFactor"/> times it.</summary>
     public double LearningRate { get; init; } = 0.01;
+    /// <summary>Learning rate of unfrozen base layers relative to the head's (discriminative learning rates).</summary>
     public double BaseLrFactor { get; init; } = 0.1;
     /// <summary>Differential learning rates: each parametrised layer further down the base multiplies by this (1: same for all).</summary>
     public double LrDecayPerBlock { get; init; } = 1.0;
+    /// <summary>Weight decay of weights of rank 2 and more.</summary>
     public double WeightDecay { get; init; } = 1e-4;
+    /// <summary>Label smoothing of the loss (0 = none).</summary>
     public double LabelSmoothing { get; init; }
     /// <summary>Any of flip, crop, color.</summary>
     public IReadOnlyList<string> Augment { get; init; } = [];
@@ -43,8 +50,11 @@ public sealed record FineTuneOptions
     public bool FromScratch { get; init; }
     /// <summary>Fraction of the training data held out for early stopping and checkpoint choice.</summary>
     public double Holdout { get; init; } = 0.1;
+    /// <summary>Epochs without holdout improvement before early stopping.</summary>
     public int Patience { get; init; } = 5;
+    /// <summary>Seed of the head initialization, holdout split, shuffling and augmentation.</summary>
     public int Seed { get; init; }
+    /// <summary>ONNX Runtime intra-op threads (0 = one per core).</summary>
     public int Threads { get; init; }
     /// <summary>Explicit preprocessing; null: the model's metadata or its models.json entry.</summary>
     public Preprocessing? Preprocessing { get; init; }
@@ -76,6 +86,7 @@ public static class FineTuner
 {
     private sealed record Data(float[] X, long[] Y, int Count);
 
+    /// <summary>Fine-tunes: new head, head-only stage, then the unfrozen layers; early stopping on a holdout; writes the best model. Reports progress lines to <paramref name="progress"/>.</summary>
     public static FineTuneResult Run(FineTuneOptions o, IProgress<string>? progress = null, CancellationToken ct = default)
     {
         if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"--holdout {o.Holdout}: expected a fraction in (0, 0.5)");

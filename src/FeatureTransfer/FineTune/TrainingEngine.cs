@@ -36,6 +36,7 @@ public sealed class TrainingEngine : IDisposable
             (CurrentValue, NextValue) = (NextValue, CurrentValue);
         }
 
+        /// <summary>Releases both buffers.</summary>
         public void Dispose() { CurrentValue.Dispose(); NextValue.Dispose(); }
     }
 
@@ -143,6 +144,7 @@ public sealed class TrainingEngine : IDisposable
         return m;
     }
 
+    /// <summary>Releases the ONNX Runtime session and its training state.</summary>
     public void Dispose()
     {
         foreach (var s in _slots) s.Dispose();

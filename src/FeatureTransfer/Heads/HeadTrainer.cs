@@ -12,6 +12,7 @@ namespace FeatureTransfer.Heads;
 /// <summary>Result of cross-validating one head configuration: per-fold accuracies.</summary>
 public sealed record CvResult(IReadOnlyList<double> FoldAccuracies)
 {
+    /// <summary>Mean fold accuracy.</summary>
     public double Mean => FoldAccuracies.Count == 0 ? double.NaN : FoldAccuracies.Average();
 
     /// <summary>Population std of the fold accuracies (as scikit-learn's <c>np.std</c>).</summary>
