@@ -22,6 +22,8 @@ public sealed record FineTuneOptions
     public string? Val { get; init; }
     /// <summary>Target classes; null: every class of the training data ("auto").</summary>
     public IReadOnlyList<string>? Classes { get; init; }
+    /// <summary>Stratified sample of this many training images per class, drawn with <see cref="Seed"/> (the same draw as <c>ft run --per-class</c>); null: all.</summary>
+    public int? PerClass { get; init; }
     /// <summary>head | K (last K parametrised layers of the base) | from:&lt;tensor&gt; | all.</summary>
     public string Unfreeze { get; init; } = "head";
     /// <summary>Epochs of the unfrozen stage (or of the head stage when only the head is trained).</summary>
@@ -65,7 +67,15 @@ public sealed record FineTuneEpoch(int Epoch, string Stage, double TrainLoss, do
 
 /// <summary>Outcome of <see cref="FineTuner.Run"/>: the best model by holdout accuracy (exported form) and its scores.</summary>
 public sealed record FineTuneResult(ModelProto Model, IReadOnlyList<string> Classes, double BestHoldoutAccuracy, int BestEpoch,
-    double? ValAccuracy, int[]? ValPredictions, IReadOnlyList<FineTuneEpoch> Curve, bool Stopped, Preprocessing Preprocessing);
+    double? ValAccuracy, int[]? ValPredictions, IReadOnlyList<FineTuneEpoch> Curve, bool Stopped, Preprocessing Preprocessing)
+{
+    /// <summary>
+    /// Images run through the frozen base during the head-only stage (training steps and holdout scoring): without
+    /// augmentation the bottleneck features are computed once, so this equals the number of training + holdout images
+    /// whatever the number of epochs.
+    /// </summary>
+    public long HeadStageBaseImages { get; init; }
+}
 
 /// <summary>
 /// Fine-tuning with the ONNX gradient engine: fresh head, head-only stage (on cached bottleneck features when no
@@ -86,7 +96,7 @@ public static class FineTuner
             ?? throw new InvalidOptionException($"{o.ModelPath}: unknown model (no preprocessing in its metadata, not in models.json): give the preprocessing explicitly")).Validate();
         if (pre.Layout != TensorLayout.NCHW) throw new InvalidOptionException("fine-tuning supports NCHW models");
 
-        var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes }, ct);
+        var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes, PerClass = o.PerClass, Seed = o.Seed }, ct);
         var classes = (o.Classes ?? trainSet.Classes).ToList();
         if (classes.Count < 2) throw new DatasetException("fine-tuning needs at least two classes", o.Train);
         var inputName = new GraphIndex(source.Graph).UserInputs.Single().Name;
@@ -111,6 +121,7 @@ public static class FineTuner
         int headEpochs = baseParams.Count == 0 ? o.Epochs : o.HeadEpochs ?? Math.Max(1, o.Epochs / 3);
         if (o.FromScratch) headEpochs = 0;
         var weights = model.Graph.Initializer.Where(i => (ElementType)i.DataType == ElementType.Float).ToDictionary(i => i.Name, Tensors.ToFloats);
+        var headStageBase = new BaseRuns();
 
         // Stage 1: head only.
         if (headEpochs > 0)
@@ -126,11 +137,12 @@ public static class FineTuner
                 (stageModel, stageSample) = HeadOnly(model, head, inputShapes);
                 stageTrain = Features(model, head.Bottleneck, inputName, train, sample, o.Threads);
                 stageHoldout = Features(model, head.Bottleneck, inputName, holdout, sample, o.Threads);
+                headStageBase.Images += train.Count + holdout.Count;
                 stageInput = head.Bottleneck;
             }
             var spec = Spec(o, head.HeadParameters, [], stageInput, stageSample, bnMode);
             stopped = TrainStage("head", stageModel, spec, stageTrain, stageHoldout, stageSample, stageInput, headEpochs, o, cached ? [] : o.Augment,
-                pre, weights, best, curve, progress, ct);
+                pre, weights, best, curve, progress, ct, cached ? null : headStageBase);
             foreach (var (k, v) in best.Weights ?? []) weights[k] = v;
         }
         // Stage 2: unfreeze.
@@ -151,7 +163,13 @@ public static class FineTuner
             valPred = Metrics.Predict(final, inputName, val.X, sample, o.Threads);
             valAcc = (double)valPred.Where((p, i) => p == val.Y[i]).Count() / val.Count;
         }
-        return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre);
+        return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { HeadStageBaseImages = headStageBase.Images };
+    }
+
+    /// <summary>Counts images run through the full network (base included).</summary>
+    private sealed class BaseRuns
+    {
+        public long Images;
     }
 
     private sealed class Best
@@ -184,7 +202,7 @@ public static class FineTuner
 
     private static bool TrainStage(string stage, ModelProto model, TrainingSpec spec, Data train, Data holdout, long[] sample, string input,
         int epochs, FineTuneOptions o, IReadOnlyList<string> augment, Preprocessing pre, Dictionary<string, float[]> weights, Best best,
-        List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken ct)
+        List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken ct, BaseRuns? baseRuns = null)
     {
         using var engine = new TrainingEngine(Apply(model, weights), spec, o.Threads);
         int sampleSize = (int)sample.Aggregate(1L, (a, b) => a * b);
@@ -220,6 +238,7 @@ public static class FineTuner
                     var rates = GroupRates(o, engine.Graph.LearningRateInputs.Count, factor);
                     lr = rates[0];
                     lossSum += engine.Step(batch, labels, b, rates, logits);
+                    if (baseRuns is not null) baseRuns.Images += b;
                     correct += Metrics.CountCorrect(logits, labels, b, classes);
                 }
             }
@@ -232,6 +251,7 @@ public static class FineTuner
             var snapshot = Merge(weights, engine.Snapshot());
             var exported = Apply(model, snapshot);
             var (hLoss, hAcc) = Evaluate(exported, input, holdout, sample, o.Threads);
+            if (baseRuns is not null) baseRuns.Images += holdout.Count;
             var row = new FineTuneEpoch(curve.Count + 1, stage, lossSum / steps, (double)correct / (steps * b), hLoss, hAcc, lr, clock.Elapsed.TotalSeconds);
             curve.Add(row);
             progress?.Report(string.Create(CultureInfo.InvariantCulture,
