@@ -52,7 +52,16 @@ public static class ShapeProbe
     private static Dictionary<string, (long[] Dims, ElementType Type)> RunOnce(
         ModelProto model, IReadOnlyDictionary<string, long[]> inputShapes, long batch)
     {
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+        // One intra-op thread: the test host crashed intermittently inside this Run (ORT native code, MobileNetV2 with every
+        // tensor an output, optimizations off; 2 of ~8 full test runs). A shape probe needs no speed, so rule out ORT's
+        // thread pool here.
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL,
+            IntraOpNumThreads = 1,
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+        };
         using var session = new InferenceSession(model.ToByteArrayChecked(), options);
         var rng = new Random(1);
         var inputs = new List<OrtValue>();
