@@ -54,7 +54,7 @@ internal sealed class HeadCliOptions
     public Option<float?> L2 { get; } = new("--l2") { Description = "L2 strength (svm lambda, default 1e-3; logreg, default 1e-4)" };
     public Option<int?> Iterations { get; } = new("--iterations") { Description = "svm epochs (default 30) / logreg passes" };
     public Option<string> Solver { get; } = new("--solver") { Description = "logreg solver: lbfgs or sdca", DefaultValueFactory = _ => "lbfgs" };
-    public Option<string?> SvmSolver { get; } = new("--svm-solver") { Description = "svm solver: sdca (hinge-loss dual coordinate ascent) or pegasos (ML.NET LinearSvm)" };
+    public Option<string?> SvmSolver { get; } = new("--svm-solver") { Description = "svm solver: auto (default: sdca up to 2^24 rows x features, else pegasos), sdca (hinge-loss dual coordinate ascent) or pegasos (ML.NET LinearSvm)" };
     public Option<int> Trees { get; } = new("--trees") { Description = "fasttree/lightgbm trees", DefaultValueFactory = _ => 100 };
     public Option<int> Leaves { get; } = new("--leaves") { Description = "fasttree/lightgbm leaves per tree", DefaultValueFactory = _ => 20 };
     public Option<int> MinLeafRows { get; } = new("--min-leaf-rows") { Description = "fasttree/lightgbm minimum rows per leaf", DefaultValueFactory = _ => 10 };
@@ -78,9 +78,10 @@ internal sealed class HeadCliOptions
         var svmSolver = r.GetValue(SvmSolver)?.ToLowerInvariant() switch
         {
             null => new HeadOptions().SvmSolver,
+            "auto" => FeatureTransfer.Heads.SvmSolver.Auto,
             "sdca" => FeatureTransfer.Heads.SvmSolver.Sdca,
             "pegasos" => FeatureTransfer.Heads.SvmSolver.Pegasos,
-            var s => throw new InvalidOptionException($"--svm-solver must be sdca or pegasos, not '{s}'"),
+            var s => throw new InvalidOptionException($"--svm-solver must be auto, sdca or pegasos, not '{s}'"),
         };
         return new HeadOptions
         {

@@ -24,8 +24,9 @@ public enum LogRegSolver { Sdca, Lbfgs }
 /// Solver of the <see cref="HeadKind.Svm"/> head (both minimise hinge loss + lambda/2 |w|^2, one-versus-all):
 /// ML.NET <c>SdcaNonCalibrated</c> with <c>HingeLoss</c> (dual coordinate ascent, liblinear's algorithm) or
 /// ML.NET <c>LinearSvm</c> (Pegasos, stochastic sub-gradient; its last iterate varies by several points on 50 rows).
+/// <see cref="Auto"/>: SDCA up to <see cref="HeadOptions.SdcaMaxCells"/> training values (rows x features), Pegasos above.
 /// </summary>
-public enum SvmSolver { Sdca, Pegasos }
+public enum SvmSolver { Auto, Sdca, Pegasos }
 
 public static class HeadKinds
 {
@@ -54,8 +55,8 @@ public static class HeadKinds
 }
 
 /// <summary>
-/// Hyper-parameters of a head. Defaults: ML.NET's, except where noted (the svm head uses SDCA; with Pegasos, LinearSvm runs
-/// <see cref="DefaultSvmEpochs"/> epochs instead of 1).
+/// Hyper-parameters of a head. Defaults: ML.NET's, except where noted (the svm head picks SDCA or Pegasos by problem
+/// size; with Pegasos, LinearSvm runs <see cref="DefaultSvmEpochs"/> epochs instead of 1).
 /// </summary>
 public sealed record HeadOptions
 {
@@ -74,10 +75,19 @@ public sealed record HeadOptions
     public LogRegSolver Solver { get; init; } = LogRegSolver.Lbfgs;
 
     /// <summary>
-    /// svm solver. Default <see cref="SvmSolver.Sdca"/>: on 50 FNE rows of Fashion-MNIST (10 per class) Pegasos' last
-    /// iterate scored 76.5-83.8% over 5 samples (mean 80.0), SDCA 78.2-84.9% (mean 82.3), close to liblinear (docs/heads-and-reports.md).
+    /// svm solver. Default <see cref="SvmSolver.Auto"/>: SDCA on small problems, where Pegasos' last iterate is noisy (50 FNE
+    /// rows of Fashion-MNIST, 5 samples: Pegasos 76.5-83.8%, mean 80.0; SDCA 78.2-84.9%, mean 82.3) and SDCA is cheap;
+    /// Pegasos on large ones, where it is within 0.65 point of liblinear and SDCA took 10x its time (10,000 x 6,720
+    /// ResNet-18 FNE rows; docs/heads-and-reports.md, benchmarks/Heads).
     /// </summary>
-    public SvmSolver SvmSolver { get; init; } = SvmSolver.Sdca;
+    public SvmSolver SvmSolver { get; init; } = SvmSolver.Auto;
+
+    /// <summary><see cref="SvmSolver.Auto"/> uses SDCA up to this many training values (rows x features): 2^24.</summary>
+    public const long SdcaMaxCells = 1L << 24;
+
+    /// <summary>The solver <see cref="SvmSolver"/> resolves to for a training set of <paramref name="rows"/> x <paramref name="features"/>.</summary>
+    public SvmSolver EffectiveSvmSolver(long rows, long features)
+        => SvmSolver != SvmSolver.Auto ? SvmSolver : rows * features <= SdcaMaxCells ? SvmSolver.Sdca : SvmSolver.Pegasos;
 
     /// <summary>Trees (fasttree, lightgbm; default 100).</summary>
     public int Trees { get; init; } = 100;
@@ -129,7 +139,11 @@ public sealed record HeadOptions
                     d["solver"] = "sdca";
                     if (Iterations is { } passes) d["iterations"] = passes;
                 }
-                else d["iterations"] = Iterations ?? DefaultSvmEpochs;
+                else
+                {
+                    if (SvmSolver == SvmSolver.Pegasos) d["solver"] = "pegasos";
+                    d["iterations"] = Iterations ?? DefaultSvmEpochs;
+                }
                 break;
             case HeadKind.LogReg:
                 d["l2"] = EffectiveL2;

@@ -107,6 +107,8 @@ public static class HeadTrainer
         LinearWeights? linear = null;
         if (options.Kind == HeadKind.Svm)
         {
+            // Auto resolves here, so the head file and reports record the solver actually used.
+            options = options with { SvmSolver = options.EffectiveSvmSolver(train.Rows, train.Dimension) };
             // One-versus-all by hand: ML.NET's OneVersusAll hides its sub-models, and the weights are the head
             // (scores = W x + b, exported as Gemm). Same training as OneVersusAll(LinearSvm, useProbabilities: false).
             models = new ITransformer[classes.Length];

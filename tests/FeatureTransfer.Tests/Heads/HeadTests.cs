@@ -58,11 +58,30 @@ public class HeadTests
     {
         var (train, test) = Data(40, 30);
         var head = HeadTrainer.Train(train, NormRecipe.Standardize, new HeadOptions { Kind = HeadKind.Svm, SvmSolver = solver });
-        Assert.Equal(solver == SvmSolver.Sdca ? "sdca" : null, head.Options.Describe().GetValueOrDefault("solver"));
+        Assert.Equal(solver == SvmSolver.Sdca ? "sdca" : "pegasos", head.Options.Describe()["solver"]);
         var onnx = head.Predict(test).Scores;
         var mlnet = head.MlNetScores(test);
         for (int i = 0; i < onnx.Length; i++)
             Assert.True(Math.Abs(onnx[i] - mlnet[i]) <= 1e-4f * Math.Max(1f, Math.Abs(mlnet[i])), $"[{i}] onnx {onnx[i]} vs ML.NET {mlnet[i]}");
+    }
+
+    [Fact]
+    public void Auto_svm_solver_is_sdca_for_small_problems_and_pegasos_for_large_ones()
+    {
+        var auto = new HeadOptions();
+        Assert.Equal(SvmSolver.Auto, auto.SvmSolver);
+        Assert.Equal(SvmSolver.Sdca, auto.EffectiveSvmSolver(5_000, 320));       // learning curve, 1,000 per class
+        Assert.Equal(SvmSolver.Pegasos, auto.EffectiveSvmSolver(10_000, 6_720)); // heads benchmark, ResNet-18 FNE
+        Assert.Equal(SvmSolver.Sdca, (auto with { SvmSolver = SvmSolver.Sdca }).EffectiveSvmSolver(10_000, 6_720));
+    }
+
+    [DebianDataFact(Fm)]
+    public void Auto_svm_solver_records_the_solver_it_used_in_the_head()
+    {
+        var (train, _) = Data(10, 1);
+        var head = HeadTrainer.Train(train, NormRecipe.Standardize, new HeadOptions { Kind = HeadKind.Svm });
+        Assert.Equal(SvmSolver.Sdca, head.Options.SvmSolver);
+        Assert.Equal("sdca", head.Options.Describe()["solver"]);
     }
 
     /// <summary>Primal SVM objective of each one-versus-all problem: mean hinge loss + lambda/2 |w|^2 (the objective both solvers minimise).</summary>
