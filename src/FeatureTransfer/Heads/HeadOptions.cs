@@ -77,7 +77,7 @@ public sealed record HeadOptions
     /// <summary>
     /// svm solver. Default <see cref="SvmSolver.Auto"/>: SDCA on small problems, where Pegasos' last iterate is noisy (50 FNE
     /// rows of Fashion-MNIST, 5 samples: Pegasos 76.5-83.8%, mean 80.0; SDCA 78.2-84.9%, mean 82.3) and SDCA is cheap;
-    /// Pegasos on large ones, where it is within 0.65 point of liblinear and SDCA took 10x its time (10,000 x 6,720
+    /// Pegasos on large ones, where it is within 0.65 point of liblinear and SDCA took 4.8x its time (10,000 x 6,720
     /// ResNet-18 FNE rows; docs/heads-and-reports.md, benchmarks/Heads).
     /// </summary>
     public SvmSolver SvmSolver { get; init; } = SvmSolver.Auto;
