@@ -127,7 +127,6 @@ public static class HeadTrainer
                     {
                         LossFunction = new HingeLoss(),
                         L2Regularization = options.EffectiveL2,
-                        MaximumNumberOfIterations = options.Iterations,
                         NumberOfThreads = 1,
                     }).Fit(view);
                     models[c] = fitted;

@@ -72,6 +72,8 @@ public class HeadTests
         Assert.Equal(SvmSolver.Auto, auto.SvmSolver);
         Assert.Equal(SvmSolver.Sdca, auto.EffectiveSvmSolver(5_000, 320));       // learning curve, 1,000 per class
         Assert.Equal(SvmSolver.Pegasos, auto.EffectiveSvmSolver(10_000, 6_720)); // heads benchmark, ResNet-18 FNE
+        Assert.Equal(SvmSolver.Pegasos, auto.EffectiveSvmSolver(50, 2_944));     // SqueezeNet FNE: SDCA converges slowly
+        Assert.Equal(SvmSolver.Sdca, auto.EffectiveSvmSolver(5_000, 784));       // raw-pixel baseline
         Assert.Equal(SvmSolver.Sdca, (auto with { SvmSolver = SvmSolver.Sdca }).EffectiveSvmSolver(10_000, 6_720));
     }
 
