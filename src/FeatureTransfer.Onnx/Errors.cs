@@ -7,6 +7,7 @@ namespace FeatureTransfer;
 /// </summary>
 public class FeatureTransferException : Exception
 {
+    /// <summary>Creates the error; <paramref name="path"/> (the file at fault) is prefixed to the message.</summary>
     public FeatureTransferException(string message, string? path = null, Exception? inner = null)
         : base(path is null ? message : $"{path}: {message}", inner)
     {
@@ -23,9 +24,13 @@ public class FeatureTransferException : Exception
 /// <summary>Exit codes of <c>ft</c> (see DESIGN.md).</summary>
 public static class ExitCodes
 {
+    /// <summary>Everything was done.</summary>
     public const int Success = 0;
+    /// <summary>Failed; nothing was written.</summary>
     public const int Failure = 1;
+    /// <summary>Invalid command line or options.</summary>
     public const int Usage = 2;
+    /// <summary>Completed, but some inputs were skipped (listed in the errors file).</summary>
     public const int CompletedWithSkippedInputs = 3;
 }
 
@@ -37,12 +42,14 @@ public sealed class InvalidModelException(string message, string? path = null, E
 public sealed class UnknownLayerException(string message, string? path = null)
     : FeatureTransferException(message, path)
 {
+    /// <inheritdoc/>
     public override int ExitCode => ExitCodes.Usage;
 }
 
 /// <summary>A command-line or API option that is invalid or inconsistent.</summary>
 public sealed class InvalidOptionException(string message) : FeatureTransferException(message)
 {
+    /// <inheritdoc/>
     public override int ExitCode => ExitCodes.Usage;
 }
 

@@ -1,8 +1,6 @@
-using System.Collections.Concurrent;
 using System.CommandLine;
 using CsvHelper;
 using FeatureTransfer.Data;
-using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
 
 namespace FeatureTransfer.Cli.Commands;
@@ -78,24 +76,14 @@ internal static class DataCommand
                 ?? throw new InvalidOptionException($"model '{name}' is neither a catalog name nor a file the catalog knows (by SHA-256)");
             var p = entry.Preprocessing;
             var ds = o.Open(r, token);
-            var tensorizer = new ImageTensorizer();
-            var skipped = new ConcurrentBag<SkippedInput>(ds.ListingErrors);
-            Parallel.ForEach(ds.Items, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, r.GetValue(threads)), CancellationToken = token },
-                () => new float[p.TensorLength],
-                (item, _, buffer) =>
-                {
-                    try { tensorizer.Write(item, p, buffer); }
-                    catch (InvalidImageException e) { skipped.Add(new SkippedInput(item.DisplayName, e.Reason)); }
-                    return buffer;
-                },
-                _ => { });
+            var skipped = DatasetCheck.Run(ds, p, r.GetValue(threads), cancellationToken: token);
             using (var csv = CsvWriter.Create(Console.OpenStandardOutput(), leaveOpen: true))
             {
                 csv.WriteRecord(["path", "reason"]);
-                foreach (var s in skipped.OrderBy(s => s.Path, StringComparer.Ordinal)) csv.WriteRecord([s.Path, s.Reason]);
+                foreach (var s in skipped) csv.WriteRecord([s.Path, s.Reason]);
             }
             CliRunner.Info($"{ds.Items.Count - (skipped.Count - ds.ListingErrors.Count):N0} of {ds.Items.Count:N0} listed images decode ({entry.Name}: {p.Describe()}); {skipped.Count:N0} skipped");
-            return Task.FromResult(skipped.IsEmpty ? ExitCodes.Success : ExitCodes.CompletedWithSkippedInputs);
+            return Task.FromResult(skipped.Count == 0 ? ExitCodes.Success : ExitCodes.CompletedWithSkippedInputs);
         }, ct));
         return check;
     }

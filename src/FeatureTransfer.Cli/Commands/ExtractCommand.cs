@@ -90,7 +90,7 @@ internal static class MergeCommand
         var cmd = new Command("merge", "Combine the outputs of --shard k/N runs into one feature file") { parts, output };
         cmd.SetAction((r, ct) => CliRunner.RunAsync(token =>
         {
-            var summary = ShardMerge.Merge(r.GetValue(parts)!, r.GetValue(output)!);
+            var summary = ShardMerge.Merge(r.GetValue(parts)!, r.GetValue(output)!, cancellationToken: token);
             CliRunner.Info($"merged {r.GetValue(parts)!.Length} shards: {summary.Rows:N0} rows into {summary.OutputPath}");
             if (summary.Skipped > 0) CliRunner.Warn($"{summary.Skipped:N0} inputs were skipped by the shards; reasons in {summary.ErrorsPath}");
             return Task.FromResult(summary.ExitCode);

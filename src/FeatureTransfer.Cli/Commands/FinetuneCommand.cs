@@ -16,6 +16,7 @@ internal static class FinetuneCommand
         var train = new Option<string>("--train") { Description = "training data (folder of class folders, manifest.csv, idx:...)", Required = true };
         var val = new Option<string?>("--val") { Description = "validation data, scored once at the end" };
         var classes = new Option<string>("--classes") { Description = "auto or comma-separated class names", DefaultValueFactory = _ => "auto" };
+        var perClass = new Option<int?>("--per-class") { Description = "stratified sample of N training images per class (drawn with --seed, as ft run --per-class)" };
         var unfreeze = new Option<string>("--unfreeze") { Description = "head | K (last K layers) | from:<tensor> | all", DefaultValueFactory = _ => "head" };
         var epochs = new Option<int>("--epochs") { Description = "epochs of the last stage", DefaultValueFactory = _ => 10 };
         var headEpochs = new Option<int?>("--head-epochs") { Description = "epochs with the base frozen before unfreezing (default epochs/3)" };
@@ -34,7 +35,7 @@ internal static class FinetuneCommand
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: default)", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "fine-tuned .onnx", Required = true };
         var cmd = new Command("finetune", "Fine-tune a CNN on your classes with FeatureTransfer's ONNX gradient engine; exports a standard ONNX classifier.");
-        foreach (var o in new Option[] { model, train, val, classes, unfreeze, epochs, headEpochs, batch, optimizer, lr, baseFactor, decay, wd, augment, scratch, holdout, patience, bnTrain, seed, threads, output })
+        foreach (var o in new Option[] { model, train, val, classes, perClass, unfreeze, epochs, headEpochs, batch, optimizer, lr, baseFactor, decay, wd, augment, scratch, holdout, patience, bnTrain, seed, threads, output })
             cmd.Options.Add(o);
         var pre = PreprocessingOptions.AddTo(cmd);
         cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
@@ -47,6 +48,7 @@ internal static class FinetuneCommand
                 Train = r.GetValue(train)!,
                 Val = r.GetValue(val),
                 Classes = cls == "auto" ? null : cls.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                PerClass = r.GetValue(perClass),
                 Unfreeze = r.GetValue(unfreeze)!,
                 Epochs = r.GetValue(epochs),
                 HeadEpochs = r.GetValue(headEpochs),

@@ -5,20 +5,20 @@ using Spectre.Console;
 
 namespace FeatureTransfer.Cli.Commands;
 
-/// <summary><c>ft inspect &lt;model.onnx&gt; [--json]</c>: inputs, outputs, tappable tensors and the layer presets.</summary>
+/// <summary><c>ft inspect [model.onnx | name] [--json]</c>: inputs, outputs, tappable tensors and the layer presets.</summary>
 [CliCommand(10)]
 internal static class InspectCommand
 {
     public static Command Create()
     {
-        var model = new Argument<FileInfo>("model") { Description = "ONNX model file" };
+        var model = new Argument<string?>("model") { Description = "ONNX model file or models.json name (default: the embedded default model)", Arity = ArgumentArity.ZeroOrOne };
         var json = new Option<bool>("--json") { Description = "print the inspection as JSON (for scripts)" };
         var cmd = new Command("inspect", "List a model's inputs, outputs, tappable tensors and the bottleneck / fne layer presets.");
         cmd.Arguments.Add(model);
         cmd.Options.Add(json);
         cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
         {
-            var path = r.GetValue(model)!.FullName;
+            var path = Path.GetFullPath(ModelOption.Resolve(r.GetValue(model)));
             var inspection = ModelInspector.Inspect(OnnxModelFile.Load(path), path);
             if (r.GetValue(json)) Console.Out.WriteLine(inspection.ToJson());
             else Print(inspection);

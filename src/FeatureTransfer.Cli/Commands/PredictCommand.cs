@@ -1,5 +1,6 @@
 using System.CommandLine;
 using FeatureTransfer.Data;
+using FeatureTransfer.Export;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Prediction;
 
@@ -17,13 +18,19 @@ internal static class PredictCommand
         var top = new Option<int>("--top") { Description = "Classes per image", DefaultValueFactory = _ => 5 };
         var imagenetTop5 = new Option<bool>("--imagenet-top5") { Description = "Same as --top 5 on an ImageNet model (what a pretrained backbone sees)" };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("predict", "Top-k classes a classifier-headed model predicts for each image") { model, data, output, top, imagenetTop5, threads };
+        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (exported classifiers)", DefaultValueFactory = _ => 32 };
+        var cmd = new Command("predict", "Top-k classes a classifier-headed model predicts for each image, or the labels of a classifier from ft export")
+        {
+            model, data, output, top, imagenetTop5, threads, batch,
+        };
         var pre = PreprocessingOptions.AddTo(cmd);
         var dataOptions = DataOptions.AddTo(cmd);
         cmd.SetAction((r, ct) => CliRunner.RunAsync(async token =>
         {
             var modelPath = ModelOption.Resolve(r.GetValue(model));
             var dataset = DatasetLoader.Open(r.GetValue(data)!, dataOptions.Read(r));
+            if (ExportedClassifier.IsExportedClassifier(modelPath))
+                return await PredictWithClassifierAsync(modelPath, dataset, r.GetValue(output), r.GetValue(threads), r.GetValue(batch), pre.Decoder(r), token);
             int k = r.GetValue(imagenetTop5) ? 5 : r.GetValue(top);
             var options = new ExtractorOptions { Threads = r.GetValue(threads), Preprocessing = pre.Read(r, modelPath), Tensorizer = pre.Decoder(r) };
             var (predictions, skipped) = await ProgressDisplay.RunAsync("predict",
@@ -42,5 +49,29 @@ internal static class PredictCommand
             return skipped.Count > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success;
         }, ct));
         return cmd;
+    }
+
+    /// <summary>A classifier written by <c>ft export</c>: its own labels, scores of every class, errors file for skipped images.</summary>
+    private static async Task<int> PredictWithClassifierAsync(string modelPath, ImageDataset dataset, string? outPath, int threads, int batch,
+        Imaging.TensorizerOptions? decoder, CancellationToken token)
+    {
+        using var classifier = ExportedClassifier.Load(modelPath, threads, decoder);
+        var (predictions, skipped) = await ProgressDisplay.RunAsync("predict",
+            (progress, c) => classifier.PredictAsync(dataset, batch, progress, c), token);
+        if (outPath is not null)
+        {
+            ExportedClassifier.WriteCsv(outPath, classifier.Labels, predictions);
+            ErrorsFile.Write(outPath, skipped);
+            CliRunner.Info($"wrote {predictions.Count:N0} predictions to {outPath}");
+        }
+        else
+        {
+            foreach (var p in predictions) Console.WriteLine($"{p.Id}\t{p.Predicted}");
+        }
+        int labelled = predictions.Count(p => p.TrueLabel is not null);
+        if (labelled > 0)
+            CliRunner.Info($"accuracy {predictions.Count(p => p.TrueLabel == p.Predicted) / (double)labelled * 100:F2}% on {labelled:N0} labelled images");
+        foreach (var s in skipped) CliRunner.Warn($"skipped {s.Path}: {s.Reason}");
+        return skipped.Count > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success;
     }
 }

@@ -29,7 +29,16 @@ internal static class RunCommand
             (title, work, c) => ProgressDisplay.RunAsync("extract " + title, work, c), ct);
         CliRunner.Info($"chosen: {result.Chosen.Label} (CV {result.Chosen.Cv.Mean:F4} +- {result.Chosen.Cv.Std:F4}); " +
                        $"test accuracy {result.TestResult.Accuracy * 100:F2}%, macro-F1 {result.TestResult.MacroF1:F4}");
+        if (result.RunnerUp is { } ru) CliRunner.Info($"runner-up: {ru.Label} (CV {ru.Cv.Mean:F4} +- {ru.Cv.Std:F4})");
         if (result.RawBaseline is { } b) CliRunner.Info($"raw-pixel baseline: CV {b.Cv.Mean:F4}, test {b.TestAccuracy * 100:F2}%");
+        if (result.Resplits is { } rs)
+        {
+            CliRunner.Info($"re-splits ({rs.Splits.Count} stratified {rs.TrainRows}/{rs.TestRows} splits of {rs.PooledRows} images, seed {rs.Seed}): " +
+                           $"chosen by CV {rs.Chosen.Mean:F4} +- {rs.Chosen.Std:F4}; " +
+                           string.Join(", ", rs.Presets.Select(kv => $"{kv.Key} {kv.Value.Mean:F4} +- {kv.Value.Std:F4}")));
+        }
+        if (result.Stages is { } stages)
+            CliRunner.Info("wall time: " + string.Join(", ", stages.Select(kv => $"{kv.Key.Replace('_', ' ')} {kv.Value:F2} s")));
         foreach (var w in result.Warnings) CliRunner.Warn(w);
         CliRunner.Info($"report: {Path.GetFullPath(files.Html)} (also report.md, metrics.json, head.ftm)");
         return ExitCodes.Success;
@@ -60,13 +69,15 @@ internal sealed class RunCliOptions
     private readonly Option<string?> classes = new("--classes") { Description = "Only these classes (comma-separated), train and test" };
     private readonly Option<int?> perClass = new("--per-class") { Description = "Stratified sample of N training images per class (test stays whole)" };
     private readonly Option<int> seed = new("--seed") { Description = "Seed of the sample and of the CV folds", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> resplits = new("--resplits") { Description = "Also pool train + test and run the whole selection on N stratified re-splits of the same sizes (features reused); reports test accuracy mean +- std", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> resplitSeed = new("--resplit-seed") { Description = "Seed of the re-splits (split i depends only on the seed and i)", DefaultValueFactory = _ => 0 };
     private readonly bool requireData;
 
     public RunCliOptions(Command cmd, bool requireData, string defaultOut = "ft-run")
     {
         this.requireData = requireData;
         output.DefaultValueFactory = _ => defaultOut;
-        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, folds, batch, threads, noRaw, scoreAll, classes, perClass, seed })
+        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, folds, batch, threads, noRaw, scoreAll, classes, perClass, seed, resplits, resplitSeed })
             cmd.Options.Add(opt);
     }
 
@@ -85,6 +96,8 @@ internal sealed class RunCliOptions
         if (r.GetValue(l2) is { } l2v) fixedOptions.Add($"--l2 {l2v}");
         var cls = r.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         int s = r.GetValue(seed);
+        int splits = r.GetValue(resplits);
+        if (splits is < 0 or 1) throw new InvalidOptionException($"--resplits takes 0 (none) or at least 2 splits, not {splits}");
         return new TransferRunOptions
         {
             ModelPath = ModelOption.Resolve(r.GetValue(model)),
@@ -98,6 +111,7 @@ internal sealed class RunCliOptions
             Extractor = new ExtractorOptions { Threads = r.GetValue(threads) },
             Job = new ExtractionJobOptions { BatchSize = r.GetValue(batch) },
             RawBaseline = !r.GetValue(noRaw),
+            Resplits = splits > 0 ? new ResplitOptions { Count = splits, Seed = r.GetValue(resplitSeed) } : null,
             Fixed = fixedOptions,
         };
     }

@@ -9,18 +9,7 @@ namespace FeatureTransfer.Cli;
 /// <summary>The model a command uses: the one given, a catalog name, or the models.json default.</summary>
 internal static class ModelOption
 {
-    public static string Resolve(string? given)
-    {
-        var catalog = ModelCatalog.Load();
-        if (given is null)
-            return catalog.LocalFile(catalog.Default)
-                ?? throw new InvalidOptionException($"the default model '{catalog.Default.Name}' has no local file");
-        if (File.Exists(given) || given.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || given.Contains('/'))
-            return given;
-        var entry = catalog.FindByName(given) ?? throw new InvalidOptionException($"'{given}' is neither a model file nor a name in models.json (see ft models list)");
-        return catalog.LocalFile(entry)
-            ?? throw new InvalidOptionException($"model '{entry.Name}' is not downloaded: run ft models fetch {entry.Name}");
-    }
+    public static string Resolve(string? given) => ModelCatalog.Load().ResolveModelPath(given);
 }
 
 /// <summary>Preprocessing flags that override the model's own (models.json or file metadata).</summary>

@@ -66,6 +66,7 @@ public sealed class GraphBuilder
         return Node("Conv", inputs, "conv", Attr("kernel_shape", kernel, kernel), Attr("strides", stride, stride), Attr("pads", pad, pad, pad, pad));
     }
 
+    /// <summary>Appends BatchNormalization with fresh scale/bias/mean/variance initializers (identity at initialization).</summary>
     public GraphBuilder BatchNorm(float epsilon = 1e-5f)
     {
         var n = Name("bn");
@@ -81,13 +82,17 @@ public sealed class GraphBuilder
         return Node("BatchNormalization", inputs, "bn", Attr("epsilon", epsilon));
     }
 
+    /// <summary>Appends a Relu.</summary>
     public GraphBuilder Relu() => Node("Relu", [Current], "relu");
 
+    /// <summary>Appends a square MaxPool with the given kernel and stride.</summary>
     public GraphBuilder MaxPool(long kernel, long stride)
         => Node("MaxPool", [Current], "pool", Attr("kernel_shape", kernel, kernel), Attr("strides", stride, stride));
 
+    /// <summary>Appends GlobalAveragePool (N x C x H x W to N x C x 1 x 1).</summary>
     public GraphBuilder GlobalAveragePool() => Node("GlobalAveragePool", [Current], "gap");
 
+    /// <summary>Appends Flatten at axis 1 (N x ... to N x D).</summary>
     public GraphBuilder Flatten() => Node("Flatten", [Current], "flatten", Attr("axis", 1L));
 
     /// <summary>A fully connected layer (Gemm with transB, PyTorch's Linear layout).</summary>

@@ -27,7 +27,9 @@ public sealed class GradContext
         FloatType = floatType;
     }
 
+    /// <summary>The forward graph whose backward pass is being built.</summary>
     public GraphIndex Index { get; }
+    /// <summary>Shapes of the forward tensors (from the shape probe), for rules that reduce broadcast gradients.</summary>
     public IReadOnlyDictionary<string, TensorShape> Shapes { get; }
     /// <summary>float32 or float64: every constant the rules emit has this type.</summary>
     public ElementType FloatType { get; }
@@ -39,6 +41,7 @@ public sealed class GradContext
     /// <summary>True when a gradient with respect to this tensor is wanted (it lies between a trainable tensor and the loss).</summary>
     public bool NeedsGrad(string tensor) => tensor.Length > 0 && _needsGrad.Contains(tensor);
 
+    /// <summary>The probed shape of a forward tensor; a clear error when the probe did not see it.</summary>
     public TensorShape Shape(string tensor)
         => Shapes.TryGetValue(tensor, out var s) ? s : throw new InvalidModelException($"gradient: no shape known for tensor '{tensor}'");
 
@@ -64,6 +67,7 @@ public sealed class GradContext
     /// <summary>Emits a node with one output; returns the output's name.</summary>
     public string Op(string opType, string[] inputs, params AttributeProto[] attrs) => Op(opType, inputs, null, attrs);
 
+    /// <summary>Emits one node with a single fresh output (named after <paramref name="hint"/>) and returns that output's name.</summary>
     public string Op(string opType, string[] inputs, string? hint, params AttributeProto[] attrs)
         => OpN(opType, inputs, 1, hint, attrs)[0];
 
@@ -80,6 +84,7 @@ public sealed class GradContext
     public void OpNamed(string opType, string[] inputs, string[] outputs, params AttributeProto[] attrs)
         => Emitted.Add(Make(opType, inputs, outputs, name: Fresh("n_" + opType), attributes: attrs));
 
+    /// <summary>A new tensor or node name, unique within this backward graph.</summary>
     public string Fresh(string hint) => $"{_prefix}::{hint}_{_counter++}";
 
     /// <summary>A scalar constant of the graph's float type.</summary>
@@ -110,15 +115,25 @@ public sealed class GradContext
 
     // ---- helpers shared by rules ----
 
+    /// <summary>Emits <c>a * b</c> (broadcasting) and returns its output name.</summary>
     public string Mul(string a, string b) => Op("Mul", [a, b]);
+    /// <summary>Emits <c>a + b</c> (broadcasting) and returns its output name.</summary>
     public string Add(string a, string b) => Op("Add", [a, b]);
+    /// <summary>Emits <c>a - b</c> (broadcasting) and returns its output name.</summary>
     public string Sub(string a, string b) => Op("Sub", [a, b]);
+    /// <summary>Emits <c>a / b</c> (broadcasting) and returns its output name.</summary>
     public string Div(string a, string b) => Op("Div", [a, b]);
+    /// <summary>Emits <c>-a</c> and returns its output name.</summary>
     public string Neg(string a) => Op("Neg", [a]);
+    /// <summary>Emits <c>Shape(a)</c> (int64 vector) and returns its output name.</summary>
     public string ShapeOf(string a) => Op("Shape", [a]);
+    /// <summary>Emits <c>Reshape(a, shape)</c> and returns its output name.</summary>
     public string Reshape(string a, string shape) => Op("Reshape", [a, shape]);
+    /// <summary>Reshapes <paramref name="a"/> to the runtime shape of <paramref name="like"/>.</summary>
     public string ReshapeLike(string a, string like) => Reshape(a, ShapeOf(like));
+    /// <summary>Emits <c>Transpose(a, perm)</c> and returns its output name.</summary>
     public string Transpose(string a, params long[] perm) => Op("Transpose", [a], Attr("perm", perm));
+    /// <summary>A scalar 0 constant of <see cref="FloatType"/>.</summary>
     public string Zero => Scalar(0);
 
     /// <summary>Zeros with the runtime shape of <paramref name="like"/>.</summary>

@@ -14,8 +14,10 @@ public static class GradientRegistry
 {
     private static readonly Dictionary<string, GradientRule> Rules = Build();
 
+    /// <summary>The backward rule of <paramref name="opType"/>, if the engine supports it.</summary>
     public static bool TryGet(string opType, out GradientRule rule) => Rules.TryGetValue(opType, out rule!);
 
+    /// <summary>Op types with a backward rule (each verified against finite differences).</summary>
     public static IReadOnlyCollection<string> SupportedOps => Rules.Keys;
 
     private static Dictionary<string, GradientRule> Build()

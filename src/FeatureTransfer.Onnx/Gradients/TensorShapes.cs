@@ -8,6 +8,7 @@ namespace FeatureTransfer.Onnx.Gradients;
 /// <summary>Static shape and element type of one tensor; <see cref="BatchDims"/> marks dimensions that follow the batch size.</summary>
 public sealed record TensorShape(long[] Dims, bool[] BatchDims, ElementType Type)
 {
+    /// <summary>Number of dimensions.</summary>
     public int Rank => Dims.Length;
 
     /// <summary>Dims for a Reshape target: batch-dependent dims become -1 (at most one may be).</summary>

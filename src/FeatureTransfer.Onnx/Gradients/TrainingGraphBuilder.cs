@@ -14,12 +14,17 @@ namespace FeatureTransfer.Onnx.Gradients;
 /// </summary>
 public static class TrainingGraphBuilder
 {
+    /// <summary>Graph input of the integer class labels [N].</summary>
     public const string LabelsInput = "train::labels";
+    /// <summary>Graph input of the optimizer step count (for Adam bias correction).</summary>
     public const string StepInput = "train::step";
+    /// <summary>Graph output of the mean cross-entropy loss.</summary>
     public const string LossOutput = "train::loss";
 
+    /// <summary>Graph input of the learning rate of parameter group <paramref name="group"/>.</summary>
     public static string LearningRateInput(int group) => $"train::lr{group}";
 
+    /// <summary>Builds the training graph: forward pass, cross-entropy loss, reverse-mode gradients and the optimizer update, all as standard ONNX nodes that ONNX Runtime runs.</summary>
     public static TrainingGraph Build(ModelProto inference, TrainingSpec spec)
     {
         var model = OpsetUpgrade.ToAtLeast(inference, 17);
@@ -113,6 +118,7 @@ public static class TrainingGraphBuilder
         return o;
     }
 
+    /// <summary>A graph input/output declaration; a negative dimension becomes the symbolic batch dimension <c>N</c>.</summary>
     public static ValueInfoProto ValueInfo(string name, ElementType t, long[] dims)
     {
         var shape = new TensorShapeProto();

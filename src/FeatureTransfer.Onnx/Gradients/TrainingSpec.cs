@@ -11,16 +11,29 @@ public enum BatchNormMode
     Training,
 }
 
-public enum OptimizerKind { Sgd, AdamW }
+/// <summary>Optimizer of a training graph.</summary>
+public enum OptimizerKind
+{
+    /// <summary>Stochastic gradient descent with momentum (PyTorch SGD).</summary>
+    Sgd,
+    /// <summary>Adam with decoupled weight decay (PyTorch AdamW).</summary>
+    AdamW,
+}
 
 /// <summary>Optimizer hyper-parameters; defaults are PyTorch's (SGD momentum 0.9 as in torchvision's recipes, AdamW betas 0.9/0.999, eps 1e-8).</summary>
 public sealed record OptimizerSpec
 {
+    /// <summary>SGD (momentum, optional Nesterov) or AdamW.</summary>
     public OptimizerKind Kind { get; init; } = OptimizerKind.Sgd;
+    /// <summary>SGD momentum.</summary>
     public double Momentum { get; init; } = 0.9;
+    /// <summary>Nesterov momentum for SGD.</summary>
     public bool Nesterov { get; init; }
+    /// <summary>AdamW first-moment decay.</summary>
     public double Beta1 { get; init; } = 0.9;
+    /// <summary>AdamW second-moment decay.</summary>
     public double Beta2 { get; init; } = 0.999;
+    /// <summary>AdamW denominator epsilon.</summary>
     public double Epsilon { get; init; } = 1e-8;
     /// <summary>Weight decay: coupled (added to the gradient) for SGD, decoupled for AdamW. Applied to weights of rank >= 2 only (not to biases or BN).</summary>
     public double WeightDecay { get; init; }
@@ -35,10 +48,13 @@ public sealed record TrainingSpec
     public required IReadOnlyDictionary<string, long[]> InputShapes { get; init; }
     /// <summary>The logits tensor; null: the graph output, or the input of a final Softmax.</summary>
     public string? Logits { get; init; }
+    /// <summary>Label smoothing of the cross-entropy loss (0 = none; PyTorch semantics).</summary>
     public double LabelSmoothing { get; init; }
+    /// <summary>Optimizer and its hyper-parameters.</summary>
     public OptimizerSpec Optimizer { get; init; } = new();
     /// <summary>Learning-rate group of each trainable tensor (default group 0); one learning-rate input per group.</summary>
     public IReadOnlyDictionary<string, int>? Groups { get; init; }
+    /// <summary>Whether BatchNormalization uses running (frozen) or batch statistics.</summary>
     public BatchNormMode BatchNorm { get; init; } = BatchNormMode.Inference;
     /// <summary>ONNX convention: running = running * momentum + batch * (1 - momentum); 0.9 equals PyTorch's 0.1.</summary>
     public double BatchNormMomentum { get; init; } = 0.9;

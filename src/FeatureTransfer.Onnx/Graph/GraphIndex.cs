@@ -15,6 +15,7 @@ public sealed class GraphIndex
     private readonly Dictionary<string, ValueInfoProto> _valueInfo = new(StringComparer.Ordinal);
     private readonly Dictionary<NodeProto, int> _order = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>Indexes <paramref name="graph"/> (producers, consumers, initializers, value infos); the graph must not change while the index is used.</summary>
     public GraphIndex(GraphProto graph)
     {
         Graph = graph;
@@ -37,6 +38,7 @@ public sealed class GraphIndex
         for (int i = 0; i < TopologicalOrder.Count; i++) _order[TopologicalOrder[i]] = i;
     }
 
+    /// <summary>The indexed graph.</summary>
     public GraphProto Graph { get; }
 
     /// <summary>Graph inputs a caller must feed (initializers listed as inputs are excluded).</summary>
@@ -45,13 +47,17 @@ public sealed class GraphIndex
     /// <summary>Nodes in a topological order (stable: the file order where it is already valid).</summary>
     public IReadOnlyList<NodeProto> TopologicalOrder { get; }
 
+    /// <summary>Initializers (weights) by name.</summary>
     public IReadOnlyDictionary<string, TensorProto> Initializers => _initializers;
 
+    /// <summary>The node that outputs <paramref name="tensor"/>, or null for graph inputs and initializers.</summary>
     public NodeProto? Producer(string tensor) => _producer.GetValueOrDefault(tensor);
 
+    /// <summary>The nodes that read <paramref name="tensor"/>, in graph order.</summary>
     public IReadOnlyList<NodeProto> Consumers(string tensor)
         => _consumers.TryGetValue(tensor, out var l) ? l : [];
 
+    /// <summary>True when <paramref name="tensor"/> is a weight (initializer).</summary>
     public bool IsInitializer(string tensor) => _initializers.ContainsKey(tensor);
 
     /// <summary>A tensor whose value is known without running the graph: an initializer or a Constant's output.</summary>
@@ -63,6 +69,7 @@ public sealed class GraphIndex
         return null;
     }
 
+    /// <summary>Type and shape recorded for <paramref name="tensor"/> (inputs, outputs, value_info), or null.</summary>
     public ValueInfoProto? ValueInfo(string tensor) => _valueInfo.GetValueOrDefault(tensor);
 
     /// <summary>True when the tensor is a graph output.</summary>

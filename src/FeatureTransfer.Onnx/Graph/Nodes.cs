@@ -17,15 +17,19 @@ public static class Nodes
         return n;
     }
 
+    /// <summary>An int attribute.</summary>
     public static AttributeProto Attr(string name, long value)
         => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
+    /// <summary>A float attribute.</summary>
     public static AttributeProto Attr(string name, float value)
         => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
+    /// <summary>A string attribute (UTF-8).</summary>
     public static AttributeProto Attr(string name, string value)
         => new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
 
+    /// <summary>An ints attribute (e.g. <c>perm</c>, <c>axes</c>).</summary>
     public static AttributeProto Attr(string name, params long[] values)
     {
         var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
@@ -33,6 +37,7 @@ public static class Nodes
         return a;
     }
 
+    /// <summary>A floats attribute.</summary>
     public static AttributeProto Attr(string name, float[] values)
     {
         var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Floats };
@@ -40,9 +45,11 @@ public static class Nodes
         return a;
     }
 
+    /// <summary>A tensor attribute (e.g. the value of a Constant node).</summary>
     public static AttributeProto Attr(string name, TensorProto value)
         => new() { Name = name, Type = AttributeProto.Types.AttributeType.Tensor, T = value };
 
+    /// <summary>A strings attribute (UTF-8).</summary>
     public static AttributeProto Attr(string name, string[] values)
     {
         var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Strings };
@@ -50,19 +57,24 @@ public static class Nodes
         return a;
     }
 
+    /// <summary>The attribute called <paramref name="name"/>, or null.</summary>
     public static AttributeProto? Find(this NodeProto n, string name)
     {
         foreach (var a in n.Attribute) if (a.Name == name) return a;
         return null;
     }
 
+    /// <summary>An int attribute, or <paramref name="default"/> when absent.</summary>
     public static long GetInt(this NodeProto n, string name, long @default) => n.Find(name)?.I ?? @default;
 
+    /// <summary>A float attribute, or <paramref name="default"/> when absent.</summary>
     public static float GetFloat(this NodeProto n, string name, float @default) => n.Find(name)?.F ?? @default;
 
+    /// <summary>A string attribute, or <paramref name="default"/> when absent.</summary>
     public static string GetString(this NodeProto n, string name, string @default)
         => n.Find(name)?.S.ToStringUtf8() ?? @default;
 
+    /// <summary>An ints attribute, or <paramref name="default"/> (empty when null) when absent.</summary>
     public static long[] GetInts(this NodeProto n, string name, long[]? @default = null)
         => n.Find(name) is { } a ? a.Ints.ToArray() : @default ?? [];
 

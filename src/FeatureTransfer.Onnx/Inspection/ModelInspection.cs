@@ -42,13 +42,17 @@ public sealed record TappableTensor(
 /// <summary>What <c>ft inspect</c> reports about a model: its interface, tappable tensors and layer presets.</summary>
 public sealed record ModelInspection
 {
+    /// <summary>The inspected file (named in error messages).</summary>
     public string? SourcePath { get; init; }
+    /// <summary>ONNX IR version of the file (3 = legacy: initializers listed as inputs).</summary>
     public long IrVersion { get; init; }
     /// <summary>Opset imports, e.g. <c>ai.onnx 12, com.microsoft 1</c>.</summary>
     public IReadOnlyDictionary<string, long> Opsets { get; init; } = new Dictionary<string, long>();
+    /// <summary>The exporter that wrote the file (producer_name and version), or empty.</summary>
     public string Producer { get; init; } = "";
     /// <summary>Inputs the caller feeds (initializers listed in graph.input by old exporters are excluded).</summary>
     public IReadOnlyList<TensorDescription> Inputs { get; init; } = [];
+    /// <summary>The model's outputs.</summary>
     public IReadOnlyList<TensorDescription> Outputs { get; init; } = [];
     /// <summary>Every tappable tensor in topological order.</summary>
     public IReadOnlyList<TappableTensor> Tappable { get; init; } = [];

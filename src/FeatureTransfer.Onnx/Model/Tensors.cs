@@ -8,8 +8,12 @@ namespace FeatureTransfer.Onnx.Model;
 /// <summary>ONNX element types (TensorProto.DataType) as a C# enum, with the helpers graph code needs.</summary>
 public enum ElementType
 {
+    // The members are TensorProto.DataType's values one for one (documented in Proto/onnx.proto); a comment per
+    // member would only repeat its name.
+#pragma warning disable CS1591
     Undefined = 0, Float = 1, UInt8 = 2, Int8 = 3, UInt16 = 4, Int16 = 5, Int32 = 6, Int64 = 7, String = 8,
     Bool = 9, Float16 = 10, Double = 11, UInt32 = 12, UInt64 = 13, Complex64 = 14, Complex128 = 15, BFloat16 = 16,
+#pragma warning restore CS1591
 }
 
 /// <summary>Reading and building <see cref="TensorProto"/> values (initializers and constants).</summary>

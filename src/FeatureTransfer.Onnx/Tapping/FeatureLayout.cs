@@ -76,8 +76,10 @@ public sealed record FeatureLayout(IReadOnlyList<TapInfo> Taps)
         return $"{Taps.Count} layer{(Taps.Count == 1 ? "" : "s")}, {Dimension:N0} features ({names})";
     }
 
+    /// <summary>Layouts are equal when <see cref="DescribeMismatch"/> finds no difference (same taps, widths, pooling, order).</summary>
     public bool Equals(FeatureLayout? other) => other is not null && DescribeMismatch(other) is null;
 
+    /// <inheritdoc/>
     public override int GetHashCode()
     {
         var h = new HashCode();

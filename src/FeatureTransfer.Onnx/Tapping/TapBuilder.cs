@@ -48,6 +48,7 @@ public sealed class TappedModel
     /// <summary>The output every tapped model has: float32 [N, D].</summary>
     public const string FeaturesOutput = "ft_features";
 
+    /// <summary>The tapped model: the original graph plus the pooled, concatenated <c>ft_features</c> output.</summary>
     public ModelProto Model { get; }
 
     /// <summary>Serialized model (what an ONNX Runtime session takes).</summary>
@@ -177,8 +178,12 @@ public static class TapBuilder
 
         var pieces = new List<string>();
         var layoutEntries = new List<(string, string, int, string, string, bool)>();
+        NodeProto? inputCast = added.Count > 0 ? added[0] : null;
+        added.Clear();
+        var groupStarts = new List<int>();
         foreach (var tensor in tensors)
         {
+            groupStarts.Add(added.Count);
             var p = probed[tensor];
             bool isMap = p.Shape.Length == 4;
             int width = (int)p.Shape[1];
@@ -237,8 +242,11 @@ public static class TapBuilder
             layoutEntries.Add((tensor, op, width, isMap ? "map" : "vector",
                 isMap ? (options.Pooling == Pooling.Avg ? "avg" : "max") : "none", q is not null));
         }
-        added.Add(Nodes.Make("Concat", pieces, [TappedModel.FeaturesOutput], names.New("ft_concat"), "", Nodes.Attr("axis", 1L)));
-        g.Node.AddRange(added);
+        var groups = groupStarts.Zip(groupStarts.Skip(1).Append(added.Count), (a, b) => added.GetRange(a, b - a)).Where(x => x.Count > 0).ToList();
+        var ordered = OrderForOrt(g, inputCast, groups);
+        g.Node.Clear();
+        g.Node.AddRange(ordered);
+        g.Node.Add(Nodes.Make("Concat", pieces, [TappedModel.FeaturesOutput], names.New("ft_concat"), "", Nodes.Attr("axis", 1L)));
         if (needsMicrosoft && !model.OpsetImport.Any(o => o.Domain == "com.microsoft"))
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
 
@@ -257,6 +265,24 @@ public static class TapBuilder
             .Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue > 0 ? d.DimValue : -1L)
             .ToArray();
         return new TappedModel(model, input.Name, layout, patchBatch, null, shape);
+    }
+
+    /// <summary>
+    /// The node list ONNX Runtime gets: the input cast (if any), the model's own nodes, then each tap's pooling nodes
+    /// in reverse tap order. ORT's default execution order is a reverse depth-first walk from the outputs that takes the
+    /// most recently listed input first; with the taps listed in tap order it went from the deepest tap, ran every
+    /// convolution first and all 52 poolings of MobileNetV2's FNE last, so every feature map of the batch stayed alive
+    /// until the end (no buffer reuse; the convolutions ran 1.3-1.6x slower, FNE 1.7x the bottleneck's time). Listed in
+    /// reverse, each map is pooled right after it is made (FNE 1.1-1.4x, measured with ORT profiling under load).
+    /// Only the order of the list changes (still topological), never a value.
+    /// </summary>
+    private static List<NodeProto> OrderForOrt(GraphProto g, NodeProto? inputCast, List<List<NodeProto>> taps)
+    {
+        var result = new List<NodeProto>(g.Node.Count + taps.Sum(x => x.Count) + 1);
+        if (inputCast is not null) result.Add(inputCast);
+        result.AddRange(g.Node);
+        for (int k = taps.Count - 1; k >= 0; k--) result.AddRange(taps[k]);
+        return result;
     }
 
     /// <summary>

@@ -27,6 +27,7 @@ public sealed record DatasetOptions
     /// <summary>Keep the first N items (by id) after the other filters.</summary>
     public int? Limit { get; init; }
 
+    /// <summary>No sampling: every input of every class.</summary>
     public static DatasetOptions Default { get; } = new();
 }
 

@@ -31,6 +31,13 @@ public sealed record ImageDataset(string Source, IReadOnlyList<ImageItem> Items,
 {
     /// <summary>Inputs that could not even be listed (e.g. a file name that is not valid UTF-8, a broken symlink): reported as skipped.</summary>
     public IReadOnlyList<SkippedInput> ListingErrors { get; init; } = [];
+
+    /// <summary>
+    /// Lists a dataset: class folders (label = folder name; <c>train/val/test</c> split folders understood), a flat
+    /// folder, a CSV manifest <c>path,label[,split]</c>, or <c>idx:&lt;dir&gt;[:t10k]</c>. Same as <see cref="DatasetLoader.Open"/>.
+    /// </summary>
+    public static ImageDataset Open(string spec, DatasetOptions? options = null, CancellationToken cancellationToken = default)
+        => DatasetLoader.Open(spec, options, cancellationToken);
 }
 
 /// <summary>An input that was skipped, with the reason (written to <c>&lt;out&gt;.errors.csv</c>).</summary>

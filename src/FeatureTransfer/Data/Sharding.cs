@@ -5,6 +5,7 @@ namespace FeatureTransfer.Data;
 /// <summary>A contiguous range of the sorted items: <see cref="Start"/> inclusive, <see cref="Count"/> items.</summary>
 public readonly record struct ItemRange(int Start, int Count)
 {
+    /// <summary>Index after the last item (exclusive).</summary>
     public int End => Start + Count;
 }
 
@@ -15,6 +16,7 @@ public readonly record struct ItemRange(int Start, int Count)
 /// </summary>
 public sealed record ShardSpec
 {
+    /// <summary>Shard <paramref name="index"/> of <paramref name="count"/>; <paramref name="describe"/> says where it came from (e.g. the Slurm variables).</summary>
     public ShardSpec(int index, int count, string? describe = null)
     {
         if (count <= 0) throw new InvalidOptionException($"shard count must be positive, not {count}");
@@ -25,7 +27,9 @@ public sealed record ShardSpec
         Describe = describe ?? $"shard {index}/{count}";
     }
 
+    /// <summary>0-based shard number.</summary>
     public int Index { get; }
+    /// <summary>Number of shards of the job.</summary>
     public int Count { get; }
 
     /// <summary>For the log: which shard this is and where it came from (option, Slurm or Kubernetes variables).</summary>

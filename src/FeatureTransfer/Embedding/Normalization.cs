@@ -29,8 +29,10 @@ public enum NormRecipe
 /// <summary>Recipe names as used on the command line and in reports.</summary>
 public static class NormRecipes
 {
+    /// <summary>Every recipe, in the order reports list them.</summary>
     public static IReadOnlyList<NormRecipe> All { get; } = [NormRecipe.None, NormRecipe.L2, NormRecipe.Standardize, NormRecipe.Fne, NormRecipe.L2Fne];
 
+    /// <summary>The recipe's command-line name (<c>none</c>, <c>l2</c>, <c>standardize</c>, <c>fne</c>, <c>l2+fne</c>).</summary>
     public static string Name(NormRecipe r) => r switch
     {
         NormRecipe.None => "none",
@@ -41,6 +43,7 @@ public static class NormRecipes
         _ => throw new ArgumentOutOfRangeException(nameof(r)),
     };
 
+    /// <summary>Parses a command-line name; an unknown one is an <see cref="InvalidOptionException"/> listing the valid names.</summary>
     public static NormRecipe Parse(string name) => name.Trim().ToLowerInvariant() switch
     {
         "none" => NormRecipe.None,
@@ -51,8 +54,11 @@ public static class NormRecipes
         _ => throw new InvalidOptionException($"unknown normalization '{name}' (use none, l2, standardize, fne or l2+fne)"),
     };
 
+    /// <summary>True when each layer's block is L2-normalized first.</summary>
     public static bool UsesL2(this NormRecipe r) => r is NormRecipe.L2 or NormRecipe.L2Fne;
+    /// <summary>True when features are standardized with the training mean and std.</summary>
     public static bool Standardizes(this NormRecipe r) => r is NormRecipe.Standardize or NormRecipe.Fne or NormRecipe.L2Fne;
+    /// <summary>True when standardized values are discretized to {-1, 0, 1} (the FNE).</summary>
     public static bool Discretizes(this NormRecipe r) => r is NormRecipe.Fne or NormRecipe.L2Fne;
 }
 
@@ -65,6 +71,7 @@ public sealed record NormalizationOptions
     /// <summary>z above this maps to 1 (Garcia-Gasulla et al.: 0.15).</summary>
     public float HighThreshold { get; init; } = 0.15f;
 
+    /// <summary>The FNE paper's thresholds.</summary>
     public static NormalizationOptions Default { get; } = new();
 }
 
@@ -75,6 +82,7 @@ public sealed record NormalizationOptions
 /// </summary>
 public sealed class FittedNormalization
 {
+    /// <summary>A normalization from already fitted statistics (e.g. read from a head file); <paramref name="mean"/> and <paramref name="std"/> are null for recipes that do not standardize.</summary>
     [JsonConstructor]
     public FittedNormalization(NormRecipe recipe, FeatureLayout layout, float[]? mean, float[]? std, float lowThreshold, float highThreshold)
     {
@@ -90,9 +98,11 @@ public sealed class FittedNormalization
         HighThreshold = highThreshold;
     }
 
+    /// <summary>The recipe that was fitted.</summary>
     [JsonConverter(typeof(NormRecipeJsonConverter))]
     public NormRecipe Recipe { get; }
 
+    /// <summary>Layout of the features it was fitted on (per-layer L2 needs the layer blocks; other features are refused).</summary>
     public FeatureLayout Layout { get; }
 
     /// <summary>Per-feature training mean (after L2 when the recipe has it); null when the recipe does not standardize.</summary>
@@ -101,12 +111,16 @@ public sealed class FittedNormalization
     /// <summary>Per-feature population std; 0 for constant features (which map to 0).</summary>
     public float[]? Std { get; }
 
+    /// <summary>Standardized values below this become -1 (FNE discretization).</summary>
     public float LowThreshold { get; }
+    /// <summary>Standardized values above this become 1 (FNE discretization).</summary>
     public float HighThreshold { get; }
 
+    /// <summary>The recipe's command-line name.</summary>
     [JsonIgnore]
     public string RecipeName => NormRecipes.Name(Recipe);
 
+    /// <summary>Features per row.</summary>
     [JsonIgnore]
     public int Dimension => Layout.Dimension;
 
@@ -248,8 +262,10 @@ public sealed class FittedNormalization
             throw new ProvenanceMismatchException($"{what} do not match the normalization's layout: {why}");
     }
 
+    /// <summary>The fitted statistics as JSON (stored inside <c>head.ftm</c>).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, ProvenanceJson.Options);
 
+    /// <summary>Reads <see cref="ToJson"/> output; <paramref name="source"/> names the file in errors.</summary>
     public static FittedNormalization FromJson(string json, string source)
     {
         try

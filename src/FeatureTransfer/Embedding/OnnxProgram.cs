@@ -16,17 +16,22 @@ public sealed class GraphBuilder
 
     private int counter;
 
+    /// <summary>Appends to <paramref name="graph"/>; every name it creates starts with <paramref name="prefix"/> so pieces never collide.</summary>
     public GraphBuilder(GraphProto graph, string prefix)
     {
         Graph = graph;
         Prefix = prefix;
     }
 
+    /// <summary>The graph being built.</summary>
     public GraphProto Graph { get; }
+    /// <summary>Prefix of every name this builder creates.</summary>
     public string Prefix { get; }
 
+    /// <summary>A fresh, unique tensor or node name.</summary>
     public string Name(string hint) => $"{Prefix}{hint}_{counter++}";
 
+    /// <summary>Adds a float32 initializer with the given dimensions and returns its name.</summary>
     public string Constant(string hint, ReadOnlySpan<float> values, params long[] dims)
     {
         var name = Name(hint);
@@ -34,6 +39,7 @@ public sealed class GraphBuilder
         return name;
     }
 
+    /// <summary>Adds an int64 initializer with the given dimensions and returns its name.</summary>
     public string ConstantInt64(string hint, ReadOnlySpan<long> values, params long[] dims)
     {
         var name = Name(hint);
@@ -83,6 +89,7 @@ public sealed class OnnxProgram : IDisposable
     private readonly string inputName;
     private readonly int inputDim;
 
+    /// <summary>Creates the ONNX Runtime session for <paramref name="model"/> (0 threads: one per core).</summary>
     public OnnxProgram(ModelProto model, int threads = 0)
     {
         inputName = model.Graph.Input[0].Name;
@@ -126,5 +133,6 @@ public sealed class OnnxProgram : IDisposable
         return results;
     }
 
+    /// <summary>Releases the ONNX Runtime session.</summary>
     public void Dispose() => session.Dispose();
 }

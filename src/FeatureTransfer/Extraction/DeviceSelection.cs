@@ -3,7 +3,15 @@ using Microsoft.ML.OnnxRuntime;
 namespace FeatureTransfer.Extraction;
 
 /// <summary>Where ONNX Runtime runs: <c>cpu</c>, <c>cuda</c> (fail if absent) or <c>auto</c> (CUDA when present, else CPU).</summary>
-public enum Device { Cpu, Cuda, Auto }
+public enum Device
+{
+    /// <summary>ONNX Runtime's CPU provider.</summary>
+    Cpu,
+    /// <summary>CUDA; an error when this build or machine has none.</summary>
+    Cuda,
+    /// <summary>CUDA when available, else CPU with a note saying so.</summary>
+    Auto,
+}
 
 /// <summary>
 /// Creates ONNX Runtime sessions for a device and thread count. The CPU build (the default NuGet package) has no
@@ -11,6 +19,7 @@ public enum Device { Cpu, Cuda, Auto }
 /// </summary>
 public static class SessionFactory
 {
+    /// <summary>ONNX Runtime's name of the CUDA execution provider.</summary>
     public const string CudaProvider = "CUDAExecutionProvider";
 
     /// <summary>True when the loaded native ONNX Runtime has the CUDA execution provider.</summary>
@@ -31,6 +40,9 @@ public static class SessionFactory
             IntraOpNumThreads = Math.Max(0, threads),
             InterOpNumThreads = 1,
         };
+        // No busy-waiting between operators: image decoding runs on the same cores while ORT computes, and spinning ORT
+        // threads took their CPU (MobileNetV2 extraction on 2 loaded cores: 23.3 vs 17.9 img/s, 13.8 vs 18.9 ms CPU/image).
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         bool cuda = CudaAvailable(availableProviders);
         switch (device)
         {

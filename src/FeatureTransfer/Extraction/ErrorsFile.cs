@@ -6,6 +6,7 @@ namespace FeatureTransfer.Extraction;
 /// <summary><c>&lt;out&gt;.errors.csv</c>: one row per skipped input (path, reason), written atomically.</summary>
 public static class ErrorsFile
 {
+    /// <summary>The errors file of an output: <c>&lt;out&gt;.errors.csv</c>.</summary>
     public static string PathFor(string outputPath) => outputPath + ".errors.csv";
 
     /// <summary>Writes the errors file, or removes a stale one when nothing was skipped.</summary>

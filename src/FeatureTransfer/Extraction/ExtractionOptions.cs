@@ -15,6 +15,7 @@ public sealed record ExtractorOptions
     /// <summary>Dequantize quantized maps before pooling (exact) instead of pooling in int8 first (faster, within half a step).</summary>
     public bool ExactQuantized { get; init; }
 
+    /// <summary>CPU (default), CUDA, or Auto (CUDA when this build and machine have it, else CPU with a note).</summary>
     public Device Device { get; init; } = Device.Cpu;
 
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>

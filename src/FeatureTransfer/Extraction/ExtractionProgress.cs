@@ -26,3 +26,13 @@ public sealed record ExtractionSummary(
     /// <summary>0 when everything was extracted, 3 when inputs were skipped (DESIGN.md exit codes).</summary>
     public int ExitCode => Skipped > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success;
 }
+
+/// <summary>What a streamed extraction (<see cref="FeatureExtractor.ExtractAsync(Data.ImageDataset, Features.IFeatureWriter, IProgress{ExtractionProgress}?, CancellationToken)"/>) did.</summary>
+/// <param name="Rows">Rows written.</param>
+/// <param name="Skipped">Inputs that could not be listed or decoded, with the reason.</param>
+/// <param name="Elapsed">Wall time of the extraction.</param>
+public sealed record ExtractionResult(long Rows, IReadOnlyList<Data.SkippedInput> Skipped, TimeSpan Elapsed)
+{
+    /// <summary>0 when everything was extracted, 3 when inputs were skipped (DESIGN.md exit codes).</summary>
+    public int ExitCode => Skipped.Count > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success;
+}

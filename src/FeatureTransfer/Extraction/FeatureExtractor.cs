@@ -18,12 +18,15 @@ namespace FeatureTransfer.Extraction;
 /// A pretrained backbone turned into a feature extractor: the chosen tensors are tapped, pooled and concatenated
 /// inside the ONNX graph (one float32 output [N, D]), and images stream through a bounded pipeline
 /// (decode workers -> batches -> ONNX Runtime -> writer) whose memory does not grow with the number of images.
+/// Configure it fluently: each <c>Tap</c>/<c>With*</c> call returns a new extractor over the same parsed model, and the
+/// tapped graph and the ONNX Runtime session are built at first use, so a chain of calls costs nothing.
 /// </summary>
 /// <example>
 /// <code>
-/// using var extractor = FeatureExtractor.Load("resnet18.onnx", new ExtractorOptions { Layers = "fne" });
-/// var data = DatasetLoader.Open("photos/train", new DatasetOptions());
-/// var summary = await extractor.ExtractToFileAsync(data, "train.parquet", new ExtractionJobOptions(), progress, ct);
+/// using var extractor = FeatureExtractor.Load("resnet18.onnx").Tap(Presets.Fne).WithPooling(Pooling.Max);
+/// var data = ImageDataset.Open("photos/train");
+/// using var writer = extractor.CreateWriter("train.parquet", data);
+/// var result = await extractor.ExtractAsync(data, writer, progress, ct);
 /// </code>
 /// </example>
 public sealed class FeatureExtractor : IDisposable
@@ -31,80 +34,210 @@ public sealed class FeatureExtractor : IDisposable
     /// <summary>Metadata key under which files written by this tool record their preprocessing (JSON).</summary>
     public const string PreprocessingMetadataKey = "featuretransfer.preprocessing";
 
-    private readonly InferenceSession _session;
+    private readonly LoadedModel _model;
     private readonly ImageTensorizer _tensorizer;
-    private readonly string _inputName;
-    private readonly string _outputName;
+    private readonly Lazy<TappedModel> _tapped;
+    private readonly Lazy<InferenceSession> _session;
     private readonly List<string> _notes = [];
 
-    private FeatureExtractor(InferenceSession session, TappedModel tapped, Preprocessing preprocessing,
-        string modelSha256, string modelName, string layersSpec, IEnumerable<string> notes, TensorizerOptions? tensorizer)
+    /// <summary>What loading a model file yields once: shared by every extractor configured from it.</summary>
+    private sealed record LoadedModel(string Path, global::Onnx.ModelProto Model, string Sha256, ModelEntry? Entry, ModelInspection Inspection);
+
+    private FeatureExtractor(LoadedModel model, ExtractorOptions options, ExtractionJobOptions job)
     {
-        _session = session;
-        _tensorizer = new ImageTensorizer(tensorizer);
-        _inputName = tapped.InputName;
-        _outputName = tapped.OutputName;
-        Layout = tapped.Layout;
-        SupportsBatching = tapped.SupportsBatching;
-        Preprocessing = preprocessing;
-        ModelSha256 = modelSha256;
-        ModelName = modelName;
-        LayersSpec = layersSpec;
-        _notes.AddRange(notes);
+        _model = model;
+        Options = options;
+        DefaultJob = job;
+        Preprocessing = (options.Preprocessing ?? FromMetadata(model.Model, model.Path) ?? model.Entry?.Preprocessing
+            ?? throw new InvalidOptionException(
+                $"{model.Path}: unknown model (not in models.json and no preprocessing in its metadata): " +
+                "give its preprocessing explicitly (--size, --resize, --mean, --std, --scale, --bgr)")).Validate();
+        // Resolving the layers now reports a wrong layer name at configuration time, not at the first image.
+        var tensors = LayerSelection.Resolve(model.Inspection, options.Layers);
+        _tensorizer = new ImageTensorizer(options.Tensorizer);
+        _tapped = new Lazy<TappedModel>(() =>
+        {
+            var tapped = TapBuilder.Build(model.Model, tensors, new TapOptions { Pooling = options.Pooling, ExactQuantized = options.ExactQuantized });
+            CheckInputMatches(tapped, Preprocessing, model.Path);
+            return tapped;
+        });
+        _session = new Lazy<InferenceSession>(CreateSession);
     }
 
-    /// <summary>Which tensors fill a feature row, and where.</summary>
-    public FeatureLayout Layout { get; }
+    private InferenceSession CreateSession()
+    {
+        var tapped = _tapped.Value;
+        using var sessionOptions = SessionFactory.CreateOptions(Options.Device, Options.Threads, out var deviceNote);
+        _notes.Add(deviceNote);
+        if (!tapped.SupportsBatching)
+            _notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
+        try { return new InferenceSession(tapped.ToBytes(), sessionOptions); }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidModelException($"ONNX Runtime cannot run the tapped model: {e.Message.Split('\n')[0]}", _model.Path, e);
+        }
+    }
+
+    /// <summary>How this extractor was configured (layers, pooling, device, preprocessing override, decoder).</summary>
+    public ExtractorOptions Options { get; }
+
+    /// <summary>Batch size, decode threads, limit and shard used when an extraction call is given no job options.</summary>
+    public ExtractionJobOptions DefaultJob { get; }
+
+    /// <summary>Which tensors fill a feature row, and where (builds the tapped graph on first access).</summary>
+    public FeatureLayout Layout => _tapped.Value.Layout;
 
     /// <summary>How images become the model's input.</summary>
     public Preprocessing Preprocessing { get; }
 
-    public string ModelSha256 { get; }
-    public string ModelName { get; }
+    /// <summary>SHA-256 of the model file: recorded in provenance so features from different models are never mixed.</summary>
+    public string ModelSha256 => _model.Sha256;
+
+    /// <summary>The catalog name of the model (models.json, matched by SHA-256), else its file name.</summary>
+    public string ModelName => _model.Entry?.Name ?? Path.GetFileName(_model.Path);
+
+    /// <summary>The model file this extractor runs.</summary>
+    public string ModelPath => _model.Path;
+
+    /// <summary>Inputs, outputs, tappable tensors and presets of the model (what <c>ft inspect</c> prints).</summary>
+    public ModelInspection Inspection => _model.Inspection;
 
     /// <summary>The layer selection as given (<c>bottleneck</c>, <c>fne</c>, or names).</summary>
-    public string LayersSpec { get; }
+    public string LayersSpec => Options.Layers;
 
     /// <summary>False when the model only runs one image at a time (fixed batch of 1 that could not be made symbolic).</summary>
-    public bool SupportsBatching { get; }
+    public bool SupportsBatching => _tapped.Value.SupportsBatching;
 
-    /// <summary>What the user should know about how the model runs (device, batching fallback).</summary>
-    public IReadOnlyList<string> Notes => _notes;
+    /// <summary>What the user should know about how the model runs (device, batching fallback); creates the session.</summary>
+    public IReadOnlyList<string> Notes
+    {
+        get
+        {
+            _ = _session.Value;
+            return _notes;
+        }
+    }
 
     /// <summary>
     /// Loads a backbone and taps <see cref="ExtractorOptions.Layers"/>. Preprocessing comes from the options, else the
     /// file's own metadata (files this tool wrote), else the model catalog (<c>onnx-models/models.json</c>, by SHA-256);
     /// a model known to none of them is a clear error asking for explicit preprocessing.
     /// </summary>
+    /// <exception cref="InvalidModelException">The file is not a readable ONNX model.</exception>
+    /// <exception cref="UnknownLayerException">A layer name is not a tappable tensor of the model.</exception>
+    /// <exception cref="InvalidOptionException">No preprocessing is known for the model.</exception>
     public static FeatureExtractor Load(string modelPath, ExtractorOptions? options = null, ModelCatalog? catalog = null)
     {
-        options ??= new ExtractorOptions();
+        ArgumentException.ThrowIfNullOrEmpty(modelPath);
         var model = OnnxModelFile.Load(modelPath);
         var sha = OnnxModelFile.Sha256(modelPath);
         catalog ??= ModelCatalog.Load();
-        var entry = catalog.FindBySha256(sha);
-        var preprocessing = (options.Preprocessing ?? FromMetadata(model, modelPath) ?? entry?.Preprocessing
-            ?? throw new InvalidOptionException(
-                $"{modelPath}: unknown model (not in models.json and no preprocessing in its metadata): " +
-                "give its preprocessing explicitly (--size, --resize, --mean, --std, --scale, --bgr)")).Validate();
-
         var inspection = ModelInspector.Inspect(model, modelPath);
-        var tensors = LayerSelection.Resolve(inspection, options.Layers);
-        var tapped = TapBuilder.Build(model, tensors, new TapOptions { Pooling = options.Pooling, ExactQuantized = options.ExactQuantized });
-        CheckInputMatches(tapped, preprocessing, modelPath);
+        return new FeatureExtractor(new LoadedModel(modelPath, model, sha, catalog.FindBySha256(sha), inspection),
+            options ?? new ExtractorOptions(), new ExtractionJobOptions());
+    }
 
-        var notes = new List<string>();
-        using var sessionOptions = SessionFactory.CreateOptions(options.Device, options.Threads, out var deviceNote);
-        notes.Add(deviceNote);
-        if (!tapped.SupportsBatching)
-            notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
-        InferenceSession session;
-        try { session = new InferenceSession(tapped.ToBytes(), sessionOptions); }
-        catch (OnnxRuntimeException e)
+    /// <summary>
+    /// Loads the catalog's default backbone (the entry marked <c>"default": true</c> in <c>onnx-models/models.json</c>,
+    /// shipped with the library's tool and in the repository), so a first extraction needs no model of one's own.
+    /// </summary>
+    public static FeatureExtractor LoadDefault(ExtractorOptions? options = null, ModelCatalog? catalog = null)
+    {
+        catalog ??= ModelCatalog.Load();
+        return Load(catalog.ResolveModelPath(null), options, catalog);
+    }
+
+    /// <summary>
+    /// Taps other layers: a preset (<see cref="Presets.Bottleneck"/>, <see cref="Presets.Fne"/>) or tensor names as
+    /// <c>ft inspect</c> lists them. Returns a new extractor; this one is unchanged.
+    /// </summary>
+    /// <exception cref="UnknownLayerException">A name is not a tappable tensor (the message suggests the closest).</exception>
+    public FeatureExtractor Tap(params string[] layers)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        if (layers.Length == 0) throw new InvalidOptionException("Tap needs a preset (bottleneck, fne) or at least one tensor name");
+        return With(Options with { Layers = string.Join(',', layers) });
+    }
+
+    /// <summary>Spatial reduction of tapped conv maps (average, as in the FNE paper, or max). Returns a new extractor.</summary>
+    public FeatureExtractor WithPooling(Pooling pooling) => With(Options with { Pooling = pooling });
+
+    /// <summary>Replaces the model's preprocessing (for models neither the catalog nor their metadata describe). Returns a new extractor.</summary>
+    public FeatureExtractor WithPreprocessing(Preprocessing preprocessing)
+    {
+        ArgumentNullException.ThrowIfNull(preprocessing);
+        return With(Options with { Preprocessing = preprocessing });
+    }
+
+    /// <summary>Adjusts the model's own preprocessing, e.g. <c>p =&gt; p with { Resize = 232 }</c>. Returns a new extractor.</summary>
+    public FeatureExtractor WithPreprocessing(Func<Preprocessing, Preprocessing> adjust)
+    {
+        ArgumentNullException.ThrowIfNull(adjust);
+        return With(Options with { Preprocessing = adjust(Preprocessing) });
+    }
+
+    /// <summary>Runs ONNX Runtime on <paramref name="device"/> (<see cref="Device.Auto"/>: CUDA when available, else CPU). Returns a new extractor.</summary>
+    public FeatureExtractor OnDevice(Device device) => With(Options with { Device = device });
+
+    /// <summary>ONNX Runtime intra-op threads (0 = one per core). Returns a new extractor.</summary>
+    public FeatureExtractor WithThreads(int threads) => With(Options with { Threads = threads });
+
+    /// <summary>Dequantizes quantized maps before pooling (exact) instead of pooling int8 values. Returns a new extractor.</summary>
+    public FeatureExtractor WithExactQuantized(bool exact = true) => With(Options with { ExactQuantized = exact });
+
+    /// <summary>Decoder settings: pixel limit against decompression bombs, exact JPEG decoding, alpha. Returns a new extractor.</summary>
+    public FeatureExtractor WithDecoder(TensorizerOptions decoder) => With(Options with { Tensorizer = decoder });
+
+    /// <summary>Job options used when an extraction call gets none (batch size, decode threads, limit, shard). Returns a new extractor.</summary>
+    public FeatureExtractor WithJob(ExtractionJobOptions job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        return new FeatureExtractor(_model, Options, job);
+    }
+
+    /// <summary>Images per ONNX Runtime call (also fixes batch boundaries, see DESIGN.md). Returns a new extractor.</summary>
+    public FeatureExtractor WithBatchSize(int batchSize) => WithJob(DefaultJob with { BatchSize = batchSize });
+
+    private FeatureExtractor With(ExtractorOptions options) => new(_model, options, DefaultJob);
+
+    /// <summary>
+    /// A streaming writer for <paramref name="outputPath"/> (<c>.csv</c>, <c>.parquet</c> or <c>.npy</c>) whose provenance
+    /// (model, layers, preprocessing, dataset listing) describes what this extractor produces from <paramref name="dataset"/>.
+    /// </summary>
+    public IFeatureWriter CreateWriter(string outputPath, ImageDataset dataset, Action<string>? onWarning = null)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        return FeatureFiles.Create(outputPath, Provenance(dataset, 0, DefaultJob.BatchSize, DefaultJob.Shard), onWarning);
+    }
+
+    /// <summary>
+    /// Streams the features of <paramref name="dataset"/> into <paramref name="writer"/> batch by batch (rows in id order,
+    /// memory flat), then completes the writer. Unreadable images are skipped and returned, not thrown.
+    /// Uses <see cref="DefaultJob"/> (batch size, decode threads, limit, shard).
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired; the writer is left incomplete (its dispose removes the partial file).</exception>
+    public async Task<ExtractionResult> ExtractAsync(ImageDataset dataset, IFeatureWriter writer,
+        IProgress<ExtractionProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        ArgumentNullException.ThrowIfNull(writer);
+        var job = DefaultJob;
+        var (first, end) = ItemRange(dataset, job);
+        int batch = job.BatchSize;
+        int endBatch = (end - first + batch - 1) / batch;
+        var skipped = new List<SkippedInput>(dataset.ListingErrors);
+        long rows = 0;
+        var sw = Stopwatch.StartNew();
+        await RunBatchesAsync(dataset.Items, first, end, batch, 0, endBatch, job.DecodeThreads, (batchIndex, buffer) =>
         {
-            throw new InvalidModelException($"ONNX Runtime cannot run the tapped model: {e.Message.Split('\n')[0]}", modelPath, e);
-        }
-        return new FeatureExtractor(session, tapped, preprocessing, sha, entry?.Name ?? Path.GetFileName(modelPath), options.Layers, notes, options.Tensorizer);
+            writer.WriteBatch(buffer.Ids, buffer.Labels, buffer.Data.AsSpan(0, buffer.Count * buffer.Dimension));
+            rows += buffer.Count;
+            skipped.AddRange(buffer.Errors);
+            long done = Math.Min(end - first, (batchIndex + 1L) * batch);
+            progress?.Report(new ExtractionProgress(done, end - first, skipped.Count, done / Math.Max(1e-9, sw.Elapsed.TotalSeconds), sw.Elapsed));
+        }, cancellationToken).ConfigureAwait(false);
+        writer.Complete();
+        return new ExtractionResult(rows, skipped, sw.Elapsed);
     }
 
     /// <summary>Provenance of the rows this extractor writes.</summary>
@@ -131,7 +264,7 @@ public sealed class FeatureExtractor : IDisposable
     {
         try
         {
-            return await ExtractToFileCoreAsync(dataset, outputPath, job ?? new ExtractionJobOptions(), progress, cancellationToken).ConfigureAwait(false);
+            return await ExtractToFileCoreAsync(dataset, outputPath, job ?? DefaultJob, progress, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -154,7 +287,7 @@ public sealed class FeatureExtractor : IDisposable
         if (!Directory.Exists(dir))
             throw new FeatureTransferException("output folder does not exist", dir);
         var store = CheckpointStore.Open(outputPath, fingerprint, job.Restart, out int doneBatches);
-        var notes = new List<string>(_notes);
+        var notes = new List<string>(Notes);
         long resumedRows = 0;
         if (doneBatches > 0)
         {
@@ -209,7 +342,7 @@ public sealed class FeatureExtractor : IDisposable
     public async Task<(FeatureTable Table, IReadOnlyList<SkippedInput> Skipped)> ExtractAsync(ImageDataset dataset, ExtractionJobOptions? job = null,
         IProgress<ExtractionProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        job ??= new ExtractionJobOptions();
+        job ??= DefaultJob;
         var (first, end) = ItemRange(dataset, job);
         int batch = job.BatchSize;
         int endBatch = (end - first + batch - 1) / batch;
@@ -317,7 +450,7 @@ public sealed class FeatureExtractor : IDisposable
             using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
                 input.AsMemory(start * len, count * len), Preprocessing.TensorShape(count));
             using var runOptions = new RunOptions();
-            using var results = _session.Run(runOptions, [_inputName], [value], [_outputName]);
+            using var results = _session.Value.Run(runOptions, [_tapped.Value.InputName], [value], [_tapped.Value.OutputName]);
             var span = results[0].GetTensorDataAsSpan<float>();
             if (span.Length != count * dim)
                 throw new InvalidOperationException($"the tapped model returned {span.Length} values for {count} images of {dim} features");
@@ -325,7 +458,11 @@ public sealed class FeatureExtractor : IDisposable
         }
     }
 
-    public void Dispose() => _session.Dispose();
+    /// <summary>Releases the ONNX Runtime session, if one was created.</summary>
+    public void Dispose()
+    {
+        if (_session.IsValueCreated) _session.Value.Dispose();
+    }
 
     private static (int First, int End) ItemRange(ImageDataset dataset, ExtractionJobOptions job)
     {
@@ -363,6 +500,7 @@ public sealed class FeatureExtractor : IDisposable
 /// <summary>JSON settings shared by every file the tool writes (stable, human-readable).</summary>
 public static class JsonDefaults
 {
+    /// <summary>snake_case, indented, case-insensitive on read.</summary>
     public static JsonSerializerOptions Options { get; } = new()
     {
         WriteIndented = true,

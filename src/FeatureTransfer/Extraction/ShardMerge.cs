@@ -10,7 +10,13 @@ namespace FeatureTransfer.Extraction;
 /// </summary>
 public static class ShardMerge
 {
-    public static ExtractionSummary Merge(IReadOnlyList<string> parts, string outputPath)
+    /// <summary>Concatenates the shards of one job, in shard order, into the file a single process would have written; refuses shards of different jobs (provenance) or an incomplete set.</summary>
+    /// <param name="parts">The shard outputs, in any order.</param>
+    /// <param name="outputPath">The merged file (format from its extension); it appears only when complete.</param>
+    /// <param name="progress">Receives the number of shards merged so far.</param>
+    /// <param name="cancellationToken">Stops between shards; nothing is written then.</param>
+    public static ExtractionSummary Merge(IReadOnlyList<string> parts, string outputPath,
+        IProgress<int>? progress = null, CancellationToken cancellationToken = default)
     {
         if (parts.Count == 0) throw new InvalidOptionException("ft merge needs at least one part");
         var provs = parts.Select(p => (Path: p, Prov: FeatureFiles.ReadProvenance(p))).ToList();
@@ -48,10 +54,12 @@ public static class ShardMerge
         {
             foreach (var s in ordered)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var table = FeatureFiles.Read(s.Path);
                 writer.WriteBatch(table.Ids, table.Labels, table.Data);
                 rows += table.Rows;
                 errors.AddRange(ErrorsFile.Read(ErrorsFile.PathFor(s.Path)));
+                progress?.Report(s.Spec.Index + 1);
             }
             writer.Complete();
         }

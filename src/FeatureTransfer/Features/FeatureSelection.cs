@@ -7,8 +7,10 @@ namespace FeatureTransfer.Features;
 /// </summary>
 public sealed record FeatureSelection(IReadOnlyList<string>? Classes = null, int? PerClass = null, int Seed = 0)
 {
+    /// <summary>True when nothing is selected away.</summary>
     public bool IsEmpty => (Classes is null || Classes.Count == 0) && PerClass is null;
 
+    /// <summary>The selected rows of <paramref name="table"/>, in their original order; <paramref name="source"/> names the file in errors.</summary>
     public FeatureTable Apply(FeatureTable table, string source)
     {
         if (IsEmpty) return table;

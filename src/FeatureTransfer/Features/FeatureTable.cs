@@ -14,11 +14,13 @@ public sealed record FeatureProvenance
     /// <summary>Model file name or catalog name, for people.</summary>
     public required string ModelName { get; init; }
 
+    /// <summary>Which tensors fill a row, and where.</summary>
     public required FeatureLayout Layout { get; init; }
 
     /// <summary>Preprocessing applied to every image (null for features not computed from images).</summary>
     public Imaging.Preprocessing? Preprocessing { get; init; }
 
+    /// <summary>Version of the tool that wrote the file.</summary>
     public string ToolVersion { get; init; } = ToolInfo.Version;
 
     /// <summary>Rows in the file.</summary>
@@ -46,6 +48,7 @@ public sealed record FeatureProvenance
 /// </summary>
 public sealed class FeatureTable
 {
+    /// <summary>A table of <c>ids.Count</c> rows; <paramref name="data"/> is row-major [rows, D] with D from the provenance's layout.</summary>
     public FeatureTable(IReadOnlyList<string> ids, IReadOnlyList<string?> labels, float[] data, FeatureProvenance provenance)
     {
         int dim = provenance.Layout.Dimension;
@@ -58,17 +61,24 @@ public sealed class FeatureTable
         Provenance = provenance;
     }
 
+    /// <summary>Row keys, in row order.</summary>
     public IReadOnlyList<string> Ids { get; }
+    /// <summary>Class labels (null for unlabelled rows).</summary>
     public IReadOnlyList<string?> Labels { get; }
 
     /// <summary>Row-major [Rows, Dimension].</summary>
     public float[] Data { get; }
 
+    /// <summary>Where the features came from (model, layers, preprocessing, dataset).</summary>
     public FeatureProvenance Provenance { get; }
+    /// <summary>Which tensors fill a row, and where.</summary>
     public FeatureLayout Layout => Provenance.Layout;
+    /// <summary>Number of rows.</summary>
     public int Rows => Ids.Count;
+    /// <summary>Features per row.</summary>
     public int Dimension => Layout.Dimension;
 
+    /// <summary>The features of row <paramref name="i"/>.</summary>
     public ReadOnlySpan<float> Row(int i) => Data.AsSpan(i * Dimension, Dimension);
 
     /// <summary>A table of the given rows (in that order), with the same provenance.</summary>

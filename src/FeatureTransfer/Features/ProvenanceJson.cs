@@ -22,6 +22,7 @@ public static class ProvenanceJson
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    /// <summary>Provenance as the JSON stored in sidecars and Parquet metadata.</summary>
     public static string Serialize(FeatureProvenance provenance) => JsonSerializer.Serialize(provenance, Options);
 
     /// <summary>Parses provenance; a malformed document is an <see cref="InvalidOptionException"/>-free user error naming <paramref name="source"/>.</summary>
@@ -38,6 +39,7 @@ public static class ProvenanceJson
         }
     }
 
+    /// <summary>Reads provenance JSON; <paramref name="source"/> names the file in errors.</summary>
     public static FeatureProvenance FromElement(JsonElement element, string source)
     {
         try

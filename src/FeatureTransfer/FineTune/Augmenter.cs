@@ -14,6 +14,7 @@ public sealed class Augmenter
     private readonly Random _rng;
     private float[] _scratch = [];
 
+    /// <summary>Augmentations by name (<c>flip</c>, <c>crop</c>, <c>color</c>) for images preprocessed with <paramref name="pre"/>, drawn from <paramref name="rng"/>.</summary>
     public Augmenter(IReadOnlyList<string> kinds, Preprocessing pre, Random rng)
     {
         foreach (var k in kinds)
@@ -26,6 +27,7 @@ public sealed class Augmenter
         _rng = rng;
     }
 
+    /// <summary>True when at least one augmentation is on.</summary>
     public bool Active => _flip || _crop || _color;
 
     /// <summary>Augments one sample in place; <paramref name="shape"/> is [C, H, W].</summary>

@@ -16,10 +16,13 @@ public sealed record BackboneTrainingOptions
     public string DataDir { get; init; } = "/usr/share/datasets/fashion-mnist";
     /// <summary>Source-task classes (Fashion-MNIST label ids); the target task of the demo is 5-9.</summary>
     public int[] Classes { get; init; } = [0, 1, 2, 3, 4];
+    /// <summary>Training epochs.</summary>
     public int Epochs { get; init; } = 3;
+    /// <summary>Images per training step.</summary>
     public int BatchSize { get; init; } = 64;
     /// <summary>Peak learning rate of the one-cycle schedule (SGD, Nesterov momentum 0.9, weight decay 5e-4).</summary>
     public double LearningRate { get; init; } = 0.1;
+    /// <summary>Seed of weight initialization, shuffling and flips.</summary>
     public int Seed { get; init; } = 1;
     /// <summary>Intra-op threads (0: ONNX Runtime's default).</summary>
     public int Threads { get; init; }
@@ -42,6 +45,7 @@ public sealed record BackboneResult(ModelProto Model, double TestAccuracy, IRead
 /// </summary>
 public static class FashionSourceBackbone
 {
+    /// <summary>Name of the model's image input.</summary>
     public const string InputName = "image";
     /// <summary>Fashion-MNIST pixel statistics (training set): (v / 255 - 0.2860) / 0.3530.</summary>
     public const float Mean = 0.2860f, Std = 0.3530f;
@@ -85,6 +89,7 @@ public static class FashionSourceBackbone
         return (x, y);
     }
 
+    /// <summary>Builds and trains the backbone; reports one line per epoch to <paramref name="progress"/>.</summary>
     public static BackboneResult Train(BackboneTrainingOptions o, IProgress<string>? progress = null, CancellationToken ct = default)
     {
         var (trainX, trainY) = Load(o.DataDir, train: true, o.Classes, o.MaxTrainImages);
@@ -165,6 +170,7 @@ public static class FashionSourceBackbone
 /// <summary>Accuracy helpers shared by the training loops.</summary>
 public static class Metrics
 {
+    /// <summary>Index of the largest value (the first on ties).</summary>
     public static int Argmax(ReadOnlySpan<float> row)
     {
         int best = 0;
@@ -172,6 +178,7 @@ public static class Metrics
         return best;
     }
 
+    /// <summary>Rows of <paramref name="logits"/> (<paramref name="count"/> x <paramref name="classes"/>) whose argmax equals the label.</summary>
     public static long CountCorrect(float[] logits, long[] labels, int count, int classes)
     {
         long c = 0;
@@ -214,6 +221,7 @@ public static class Metrics
         return result ?? [];
     }
 
+    /// <summary>Accuracy of a classifier model on in-memory images, run in batches with ONNX Runtime.</summary>
     public static double Accuracy(ModelProto model, string input, float[] x, long[] y, long[] sampleShape, int threads = 0)
     {
         var p = Predict(model, input, x, sampleShape, threads);

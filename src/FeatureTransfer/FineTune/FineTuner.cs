@@ -14,26 +14,35 @@ namespace FeatureTransfer.FineTune;
 /// <summary>Options of <see cref="FineTuner.Run"/> (<c>ft finetune</c>). Defaults follow the fast.ai/Keras transfer recipe.</summary>
 public sealed record FineTuneOptions
 {
+    /// <summary>The pretrained ONNX model to fine-tune.</summary>
     public required string ModelPath { get; init; }
+    /// <summary>Training images (any dataset spec).</summary>
     public required string Train { get; init; }
     /// <summary>Scored once at the end, never used for choices.</summary>
     public string? Val { get; init; }
     /// <summary>Target classes; null: every class of the training data ("auto").</summary>
     public IReadOnlyList<string>? Classes { get; init; }
+    /// <summary>Stratified sample of this many training images per class, drawn with <see cref="Seed"/> (the same draw as <c>ft run --per-class</c>); null: all.</summary>
+    public int? PerClass { get; init; }
     /// <summary>head | K (last K parametrised layers of the base) | from:&lt;tensor&gt; | all.</summary>
     public string Unfreeze { get; init; } = "head";
     /// <summary>Epochs of the unfrozen stage (or of the head stage when only the head is trained).</summary>
     public int Epochs { get; init; } = 10;
     /// <summary>Epochs with the base frozen before unfreezing; null: max(1, Epochs / 3).</summary>
     public int? HeadEpochs { get; init; }
+    /// <summary>Images per training step.</summary>
     public int Batch { get; init; } = 32;
+    /// <summary>SGD with momentum (default) or AdamW.</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
     /// <summary>Learning rate of the head; the base gets <see cref="BaseLrFactor"/> times it.</summary>
     public double LearningRate { get; init; } = 0.01;
+    /// <summary>Learning rate of unfrozen base layers relative to the head's (discriminative learning rates).</summary>
     public double BaseLrFactor { get; init; } = 0.1;
     /// <summary>Differential learning rates: each parametrised layer further down the base multiplies by this (1: same for all).</summary>
     public double LrDecayPerBlock { get; init; } = 1.0;
+    /// <summary>Weight decay of weights of rank 2 and more.</summary>
     public double WeightDecay { get; init; } = 1e-4;
+    /// <summary>Label smoothing of the loss (0 = none).</summary>
     public double LabelSmoothing { get; init; }
     /// <summary>Any of flip, crop, color.</summary>
     public IReadOnlyList<string> Augment { get; init; } = [];
@@ -41,8 +50,11 @@ public sealed record FineTuneOptions
     public bool FromScratch { get; init; }
     /// <summary>Fraction of the training data held out for early stopping and checkpoint choice.</summary>
     public double Holdout { get; init; } = 0.1;
+    /// <summary>Epochs without holdout improvement before early stopping.</summary>
     public int Patience { get; init; } = 5;
+    /// <summary>Seed of the head initialization, holdout split, shuffling and augmentation.</summary>
     public int Seed { get; init; }
+    /// <summary>ONNX Runtime intra-op threads (0 = one per core).</summary>
     public int Threads { get; init; }
     /// <summary>Explicit preprocessing; null: the model's metadata or its models.json entry.</summary>
     public Preprocessing? Preprocessing { get; init; }
@@ -55,7 +67,15 @@ public sealed record FineTuneEpoch(int Epoch, string Stage, double TrainLoss, do
 
 /// <summary>Outcome of <see cref="FineTuner.Run"/>: the best model by holdout accuracy (exported form) and its scores.</summary>
 public sealed record FineTuneResult(ModelProto Model, IReadOnlyList<string> Classes, double BestHoldoutAccuracy, int BestEpoch,
-    double? ValAccuracy, int[]? ValPredictions, IReadOnlyList<FineTuneEpoch> Curve, bool Stopped, Preprocessing Preprocessing);
+    double? ValAccuracy, int[]? ValPredictions, IReadOnlyList<FineTuneEpoch> Curve, bool Stopped, Preprocessing Preprocessing)
+{
+    /// <summary>
+    /// Images run through the frozen base during the head-only stage (training steps and holdout scoring): without
+    /// augmentation the bottleneck features are computed once, so this equals the number of training + holdout images
+    /// whatever the number of epochs.
+    /// </summary>
+    public long HeadStageBaseImages { get; init; }
+}
 
 /// <summary>
 /// Fine-tuning with the ONNX gradient engine: fresh head, head-only stage (on cached bottleneck features when no
@@ -66,6 +86,7 @@ public static class FineTuner
 {
     private sealed record Data(float[] X, long[] Y, int Count);
 
+    /// <summary>Fine-tunes: new head, head-only stage, then the unfrozen layers; early stopping on a holdout; writes the best model. Reports progress lines to <paramref name="progress"/>.</summary>
     public static FineTuneResult Run(FineTuneOptions o, IProgress<string>? progress = null, CancellationToken ct = default)
     {
         if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"--holdout {o.Holdout}: expected a fraction in (0, 0.5)");
@@ -75,7 +96,7 @@ public static class FineTuner
             ?? throw new InvalidOptionException($"{o.ModelPath}: unknown model (no preprocessing in its metadata, not in models.json): give the preprocessing explicitly")).Validate();
         if (pre.Layout != TensorLayout.NCHW) throw new InvalidOptionException("fine-tuning supports NCHW models");
 
-        var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes }, ct);
+        var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes, PerClass = o.PerClass, Seed = o.Seed }, ct);
         var classes = (o.Classes ?? trainSet.Classes).ToList();
         if (classes.Count < 2) throw new DatasetException("fine-tuning needs at least two classes", o.Train);
         var inputName = new GraphIndex(source.Graph).UserInputs.Single().Name;
@@ -100,6 +121,7 @@ public static class FineTuner
         int headEpochs = baseParams.Count == 0 ? o.Epochs : o.HeadEpochs ?? Math.Max(1, o.Epochs / 3);
         if (o.FromScratch) headEpochs = 0;
         var weights = model.Graph.Initializer.Where(i => (ElementType)i.DataType == ElementType.Float).ToDictionary(i => i.Name, Tensors.ToFloats);
+        var headStageBase = new BaseRuns();
 
         // Stage 1: head only.
         if (headEpochs > 0)
@@ -115,11 +137,12 @@ public static class FineTuner
                 (stageModel, stageSample) = HeadOnly(model, head, inputShapes);
                 stageTrain = Features(model, head.Bottleneck, inputName, train, sample, o.Threads);
                 stageHoldout = Features(model, head.Bottleneck, inputName, holdout, sample, o.Threads);
+                headStageBase.Images += train.Count + holdout.Count;
                 stageInput = head.Bottleneck;
             }
             var spec = Spec(o, head.HeadParameters, [], stageInput, stageSample, bnMode);
             stopped = TrainStage("head", stageModel, spec, stageTrain, stageHoldout, stageSample, stageInput, headEpochs, o, cached ? [] : o.Augment,
-                pre, weights, best, curve, progress, ct);
+                pre, weights, best, curve, progress, ct, cached ? null : headStageBase);
             foreach (var (k, v) in best.Weights ?? []) weights[k] = v;
         }
         // Stage 2: unfreeze.
@@ -140,7 +163,13 @@ public static class FineTuner
             valPred = Metrics.Predict(final, inputName, val.X, sample, o.Threads);
             valAcc = (double)valPred.Where((p, i) => p == val.Y[i]).Count() / val.Count;
         }
-        return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre);
+        return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { HeadStageBaseImages = headStageBase.Images };
+    }
+
+    /// <summary>Counts images run through the full network (base included).</summary>
+    private sealed class BaseRuns
+    {
+        public long Images;
     }
 
     private sealed class Best
@@ -173,7 +202,7 @@ public static class FineTuner
 
     private static bool TrainStage(string stage, ModelProto model, TrainingSpec spec, Data train, Data holdout, long[] sample, string input,
         int epochs, FineTuneOptions o, IReadOnlyList<string> augment, Preprocessing pre, Dictionary<string, float[]> weights, Best best,
-        List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken ct)
+        List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken ct, BaseRuns? baseRuns = null)
     {
         using var engine = new TrainingEngine(Apply(model, weights), spec, o.Threads);
         int sampleSize = (int)sample.Aggregate(1L, (a, b) => a * b);
@@ -209,6 +238,7 @@ public static class FineTuner
                     var rates = GroupRates(o, engine.Graph.LearningRateInputs.Count, factor);
                     lr = rates[0];
                     lossSum += engine.Step(batch, labels, b, rates, logits);
+                    if (baseRuns is not null) baseRuns.Images += b;
                     correct += Metrics.CountCorrect(logits, labels, b, classes);
                 }
             }
@@ -221,6 +251,7 @@ public static class FineTuner
             var snapshot = Merge(weights, engine.Snapshot());
             var exported = Apply(model, snapshot);
             var (hLoss, hAcc) = Evaluate(exported, input, holdout, sample, o.Threads);
+            if (baseRuns is not null) baseRuns.Images += holdout.Count;
             var row = new FineTuneEpoch(curve.Count + 1, stage, lossSum / steps, (double)correct / (steps * b), hLoss, hAcc, lr, clock.Elapsed.TotalSeconds);
             curve.Add(row);
             progress?.Report(string.Create(CultureInfo.InvariantCulture,

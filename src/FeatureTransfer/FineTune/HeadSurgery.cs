@@ -20,10 +20,14 @@ public sealed record HeadReplacement(ModelProto Model, string Bottleneck, IReadO
 /// </summary>
 public static class HeadSurgery
 {
+    /// <summary>Output of the new head.</summary>
     public const string LogitsName = "logits";
+    /// <summary>Initializer of the new head's weight [classes, D].</summary>
     public const string WeightName = "head.weight";
+    /// <summary>Initializer of the new head's bias [classes].</summary>
     public const string BiasName = "head.bias";
 
+    /// <summary>Replaces the model's classifier with a fresh linear head for <paramref name="classes"/> classes on the penultimate features, keeping the base untouched.</summary>
     public static HeadReplacement Replace(ModelProto inference, int classes, IReadOnlyDictionary<string, long[]> inputShapes, int seed)
     {
         var model = OpsetUpgrade.ToAtLeast(inference, 17);

@@ -6,6 +6,7 @@ namespace FeatureTransfer.FineTune;
 /// <summary>Writes the per-epoch learning curve as CSV and as a PNG plot (ScottPlot).</summary>
 public static class LearningCurve
 {
+    /// <summary>Writes the per-epoch losses and accuracies as CSV.</summary>
     public static void WriteCsv(IReadOnlyList<FineTuneEpoch> curve, string path)
     {
         var sb = new StringBuilder("epoch,stage,train_loss,train_accuracy,holdout_loss,holdout_accuracy,learning_rate,seconds\n");
@@ -14,6 +15,7 @@ public static class LearningCurve
         File.WriteAllText(path, sb.ToString());
     }
 
+    /// <summary>Plots the per-epoch losses and accuracies (ScottPlot).</summary>
     public static void WritePng(IReadOnlyList<FineTuneEpoch> curve, string path)
     {
         var plot = new ScottPlot.Plot();

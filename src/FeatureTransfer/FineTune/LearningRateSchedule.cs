@@ -21,26 +21,31 @@ public abstract record LearningRateSchedule
         };
     }
 
+    /// <summary>The same learning rate throughout.</summary>
     public sealed record Constant : LearningRateSchedule
     {
+        /// <inheritdoc/>
         public override double Factor(long step, long totalSteps) => 1;
     }
 
     /// <summary>Multiplies by <paramref name="Gamma"/> every <paramref name="StepSize"/> steps (PyTorch StepLR).</summary>
     public sealed record StepDecay(long StepSize, double Gamma) : LearningRateSchedule
     {
+        /// <inheritdoc/>
         public override double Factor(long step, long totalSteps) => Math.Pow(Gamma, step / Math.Max(1, StepSize));
     }
 
     /// <summary>Cosine annealing to 0 over the run (PyTorch CosineAnnealingLR with T_max = total steps, eta_min 0).</summary>
     public sealed record Cosine : LearningRateSchedule
     {
+        /// <inheritdoc/>
         public override double Factor(long step, long totalSteps) => 0.5 * (1 + Math.Cos(Math.PI * step / Math.Max(1, totalSteps)));
     }
 
     /// <summary>PyTorch OneCycleLR defaults: warm up for 30% from lr/25 with a cosine, then anneal to lr/(25*1e4).</summary>
     public sealed record OneCycle(double PctStart = 0.3, double DivFactor = 25, double FinalDivFactor = 1e4) : LearningRateSchedule
     {
+        /// <inheritdoc/>
         public override double Factor(long step, long totalSteps)
         {
             double start = 1 / DivFactor, end = start / FinalDivFactor;

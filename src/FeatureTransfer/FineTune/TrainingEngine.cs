@@ -36,6 +36,7 @@ public sealed class TrainingEngine : IDisposable
             (CurrentValue, NextValue) = (NextValue, CurrentValue);
         }
 
+        /// <summary>Releases both buffers.</summary>
         public void Dispose() { CurrentValue.Dispose(); NextValue.Dispose(); }
     }
 
@@ -43,7 +44,8 @@ public sealed class TrainingEngine : IDisposable
     /// <param name="inference">The inference model (any opset >= 7 with supported ops); the export keeps its graph.</param>
     /// <param name="spec">What to train and how.</param>
     /// <param name="threads">Intra-op threads (0: ONNX Runtime's default).</param>
-    public TrainingEngine(ModelProto inference, TrainingSpec spec, int threads = 0)
+    /// <param name="configure">Optional last word on the session options (e.g. spinning, memory arena), for tuning and benchmarks.</param>
+    public TrainingEngine(ModelProto inference, TrainingSpec spec, int threads = 0, Action<SessionOptions>? configure = null)
     {
         _inference = OpsetUpgrade.ToAtLeast(inference, 17);
         Graph = TrainingGraphBuilder.Build(_inference, spec);
@@ -52,9 +54,11 @@ public sealed class TrainingEngine : IDisposable
         // Debugging aid: FT_ORT_PROFILE=<prefix> writes ONNX Runtime's per-node timing JSON.
         if (Environment.GetEnvironmentVariable("FT_ORT_PROFILE") is { Length: > 0 } profile)
         {
-            options.EnableProfiling = true;
+            // The prefix must be set first: the EnableProfiling setter passes the current prefix to ONNX Runtime.
             options.ProfileOutputPathPrefix = profile;
+            options.EnableProfiling = true;
         }
+        configure?.Invoke(options);
         _session = new InferenceSession(OnnxModelFile.ToBytes(Graph.Model), options);
         _slots = Graph.State.Select(s =>
         {
@@ -140,6 +144,7 @@ public sealed class TrainingEngine : IDisposable
         return m;
     }
 
+    /// <summary>Releases the ONNX Runtime session and its training state.</summary>
     public void Dispose()
     {
         foreach (var s in _slots) s.Dispose();

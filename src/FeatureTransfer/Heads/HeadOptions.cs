@@ -18,7 +18,13 @@ public enum HeadKind
 }
 
 /// <summary>Solver of the <see cref="HeadKind.LogReg"/> head.</summary>
-public enum LogRegSolver { Sdca, Lbfgs }
+public enum LogRegSolver
+{
+    /// <summary>ML.NET's SdcaMaximumEntropy (stochastic dual coordinate ascent).</summary>
+    Sdca,
+    /// <summary>ML.NET's LbfgsMaximumEntropy (quasi-Newton; the default).</summary>
+    Lbfgs,
+}
 
 /// <summary>
 /// Solver of the <see cref="HeadKind.Svm"/> head (both minimise hinge loss + lambda/2 |w|^2, one-versus-all):
@@ -29,10 +35,13 @@ public enum LogRegSolver { Sdca, Lbfgs }
 /// </summary>
 public enum SvmSolver { Auto, Sdca, Pegasos }
 
+/// <summary>Names and properties of <see cref="HeadKind"/>.</summary>
 public static class HeadKinds
 {
+    /// <summary>Every head kind.</summary>
     public static IReadOnlyList<HeadKind> All { get; } = [HeadKind.Svm, HeadKind.LogReg, HeadKind.FastTree, HeadKind.LightGbm];
 
+    /// <summary>The command-line name (<c>svm</c>, <c>logreg</c>, <c>fasttree</c>, <c>lightgbm</c>).</summary>
     public static string Name(HeadKind k) => k switch
     {
         HeadKind.Svm => "svm",
@@ -42,6 +51,7 @@ public static class HeadKinds
         _ => throw new ArgumentOutOfRangeException(nameof(k)),
     };
 
+    /// <summary>Parses a command-line name; an unknown one is an <see cref="InvalidOptionException"/>.</summary>
     public static HeadKind Parse(string name) => name.Trim().ToLowerInvariant() switch
     {
         "svm" or "linearsvm" => HeadKind.Svm,
@@ -61,6 +71,7 @@ public static class HeadKinds
 /// </summary>
 public sealed record HeadOptions
 {
+    /// <summary>Which classifier to fit.</summary>
     public HeadKind Kind { get; init; } = HeadKind.Svm;
 
     /// <summary>
@@ -117,6 +128,7 @@ public sealed record HeadOptions
     /// <summary>Candidate L2 values for cross-validation (null: the kind's default grid).</summary>
     public IReadOnlyList<float>? L2Grid { get; init; }
 
+    /// <summary>Seed of the trainers and of the CV folds.</summary>
     public int Seed { get; init; }
 
     /// <summary>Trainer threads (1 gives bit-reproducible SDCA; 0 = ML.NET decides).</summary>
@@ -128,10 +140,13 @@ public sealed record HeadOptions
     /// </summary>
     public const int DefaultSvmEpochs = 30;
 
+    /// <summary>The L2 strength used when none is given and none is chosen by CV.</summary>
     public float DefaultL2 => Kind == HeadKind.Svm ? 1e-3f : 1e-4f;
 
+    /// <summary>The L2 strength this head will use.</summary>
     public float EffectiveL2 => L2 ?? DefaultL2;
 
+    /// <summary>Candidate L2 strengths for cross-validation: the given grid, else the head kind's default log-spaced grid.</summary>
     public IReadOnlyList<float> EffectiveL2Grid => L2Grid ?? (Kind == HeadKind.Svm
         ? [1e-4f, 1e-3f, 1e-2f]
         : [1e-4f, 1e-2f, 1f]);

@@ -11,7 +11,13 @@ using Onnx;
 namespace FeatureTransfer.Heads;
 
 /// <summary>What a linear head outputs: raw margins (SVM) or softmax probabilities (logistic regression).</summary>
-public enum LinearOutput { Margin, Softmax }
+public enum LinearOutput
+{
+    /// <summary>Raw margins <c>Wx + b</c> (SVM).</summary>
+    Margin,
+    /// <summary>Softmax of <c>Wx + b</c> (logistic regression).</summary>
+    Softmax,
+}
 
 /// <summary>A linear head's parameters: scores = W x + b (then softmax), W row-major [Classes, Dimension].</summary>
 public sealed record LinearWeights(int Classes, int Dimension, float[] W, float[] B, LinearOutput Output);
@@ -19,10 +25,13 @@ public sealed record LinearWeights(int Classes, int Dimension, float[] W, float[
 /// <summary>Predictions of a head: scores [Rows, Classes] and the arg-max class per row.</summary>
 public sealed record HeadPredictions(IReadOnlyList<string> Classes, int[] Predicted, float[] Scores)
 {
+    /// <summary>Number of predicted rows.</summary>
     public int Rows => Predicted.Length;
 
+    /// <summary>The predicted class of <paramref name="row"/>.</summary>
     public string PredictedLabel(int row) => Classes[Predicted[row]];
 
+    /// <summary>The per-class scores of <paramref name="row"/> (margins or probabilities, by head).</summary>
     public ReadOnlySpan<float> RowScores(int row) => Scores.AsSpan(row * Classes.Count, Classes.Count);
 }
 
@@ -50,8 +59,11 @@ public sealed class TrainedHead
         this.models = models;
     }
 
+    /// <summary>The hyper-parameters it was fitted with (L2 as chosen by CV).</summary>
     public HeadOptions Options { get; }
+    /// <summary>The normalization fitted on the training rows, applied before the classifier.</summary>
     public FittedNormalization Normalization { get; }
+    /// <summary>Class names in ordinal order (score column order).</summary>
     public IReadOnlyList<string> Classes { get; }
 
     /// <summary>The feature schema this head accepts: model SHA-256 and name, layout, preprocessing.</summary>
@@ -60,7 +72,11 @@ public sealed class TrainedHead
     /// <summary>Weights of a linear head (null for trees).</summary>
     public LinearWeights? Linear { get; }
 
+    /// <summary>Which classifier this is.</summary>
     public HeadKind Kind => Options.Kind;
+
+    /// <summary>The ML.NET model(s) behind this head (export reads tree ensembles out of them).</summary>
+    internal IReadOnlyList<ITransformer> MlNetModels => models;
 
     /// <summary>Throws <see cref="ProvenanceMismatchException"/> naming the mismatch when features from <paramref name="source"/> do not fit this head.</summary>
     public void RequireCompatible(FeatureProvenance features, string source)
@@ -77,6 +93,16 @@ public sealed class TrainedHead
     }
 
     private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
+
+    /// <summary>
+    /// Predicts <paramref name="table"/> and compares with its labels: accuracy, macro-F1, per-class metrics and the
+    /// confusion matrix (what <c>ft evaluate</c> reports, without writing files).
+    /// </summary>
+    public Reports.EvaluationResult Evaluate(FeatureTable table, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return Reports.Evaluation.Evaluate(table.Labels, Predict(table, ct));
+    }
 
     /// <summary>Scores a feature table (after checking it fits this head).</summary>
     public HeadPredictions Predict(FeatureTable table, CancellationToken ct = default)

@@ -37,19 +37,23 @@ public sealed record TensorizerOptions
     /// <see cref="AlphaBackground.Ignore"/> matches torchvision's loader exactly.</summary>
     public AlphaBackground AlphaBackground { get; init; } = AlphaBackground.Black;
 
-    /// <summary>Which library decodes JPEG files (default <see cref="JpegDecoder.Auto"/>: libvips when it loads).</summary>
+    /// <summary>Which library decodes JPEG files (default <see cref="JpegDecoder.Auto"/>: TurboJPEG when it loads).</summary>
     public JpegDecoder JpegDecoder { get; init; } = JpegDecoder.Auto;
+
 }
 
-/// <summary>JPEG decoding library. Both give the same pixels (libjpeg's islow DCT, no colour management).</summary>
+/// <summary>JPEG decoding library. All give the same pixels (libjpeg's islow DCT, fancy upsampling, no colour management).</summary>
 public enum JpegDecoder
 {
-    /// <summary>libvips (NetVips, SIMD libjpeg) for 8-bit gray and RGB JPEGs; SkiaSharp for CMYK JPEGs, other formats,
-    /// and for everything when the native libvips cannot be loaded (said once on stderr).</summary>
+    /// <summary>TurboJPEG (Debian's libturbojpeg.so.0, SIMD) for YCbCr/RGB/gray JPEGs; when it is not installed, libvips
+    /// (said once on stderr), and SkiaSharp when neither loads; SkiaSharp for CMYK JPEGs and other formats.</summary>
     Auto,
 
     /// <summary>SkiaSharp only.</summary>
     SkiaSharp,
+
+    /// <summary>libvips (NetVips) for 8-bit gray and RGB JPEGs, SkiaSharp for the rest (the decoder before TurboJPEG).</summary>
+    Libvips,
 }
 
 /// <summary>
@@ -62,11 +66,13 @@ public enum JpegDecoder
 /// </summary>
 public sealed class ImageTensorizer
 {
+    /// <summary>A tensorizer with the given decoder limits (defaults: 100 megapixels, scaled JPEG decoding).</summary>
     public ImageTensorizer(TensorizerOptions? options = null)
     {
         Options = options ?? new TensorizerOptions();
     }
 
+    /// <summary>Decoder limits and settings.</summary>
     public TensorizerOptions Options { get; }
 
     [ThreadStatic] private static Scratch? t_scratch;
@@ -122,12 +128,47 @@ public sealed class ImageTensorizer
     private (int Width, int Height) Decode(string path, Preprocessing p, Scratch s)
     {
         int length = ReadFile(path, s);
-        if (Options.JpegDecoder == JpegDecoder.Auto && VipsJpegDecoder.IsJpeg(s.File.AsSpan(0, length)))
+        if (Options.JpegDecoder != JpegDecoder.SkiaSharp && VipsJpegDecoder.IsJpeg(s.File.AsSpan(0, length)))
         {
+            if (Options.JpegDecoder == JpegDecoder.Auto)
+            {
+                if (TurboJpegDecoder.Available)
+                {
+                    if (DecodeWithTurbo(path, length, p, s) is { } fast) return fast;
+                }
+                else TurboJpegDecoder.ReportFallbackOnce(VipsJpegDecoder.Available ? "libvips" : "SkiaSharp");
+            }
             if (!VipsJpegDecoder.Available) VipsJpegDecoder.ReportFallbackOnce();
             else if (DecodeWithVips(path, length, p, s) is { } size) return size;
         }
         return DecodeWithSkia(path, length, p, s);
+    }
+
+    /// <summary>Whether JPEGs are decoded with TurboJPEG in this process (false: see <see cref="TurboJpegFailure"/>).</summary>
+    public static bool UsesTurboJpeg => TurboJpegDecoder.Available;
+
+    /// <summary>Why TurboJPEG (libturbojpeg.so.0) could not be loaded (null when it is used).</summary>
+    public static string? TurboJpegFailure => TurboJpegDecoder.Failure;
+
+    /// <summary>TurboJPEG path; null when the JPEG is left to libvips/SkiaSharp (CMYK, or a header TurboJPEG refuses).</summary>
+    private (int Width, int Height)? DecodeWithTurbo(string path, int length, Preprocessing p, Scratch s)
+    {
+        var origin = SKEncodedOrigin.TopLeft;
+        var header = TurboJpegDecoder.Decode(path, s.File.AsSpan(0, length), h =>
+        {
+            CheckSize(path, h.Width, h.Height);
+            origin = (SKEncodedOrigin)h.Orientation;
+            if (!Options.ScaledJpegDecode) return 8;
+            // Only 1/8, 1/4, 1/2: TurboJPEG's other M/8 scales use libjpeg's plain C IDCTs (no SIMD) and were slower than
+            // the full-size SIMD decode here (500x375 at 6/8: 1.7-1.8 ms vs 1.35 ms CPU), besides moving pixels further.
+            _ = ChooseJpegScale([1, 2, 4], m => new SKSizeI((h.Width * m + 7) / 8, (h.Height * m + 7) / 8),
+                new SKSizeI(h.Width, h.Height), SwapsAxes(origin), p, margin: 2, out int chosen);
+            return chosen;
+        }, bytes => origin != SKEncodedOrigin.TopLeft ? s.Rent(ref s.Oriented, bytes) : s.Rent(ref s.Pixels, bytes),
+        out var target, out int w, out int h);
+        if (header is null) return null;
+        if (origin == SKEncodedOrigin.TopLeft) return (w, h);
+        return Orient(target!, w, h, origin, s);
     }
 
     /// <summary>Whether JPEGs are decoded with libvips in this process (false: SkiaSharp, see <see cref="JpegDecoderFailure"/>).</summary>
@@ -148,9 +189,9 @@ public sealed class ImageTensorizer
             if (!Options.ScaledJpegDecode) return 1;
             var origin = (SKEncodedOrigin)h.Orientation;
             // libjpeg's scaled size: ceil(size * scale).
-            var d = ChooseJpegScale(scale => new SKSizeI((int)Math.Ceiling(h.Width * scale), (int)Math.Ceiling(h.Height * scale)),
-                new SKSizeI(h.Width, h.Height), SwapsAxes(origin), p, out float chosen);
-            return d.Width == h.Width && d.Height == h.Height ? 1 : (int)Math.Round(1 / chosen);
+            ChooseJpegScale([1, 2, 4], m => new SKSizeI((h.Width * m + 7) / 8, (h.Height * m + 7) / 8),
+                new SKSizeI(h.Width, h.Height), SwapsAxes(origin), p, margin: 2, out int chosen);
+            return 8 / chosen;
         }, bytes => stored != SKEncodedOrigin.TopLeft ? s.Rent(ref s.Oriented, bytes) : s.Rent(ref s.Pixels, bytes),
         out var target, out int w, out int h);
         if (header is not { } hd) return null;
@@ -195,7 +236,7 @@ public sealed class ImageTensorizer
         var origin = codec.EncodedOrigin;
         var size = new SKSizeI(info.Width, info.Height);
         if (Options.ScaledJpegDecode && codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
-            size = ChooseJpegScale(codec.GetScaledDimensions, size, SwapsAxes(origin), p, out _);
+            size = ChooseJpegScale([1, 2, 4], m => codec.GetScaledDimensions(m / 8f), size, SwapsAxes(origin), p, margin: 2, out _);
 
         bool opaque = info.AlphaType == SKAlphaType.Opaque;
         // Premultiplied RGBA = composited on black; no colour space given, so no colour conversion (PIL ignores ICC too).
@@ -235,25 +276,28 @@ public sealed class ImageTensorizer
         return Orient(target, size.Width, size.Height, origin, s);
     }
 
-    /// <summary>Smallest libjpeg scale (1/8, 1/4, 1/2) whose decoded image is still at least as large as the resize needs.</summary>
-    private static SKSizeI ChooseJpegScale(Func<float, SKSizeI> scaledDimensions, SKSizeI full, bool swapsAxes, Preprocessing p, out float chosen)
+    /// <summary>
+    /// Smallest libjpeg DCT scale M/8 among <paramref name="numerators"/> (ascending) whose decoded image is still at
+    /// least <paramref name="margin"/> times the size the resize needs; <paramref name="chosen"/> = 8 (full size) when none is.
+    /// </summary>
+    /// <remarks>The default (1/8, 1/4, 1/2 with margin 2) keeps the antialiased resize averaging >= 2x2 decoded pixels:
+    /// decoding straight to about the target size (800x533 at 1/2 -> 256) shifted values by ~6 grey levels, and n/8 scales
+    /// in between (7/8 on a 500x375 photo) by ~2.</remarks>
+    private static SKSizeI ChooseJpegScale(ReadOnlySpan<int> numerators, Func<int, SKSizeI> scaledDimensions, SKSizeI full, bool swapsAxes,
+        Preprocessing p, int margin, out int chosen)
     {
-        chosen = 1;
-        // Only 1/8, 1/4, 1/2: libjpeg's DCT scaling by powers of two is a clean box-like downsample; n/8 scales in
-        // between (e.g. 7/8 on a 500x375 photo) shifted values by ~2 grey levels on average against torchvision.
-        foreach (float scale in (ReadOnlySpan<float>)[0.125f, 0.25f, 0.5f])
+        chosen = 8;
+        foreach (int m in numerators)
         {
-            var d = scaledDimensions(scale);
+            var d = scaledDimensions(m);
             if (d.Width >= full.Width || d.Height >= full.Height) break;
             int w = swapsAxes ? d.Height : d.Width, h = swapsAxes ? d.Width : d.Height;
-            // Keep at least twice the target size so the antialiased resize still averages >= 2x2 decoded pixels:
-            // decoding straight to about the target size (800x533 at 1/2 -> 256) shifted values by ~6 grey levels.
             bool enough = p.Crop == "none"
-                ? w >= 2 * p.Width && h >= 2 * p.Height
-                : Math.Min(w, h) >= 2 * p.Resize;
+                ? w >= margin * p.Width && h >= margin * p.Height
+                : Math.Min(w, h) >= margin * p.Resize;
             if (enough)
             {
-                chosen = scale;
+                chosen = m;
                 return d;
             }
         }
@@ -396,21 +440,38 @@ public sealed class ImageTensorizer
                 }
 
                 // Vertical pass per output row, vectorised along the row, then the per-channel lookup table
-                // (v*scale - mean)/std straight into the tensor slice.
-                for (int i = 0; i < outH; i++)
+                // (v*scale - mean)/std straight into the tensor slice, one channel plane (NCHW) at a time.
+                bool padColumns = false;
+                for (int j = 0; j < outW; j++) padColumns |= bxPtr[2 * j + 1] == 0;
+                fixed (float* destPtr = dest)
                 {
-                    int ymin = by[2 * i] - rowFirst, yn = by[2 * i + 1];
-                    if (yn > 0) VerticalRow(tmpPtr + ymin * rowBytes, rowBytes, yn, kyPtr + i * ksy, accPtr);
-                    for (int j = 0; j < outW; j++)
+                    for (int i = 0; i < outH; i++)
                     {
-                        bool pad = yn == 0 || bxPtr[2 * j + 1] == 0;
-                        int* px = accPtr + j * lanes;
-                        for (int oc = 0; oc < channels; oc++)
+                        int ymin = by[2 * i] - rowFirst, yn = by[2 * i + 1];
+                        if (yn > 0) VerticalRow(tmpPtr + ymin * rowBytes, rowBytes, yn, kyPtr + i * ksy, accPtr);
+                        if (nchw && yn > 0 && !padColumns)
                         {
-                            int v = pad ? 0 : Math.Clamp(px[map[oc]] >> PrecisionBits, 0, 255);
-                            float f = lutPtr[oc * 256 + v];
-                            if (nchw) dest[oc * plane + i * outW + j] = f;
-                            else dest[(i * outW + j) * channels + oc] = f;
+                            for (int oc = 0; oc < channels; oc++)
+                            {
+                                float* d = destPtr + oc * plane + i * outW;
+                                int* a = accPtr + map[oc];
+                                float* l = lutPtr + oc * 256;
+                                // Weights are non-negative and sum to ~1 << PrecisionBits: only the upper clamp can bite.
+                                for (int j = 0; j < outW; j++) d[j] = l[Math.Min(a[j * lanes] >> PrecisionBits, 255)];
+                            }
+                            continue;
+                        }
+                        for (int j = 0; j < outW; j++)
+                        {
+                            bool pad = yn == 0 || bxPtr[2 * j + 1] == 0;
+                            int* px = accPtr + j * lanes;
+                            for (int oc = 0; oc < channels; oc++)
+                            {
+                                int v = pad ? 0 : Math.Clamp(px[map[oc]] >> PrecisionBits, 0, 255);
+                                float f = lutPtr[oc * 256 + v];
+                                if (nchw) destPtr[oc * plane + i * outW + j] = f;
+                                else destPtr[(i * outW + j) * channels + oc] = f;
+                            }
                         }
                     }
                 }
@@ -447,9 +508,9 @@ public sealed class ImageTensorizer
             for (int t = 0; t < xn; t++)
                 a += Pixel(px + 4 * t) * Vector128.Create(k[t]);
             var v = Vector128.Clamp(Vector128.ShiftRightArithmetic(a, PrecisionBits), Vector128<int>.Zero, Vector128.Create(255));
-            o[4 * j] = (byte)v.GetElement(0);
-            o[4 * j + 1] = (byte)v.GetElement(1);
-            o[4 * j + 2] = (byte)v.GetElement(2);
+            // Values are in 0..255, so truncating narrowing is exact: one 4-byte store per pixel (the 4th lane is unused).
+            var v16 = Vector128.Narrow(v, v).AsUInt16();
+            *(uint*)(o + 4 * j) = Vector128.Narrow(v16, v16).AsUInt32().ToScalar();
         }
     }
 

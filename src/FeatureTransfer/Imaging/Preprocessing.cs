@@ -6,11 +6,23 @@ namespace FeatureTransfer.Imaging;
 
 /// <summary>Order of colour channels in the model's input tensor.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<ChannelOrder>))]
-public enum ChannelOrder { RGB, BGR }
+public enum ChannelOrder
+{
+    /// <summary>Red, green, blue (torchvision and most exports).</summary>
+    RGB,
+    /// <summary>Blue, green, red (Caffe-era models).</summary>
+    BGR,
+}
 
 /// <summary>Memory layout of the model's input tensor.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<TensorLayout>))]
-public enum TensorLayout { NCHW, NHWC }
+public enum TensorLayout
+{
+    /// <summary>Batch, channels, height, width (PyTorch exports).</summary>
+    NCHW,
+    /// <summary>Batch, height, width, channels (TensorFlow exports such as EfficientNet-Lite4).</summary>
+    NHWC,
+}
 
 /// <summary>
 /// How an image becomes the model's input tensor: decode, resize the shorter side to <see cref="Resize"/>,
@@ -20,7 +32,9 @@ public enum TensorLayout { NCHW, NHWC }
 /// </summary>
 public sealed record Preprocessing
 {
+    /// <summary>Model input height (crop height).</summary>
     public int Height { get; init; } = 224;
+    /// <summary>Model input width (crop width).</summary>
     public int Width { get; init; } = 224;
 
     /// <summary>Shorter side after resizing, before the crop; equal to the crop size to skip cropping.</summary>
@@ -29,16 +43,21 @@ public sealed record Preprocessing
     /// <summary><c>center</c> (torchvision CenterCrop) or <c>none</c> (resize straight to Height x Width).</summary>
     public string Crop { get; init; } = "center";
 
+    /// <summary>RGB (torchvision, most exports) or BGR (Caffe-era models).</summary>
     [JsonPropertyName("channel_order")]
     public ChannelOrder ChannelOrder { get; init; } = ChannelOrder.RGB;
 
+    /// <summary>NCHW (most models) or NHWC (TensorFlow exports).</summary>
     public TensorLayout Layout { get; init; } = TensorLayout.NCHW;
 
     /// <summary>1 (grayscale models) or 3. Grayscale images are replicated to 3 channels; colour ones become PIL's luma (ITU-R 601-2) for 1.</summary>
     public int Channels { get; init; } = 3;
 
+    /// <summary>Multiplier of 0..255 pixel values before mean/std (1/255 for torchvision models).</summary>
     public float Scale { get; init; } = 1f / 255f;
+    /// <summary>Per-channel mean subtracted after scaling (ImageNet's by default).</summary>
     public float[] Mean { get; init; } = [0.485f, 0.456f, 0.406f];
+    /// <summary>Per-channel std divided by after subtracting the mean (ImageNet's by default).</summary>
     public float[] Std { get; init; } = [0.229f, 0.224f, 0.225f];
 
     /// <summary>torchvision's ImageNet preprocessing (RGB, /255, ImageNet mean/std, 256 -> 224).</summary>
@@ -147,6 +166,7 @@ public sealed record Preprocessing
            && Crop == other.Crop && ChannelOrder == other.ChannelOrder && Layout == other.Layout && Channels == other.Channels
            && Scale.Equals(other.Scale) && Mean.AsSpan().SequenceEqual(other.Mean) && Std.AsSpan().SequenceEqual(other.Std);
 
+    /// <inheritdoc/>
     public override int GetHashCode()
     {
         var h = new HashCode();

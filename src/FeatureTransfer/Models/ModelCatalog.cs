@@ -10,6 +10,7 @@ namespace FeatureTransfer.Models;
 /// its identity (SHA-256), input name, preprocessing and named layer presets.</summary>
 public sealed record ModelEntry
 {
+    /// <summary>Catalog name (<c>ft models list</c>, <c>--model NAME</c>).</summary>
     public required string Name { get; init; }
 
     /// <summary>True for the one model used when a command gets none.</summary>
@@ -30,7 +31,9 @@ public sealed record ModelEntry
     /// <summary>File size in bytes, when known.</summary>
     public long? Size { get; init; }
 
+    /// <summary>Licence of the weights.</summary>
     public string? Licence { get; init; }
+    /// <summary>Where the weights come from.</summary>
     public string? Source { get; init; }
 
     /// <summary>Label set of the classifier head (e.g. imagenet1k).</summary>
@@ -39,11 +42,13 @@ public sealed record ModelEntry
     /// <summary>Name of the image input tensor.</summary>
     public string? Input { get; init; }
 
+    /// <summary>How images become this model's input.</summary>
     public Preprocessing Preprocessing { get; init; } = Preprocessing.ImageNet;
 
     /// <summary>Named tap lists (e.g. bottleneck); empty means the graph code finds them itself.</summary>
     public Dictionary<string, string[]> Presets { get; init; } = [];
 
+    /// <summary>Anything else worth knowing about the model.</summary>
     public string? Notes { get; init; }
 
     /// <summary>File name a download is saved under.</summary>
@@ -82,6 +87,7 @@ public sealed class ModelCatalog
     /// <summary>Repository root (folder holding FeatureTransfer.sln) that <c>path</c> entries are relative to, if found.</summary>
     public string? RepoRoot { get; }
 
+    /// <summary>Every model of the catalog, in file order.</summary>
     public IReadOnlyList<ModelEntry> Entries { get; }
 
     /// <summary>The entry marked <c>"default": true</c>.</summary>
@@ -156,6 +162,23 @@ public sealed class ModelCatalog
         for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
             if (System.IO.File.Exists(System.IO.Path.Combine(dir.FullName, "FeatureTransfer.sln"))) return dir.FullName;
         return null;
+    }
+
+    /// <summary>
+    /// The model file to use for <paramref name="nameOrPath"/>: null means the catalog default; an existing file, a
+    /// path or an <c>.onnx</c> name is taken as given; anything else is a catalog name that must have a local file.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">An unknown name, or a known model that is not downloaded.</exception>
+    public string ResolveModelPath(string? nameOrPath)
+    {
+        if (nameOrPath is null)
+            return LocalFile(Default)
+                ?? throw new InvalidOptionException($"the default model '{Default.Name}' has no local file (looked beside {CatalogPath})");
+        if (System.IO.File.Exists(nameOrPath) || nameOrPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || nameOrPath.Contains('/'))
+            return nameOrPath;
+        var entry = FindByName(nameOrPath) ?? throw new InvalidOptionException($"'{nameOrPath}' is neither a model file nor a name in models.json (see ft models list)");
+        return LocalFile(entry)
+            ?? throw new InvalidOptionException($"model '{entry.Name}' is not downloaded: run ft models fetch {entry.Name}");
     }
 
     /// <summary>The entry called <paramref name="name"/> (case-insensitive), or null.</summary>

@@ -53,24 +53,35 @@ public sealed record BenchDataset(string Name, string Train, string Test)
 /// </summary>
 public sealed record BenchOptions
 {
+    /// <summary>Model files or catalog names.</summary>
     public required IReadOnlyList<string> Models { get; init; }
-
     /// <summary>Train/test pairs; the grid is repeated on each (dataset options such as classes apply to every pair).</summary>
     public required IReadOnlyList<BenchDataset> Datasets { get; init; }
+    /// <summary>Folder for bench.csv and the feature cache.</summary>
     public required string OutputDirectory { get; init; }
+    /// <summary>Layer presets or tensor lists.</summary>
     public IReadOnlyList<string> Layers { get; init; } = ["bottleneck", "fne"];
+    /// <summary>Normalization recipes.</summary>
     public IReadOnlyList<NormRecipe> Norms { get; init; } = [NormRecipe.None, NormRecipe.L2, NormRecipe.Fne];
+    /// <summary>Heads.</summary>
     public IReadOnlyList<HeadKind> Heads { get; init; } = [HeadKind.Svm];
 
     /// <summary>Fixed L2 strength; null = the best of the head's grid by CV (reported in the cell's params).</summary>
     public float? L2 { get; init; }
 
+    /// <summary>Folds of stratified cross-validation on the training set.</summary>
     public int Folds { get; init; } = 5;
+    /// <summary>Seed of the folds and trainers.</summary>
     public int Seed { get; init; }
+    /// <summary>Other head hyper-parameters.</summary>
     public HeadOptions HeadDefaults { get; init; } = new();
+    /// <summary>Sampling of the training dataset.</summary>
     public DatasetOptions TrainData { get; init; } = new();
+    /// <summary>Sampling of the test dataset.</summary>
     public DatasetOptions TestData { get; init; } = new();
+    /// <summary>How the models run (device, threads, pooling); layers come from <see cref="Layers"/>.</summary>
     public ExtractorOptions Extractor { get; init; } = new();
+    /// <summary>Batch size and decode threads of the extractions.</summary>
     public ExtractionJobOptions Job { get; init; } = new();
 }
 
@@ -79,6 +90,7 @@ public sealed record BenchCell(
     string Model, string ModelSha256, string Dataset, string ListingSha256, string Layers, string Norm, string Head, string Params,
     double CvMean, double CvStd, double TestAccuracy, double FitSeconds, double PredictSeconds, string? Source = null)
 {
+    /// <summary>Identity of the cell (model, data, layers, norm, head): cells with the same key are not recomputed.</summary>
     public string Key => $"{ModelSha256}|{ListingSha256}|{Layers}|{Norm}|{Head}";
 }
 
@@ -91,6 +103,7 @@ public sealed record BenchCell(
 /// </summary>
 public static class BenchmarkGrid
 {
+    /// <summary>Runs every cell not yet in bench.csv (extractions cached per model and layers) and returns all cells; <paramref name="log"/> gets one line per cell.</summary>
     public static async Task<IReadOnlyList<BenchCell>> RunAsync(BenchOptions o, IProgress<string>? log = null,
         Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction = null,
         CancellationToken ct = default)

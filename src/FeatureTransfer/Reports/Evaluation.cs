@@ -18,6 +18,7 @@ public sealed record EvaluationResult(
     int LabelledRows,
     int UnlabelledRows);
 
+/// <summary>Scores predictions against true labels.</summary>
 public static class Evaluation
 {
     /// <summary>

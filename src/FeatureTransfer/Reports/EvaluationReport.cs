@@ -28,6 +28,7 @@ public static class EvaluationReport
         return (result, files);
     }
 
+    /// <summary>Writes metrics.json, report.md, predictions.csv, per-class and confusion CSVs and confusion.png into <paramref name="dir"/>.</summary>
     public static EvaluationReportFiles Write(string dir, TrainedHead head, FeatureTable test, HeadPredictions predictions,
         EvaluationResult result, double evaluateSeconds, string? featuresPath = null, string? headPath = null)
     {
@@ -79,6 +80,7 @@ public static class EvaluationReport
             ["precision"] = c.Precision, ["recall"] = c.Recall, ["f1"] = c.F1, ["support"] = c.Support,
         });
 
+    /// <summary>Writes one row per input: id, true label, predicted label and per-class scores (spreadsheet-safe CSV).</summary>
     public static void WritePredictions(string path, FeatureTable test, HeadPredictions p)
     {
         var header = new List<string> { "id", "label", "predicted", "correct" };
@@ -96,10 +98,12 @@ public static class EvaluationReport
         }));
     }
 
+    /// <summary>Writes precision, recall, F1 and support per class (spreadsheet-safe CSV).</summary>
     public static void WritePerClass(string path, EvaluationResult result)
         => SpreadsheetCsv.Write(path, ["class", "precision", "recall", "f1", "support"],
             result.PerClass.Select(c => new object?[] { c.Class, c.Precision, c.Recall, c.F1, c.Support }));
 
+    /// <summary>Writes the confusion matrix, rows = true class, columns = predicted class.</summary>
     public static void WriteConfusionCsv(string path, EvaluationResult result)
         => SpreadsheetCsv.Write(path, ["true \\ predicted", .. result.Classes],
             result.Classes.Select((c, i) => new object?[] { c }.Concat(result.Confusion[i].Cast<object?>()).ToArray()));

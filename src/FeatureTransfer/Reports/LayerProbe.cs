@@ -17,6 +17,7 @@ public sealed record ProbeResult(int Depth, string Layer, string Op, int Dimensi
 /// </summary>
 public static class LayerProbe
 {
+    /// <summary>Fits and scores one head per tapped layer (its block of the features), to show which depth transfers best.</summary>
     public static IReadOnlyList<ProbeResult> Run(FeatureTable train, FeatureTable test, HeadOptions head, NormRecipe norm = NormRecipe.Standardize,
         int folds = 3, int seed = 0, IProgress<string>? progress = null, CancellationToken ct = default)
     {

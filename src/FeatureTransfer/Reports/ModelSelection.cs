@@ -15,7 +15,9 @@ public sealed record LayerFeatures(string Name, FeatureTable Train, FeatureTable
 /// </summary>
 public sealed record SelectionOptions
 {
+    /// <summary>Recipes to try; null = all.</summary>
     public IReadOnlyList<NormRecipe>? Norms { get; init; }
+    /// <summary>Heads to try; null = <see cref="DefaultHeads"/>.</summary>
     public IReadOnlyList<HeadKind>? Heads { get; init; }
 
     /// <summary>Fixed L2 strength; null = chosen by CV from <see cref="HeadOptions.EffectiveL2Grid"/> (linear heads).</summary>
@@ -24,25 +26,42 @@ public sealed record SelectionOptions
     /// <summary>Folds of stratified cross-validation (fewer when the smallest class has fewer rows).</summary>
     public int Folds { get; init; } = 5;
 
+    /// <summary>Seed of the folds and trainers.</summary>
     public int Seed { get; init; }
 
     /// <summary>Other hyper-parameters (trees, iterations, solver, L2 grid).</summary>
     public HeadOptions HeadDefaults { get; init; } = new();
 
+    /// <summary>Discretization thresholds of the FNE recipes.</summary>
     public NormalizationOptions Normalization { get; init; } = NormalizationOptions.Default;
 
     /// <summary>Also score every candidate on the test set, reported as "not used for the choice" (one more fit each).</summary>
     public bool ScoreAllOnTest { get; init; }
 
+    /// <summary>
+    /// Cross-validate linear heads on the rows' coordinates in their own span when a fold has fewer rows than features
+    /// (exact up to float rounding, several times faster; see <c>RowSpace</c>). False: fit on the normalized features themselves.
+    /// </summary>
+    public bool RowSpaceCv { get; init; } = true;
+
+    /// <summary>Cross-validate folds on all cores at once (results do not depend on it).</summary>
+    public bool Parallel { get; init; } = true;
+
+    /// <summary>The linear heads (svm, logreg).</summary>
     public static IReadOnlyList<HeadKind> DefaultHeads { get; } = [HeadKind.Svm, HeadKind.LogReg];
 }
 
 /// <summary>One configuration's cross-validation result (and, if requested, its test accuracy, not used for the choice).</summary>
 public sealed record CandidateResult(string Layers, NormRecipe Norm, HeadOptions Head, CvResult Cv, double FitSeconds)
 {
+    /// <summary>Test accuracy when every candidate was scored (not used for the choice).</summary>
     public double? TestAccuracy { get; init; }
+    /// <summary>How reports name the candidate, e.g. <c>fne / l2+fne / svm l2=0.001</c>.</summary>
     public string Label => $"{Layers} / {NormRecipes.Name(Norm)} / {HeadKinds.Name(Head.Kind)}{(Head.Kind.IsLinear() ? $" l2={Head.EffectiveL2:G3}" : "")}";
 }
+
+/// <summary>The cross-validation stage of <see cref="ModelSelection"/>: every candidate, the choice and the runner-up.</summary>
+public sealed record CvSelection(IReadOnlyList<CandidateResult> Candidates, CandidateResult Chosen, CandidateResult? RunnerUp, int Folds);
 
 /// <summary>The raw-input baseline: downsampled pixels with the chosen head.</summary>
 public sealed record BaselineResult(string Name, string Description, HeadOptions Head, NormRecipe Norm, CvResult Cv, double TestAccuracy);
@@ -50,20 +69,49 @@ public sealed record BaselineResult(string Name, string Description, HeadOptions
 /// <summary>Everything <c>ft run</c> reports.</summary>
 public sealed class SelectionResult
 {
+    /// <summary>Every candidate with its CV mean and std.</summary>
     public required IReadOnlyList<CandidateResult> Candidates { get; init; }
+    /// <summary>The candidate with the best CV mean.</summary>
     public required CandidateResult Chosen { get; init; }
+
+    /// <summary>The best candidate that differs from the chosen one in more than the L2 strength (null with a single configuration).</summary>
+    public CandidateResult? RunnerUp { get; init; }
+
+    /// <summary>
+    /// Each layer preset's best-CV candidate with its test accuracy (bottleneck vs FNE with the same selection
+    /// procedure): shown for information, not used for the choice.
+    /// </summary>
+    public IReadOnlyList<CandidateResult> PresetBest { get; init; } = [];
+
+    /// <summary>The chosen configuration refitted on the whole training set.</summary>
     public required TrainedHead ChosenHead { get; init; }
+    /// <summary>The test features (chosen layers).</summary>
     public required FeatureTable Test { get; init; }
+    /// <summary>The chosen head's predictions on the test set.</summary>
     public required HeadPredictions TestPredictions { get; init; }
+    /// <summary>Test metrics of the chosen head (scored once).</summary>
     public required EvaluationResult TestResult { get; init; }
+    /// <summary>The raw-pixel baseline, when computed.</summary>
     public BaselineResult? RawBaseline { get; init; }
+    /// <summary>Things the reader must know (e.g. transfer below the raw-pixel baseline).</summary>
     public required IReadOnlyList<string> Warnings { get; init; }
 
-    /// <summary>Wall time per stage in seconds: fit (CV + final training), evaluate (test scoring), plus the caller's (extract).</summary>
+    /// <summary>
+    /// Wall time per stage in seconds: fit (= cv + final_fit), evaluate (test scoring), not_for_choice (test scores shown
+    /// for information), raw_baseline, plus the caller's (extract).
+    /// </summary>
     public required Dictionary<string, double> TimingsSeconds { get; init; }
 
+    /// <summary>Folds actually used.</summary>
     public int Folds { get; init; }
+    /// <summary>Training rows.</summary>
     public int TrainRows { get; init; }
+
+    /// <summary>Wall time per stage of the whole <c>ft run</c> (set by <see cref="TransferRun"/>).</summary>
+    public IReadOnlyDictionary<string, double>? Stages { get; internal set; }
+
+    /// <summary>Repeated stratified re-splits (set by <see cref="TransferRun"/> when asked for).</summary>
+    public ResplitResult? Resplits { get; internal set; }
 }
 
 /// <summary>
@@ -74,25 +122,19 @@ public sealed class SelectionResult
 /// </summary>
 public static class ModelSelection
 {
+    /// <summary>Cross-validates every candidate on the training features only, refits the best on all of them and scores the test set once.</summary>
     public static SelectionResult Run(IReadOnlyList<LayerFeatures> layers, LayerFeatures? raw, SelectionOptions options,
         IProgress<string>? progress = null, CancellationToken ct = default)
     {
-        if (layers.Count == 0) throw new InvalidOptionException("no layer presets to choose from");
         var fitWatch = Stopwatch.StartNew();
-        var norms = options.Norms ?? NormRecipes.All;
-        var heads = options.Heads ?? SelectionOptions.DefaultHeads;
-        var candidates = new List<CandidateResult>();
-        int folds = 0;
-        foreach (var preset in layers)
-        {
-            foreach (var (norm, headOptions, cv, seconds) in CrossValidateGrid(preset.Train, norms, heads, options, progress, preset.Name, ct, out folds))
-                candidates.Add(new CandidateResult(preset.Name, norm, headOptions, cv, seconds));
-        }
-        // Best CV mean; ties keep the earlier candidate (presets, recipes and heads in the order given, smaller L2 first).
-        var chosen = candidates[0];
-        foreach (var c in candidates) if (c.Cv.Mean > chosen.Cv.Mean + 1e-12) chosen = c;
-        progress?.Report($"chosen by {folds}-fold CV: {chosen.Label} (CV {chosen.Cv.Mean:F4} +- {chosen.Cv.Std:F4})");
+        var selection = Select(layers, options, progress, ct);
+        var (candidates, folds) = (selection.Candidates.ToList(), selection.Folds);
+        var chosen = selection.Chosen;
+        double cvSeconds = fitWatch.Elapsed.TotalSeconds;
+        progress?.Report($"chosen by {folds}-fold CV: {chosen.Label} (CV {chosen.Cv.Mean:F4} +- {chosen.Cv.Std:F4})" +
+                         (selection.RunnerUp is { } ru ? $"; runner-up {ru.Label} (CV {ru.Cv.Mean:F4} +- {ru.Cv.Std:F4})" : ""));
 
+        // The final head: ML.NET on the chosen features themselves (what head.ftm holds and the test set is scored with).
         var chosenPreset = layers.First(l => l.Name == chosen.Layers);
         var head = HeadTrainer.Train(chosenPreset.Train, chosen.Norm, chosen.Head with { CvFolds = 0 }, options.Normalization, ct);
         fitWatch.Stop();
@@ -102,35 +144,41 @@ public static class ModelSelection
         evalWatch.Stop();
         progress?.Report($"test accuracy {testResult.Accuracy:F4} (scored once, for the chosen configuration)");
 
+        // For information, never for the choice: each preset's own best-CV configuration on test (the side-by-side
+        // "bottleneck vs FNE, same procedure"), and with --score-all every candidate.
+        var infoWatch = Stopwatch.StartNew();
+        var presetBest = new List<CandidateResult>();
+        foreach (var preset in layers)
+        {
+            var best = BestOf(candidates.Where(c => c.Layers == preset.Name));
+            if (best is null) continue;
+            presetBest.Add(best with { TestAccuracy = ReferenceEquals(best, chosen) ? testResult.Accuracy : TestAccuracy(preset, best.Norm, best.Head, options, ct) });
+        }
         if (options.ScoreAllOnTest)
         {
             for (int i = 0; i < candidates.Count; i++)
             {
                 var c = candidates[i];
-                if (ReferenceEquals(c, chosen)) { candidates[i] = c with { TestAccuracy = testResult.Accuracy }; continue; }
-                var preset = layers.First(l => l.Name == c.Layers);
-                var h = HeadTrainer.Train(preset.Train, c.Norm, c.Head with { CvFolds = 0 }, options.Normalization, ct);
-                candidates[i] = c with { TestAccuracy = Accuracy(h.Predict(preset.Test, ct), preset.Test) };
+                var known = presetBest.FirstOrDefault(b => SameConfig(b, c));
+                candidates[i] = c with { TestAccuracy = known?.TestAccuracy ?? TestAccuracy(layers.First(l => l.Name == c.Layers), c.Norm, c.Head, options, ct) };
             }
-            chosen = candidates.First(c => c.Layers == chosen.Layers && c.Norm == chosen.Norm && c.Head == chosen.Head);
+            chosen = candidates.First(c => SameConfig(c, chosen));
         }
+        infoWatch.Stop();
 
         BaselineResult? baseline = null;
         var warnings = new List<string>();
+        var baselineWatch = Stopwatch.StartNew();
         if (raw is not null)
         {
-            var rawNorm = NormRecipe.Standardize;
-            var grid = CrossValidateGrid(raw.Train, [rawNorm], [chosen.Head.Kind], options, progress, raw.Name, ct, out _);
-            var best = grid[0];
-            foreach (var g in grid) if (g.Cv.Mean > best.Cv.Mean + 1e-12) best = g;
-            var rawHead = HeadTrainer.Train(raw.Train, rawNorm, best.Head with { CvFolds = 0 }, options.Normalization, ct);
-            baseline = new BaselineResult(raw.Name, raw.Train.Provenance.ModelName, best.Head, rawNorm, best.Cv, Accuracy(rawHead.Predict(raw.Test, ct), raw.Test));
+            baseline = RawBaseline(raw, chosen.Head.Kind, options, progress, ct, fast: false);
             if (testResult.Accuracy < baseline.TestAccuracy || chosen.Cv.Mean < baseline.Cv.Mean)
                 warnings.Add(
                     $"the transferred features do worse than raw pixels (test {testResult.Accuracy:F4} vs {baseline.TestAccuracy:F4}, " +
                     $"CV {chosen.Cv.Mean:F4} vs {baseline.Cv.Mean:F4}): the source model's features do not fit this domain with this little data. " +
                     "Try more labelled data, a source model closer to your images, or fine-tuning.");
         }
+        baselineWatch.Stop();
         var fne = candidates.Where(c => c.Layers == "fne").ToList();
         var bottleneck = candidates.Where(c => c.Layers == "bottleneck").ToList();
         if (fne.Count > 0 && bottleneck.Count > 0 && fne.Max(c => c.Cv.Mean) < bottleneck.Max(c => c.Cv.Mean))
@@ -140,16 +188,109 @@ public static class ModelSelection
         {
             Candidates = candidates,
             Chosen = chosen,
+            RunnerUp = selection.RunnerUp is { } r ? candidates.First(c => SameConfig(c, r)) : null,
+            PresetBest = presetBest,
             ChosenHead = head,
             Test = chosenPreset.Test,
             TestPredictions = predictions,
             TestResult = testResult,
             RawBaseline = baseline,
             Warnings = warnings,
-            TimingsSeconds = new Dictionary<string, double> { ["fit"] = fitWatch.Elapsed.TotalSeconds, ["evaluate"] = evalWatch.Elapsed.TotalSeconds },
+            TimingsSeconds = new Dictionary<string, double>
+            {
+                ["fit"] = fitWatch.Elapsed.TotalSeconds,
+                ["cv"] = cvSeconds,
+                ["final_fit"] = fitWatch.Elapsed.TotalSeconds - cvSeconds,
+                ["evaluate"] = evalWatch.Elapsed.TotalSeconds,
+                ["not_for_choice"] = infoWatch.Elapsed.TotalSeconds,
+                ["raw_baseline"] = baselineWatch.Elapsed.TotalSeconds,
+            },
             Folds = folds,
             TrainRows = chosenPreset.Train.Rows,
         };
+    }
+
+    /// <summary>The cross-validation stage alone: every candidate's CV score, the choice and the runner-up.</summary>
+    public static CvSelection Select(IReadOnlyList<LayerFeatures> layers, SelectionOptions options, IProgress<string>? progress = null, CancellationToken ct = default)
+    {
+        if (layers.Count == 0) throw new InvalidOptionException("no layer presets to choose from");
+        var norms = options.Norms ?? NormRecipes.All;
+        var heads = options.Heads ?? SelectionOptions.DefaultHeads;
+        var candidates = new List<CandidateResult>();
+        int folds = 0;
+        foreach (var preset in layers)
+        {
+            foreach (var (norm, headOptions, cv, seconds) in CrossValidateGrid(preset.Train, norms, heads, options, progress, preset.Name, ct, out folds))
+                candidates.Add(new CandidateResult(preset.Name, norm, headOptions, cv, seconds));
+        }
+        var chosen = BestOf(candidates)!;
+        // The runner-up is the best configuration that differs in more than the regularization strength.
+        var runnerUp = BestOf(candidates.Where(c => c.Layers != chosen.Layers || c.Norm != chosen.Norm || c.Head.Kind != chosen.Head.Kind));
+        return new CvSelection(candidates, chosen, runnerUp, folds);
+    }
+
+    /// <summary>Best CV mean; ties keep the earlier candidate (presets, recipes and heads in the order given, smaller L2 first).</summary>
+    internal static CandidateResult? BestOf(IEnumerable<CandidateResult> candidates)
+    {
+        CandidateResult? best = null;
+        foreach (var c in candidates) if (best is null || c.Cv.Mean > best.Cv.Mean + 1e-12) best = c;
+        return best;
+    }
+
+    internal static bool SameConfig(CandidateResult a, CandidateResult b) => a.Layers == b.Layers && a.Norm == b.Norm && a.Head == b.Head;
+
+    /// <summary>
+    /// The raw-input baseline: standardized pixels, head <paramref name="kind"/>, L2 chosen by CV on the training rows,
+    /// scored once on test (<paramref name="fast"/>: scored with the row-space fit, for re-splits).
+    /// </summary>
+    internal static BaselineResult RawBaseline(LayerFeatures raw, HeadKind kind, SelectionOptions options, IProgress<string>? progress, CancellationToken ct, bool fast)
+    {
+        var rawNorm = NormRecipe.Standardize;
+        var grid = CrossValidateGrid(raw.Train, [rawNorm], [kind], options, progress, raw.Name, ct, out _);
+        var best = grid[0];
+        foreach (var g in grid) if (g.Cv.Mean > best.Cv.Mean + 1e-12) best = g;
+        double accuracy;
+        if (fast) accuracy = TestAccuracy(raw, rawNorm, best.Head, options, ct);
+        else
+        {
+            var rawHead = HeadTrainer.Train(raw.Train, rawNorm, best.Head with { CvFolds = 0 }, options.Normalization, ct);
+            accuracy = Accuracy(rawHead.Predict(raw.Test, ct), raw.Test);
+        }
+        return new BaselineResult(raw.Name, raw.Train.Provenance.ModelName, best.Head, rawNorm, best.Cv, accuracy);
+    }
+
+    /// <summary>
+    /// Test accuracy of one configuration trained on <paramref name="preset"/>'s training rows: with the row-space fit
+    /// when it applies (linear head, fewer training rows than features; the same ML.NET trainer on equivalent
+    /// coordinates), else by training the head on the features.
+    /// </summary>
+    internal static double TestAccuracy(LayerFeatures preset, NormRecipe recipe, HeadOptions head, SelectionOptions options, CancellationToken ct)
+    {
+        var train = preset.Train;
+        var test = preset.Test;
+        int n = train.Rows + test.Rows;
+        if (!(options.RowSpaceCv && head.Kind.IsLinear() && RowSpace.Worthwhile(train.Rows, train.Dimension, n)))
+            return Accuracy(HeadTrainer.Train(train, recipe, head with { CvFolds = 0 }, options.Normalization, ct).Predict(test, ct), test);
+        var (classes, y) = HeadTrainer.Classes(train);
+        var norm = FittedNormalization.Fit(train, recipe, options.Normalization, ct);
+        var all = new float[(long)n * train.Dimension];
+        train.Data.CopyTo(all, 0);
+        test.Data.CopyTo(all, train.Data.Length);
+        var gram = RowSpace.Gram(norm, all, n, ct);
+        var trainRows = Enumerable.Range(0, train.Rows).ToArray();
+        var testRows = Enumerable.Range(train.Rows, test.Rows).ToArray();
+        var (z, zTest, dim) = RowSpace.Coordinates(gram, n, trainRows, testRows);
+        var table = RowSpace.Table(train, trainRows, z, dim);
+        var fitted = HeadTrainer.FitNormalized(table, z, y, classes, RowSpace.Identity(table, options.Normalization), head with { CvFolds = 0 }, ct, scoringOnly: true);
+        var predicted = fitted.PredictNormalized(zTest, test.Rows);
+        int labelled = 0, correct = 0;
+        for (int i = 0; i < test.Rows; i++)
+        {
+            if (test.Labels[i] is not { } l) continue;
+            labelled++;
+            if (classes[predicted[i]] == l) correct++;
+        }
+        return labelled == 0 ? double.NaN : (double)correct / labelled;
     }
 
     private static double Accuracy(HeadPredictions p, FeatureTable t)
@@ -165,8 +306,11 @@ public static class ModelSelection
     }
 
     /// <summary>
-    /// CV of every (norm, head, l2) on one table. Folds are the same for every candidate (same seed, same rows), and the
-    /// normalization is fitted once per (fold, norm) and shared by all heads.
+    /// CV of every (norm, head, l2) on one table. Folds are the same for every candidate (same seed, same rows). The
+    /// normalization is fitted once per (fold, norm) on the fold's training rows (once in all for <c>none</c> and
+    /// <c>l2</c>, which have no fitted statistics) and shared by all heads. Linear heads on folds with fewer rows than
+    /// features are trained on the rows' coordinates in their own span (<see cref="RowSpace"/>, exact up to float
+    /// rounding) unless <see cref="SelectionOptions.RowSpaceCv"/> is off.
     /// </summary>
     internal static List<(NormRecipe Norm, HeadOptions Head, CvResult Cv, double Seconds)> CrossValidateGrid(FeatureTable train,
         IReadOnlyList<NormRecipe> norms, IReadOnlyList<HeadKind> heads, SelectionOptions options, IProgress<string>? progress,
@@ -183,43 +327,96 @@ public static class ModelSelection
             else if (options.L2 is { } fixedL2) configs.Add(baseOptions with { L2 = fixedL2 });
             else foreach (var l2 in baseOptions.EffectiveL2Grid) configs.Add(baseOptions with { L2 = l2 });
         }
-        var accs = new List<double>[norms.Count, configs.Count];
-        var seconds = new double[norms.Count, configs.Count];
-        for (int n = 0; n < norms.Count; n++)
-            for (int h = 0; h < configs.Count; h++) accs[n, h] = [];
+        var foldRows = new (int[] Train, int[] Val)[folds];
         for (int f = 0; f < folds; f++)
+            foldRows[f] = (Enumerable.Range(0, train.Rows).Where(i => assignment[i] != f).ToArray(),
+                           Enumerable.Range(0, train.Rows).Where(i => assignment[i] == f).ToArray());
+        bool rowSpace = options.RowSpaceCv && configs.Any(c => c.Kind.IsLinear())
+            && foldRows.All(fr => RowSpace.Worthwhile(fr.Train.Length, train.Dimension, train.Rows));
+
+        var accs = new double?[norms.Count, configs.Count, folds];
+        var seconds = new double[norms.Count, configs.Count, folds];
+        var grams = rowSpace ? new RowSpace.GramSource(train, options.Normalization) : null;
+        // Folds run at once (one per core): each fold is independent, and a linear fit is single-threaded ML.NET work
+        // (tree heads use their own threads, so they keep folds in turn).
+        var parallel = new ParallelOptions
         {
-            var trainRows = Enumerable.Range(0, train.Rows).Where(i => assignment[i] != f).ToArray();
-            var valRows = Enumerable.Range(0, train.Rows).Where(i => assignment[i] == f).ToArray();
-            if (valRows.Length == 0) continue;
-            var fTrain = train.SelectRows(trainRows);
-            var fVal = train.SelectRows(valRows);
-            var (classes, fy) = HeadTrainer.Classes(fTrain);
-            for (int n = 0; n < norms.Count; n++)
+            MaxDegreeOfParallelism = options.Parallel && configs.All(c => c.Kind.IsLinear()) ? Environment.ProcessorCount : 1,
+            CancellationToken = ct,
+        };
+        for (int n = 0; n < norms.Count; n++)
+        {
+            var recipe = norms[n];
+            // none and l2 are row-wise maps without fitted statistics: one normalization (and one Gram matrix) serves every fold.
+            FittedNormalization? shared = recipe.Standardizes() ? null : FittedNormalization.Fit(train, recipe, options.Normalization, ct);
+            // The rows normalized once for all folds (none, l2), when some head is fitted on the features themselves.
+            float[]? sharedX = shared is not null && configs.Any(c => !(rowSpace && c.Kind.IsLinear())) ? shared.Apply(train.Data, train.Rows, ct) : null;
+            Parallel.For(0, folds, parallel, f =>
             {
-                ct.ThrowIfCancellationRequested();
+                var (trainRows, valRows) = foldRows[f];
+                if (valRows.Length == 0) return;
                 var sw = Stopwatch.StartNew();
-                var norm = FittedNormalization.Fit(fTrain, norms[n], options.Normalization, ct);
-                var x = norm.Apply(fTrain.Data, fTrain.Rows, ct);
-                var xVal = norm.Apply(fVal.Data, fVal.Rows, ct);
-                double normSeconds = sw.Elapsed.TotalSeconds / configs.Count;
+                var fTrain = train.SelectRows(trainRows);
+                var fVal = train.SelectRows(valRows);
+                var (classes, fy) = HeadTrainer.Classes(fTrain);
+                float[]? gram = grams?.For(recipe, trainRows, ct);
+                // The normalization object itself is needed only when some head is fitted on the features directly.
+                FittedNormalization? fitted = shared;
+                FittedNormalization Norm() => fitted ??= FittedNormalization.Fit(fTrain, recipe, options.Normalization, ct);
+                (float[] X, float[] XVal)? direct = null;
+                (FeatureTable Table, float[] Val, FittedNormalization Norm)? coords = null;
+                double prepSeconds = sw.Elapsed.TotalSeconds;
                 for (int h = 0; h < configs.Count; h++)
                 {
+                    ct.ThrowIfCancellationRequested();
                     sw.Restart();
-                    var head = HeadTrainer.FitNormalized(fTrain, x, fy, classes, norm, configs[h], ct);
-                    var predicted = head.PredictNormalized(xVal, fVal.Rows);
+                    int[] predicted;
+                    if (rowSpace && configs[h].Kind.IsLinear())
+                    {
+                        if (coords is null)
+                        {
+                            var (z, zVal, dim) = RowSpace.Coordinates(gram!, train.Rows, trainRows, valRows);
+                            var table = RowSpace.Table(train, trainRows, z, dim);
+                            coords = (table, zVal, RowSpace.Identity(table, options.Normalization));
+                        }
+                        var c = coords.Value;
+                        var head = HeadTrainer.FitNormalized(c.Table, c.Table.Data, fy, classes, c.Norm, configs[h], ct, scoringOnly: true);
+                        predicted = head.PredictNormalized(c.Val, valRows.Length);
+                    }
+                    else
+                    {
+                        if (direct is null)
+                        {
+                            if (sharedX is not null) direct = (train.SelectRowsOf(sharedX, trainRows), train.SelectRowsOf(sharedX, valRows));
+                            else direct = (Norm().Apply(fTrain.Data, fTrain.Rows, ct), Norm().Apply(fVal.Data, fVal.Rows, ct));
+                        }
+                        var head = HeadTrainer.FitNormalized(fTrain, direct.Value.X, fy, classes, Norm(), configs[h], ct, scoringOnly: true);
+                        predicted = head.PredictNormalized(direct.Value.XVal, fVal.Rows);
+                    }
                     int correct = 0;
                     for (int i = 0; i < fVal.Rows; i++) if (classes[predicted[i]] == fVal.Labels[i]) correct++;
-                    accs[n, h].Add((double)correct / fVal.Rows);
-                    seconds[n, h] += sw.Elapsed.TotalSeconds + normSeconds;
+                    accs[n, h, f] = (double)correct / fVal.Rows;
+                    seconds[n, h, f] = sw.Elapsed.TotalSeconds + prepSeconds / configs.Count;
                 }
-            }
-            progress?.Report($"{name}: fold {f + 1}/{folds} done ({norms.Count * configs.Count} candidates)");
+            });
+            progress?.Report($"{name}: {NormRecipes.Name(recipe)} done ({folds} folds x {configs.Count} head settings{(rowSpace ? ", row-space fits" : "")})");
         }
         var result = new List<(NormRecipe, HeadOptions, CvResult, double)>();
         for (int n = 0; n < norms.Count; n++)
             for (int h = 0; h < configs.Count; h++)
-                result.Add((norms[n], configs[h], new CvResult(accs[n, h]), seconds[n, h]));
+            {
+                var foldAccuracies = Enumerable.Range(0, folds).Where(f => accs[n, h, f] is not null).Select(f => accs[n, h, f]!.Value).ToList();
+                result.Add((norms[n], configs[h], new CvResult(foldAccuracies), Enumerable.Range(0, folds).Sum(f => seconds[n, h, f])));
+            }
         return result;
+    }
+
+    /// <summary>Rows <paramref name="rows"/> of a row-major matrix with <paramref name="t"/>'s dimension.</summary>
+    private static float[] SelectRowsOf(this FeatureTable t, float[] x, int[] rows)
+    {
+        int d = t.Dimension;
+        var r = new float[rows.Length * d];
+        for (int i = 0; i < rows.Length; i++) x.AsSpan(rows[i] * d, d).CopyTo(r.AsSpan(i * d, d));
+        return r;
     }
 }

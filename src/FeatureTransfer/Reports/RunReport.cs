@@ -10,15 +10,27 @@ namespace FeatureTransfer.Reports;
 /// <summary>Context of an <c>ft run</c> for its report: inputs and the time spent extracting.</summary>
 public sealed record RunContext
 {
+    /// <summary>Model file or name.</summary>
     public string? Model { get; init; }
+    /// <summary>SHA-256 of the model file.</summary>
     public string? ModelSha256 { get; init; }
+    /// <summary>Training dataset.</summary>
     public string? Train { get; init; }
+    /// <summary>Test dataset.</summary>
     public string? Test { get; init; }
+    /// <summary>Wall time spent extracting features.</summary>
     public double ExtractSeconds { get; init; }
+    /// <summary>Wall time of the whole run.</summary>
     public double TotalSeconds { get; init; }
 
     /// <summary>What was fixed on the command line (e.g. "--head svm"); the rest was chosen by CV.</summary>
     public IReadOnlyList<string> Fixed { get; init; } = [];
+
+    /// <summary>Wall time per stage in seconds (extract, raw_pixels, cv, final_fit, evaluate, ..., total), in order.</summary>
+    public IReadOnlyDictionary<string, double>? Stages { get; init; }
+
+    /// <summary>Repeated stratified re-splits of the pooled images, when run.</summary>
+    public ResplitResult? Resplits { get; init; }
 }
 
 /// <summary>Files written by <see cref="RunReport.Write"/>.</summary>
@@ -31,6 +43,7 @@ public sealed record RunReportFiles(string Directory, string Html, string Markdo
 /// </summary>
 public static partial class RunReport
 {
+    /// <summary>Writes report.html, report.md, metrics.json, predictions.csv, the confusion matrix and plots into <paramref name="dir"/>.</summary>
     public static RunReportFiles Write(string dir, SelectionResult r, RunContext context)
     {
         Directory.CreateDirectory(dir);
@@ -61,6 +74,10 @@ public static partial class RunReport
             ["evaluate"] = r.TimingsSeconds.GetValueOrDefault("evaluate"),
             ["total"] = context.TotalSeconds,
         };
+        // The finer stages (extract = features + raw pixels; fit = cv + final_fit) next to the schema's four.
+        foreach (var (stage, seconds) in context.Stages ?? r.TimingsSeconds)
+            if (stage != "extract" && stage != "total") timings.TryAdd(stage, seconds);
+        if (context.Stages?.TryGetValue("extract", out var features) == true) timings["extract_features"] = features;
         var metrics = new Dictionary<string, object?>
         {
             ["accuracy"] = r.TestResult.Accuracy,
@@ -80,6 +97,9 @@ public static partial class RunReport
                     ["features"] = r.RawBaseline.Description,
                 },
             },
+            ["runner_up"] = r.RunnerUp is null ? null : Candidate(r.RunnerUp, withScores: true),
+            ["preset_best"] = r.PresetBest.Select(c => Candidate(c, withScores: true)).ToList(),
+            ["resplits"] = context.Resplits is { } rs ? ResplitsJson(rs, r) : null,
             ["warnings"] = r.Warnings,
             ["timings_s"] = timings,
             ["per_class"] = EvaluationReport.PerClassJson(r.TestResult),
@@ -122,6 +142,37 @@ public static partial class RunReport
         return d;
     }
 
+    private static Dictionary<string, object?> ResplitsJson(ResplitResult rs, SelectionResult r)
+    {
+        static Dictionary<string, object> Summary(AccuracySummary a) => new() { ["mean"] = a.Mean, ["std"] = a.Std, ["min"] = a.Min, ["max"] = a.Max };
+        return new Dictionary<string, object?>
+        {
+            ["count"] = rs.Splits.Count,
+            ["seed"] = rs.Seed,
+            ["pooled_rows"] = rs.PooledRows,
+            ["train_rows"] = rs.TrainRows,
+            ["test_rows"] = rs.TestRows,
+            ["accuracy"] = Summary(rs.Chosen),
+            ["presets"] = rs.Presets.ToDictionary(kv => kv.Key, kv => Summary(kv.Value)),
+            ["choices"] = rs.ChoiceCounts,
+            ["official_split"] = new Dictionary<string, object?>
+            {
+                ["accuracy"] = r.TestResult.Accuracy,
+                ["presets"] = r.PresetBest.ToDictionary(c => c.Layers, c => c.TestAccuracy),
+                ["raw_pixels"] = r.RawBaseline?.TestAccuracy,
+            },
+            ["splits"] = rs.Splits.Select(s => new Dictionary<string, object?>
+            {
+                ["index"] = s.Index,
+                ["chosen"] = Candidate(s.Chosen, withScores: false),
+                ["chosen_cv_mean"] = s.Chosen.Cv.Mean,
+                ["accuracy"] = s.Accuracy,
+                ["presets"] = s.Presets.ToDictionary(kv => kv.Key, kv => new Dictionary<string, object> { ["config"] = kv.Value.Config, ["cv_mean"] = kv.Value.CvMean, ["accuracy"] = kv.Value.Accuracy }),
+            }).ToList(),
+            ["seconds"] = rs.Seconds,
+        };
+    }
+
     private static string Params(HeadOptions h) => string.Join(" ", h.Describe().Select(kv => $"{kv.Key}={EvaluationReport.Fmt(kv.Value)}"));
 
     private static string Markdown(SelectionResult r, RunContext context, Dictionary<string, double> timings)
@@ -136,10 +187,36 @@ public static partial class RunReport
                            $"everything else chosen by {r.Folds}-fold stratified cross-validation on the training set only.");
         md.AppendLine().AppendLine(inv, $"## Result: test accuracy **{t.Accuracy * 100:F2}%**, macro-F1 {t.MacroF1:F4}").AppendLine();
         md.AppendLine(inv, $"Chosen: **{r.Chosen.Label}** (CV {r.Chosen.Cv.Mean:F4} +- {r.Chosen.Cv.Std:F4}). The test set was scored once, for this configuration.");
+        if (r.RunnerUp is { } ru)
+            md.AppendLine().AppendLine(inv, $"Runner-up: {EvaluationReport.Md(ru.Label)} (CV {ru.Cv.Mean:F4} +- {ru.Cv.Std:F4}).");
         if (r.RawBaseline is { } b)
             md.AppendLine().AppendLine(inv, $"Raw-input baseline ({EvaluationReport.Md(b.Description)}, {HeadKinds.Name(b.Head.Kind)} on standardized pixels): " +
                                              $"CV {b.Cv.Mean:F4} +- {b.Cv.Std:F4}, test {b.TestAccuracy * 100:F2}%.");
         foreach (var w in r.Warnings) md.AppendLine().AppendLine(inv, $"> **Warning:** {EvaluationReport.Md(w)}");
+        if (r.PresetBest.Count > 1 || r.RawBaseline is not null)
+        {
+            md.AppendLine().AppendLine("## Layer presets side by side").AppendLine();
+            md.AppendLine("Each preset with its own best configuration by the same cross-validation; test accuracies other than the chosen one's are **not used for the choice**.").AppendLine();
+            md.AppendLine("| features | best configuration by CV | CV mean +- std | test |").AppendLine("|---|---|---|---:|");
+            foreach (var c in r.PresetBest)
+                md.AppendLine(inv, $"| {EvaluationReport.Md(c.Layers)} | {EvaluationReport.Md(c.Label)} | {c.Cv.Mean:F4} +- {c.Cv.Std:F4} | {(c.TestAccuracy is { } a ? $"{a:F4}" : "")} |");
+            if (r.RawBaseline is { } rb)
+                md.AppendLine(inv, $"| raw pixels | {EvaluationReport.Md(rb.Description)} / standardize / {HeadKinds.Name(rb.Head.Kind)} {Params(rb.Head)} | {rb.Cv.Mean:F4} +- {rb.Cv.Std:F4} | {rb.TestAccuracy:F4} |");
+        }
+        if (context.Resplits is { } rs)
+        {
+            md.AppendLine().AppendLine(inv, $"## Repeated stratified re-splits ({rs.Splits.Count} splits, seed {rs.Seed})").AppendLine();
+            md.AppendLine(string.Create(inv, $"The {rs.PooledRows} train + test images pooled (features extracted once), then {rs.Splits.Count} stratified {rs.TrainRows}/{rs.TestRows} splits; ") +
+                          "on each, the whole selection ran on the training part only and the test part was scored once. Accuracy on the test parts, mean +- std (min - max):").AppendLine();
+            md.AppendLine("| features | re-splits: mean +- std | min - max | official split |").AppendLine("|---|---|---|---:|");
+            md.AppendLine(inv, $"| **chosen by CV on each split** | **{rs.Chosen.Mean:F4} +- {rs.Chosen.Std:F4}** | {rs.Chosen.Min:F4} - {rs.Chosen.Max:F4} | {r.TestResult.Accuracy:F4} |");
+            foreach (var (preset, a) in rs.Presets)
+            {
+                double? official = preset == r.RawBaseline?.Name ? r.RawBaseline.TestAccuracy : r.PresetBest.FirstOrDefault(c => c.Layers == preset)?.TestAccuracy;
+                md.AppendLine(inv, $"| {EvaluationReport.Md(preset)} (best by CV) | {a.Mean:F4} +- {a.Std:F4} | {a.Min:F4} - {a.Max:F4} | {(official is { } o ? $"{o:F4}" : "")} |");
+            }
+            md.AppendLine().AppendLine("Chosen on the re-splits: " + string.Join(", ", rs.ChoiceCounts.Select(kv => $"{EvaluationReport.Md(kv.Key)} ({kv.Value}x)")) + ".");
+        }
         md.AppendLine().AppendLine("## Candidates (cross-validation on the training set)").AppendLine();
         md.AppendLine("Side by side: each layer preset and normalization with the same heads. Test accuracies of the other candidates are shown for information only: they were **not used for the choice**.").AppendLine();
         md.AppendLine("| layers | norm | head | params | CV mean +- std | test (not used for choice) | CV fit time |").AppendLine("|---|---|---|---|---|---:|---:|");
@@ -157,6 +234,8 @@ public static partial class RunReport
         md.AppendLine("## Wall time per stage").AppendLine();
         md.AppendLine("| extract | fit (CV + final) | evaluate | total |").AppendLine("|---:|---:|---:|---:|");
         md.AppendLine(inv, $"| {timings["extract"]:F1} s | {timings["fit"]:F1} s | {timings["evaluate"]:F1} s | {timings["total"]:F1} s |").AppendLine();
+        if (context.Stages is { Count: > 0 } stages)
+            md.AppendLine("Stages: " + string.Join(", ", stages.Select(kv => $"{kv.Key.Replace('_', ' ')} {kv.Value.ToString("F2", inv)} s")) + ".").AppendLine();
         md.AppendLine("Files: `metrics.json`, `candidates.csv`, `predictions.csv`, `per_class.csv`.");
         return md.ToString();
     }

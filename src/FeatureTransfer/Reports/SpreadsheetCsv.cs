@@ -9,6 +9,7 @@ namespace FeatureTransfer.Reports;
 /// </summary>
 public static class SpreadsheetCsv
 {
+    /// <summary>CsvHelper options that neutralize formula-like cells.</summary>
     public static CsvWriterOptions Options { get; } = new() { Injection = CsvInjection.Escape };
 
     /// <summary>Writes rows (header first) atomically: into a temporary file, then renamed into place.</summary>

@@ -78,6 +78,25 @@ public class FineTunerTests
     }
 
     [Fact]
+    public void Head_stage_without_augmentation_runs_the_frozen_base_once_per_image_in_total()
+    {
+        using var dir = TestPaths.NewTempDir();
+        var basis = new FineTuneOptions
+        {
+            ModelPath = SmallBackbone(dir), Train = Path.Combine(TestPaths.FashionSample, "train"),
+            Unfreeze = "head", Epochs = 4, Batch = 16, Seed = 2,
+        };
+        var images = Directory.EnumerateFiles(basis.Train, "*.png", SearchOption.AllDirectories).Count();
+        var cached = FineTuner.Run(basis);
+        Assert.Equal(4, cached.Curve.Count);
+        // Bottleneck features of every training and holdout image computed once; 4 epochs reuse them.
+        Assert.Equal(images, cached.HeadStageBaseImages);
+        // With augmentation the base must run on every augmented batch and every holdout scoring.
+        var augmented = FineTuner.Run(basis with { Augment = ["flip"] });
+        Assert.True(augmented.HeadStageBaseImages >= 4 * (images * 8 / 10), $"{augmented.HeadStageBaseImages} base runs with augmentation");
+    }
+
+    [Fact]
     public void Cancellation_keeps_a_model()
     {
         using var dir = TestPaths.NewTempDir();

@@ -117,6 +117,62 @@ public class OpGradientTests
         Check32Linear(n, new GradInput("X", [2, cin, 7, 8]), new GradInput("W", [cout, cin / groups, k, k]), new GradInput("B", [cout]));
     }
 
+    [Theory]
+    [InlineData(1, 1, 1, 0, 3)]   // plain
+    [InlineData(2, 1, 1, 1, 3)]   // stride 2, pad 1
+    [InlineData(1, 2, 2, 2, 3)]   // dilation 2, groups 2
+    [InlineData(1, 1, 4, 1, 3)]   // depthwise
+    [InlineData(3, 1, 1, 0, 1)]   // pointwise, stride 3
+    [InlineData(2, 1, 1, 1, 4)]   // even kernel, last input positions unreached
+    public void Conv1d_matches_finite_differences(int stride, int dilation, int groups, int pad, int k)
+    {
+        long cin = 4, cout = groups == 4 ? 8 : 6;
+        var n = N("Conv", ["X", "W", "B"], Attr("strides", new long[] { stride }), Attr("dilations", new long[] { dilation }),
+            Attr("pads", pad, pad), Attr("group", (long)groups), Attr("kernel_shape", new long[] { k }));
+        Check32Linear(n, new GradInput("X", [2, cin, 11]), new GradInput("W", [cout, cin / groups, k]), new GradInput("B", [cout]));
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1, 1, 3)]   // 3x3x3, pad 1
+    [InlineData(2, 1, 2, 0, 2)]   // stride 2, groups 2, even kernel
+    [InlineData(1, 2, 1, 0, 2)]   // dilation 2
+    [InlineData(1, 1, 4, 1, 3)]   // depthwise
+    public void Conv3d_matches_finite_differences(int stride, int dilation, int groups, int pad, int k)
+    {
+        long cin = 4, cout = groups == 4 ? 4 : 2;
+        var n = N("Conv", ["X", "W", "B"], Attr("strides", stride, stride, stride), Attr("dilations", dilation, dilation, dilation),
+            Attr("pads", pad, pad, pad, pad, pad, pad), Attr("group", (long)groups), Attr("kernel_shape", k, k, k));
+        Check32Linear(n, new GradInput("X", [2, cin, 5, 4, 6]), new GradInput("W", [cout, cin / groups, k, k, k]), new GradInput("B", [cout]));
+    }
+
+    [Theory]
+    [InlineData("onehot")]
+    [InlineData("swapped")]
+    public void Alternative_conv_weight_gradients_match_finite_differences(string method)
+    {
+        FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = method;
+        try
+        {
+            Conv_matches_finite_differences(1, 1, 1, 1, 3);
+            Conv_matches_finite_differences(2, 1, 1, 1, 3);
+            Conv_matches_finite_differences(1, 2, 1, 2, 3);
+            Conv_matches_finite_differences(2, 1, 2, 1, 3);
+            Conv_matches_finite_differences(2, 1, 1, 1, 4);
+            Conv_matches_finite_differences(2, 1, 1, 0, 1);
+            Conv1d_matches_finite_differences(2, 1, 1, 1, 3);
+            Conv3d_matches_finite_differences(2, 1, 2, 0, 2);
+            Conv_with_asymmetric_pads_and_strides_matches_finite_differences();
+        }
+        finally { FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = null; }
+    }
+
+    [Fact]
+    public void Conv_with_asymmetric_pads_and_strides_matches_finite_differences()
+    {
+        var n = N("Conv", ["X", "W"], Attr("strides", 2L, 1L), Attr("pads", 0L, 2L, 1L, 0L), Attr("kernel_shape", 3L, 2L));
+        Check32Linear(n, new GradInput("X", [2, 3, 8, 5]), new GradInput("W", [4, 3, 3, 2]));
+    }
+
     [Fact]
     public void Conv_with_same_upper_auto_pad_matches_finite_differences()
     {

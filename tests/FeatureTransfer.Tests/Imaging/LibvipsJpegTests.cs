@@ -8,7 +8,7 @@ namespace FeatureTransfer.Tests.Imaging;
 /// <summary>The libvips JPEG path (NetVips) against the SkiaSharp path it replaces for JPEGs.</summary>
 public sealed class LibvipsJpegTests(ITestOutputHelper output)
 {
-    private static readonly TensorizerOptions Vips = new() { JpegDecoder = JpegDecoder.Auto };
+    private static readonly TensorizerOptions Vips = new() { JpegDecoder = JpegDecoder.Libvips };
     private static readonly TensorizerOptions Skia = new() { JpegDecoder = JpegDecoder.SkiaSharp };
 
     internal static string[] Photos(int count) => [.. Directory.EnumerateFiles(Path.Combine(TestPaths.Hymenoptera, "val"), "*.jp*g", SearchOption.AllDirectories)

@@ -41,11 +41,13 @@ public sealed class TorchvisionParityTests(ITestOutputHelper output)
 
     [SharedTheory]
     [InlineData(JpegDecoder.Auto)]
+    [InlineData(JpegDecoder.Libvips)]
     [InlineData(JpegDecoder.SkiaSharp)]
     public void Exact_mode_is_bit_identical_to_torchvision_on_real_photos_and_every_format(JpegDecoder decoder)
     {
         var reference = LoadReference();
-        if (decoder == JpegDecoder.Auto) Assert.True(ImageTensorizer.UsesLibvips, ImageTensorizer.JpegDecoderFailure);
+        if (decoder == JpegDecoder.Auto) Assert.True(ImageTensorizer.UsesTurboJpeg, ImageTensorizer.TurboJpegFailure);
+        if (decoder == JpegDecoder.Libvips) Assert.True(ImageTensorizer.UsesLibvips, ImageTensorizer.JpegDecoderFailure);
         // AlphaBackground.Ignore: PIL's convert("RGB") keeps the colour stored under transparent pixels (rgba.png).
         var tensorizer = new ImageTensorizer(new TensorizerOptions { ScaledJpegDecode = false, AlphaBackground = AlphaBackground.Ignore, JpegDecoder = decoder });
         var p = Preprocessing.ImageNet;
@@ -70,6 +72,7 @@ public sealed class TorchvisionParityTests(ITestOutputHelper output)
 
     [SharedTheory]
     [InlineData(JpegDecoder.Auto)]
+    [InlineData(JpegDecoder.Libvips)]
     [InlineData(JpegDecoder.SkiaSharp)]
     public void Scaled_jpeg_decode_stays_close_to_torchvision_on_large_photos(JpegDecoder decoder)
     {

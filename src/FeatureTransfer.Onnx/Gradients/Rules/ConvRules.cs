@@ -14,6 +14,14 @@ internal static class ConvRules
 {
     public static void Register(Dictionary<string, GradientRule> r) => r["Conv"] = Conv;
 
+    /// <summary>
+    /// How the weight gradient's im2col is formed: "slices" (default: one strided Slice per kernel tap + Concat),
+    /// "onehot" (one depthwise Conv with one-hot kernels over the batch stacked along the first spatial axis) or
+    /// "swapped" (no im2col: one Conv of X^T with dY^T as the kernel; groups = 1, else slices). All exact; the
+    /// micro benchmark (benchmarks/Training, FT_CONV_DW) compares them.
+    /// </summary>
+    internal static string? WeightGradientMethod { get; set; }
+
     internal sealed record Geometry(long[] Kernel, long[] Strides, long[] Dilations, long[] PadsBegin, long[] PadsEnd, long Group);
 
     /// <summary>Kernel, strides, dilations and explicit pads of a Conv/pool node (auto_pad resolved from shapes).</summary>
@@ -71,11 +79,13 @@ internal static class ConvRules
         var x = c.Shape(xName);
         var y = c.Shape(n.Output[0]);
         var w = c.Shape(wName);
-        if (x.Rank != 4) throw new UnsupportedOpException($"node '{GraphIndex.DisplayName(n)}' (Conv): only 2-D convolutions have a gradient rule (input rank {x.Rank})");
+        if (x.Rank < 3 || x.Rank > 5)
+            throw new UnsupportedOpException($"node '{GraphIndex.DisplayName(n)}' (Conv): gradients exist for 1-D, 2-D and 3-D convolutions (input rank {x.Rank})");
         var geo = Resolve(n, c, w.Dims[2..]);
+        var spatialAxes = Enumerable.Range(2, x.Rank - 2).Select(i => (long)i).ToArray();
 
         if (n.Input.Count > 2 && c.NeedsGrad(n.Input[2]))
-            c.Accumulate(n.Input[2], c.ReduceSum(g, [0, 2, 3], keepDims: false));
+            c.Accumulate(n.Input[2], c.ReduceSum(g, [0, .. spatialAxes], keepDims: false));
         if (c.NeedsGrad(xName))
             c.Accumulate(xName, InputGrad(c, geo, g, wName, x, y, w));
         if (c.NeedsGrad(wName))
@@ -101,47 +111,121 @@ internal static class ConvRules
         }
         if (!direct) return c.Op("ConvTranspose", [g, wName], TransposeAttrs(geo, x, y));
         long groups = geo.Group, o = w.Dims[0], cg = w.Dims[1], og = o / groups;
-        var wt = c.Reshape(c.Transpose(c.Reshape(wName, c.Ints(groups, og, cg, geo.Kernel[0], geo.Kernel[1])), 0, 2, 1, 3, 4),
-            c.Ints(groups * cg, og, geo.Kernel[0], geo.Kernel[1]));
-        var flipped = c.Op("Slice", [wt, c.Ints(-1, -1), c.Ints(long.MinValue, long.MinValue), c.Ints(2, 3), c.Ints(-1, -1)]);
+        long[] spatial = Enumerable.Range(0, sp).Select(i => (long)i).ToArray();
+        var wt = c.Reshape(c.Transpose(c.Reshape(wName, c.Ints([groups, og, cg, .. geo.Kernel])), [0, 2, 1, .. spatial.Select(i => i + 3)]),
+            c.Ints([groups * cg, og, .. geo.Kernel]));
+        var minus1 = Enumerable.Repeat(-1L, sp).ToArray();
+        var flipped = c.Op("Slice", [wt, c.Ints(minus1), c.Ints(Enumerable.Repeat(long.MinValue, sp).ToArray()),
+            c.Ints(spatial.Select(i => i + 2).ToArray()), c.Ints(minus1)]);
         return c.Op("Conv", [g, flipped], Attr("dilations", geo.Dilations), Attr("group", groups), Attr("kernel_shape", geo.Kernel),
             Attr("pads", pb.Concat(pe).ToArray()), Attr("strides", Enumerable.Repeat(1L, sp).ToArray()));
     }
 
+    /// <summary>
+    /// dW = im2col(X) x dY^T as one MatMul per group, with the batch inside the contraction. The im2col comes from a
+    /// single depthwise Conv with one-hot kernels (K outputs per channel, one per kernel tap) run on the input
+    /// transposed to channels-first with the images of the batch stacked along the first spatial axis
+    /// ([1, C, N*H', ...]): that axis is padded per image to H' = a multiple of the stride, so every image's output
+    /// rows start on a window boundary. The few output rows whose windows straddle two images are multiplied by zero
+    /// rows inserted into dY. ONNX has no im2col op; this replaces K strided Slices and a Concat (two passes over a
+    /// K-times larger tensor) with one kernel call.
+    /// </summary>
     private static string WeightGrad(GradContext c, Geometry geo, string xName, TensorShape x, TensorShape y, TensorShape w, string g)
     {
+        int sp = geo.Kernel.Length;
         long cIn = x.Dims[1], groups = geo.Group, cg = cIn / groups, o = w.Dims[0], og = o / groups;
-        long kh = geo.Kernel[0], kw = geo.Kernel[1], hy = y.Dims[2], wy = y.Dims[3], k = kh * kw;
-        // Channels first ([C, N, H, W]) so that the im2col below is already [C, K, N*Hy*Wy]: the batch joins the
-        // contraction and the weight gradient is one MatMul per group, with no per-sample products to sum.
-        var xt = c.Transpose(xName, 1, 0, 2, 3);
+        long k = geo.Kernel.Aggregate(1L, (a, b) => a * b);
+        long[] spatial = Enumerable.Range(0, sp).Select(i => (long)i).ToArray();
+        var xt = c.Transpose(xName, [1, 0, .. spatial.Select(i => i + 2)]); // [C, N, spatial]
         bool padded = geo.PadsBegin.Concat(geo.PadsEnd).Any(p => p != 0);
-        string xp = padded
-            ? c.Op("Pad", [xt, c.Ints([0, 0, geo.PadsBegin[0], geo.PadsBegin[1], 0, 0, geo.PadsEnd[0], geo.PadsEnd[1]])])
-            : xt;
-        bool whole = kh * kw == 1 && !padded && geo.Strides.All(v => v == 1);
-        string Tap(long i, long j)
-        {
-            if (whole) return xt; // 1x1, stride 1, no pads: the input itself
-            long h0 = i * geo.Dilations[0], w0 = j * geo.Dilations[1];
-            return c.Op("Slice", [xp, c.Ints(h0, w0), c.Ints(h0 + geo.Strides[0] * (hy - 1) + 1, w0 + geo.Strides[1] * (wy - 1) + 1),
-                c.Ints(2, 3), c.Ints(geo.Strides)]);
-        }
         string cols;
-        if (k == 1) cols = Tap(0, 0);
-        else
+        long rowsPerImage = y.Dims[2]; // output rows of one image along the stacked axis (>= Hy: straddling rows)
+        var method = WeightGradientMethod ?? Environment.GetEnvironmentVariable("FT_CONV_DW") ?? "slices";
+        if (method == "swapped" && groups == 1) return SwappedWeightGrad(c, geo, xt, x, y, w, g);
+        if (k == 1)
         {
-            // One strided slice per kernel tap, stacked after the channel axis: [C, K, N, Hy, Wy].
+            // 1x1: a strided view of the (padded) input, or the input itself.
+            bool strided = geo.Strides.Any(s => s != 1);
+            string xp = padded ? c.Op("Pad", [xt, c.Ints([0, 0, .. geo.PadsBegin, 0, 0, .. geo.PadsEnd])]) : xt;
+            cols = !strided && !padded ? xt : c.Op("Slice", [xp, c.Ints(new long[sp]),
+                c.Ints(spatial.Select(i => geo.Strides[i] * (y.Dims[i + 2] - 1) + 1).ToArray()),
+                c.Ints(spatial.Select(i => i + 2).ToArray()), c.Ints(geo.Strides)]);
+        }
+        else if (method == "slices")
+        {
+            // One strided Slice of the padded input per kernel tap, stacked after the channel axis: [C, K, N, spatial].
+            string xp = padded ? c.Op("Pad", [xt, c.Ints([0, 0, .. geo.PadsBegin, 0, 0, .. geo.PadsEnd])]) : xt;
             var taps = new List<string>();
-            for (long i = 0; i < kh; i++)
-                for (long j = 0; j < kw; j++) taps.Add(c.Op("Unsqueeze", [Tap(i, j), c.Ints(1)]));
+            var tap = new long[sp];
+            for (long t = 0; t < k; t++)
+            {
+                long rest = t;
+                for (int i = sp - 1; i >= 0; i--) { tap[i] = rest % geo.Kernel[i]; rest /= geo.Kernel[i]; }
+                var starts = spatial.Select(i => tap[i] * geo.Dilations[i]).ToArray();
+                var ends = spatial.Select(i => starts[i] + geo.Strides[i] * (y.Dims[i + 2] - 1) + 1).ToArray();
+                var slice = c.Op("Slice", [xp, c.Ints(starts), c.Ints(ends), c.Ints(spatial.Select(i => i + 2).ToArray()), c.Ints(geo.Strides)]);
+                taps.Add(c.Op("Unsqueeze", [slice, c.Ints(1)]));
+            }
             cols = c.Op("Concat", taps.ToArray(), Attr("axis", 1L));
         }
-        // cols [g, Cg*K, N*Hy*Wy] x dY^T [g, N*Hy*Wy, Og] -> [g, Cg*K, Og].
-        var colsR = c.Reshape(cols, c.Ints(groups, cg * k, -1));
-        var gT = c.Reshape(c.Transpose(c.Reshape(g, c.Ints(-1, groups, og, hy * wy)), 1, 0, 3, 2), c.Ints(groups, -1, og));
-        var prod = c.Op("MatMul", [colsR, gT]);
+        else
+        {
+            long h = x.Dims[2], s0 = geo.Strides[0], reach = (y.Dims[2] - 1) * s0 + (geo.Kernel[0] - 1) * geo.Dilations[0] + 1;
+            long hp = Math.Max(h + geo.PadsBegin[0], reach);
+            hp = (hp + s0 - 1) / s0 * s0;
+            rowsPerImage = hp / s0;
+            var padEnd = (long[])geo.PadsEnd.Clone();
+            padEnd[0] = hp - h - geo.PadsBegin[0];
+            string xp = geo.PadsBegin.Concat(padEnd).Any(p => p != 0)
+                ? c.Op("Pad", [xt, c.Ints([0, 0, .. geo.PadsBegin, 0, 0, .. padEnd])])
+                : xt;
+            long[] paddedDims = spatial.Select(i => i == 0 ? hp : x.Dims[i + 2] + geo.PadsBegin[i] + geo.PadsEnd[i]).ToArray();
+            var stacked = c.Reshape(xp, c.Ints([1, cIn, -1, .. paddedDims[1..]])); // the batch size is dynamic
+            // One-hot kernels: output channel ci*K + t copies tap t of channel ci.
+            var onehot = new double[cIn * k * k];
+            for (long ci = 0; ci < cIn; ci++)
+                for (long t = 0; t < k; t++) onehot[(ci * k + t) * k + t] = 1;
+            var kernels = c.FloatTensor(onehot, [cIn * k, 1, .. geo.Kernel]);
+            var convPadEnd = new long[sp];
+            convPadEnd[0] = Math.Max(0, (geo.Kernel[0] - 1) * geo.Dilations[0] + 1 - s0);
+            cols = c.Op("Conv", [stacked, kernels], Attr("group", cIn), Attr("kernel_shape", geo.Kernel), Attr("strides", geo.Strides),
+                Attr("dilations", geo.Dilations), Attr("pads", new long[sp].Concat(convPadEnd).ToArray()));
+        }
+        // groups = 1: dY [O, N*rows*...] x cols^T -> [O, Cg*K]; otherwise cols [g, Cg*K, N*rows*...] x dY^T [g, N*rows*..., Og].
+        string gp = g;
+        if (rowsPerImage > y.Dims[2])
+        {
+            var padsG = new long[2 * (sp + 2)];
+            padsG[sp + 2 + 2] = rowsPerImage - y.Dims[2];
+            gp = c.Op("Pad", [g, c.Ints(padsG)]);
+        }
+        long perImage = rowsPerImage * y.Dims.Skip(3).Aggregate(1L, (a, b) => a * b);
+        if (groups == 1)
+        {
+            // dY as [O, N*P] moves whole per-image planes (a cheap block transpose); Gemm reads cols transposed.
+            var gO = c.Reshape(c.Transpose(c.Reshape(gp, c.Ints(-1, o, perImage)), 1, 0, 2), c.Ints(o, -1));
+            var dw1 = c.Op("Gemm", [gO, c.Reshape(cols, c.Ints(cg * k, -1))], Attr("transB", 1L));
+            return c.Reshape(dw1, c.Ints([o, cg, .. geo.Kernel]));
+        }
+        var gT = c.Reshape(c.Transpose(c.Reshape(gp, c.Ints(-1, groups, og, perImage)), 1, 0, 3, 2), c.Ints(groups, -1, og));
+        var prod = c.Op("MatMul", [c.Reshape(cols, c.Ints(groups, cg * k, -1)), gT]);
         var dw = c.Transpose(prod, 0, 2, 1); // [g, Og, Cg*K]
-        return c.Reshape(dw, c.Ints(o, cg, kh, kw));
+        return c.Reshape(dw, c.Ints([o, cg, .. geo.Kernel]));
+    }
+
+    /// <summary>
+    /// dW as one Conv with batch and channel axes swapped: X^T [C, N, spatial] convolved with dY^T [O, N, Y...] as the
+    /// kernel (the forward strides become dilations and vice versa) gives [C, O, k...] (groups = 1 only).
+    /// </summary>
+    private static string SwappedWeightGrad(GradContext c, Geometry geo, string xt, TensorShape x, TensorShape y, TensorShape w, string g)
+    {
+        int sp = geo.Kernel.Length;
+        long[] spatial = Enumerable.Range(0, sp).Select(i => (long)i).ToArray();
+        var gt = c.Transpose(g, [1, 0, .. spatial.Select(i => i + 2)]);
+        // The conv may reach past the kernel when input positions were never read: crop with pads (negative end pads are not allowed, so Slice).
+        var full = c.Op("Conv", [xt, gt], Attr("kernel_shape", y.Dims[2..]), Attr("strides", geo.Dilations), Attr("dilations", geo.Strides),
+            Attr("pads", geo.PadsBegin.Concat(geo.PadsEnd).ToArray()));
+        var cropped = c.Op("Slice", [full, c.Ints(new long[sp]), c.Ints(geo.Kernel), c.Ints(spatial.Select(i => i + 2).ToArray())]);
+        return c.Transpose(cropped, [1, 0, .. spatial.Select(i => i + 2)]);
     }
 }

@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Globalization;
+using FeatureTransfer.FineTune;
+using FeatureTransfer.Onnx.Gradients;
+using FeatureTransfer.Onnx.Model;
+using Onnx;
+
+// Time per training step (forward + loss + backward + SGD momentum update) of the ONNX gradient engine vs PyTorch CPU
+// on the same torchvision ResNet-18 export (issue 10, Performance). Each measurement is its own child process (so
+// that peak memory is per configuration), and the two sides alternate within every round.
+//
+//   TrainingBenchmark [run] [--modes a,b,c] [--rounds 3] [--steps 3] [--warmup 1] [--batch 32] [--threads 2]
+//                     [--bn train|frozen] [--size 224] [--profile DIR]
+//   TrainingBenchmark engine --model M.onnx --mode a|b|c [...]   (one configuration of our engine; used by run)
+var args_ = Args.Parse(args);
+return args_.Command switch
+{
+    "engine" => EngineChild.Run(args_),
+    "run" => Runner.Run(args_),
+    "micro" => Micro.Run(args_),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: TrainingBenchmark [run|engine] [--modes a,b,c] [--rounds N] [--steps N] [--warmup N] [--batch B] [--threads T] [--bn train|frozen] [--size S]");
+    return 2;
+}
+
+internal sealed record Args(string Command, Dictionary<string, string> Options)
+{
+    public string Get(string name, string fallback) => Options.GetValueOrDefault(name, fallback);
+    public int Int(string name, int fallback) => int.Parse(Get(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+
+    public static Args Parse(string[] a)
+    {
+        int i = 0;
+        string cmd = a.Length > 0 && !a[0].StartsWith("--", StringComparison.Ordinal) ? a[i++] : "run";
+        var o = new Dictionary<string, string>();
+        for (; i < a.Length; i++)
+        {
+            if (!a[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= a.Length) throw new ArgumentException($"bad argument '{a[i]}'");
+            o[a[i][2..]] = a[++i];
+        }
+        return new Args(cmd, o);
+    }
+}
+
+/// <summary>Which parameters each mode trains (PyTorch names, kept by the export): a = head, b = layer4 + head, c = all.</summary>
+internal static class Modes
+{
+    public static string[] Prefixes(string mode) => mode switch
+    {
+        "a" => ["fc."],
+        "b" => ["layer4.", "fc."],
+        "c" => [""],
+        _ => throw new ArgumentException($"unknown mode '{mode}' (a, b or c)"),
+    };
+
+    public static string Describe(string mode) => mode switch
+    {
+        "a" => "(a) head only",
+        "b" => "(b) layer4 + head",
+        _ => "(c) all layers",
+    };
+}
+
+internal static class EngineChild
+{
+    public static int Run(Args a)
+    {
+        var modelPath = a.Get("model", "");
+        var mode = a.Get("mode", "a");
+        int batch = a.Int("batch", 32), threads = a.Int("threads", 2), steps = a.Int("steps", 3), warmup = a.Int("warmup", 1), size = a.Int("size", 224);
+        var bn = a.Get("bn", "train") == "train" ? BatchNormMode.Training : BatchNormMode.Inference;
+        var model = OnnxModelFile.Load(modelPath);
+        var prefixes = Modes.Prefixes(mode);
+        var trainable = model.Graph.Initializer
+            .Where(i => (ElementType)i.DataType == ElementType.Float && !i.Name.Contains("running_", StringComparison.Ordinal))
+            .Select(i => i.Name).Where(n => prefixes.Any(p => n.StartsWith(p, StringComparison.Ordinal))).ToList();
+        var spec = new TrainingSpec
+        {
+            Trainable = trainable,
+            InputShapes = new Dictionary<string, long[]> { ["input"] = [-1, 3, size, size] },
+            BatchNorm = bn,
+            Optimizer = new OptimizerSpec { Momentum = 0.9 },
+        };
+        var build = Stopwatch.StartNew();
+        using var engine = new TrainingEngine(model, spec, threads, o => Micro.Configure(o, "x+" + a.Get("session", "").Replace(",", "+")));
+        build.Stop();
+        var rng = new Random(1);
+        var x = new float[batch * 3 * size * size];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var y = Enumerable.Range(0, batch).Select(_ => (long)rng.Next(1000)).ToArray();
+        var times = new List<double>();
+        float loss = 0;
+        for (int s = 0; s < warmup + steps; s++)
+        {
+            var t = Stopwatch.StartNew();
+            loss = engine.Step(x, y, batch, [1e-3]);
+            if (s >= warmup) times.Add(t.Elapsed.TotalSeconds);
+        }
+        times.Sort();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"mode={mode} bn={a.Get("bn", "train")} steps={times.Count} median_s={times[times.Count / 2]:F4} min_s={times[0]:F4} peak_mb={PeakMb():F0} threads={threads} loss={loss:F4} build_s={build.Elapsed.TotalSeconds:F1} trainable={trainable.Count}"));
+        return 0;
+    }
+
+    /// <summary>Peak resident set size of this process (VmHWM), in MB.</summary>
+    internal static double PeakMb()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
+        return double.NaN;
+    }
+}
+
+/// <summary>
+/// The Conv weight gradient alone, per formulation (FT_CONV_DW = slices | onehot | swapped), on ResNet-18's layer
+/// shapes at batch 32: X -> Conv (trainable W) -> GlobalAveragePool -> logits. Alternating rounds in one process.
+/// </summary>
+internal static class Micro
+{
+    public static int Run(Args a)
+    {
+        int batch = a.Int("batch", 32), threads = a.Int("threads", 2), rounds = a.Int("rounds", 2), steps = a.Int("steps", 3);
+        var methods = a.Get("methods", "slices,onehot,swapped").Split(',');
+        (string Name, long C, long Hw, long O, long K, long S, long P)[] layers =
+        [
+            ("conv1 7x7/2", 3, 224, 64, 7, 2, 3), ("layer1 3x3", 64, 56, 64, 3, 1, 1), ("layer2.0 3x3/2", 64, 56, 128, 3, 2, 1),
+            ("layer3 3x3", 256, 14, 256, 3, 1, 1), ("layer4 3x3", 512, 7, 512, 3, 1, 1),
+        ];
+        var sel = a.Get("layers", "");
+        foreach (var l in layers.Where(l => sel.Length == 0 || sel.Split(',').Any(x => l.Name.StartsWith(x, StringComparison.Ordinal))))
+        {
+            var times = methods.ToDictionary(m => m, _ => new List<double>());
+            var model = new FeatureTransfer.Onnx.Builders.GraphBuilder("x", l.C, l.Hw, l.Hw).Conv(l.O, l.K, l.S, l.P).GlobalAveragePool().Flatten().Build();
+            var x = new float[batch * l.C * l.Hw * l.Hw];
+            var rng = new Random(1);
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
+            var y = Enumerable.Range(0, batch).Select(i => (long)(i % l.O)).ToArray();
+            for (int r = 0; r < rounds; r++)
+                foreach (var m in r % 2 == 0 ? methods : methods.Reverse())
+                {
+                    Environment.SetEnvironmentVariable("FT_CONV_DW", m.Split('+')[0]);
+                    var spec = new TrainingSpec
+                    {
+                        Trainable = ["conv0.weight"],
+                        InputShapes = new Dictionary<string, long[]> { ["x"] = [-1, l.C, l.Hw, l.Hw] },
+                        Optimizer = new OptimizerSpec { Momentum = 0.9 },
+                    };
+                    using var engine = new TrainingEngine(model, spec, threads, o => Configure(o, m));
+                    engine.Step(x, y, batch, [1e-3]);
+                    for (int s = 0; s < steps; s++)
+                    {
+                        var t = Stopwatch.StartNew();
+                        engine.Step(x, y, batch, [1e-3]);
+                        times[m].Add(t.Elapsed.TotalSeconds);
+                    }
+                }
+            Console.WriteLine($"{l.Name,-16} " + string.Join("  ", methods.Select(m =>
+                string.Create(CultureInfo.InvariantCulture, $"{m} {times[m].Order().ElementAt(times[m].Count / 2):F3} s"))) + $"   load {File.ReadAllText("/proc/loadavg")[..14]}");
+        }
+        return 0;
+    }
+    /// <summary>Session settings after a '+' in a method name: slices+nospin, +noarena, +nopattern, +basic, +extended.</summary>
+    internal static void Configure(Microsoft.ML.OnnxRuntime.SessionOptions o, string method)
+    {
+        foreach (var opt in method.Split('+').Skip(1).Where(o => o.Length > 0))
+            switch (opt)
+            {
+                case "nospin": o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); break;
+                case "noarena": o.EnableCpuMemArena = false; break;
+                case "nopattern": o.EnableMemoryPattern = false; break;
+                case "basic": o.GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_BASIC; break;
+                case "extended": o.GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED; break;
+                default: throw new ArgumentException($"unknown session setting '{opt}'");
+            }
+    }
+}
+
+internal static class Runner
+{
+    private sealed record Result(string Side, string Mode, int Round, double Median, double Min, double PeakMb, string Load);
+
+    public static int Run(Args a)
+    {
+        var root = RepoRoot();
+        var script = Path.Combine(root, "benchmarks", "python", "pytorch_train_step.py");
+        var cache = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "ft-bench-cache")).FullName;
+        int size = a.Int("size", 224);
+        var model = Path.Combine(cache, $"resnet18-{size}-bn.onnx");
+        if (!File.Exists(model)) Check(Exec("/usr/bin/python3", [script, "export", model, "--size", size.ToString(CultureInfo.InvariantCulture)], null), "export");
+        var modes = a.Get("modes", "a,b,c").Split(',');
+        int rounds = a.Int("rounds", 3);
+        string[] common = ["--batch", a.Get("batch", "32"), "--threads", a.Get("threads", "2"), "--steps", a.Get("steps", "3"),
+            "--warmup", a.Get("warmup", "1"), "--bn", a.Get("bn", "train"), "--size", size.ToString(CultureInfo.InvariantCulture)];
+        var self = Environment.ProcessPath!;
+        var dll = typeof(Runner).Assembly.Location;
+        Console.WriteLine($"ResNet-18 {size} px, batch {a.Get("batch", "32")}, {a.Get("threads", "2")} threads, BN of the unfrozen part: {a.Get("bn", "train")}, {rounds} rounds");
+        Console.WriteLine($"model {model}; {Environment.ProcessorCount} cores; load {Load()}");
+        var results = new List<Result>();
+        for (int r = 0; r < rounds; r++)
+            foreach (var mode in modes)
+            {
+                var sides = r % 2 == 0 ? new[] { "ft", "torch" } : ["torch", "ft"];
+                foreach (var side in sides)
+                {
+                    var load = Load();
+                    var (code, output) = side == "ft"
+                        ? Exec(self.EndsWith("dotnet", StringComparison.Ordinal) ? "dotnet" : self,
+                            [.. self.EndsWith("dotnet", StringComparison.Ordinal) ? new[] { dll } : [], "engine", "--model", model, "--mode", mode, .. common],
+                            a.Options.TryGetValue("profile", out var p) ? Path.Combine(p, $"ft-{mode}-r{r}") : null)
+                        : Exec("/usr/bin/python3", [script, "step", "--mode", mode, .. common], null);
+                    var line = Check((code, output), side).Split('\n').Last(l => l.StartsWith("mode=", StringComparison.Ordinal));
+                    var kv = line.Split(' ').Select(t => t.Split('=')).ToDictionary(t => t[0], t => t[1]);
+                    var res = new Result(side, mode, r, D(kv["median_s"]), D(kv["min_s"]), D(kv["peak_mb"]), load);
+                    results.Add(res);
+                    Console.WriteLine($"round {r} {side,-5} {line}   load {load}");
+                }
+            }
+        Console.WriteLine();
+        Console.WriteLine("| step (forward + backward + update) | ft engine s/step | PyTorch s/step | ratio ft/PyTorch (per-round median) | peak RSS ft | peak RSS PyTorch |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var mode in modes)
+        {
+            var ft = results.Where(x => x.Side == "ft" && x.Mode == mode).OrderBy(x => x.Round).ToList();
+            var pt = results.Where(x => x.Side == "torch" && x.Mode == mode).OrderBy(x => x.Round).ToList();
+            var ratios = ft.Zip(pt, (f, t) => f.Median / t.Median).Order().ToList();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {Modes.Describe(mode)} | {Median(ft.Select(x => x.Median))} ({Range(ft)}) | {Median(pt.Select(x => x.Median))} ({Range(pt)}) | **{MedianOf(ratios):F2}** ({ratios[0]:F2}-{ratios[^1]:F2}) | {ft.Max(x => x.PeakMb):F0} MB | {pt.Max(x => x.PeakMb):F0} MB |"));
+        }
+        Console.WriteLine($"load after: {Load()}");
+        return 0;
+    }
+
+    private static string Median(IEnumerable<double> v) => MedianOf(v).ToString("F2", CultureInfo.InvariantCulture);
+
+    private static double MedianOf(IEnumerable<double> v)
+    {
+        var s = v.Order().ToList();
+        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
+    }
+
+    private static string Range(List<Result> r)
+        => string.Create(CultureInfo.InvariantCulture, $"{r.Min(x => x.Median):F2}-{r.Max(x => x.Median):F2}");
+
+    private static double D(string s) => double.Parse(s, CultureInfo.InvariantCulture);
+
+    private static string Load() => File.ReadAllText("/proc/loadavg").Split(' ').Take(3).Aggregate((x, y) => x + " " + y);
+
+    private static string Check((int Code, string Output) r, string what)
+        => r.Code == 0 ? r.Output : throw new InvalidOperationException($"{what} failed ({r.Code}): {r.Output}");
+
+    private static (int, string) Exec(string file, string[] arguments, string? profile)
+    {
+        var psi = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (profile is not null) psi.Environment["FT_ORT_PROFILE"] = profile;
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output + (p.ExitCode != 0 ? err.Result : ""));
+    }
+
+    private static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "FeatureTransfer.sln"))) return d.FullName;
+        throw new InvalidOperationException("repository root (FeatureTransfer.sln) not found above " + AppContext.BaseDirectory);
+    }
+}
