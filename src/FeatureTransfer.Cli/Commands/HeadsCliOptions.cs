@@ -54,7 +54,7 @@ internal sealed class HeadCliOptions
     public Option<float?> L2 { get; } = new("--l2") { Description = "L2 strength (svm lambda, default 1e-3; logreg, default 1e-4)" };
     public Option<int?> Iterations { get; } = new("--iterations") { Description = "svm epochs (default 30) / logreg passes" };
     public Option<string> Solver { get; } = new("--solver") { Description = "logreg solver: lbfgs or sdca", DefaultValueFactory = _ => "lbfgs" };
-    public Option<string?> SvmSolver { get; } = new("--svm-solver") { Description = "svm solver: auto (default: sdca up to 1,024 features and 2^24 rows x features, else pegasos), sdca (hinge-loss dual coordinate ascent) or pegasos (ML.NET LinearSvm)" };
+    public Option<string?> SvmSolver { get; } = new("--svm-solver") { Description = "svm solver: pegasos (default, ML.NET LinearSvm), sdca (hinge-loss dual coordinate ascent, exact optimum) or auto (sdca up to 1,024 features and 2^24 rows x features, else pegasos)" };
     public Option<int> Trees { get; } = new("--trees") { Description = "fasttree/lightgbm trees", DefaultValueFactory = _ => 100 };
     public Option<int> Leaves { get; } = new("--leaves") { Description = "fasttree/lightgbm leaves per tree", DefaultValueFactory = _ => 20 };
     public Option<int> MinLeafRows { get; } = new("--min-leaf-rows") { Description = "fasttree/lightgbm minimum rows per leaf", DefaultValueFactory = _ => 10 };

@@ -66,8 +66,8 @@ public static class HeadKinds
 }
 
 /// <summary>
-/// Hyper-parameters of a head. Defaults: ML.NET's, except where noted (the svm head picks SDCA or Pegasos by problem
-/// size; with Pegasos, LinearSvm runs <see cref="DefaultSvmEpochs"/> epochs instead of 1).
+/// Hyper-parameters of a head. Defaults: ML.NET's, except where noted (LinearSvm runs <see cref="DefaultSvmEpochs"/> epochs
+/// instead of 1).
 /// </summary>
 public sealed record HeadOptions
 {
@@ -88,12 +88,12 @@ public sealed record HeadOptions
     public LogRegSolver Solver { get; init; } = LogRegSolver.Lbfgs;
 
     /// <summary>
-    /// svm solver. Default <see cref="SvmSolver.Auto"/>: SDCA on small problems, where Pegasos' last iterate is noisy (50 FNE
-    /// rows of Fashion-MNIST, 5 samples: Pegasos 76.5-83.8%, mean 80.0; SDCA 78.2-84.9%, mean 82.3) and SDCA is cheap;
-    /// Pegasos on large ones, where it is within 0.65 point of liblinear and SDCA took 4.8x its time (10,000 x 6,720
-    /// ResNet-18 FNE rows; docs/heads-and-reports.md, benchmarks/Heads).
+    /// svm solver. Default <see cref="SvmSolver.Pegasos"/> (ML.NET LinearSvm): <c>ft run</c>'s row-space cross-validation
+    /// (<see cref="RowSpace"/>) reproduces Pegasos exactly. <see cref="SvmSolver.Sdca"/> reaches the SVM optimum: on 50 FNE
+    /// rows of Fashion-MNIST (5 samples) Pegasos scored 76.5-83.8% (mean 80.0), SDCA 78.2-84.9% (mean 82.3), but on 10,000 x
+    /// 6,720 ResNet-18 FNE rows SDCA took 4.8x Pegasos' time; <see cref="SvmSolver.Auto"/> picks by size (docs/heads-and-reports.md).
     /// </summary>
-    public SvmSolver SvmSolver { get; init; } = SvmSolver.Auto;
+    public SvmSolver SvmSolver { get; init; } = SvmSolver.Pegasos;
 
     /// <summary><see cref="SvmSolver.Auto"/> uses SDCA up to this many training values (rows x features): 2^24.</summary>
     public const long SdcaMaxCells = 1L << 24;

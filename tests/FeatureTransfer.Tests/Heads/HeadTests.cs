@@ -68,8 +68,8 @@ public class HeadTests
     [Fact]
     public void Auto_svm_solver_is_sdca_for_small_problems_and_pegasos_for_large_ones()
     {
-        var auto = new HeadOptions();
-        Assert.Equal(SvmSolver.Auto, auto.SvmSolver);
+        Assert.Equal(SvmSolver.Pegasos, new HeadOptions().SvmSolver); // what ft run's row-space CV reproduces
+        var auto = new HeadOptions { SvmSolver = SvmSolver.Auto };
         Assert.Equal(SvmSolver.Sdca, auto.EffectiveSvmSolver(5_000, 320));       // learning curve, 1,000 per class
         Assert.Equal(SvmSolver.Pegasos, auto.EffectiveSvmSolver(10_000, 6_720)); // heads benchmark, ResNet-18 FNE
         Assert.Equal(SvmSolver.Pegasos, auto.EffectiveSvmSolver(50, 2_944));     // SqueezeNet FNE: SDCA converges slowly
@@ -81,7 +81,7 @@ public class HeadTests
     public void Auto_svm_solver_records_the_solver_it_used_in_the_head()
     {
         var (train, _) = Data(10, 1);
-        var head = HeadTrainer.Train(train, NormRecipe.Standardize, new HeadOptions { Kind = HeadKind.Svm });
+        var head = HeadTrainer.Train(train, NormRecipe.Standardize, new HeadOptions { Kind = HeadKind.Svm, SvmSolver = SvmSolver.Auto });
         Assert.Equal(SvmSolver.Sdca, head.Options.SvmSolver);
         Assert.Equal("sdca", head.Options.Describe()["solver"]);
     }
