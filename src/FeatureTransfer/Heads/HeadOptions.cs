@@ -4,7 +4,7 @@ namespace FeatureTransfer.Heads;
 public enum HeadKind
 {
     /// <summary>Linear SVM (hinge loss, L2), one-versus-all, raw margins as scores: ML.NET <c>SdcaNonCalibrated</c> with
-    /// <c>HingeLoss</c> (default) or <c>LinearSvm</c> (Pegasos), see <see cref="SvmSolver"/>.</summary>
+    /// <c>HingeLoss</c> or <c>LinearSvm</c> (Pegasos, the default), see <see cref="SvmSolver"/>.</summary>
     Svm,
 
     /// <summary>Multinomial logistic regression: <c>LbfgsMaximumEntropy</c> (default) or <c>SdcaMaximumEntropy</c>.</summary>
