@@ -10,7 +10,7 @@ using FeatureTransfer.Reports;
 // Usage: dotnet run --project benchmarks/Heads -c Release -- TRAIN_FEATURES (TEST_FEATURES | --holdout 0.2) [--norm fne] [--head svm] [--rows 10000]
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: HeadsBenchmark TRAIN_FEATURES (TEST_FEATURES | --holdout 0.2) [--norm fne] [--head svm] [--rows N] [--l2 X] [--iterations N] [--c C]");
+    Console.Error.WriteLine("usage: HeadsBenchmark TRAIN_FEATURES (TEST_FEATURES | --holdout 0.2) [--norm fne] [--head svm] [--rows N] [--l2 X] [--iterations N] [--c C] [--svm-solver sdca|pegasos]");
     return 2;
 }
 string Arg(string name, string def) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : def;
@@ -19,6 +19,7 @@ var kind = HeadKinds.Parse(Arg("--head", "svm"));
 int rows = int.Parse(Arg("--rows", "10000"), System.Globalization.CultureInfo.InvariantCulture);
 float? l2 = args.Contains("--l2") ? float.Parse(Arg("--l2", "0.001"), System.Globalization.CultureInfo.InvariantCulture) : null;
 string c = Arg("--c", "1.0");
+var svmSolver = args.Contains("--svm-solver") ? Enum.Parse<SvmSolver>(Arg("--svm-solver", "sdca"), ignoreCase: true) : new HeadOptions().SvmSolver;
 int? iterations = args.Contains("--iterations") ? int.Parse(Arg("--iterations", "10"), System.Globalization.CultureInfo.InvariantCulture) : null;
 
 var load = Stopwatch.StartNew();
@@ -39,13 +40,13 @@ load.Stop();
 Console.WriteLine($"features: {train.Rows:N0} train x {train.Dimension:N0} dims ({train.Layout.Summary()}), {test.Rows:N0} test; loaded in {load.Elapsed.TotalSeconds:F1} s");
 
 var fit = Stopwatch.StartNew();
-var head = HeadTrainer.Train(train, norm, new HeadOptions { Kind = kind, L2 = l2, Iterations = iterations });
+var head = HeadTrainer.Train(train, norm, new HeadOptions { Kind = kind, L2 = l2, Iterations = iterations, SvmSolver = svmSolver });
 fit.Stop();
 var eval = Stopwatch.StartNew();
 var predictions = head.Predict(test);
 var result = Evaluation.Evaluate(test.Labels, predictions);
 eval.Stop();
-Console.WriteLine($"FeatureTransfer {HeadKinds.Name(kind)} on {NormRecipes.Name(norm)}: fit (normalization + head) {fit.Elapsed.TotalSeconds:F2} s, " +
+Console.WriteLine($"FeatureTransfer {HeadKinds.Name(kind)} ({string.Join(' ', new HeadOptions { Kind = kind, L2 = l2, Iterations = iterations, SvmSolver = svmSolver }.Describe().Select(kv => $"{kv.Key}={kv.Value}"))}) on {NormRecipes.Name(norm)}: fit (normalization + head) {fit.Elapsed.TotalSeconds:F2} s, " +
                   $"evaluate {eval.Elapsed.TotalSeconds:F2} s, accuracy {result.Accuracy:F4}");
 
 // The same normalized matrices for scikit-learn (normalization is not part of its timing: it gets the normalized rows).
@@ -56,7 +57,7 @@ var ntest = head.Normalization.Apply(test);
 FeatureFiles.Write(Path.Combine(dir, "train.npy"), ntrain);
 FeatureFiles.Write(Path.Combine(dir, "test.npy"), ntest);
 var headOnly = Stopwatch.StartNew();
-HeadTrainer.Train(ntrain, NormRecipe.None, new HeadOptions { Kind = kind, L2 = l2, Iterations = iterations });
+HeadTrainer.Train(ntrain, NormRecipe.None, new HeadOptions { Kind = kind, L2 = l2, Iterations = iterations, SvmSolver = svmSolver });
 headOnly.Stop();
 Console.WriteLine($"FeatureTransfer head alone on the normalized matrix: fit {headOnly.Elapsed.TotalSeconds:F2} s");
 

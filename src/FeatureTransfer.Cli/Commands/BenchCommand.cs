@@ -7,15 +7,15 @@ using FeatureTransfer.Reports;
 
 namespace FeatureTransfer.Cli.Commands;
 
-/// <summary><c>ft bench --models M1,M2 --train D --test D [--layers ...] [--norm ...] [--head ...] --out DIR</c>: the benchmark grid, resumable.</summary>
+/// <summary><c>ft bench --models M1,M2 --train D --test D [--train D2 --test D2 ...] [--layers ...] [--norm ...] [--head ...] --out DIR</c>: the benchmark grid, resumable.</summary>
 [CliCommand(38)]
 internal static class BenchCommand
 {
     public static Command Create()
     {
         var models = new Option<string>("--models") { Description = "Backbones, comma-separated (files or models.json names)", Required = true };
-        var train = new Option<string>("--train") { Description = "Training images", Required = true };
-        var test = new Option<string>("--test") { Description = "Test images", Required = true };
+        var train = new Option<string[]>("--train") { Description = "Training images; repeat --train/--test for several datasets (paired in order)", Required = true };
+        var test = new Option<string[]>("--test") { Description = "Test images, one per --train", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Benchmark folder (cells already computed there are reused)", Required = true };
         var layers = new Option<string[]>("--layers") { Description = "Layer presets (repeat the option); default: bottleneck and fne" };
         var norms = new Option<string>("--norm") { Description = "Normalizations, comma-separated", DefaultValueFactory = _ => "none,l2,fne" };
@@ -26,7 +26,7 @@ internal static class BenchCommand
         var perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class" };
         var seed = new Option<int>("--seed") { Description = "Seed of the sample and CV folds", DefaultValueFactory = _ => 0 };
         var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
-        var cmd = new Command("bench", "Benchmark grid: models x layer presets x normalizations x heads; CV mean +- std, test accuracy, fit/predict time")
+        var cmd = new Command("bench", "Benchmark grid: models x layer presets x normalizations x heads (x datasets); CV mean +- std, test accuracy, fit/predict time")
         {
             models, train, test, output, layers, norms, heads, l2, folds, classes, perClass, seed, batch,
         };
@@ -37,8 +37,7 @@ internal static class BenchCommand
             var options = new BenchOptions
             {
                 Models = Split(r.GetValue(models)!).Select(ModelOption.Resolve).ToList(),
-                Train = r.GetValue(train)!,
-                Test = r.GetValue(test)!,
+                Datasets = BenchDataset.Pairs(r.GetValue(train)!, r.GetValue(test)!),
                 OutputDirectory = r.GetValue(output)!,
                 Layers = r.GetValue(layers) is { Length: > 0 } l ? l : ["bottleneck", "fne"],
                 Norms = Split(r.GetValue(norms)!).Select(NormRecipes.Parse).ToList(),

@@ -115,6 +115,8 @@ public static class HeadTrainer
         LinearWeights? linear = null;
         if (options.Kind == HeadKind.Svm)
         {
+            // Auto resolves here, so the head file and reports record the solver actually used.
+            options = options with { SvmSolver = options.EffectiveSvmSolver(train.Rows, train.Dimension) };
             // One-versus-all by hand: ML.NET's OneVersusAll hides its sub-models, and the weights are the head
             // (scores = W x + b, exported as Gemm). Same training as OneVersusAll(LinearSvm, useProbabilities: false).
             models = new ITransformer[classes.Length];
@@ -124,15 +126,33 @@ public static class HeadTrainer
             {
                 ct.ThrowIfCancellationRequested();
                 var view = MlData.LoadBinary(ml, rows, train.Dimension, y, c);
-                var fitted = ml.BinaryClassification.Trainers.LinearSvm(new LinearSvmTrainer.Options
+                LinearModelParameters model;
+                if (options.SvmSolver == SvmSolver.Sdca)
                 {
-                    Lambda = options.EffectiveL2,
-                    NumberOfIterations = options.Iterations ?? HeadOptions.DefaultSvmEpochs,
-                }).Fit(view);
-                models[c] = fitted;
+                    // Hinge-loss SDCA: dual coordinate ascent on the same objective as LinearSvm (liblinear's LinearSVC
+                    // algorithm), so the result is the optimum rather than Pegasos' last stochastic iterate.
+                    var fitted = ml.BinaryClassification.Trainers.SdcaNonCalibrated(new SdcaNonCalibratedBinaryTrainer.Options
+                    {
+                        LossFunction = new HingeLoss(),
+                        L2Regularization = options.EffectiveL2,
+                        NumberOfThreads = 1,
+                    }).Fit(view);
+                    models[c] = fitted;
+                    model = fitted.Model;
+                }
+                else
+                {
+                    var fitted = ml.BinaryClassification.Trainers.LinearSvm(new LinearSvmTrainer.Options
+                    {
+                        Lambda = options.EffectiveL2,
+                        NumberOfIterations = options.Iterations ?? HeadOptions.DefaultSvmEpochs,
+                    }).Fit(view);
+                    models[c] = fitted;
+                    model = fitted.Model;
+                }
                 int j = 0;
-                foreach (var v in fitted.Model.Weights) w[c * train.Dimension + j++] = v;
-                b[c] = fitted.Model.Bias;
+                foreach (var v in model.Weights) w[c * train.Dimension + j++] = v;
+                b[c] = model.Bias;
             }
             linear = new LinearWeights(classes.Length, train.Dimension, w, b, LinearOutput.Margin);
         }

@@ -52,6 +52,79 @@ public class HeadTests
     }
 
     [DebianDataTheory(TestPaths.FashionMnistDir)]
+    [InlineData(SvmSolver.Sdca)]
+    [InlineData(SvmSolver.Pegasos)]
+    public void Svm_onnx_gemm_scores_equal_mlnet_scores_for_both_solvers(SvmSolver solver)
+    {
+        var (train, test) = Data(40, 30);
+        var head = HeadTrainer.Train(train, NormRecipe.Standardize, new HeadOptions { Kind = HeadKind.Svm, SvmSolver = solver });
+        Assert.Equal(solver == SvmSolver.Sdca ? "sdca" : "pegasos", head.Options.Describe()["solver"]);
+        var onnx = head.Predict(test).Scores;
+        var mlnet = head.MlNetScores(test);
+        for (int i = 0; i < onnx.Length; i++)
+            Assert.True(Math.Abs(onnx[i] - mlnet[i]) <= 1e-4f * Math.Max(1f, Math.Abs(mlnet[i])), $"[{i}] onnx {onnx[i]} vs ML.NET {mlnet[i]}");
+    }
+
+    [Fact]
+    public void Auto_svm_solver_is_sdca_for_small_problems_and_pegasos_for_large_ones()
+    {
+        Assert.Equal(SvmSolver.Pegasos, new HeadOptions().SvmSolver); // what ft run's row-space CV reproduces
+        var auto = new HeadOptions { SvmSolver = SvmSolver.Auto };
+        Assert.Equal(SvmSolver.Sdca, auto.EffectiveSvmSolver(5_000, 320));       // learning curve, 1,000 per class
+        Assert.Equal(SvmSolver.Pegasos, auto.EffectiveSvmSolver(10_000, 6_720)); // heads benchmark, ResNet-18 FNE
+        Assert.Equal(SvmSolver.Pegasos, auto.EffectiveSvmSolver(50, 2_944));     // SqueezeNet FNE: SDCA converges slowly
+        Assert.Equal(SvmSolver.Sdca, auto.EffectiveSvmSolver(5_000, 784));       // raw-pixel baseline
+        Assert.Equal(SvmSolver.Sdca, (auto with { SvmSolver = SvmSolver.Sdca }).EffectiveSvmSolver(10_000, 6_720));
+    }
+
+    [DebianDataFact(Fm)]
+    public void Auto_svm_solver_records_the_solver_it_used_in_the_head()
+    {
+        var (train, _) = Data(10, 1);
+        var head = HeadTrainer.Train(train, NormRecipe.Standardize, new HeadOptions { Kind = HeadKind.Svm, SvmSolver = SvmSolver.Auto });
+        Assert.Equal(SvmSolver.Sdca, head.Options.SvmSolver);
+        Assert.Equal("sdca", head.Options.Describe()["solver"]);
+    }
+
+    /// <summary>Primal SVM objective of each one-versus-all problem: mean hinge loss + lambda/2 |w|^2 (the objective both solvers minimise).</summary>
+    private static double[] SvmObjectives(TrainedHead head, FeatureTable train, float lambda)
+    {
+        var x = head.Normalization.Apply(train.Data, train.Rows);
+        var lin = head.Linear!;
+        var result = new double[lin.Classes];
+        for (int c = 0; c < lin.Classes; c++)
+        {
+            double hinge = 0, norm2 = 0;
+            for (int j = 0; j < lin.Dimension; j++) norm2 += (double)lin.W[c * lin.Dimension + j] * lin.W[c * lin.Dimension + j];
+            for (int i = 0; i < train.Rows; i++)
+            {
+                double score = lin.B[c];
+                for (int j = 0; j < lin.Dimension; j++) score += (double)lin.W[c * lin.Dimension + j] * x[i * lin.Dimension + j];
+                double y = train.Labels[i] == head.Classes[c] ? 1 : -1;
+                hinge += Math.Max(0, 1 - y * score);
+            }
+            result[c] = hinge / train.Rows + lambda / 2 * norm2;
+        }
+        return result;
+    }
+
+    [DebianDataFact(Fm)]
+    public void Sdca_svm_reaches_a_lower_svm_objective_than_pegasos_on_50_rows()
+    {
+        // 10 rows per class: the few-label regime of the learning curve, where Pegasos' last iterate is noisy.
+        var (train, test) = Data(10, 100);
+        const float lambda = 0.02f;
+        var sdca = HeadTrainer.Train(train, NormRecipe.Standardize, new HeadOptions { Kind = HeadKind.Svm, L2 = lambda, SvmSolver = SvmSolver.Sdca });
+        var pegasos = HeadTrainer.Train(train, NormRecipe.Standardize, new HeadOptions { Kind = HeadKind.Svm, L2 = lambda, SvmSolver = SvmSolver.Pegasos });
+        var a = SvmObjectives(sdca, train, lambda);
+        var b = SvmObjectives(pegasos, train, lambda);
+        for (int c = 0; c < a.Length; c++)
+            Assert.True(a[c] <= b[c] * 1.001, $"class {sdca.Classes[c]}: SDCA objective {a[c]:G5} > Pegasos {b[c]:G5}");
+        Assert.True(a.Sum() < b.Sum(), $"SDCA {a.Sum():G5} vs Pegasos {b.Sum():G5}");
+        Assert.True(Accuracy(sdca.Predict(test), test) >= 0.6);
+    }
+
+    [DebianDataTheory(TestPaths.FashionMnistDir)]
     [InlineData(HeadKind.Svm)]
     [InlineData(HeadKind.LightGbm)]
     public void Saved_head_file_predicts_the_same(HeadKind kind)
