@@ -33,7 +33,15 @@ public enum LogRegSolver
 /// <see cref="Auto"/>: SDCA up to <see cref="HeadOptions.SdcaMaxFeatures"/> features and <see cref="HeadOptions.SdcaMaxCells"/>
 /// training values (rows x features), Pegasos otherwise.
 /// </summary>
-public enum SvmSolver { Auto, Sdca, Pegasos }
+public enum SvmSolver
+{
+    /// <summary>SDCA on small matrices (exact optimum), Pegasos on large ones (speed).</summary>
+    Auto,
+    /// <summary>ML.NET SdcaNonCalibrated with hinge loss: converges to the SVM optimum; slow on wide, small data.</summary>
+    Sdca,
+    /// <summary>ML.NET LinearSvm (Pegasos): fast; its last iterate is noisy on very few rows. The default.</summary>
+    Pegasos,
+}
 
 /// <summary>Names and properties of <see cref="HeadKind"/>.</summary>
 public static class HeadKinds
