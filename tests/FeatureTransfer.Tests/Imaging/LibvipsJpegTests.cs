@@ -53,10 +53,12 @@ public sealed class LibvipsJpegTests(ITestOutputHelper output)
     }
 
     [SharedFact]
-    public void Concurrent_decoding_gives_the_same_tensors_as_one_thread()
+    public void Concurrent_decoding_gives_the_same_tensors_as_one_thread() => AssertConcurrentDecodingMatchesOneThread(new ImageTensorizer(Vips));
+
+    /// <summary>Decoding on several threads at once gives exactly the single-thread tensors (shared by every decoder's tests).</summary>
+    internal static void AssertConcurrentDecodingMatchesOneThread(ImageTensorizer t)
     {
         var p = Preprocessing.ImageNet;
-        var t = new ImageTensorizer(Vips);
         var photos = Photos(24);
         var expected = photos.Select(f => Run(t, f, p)).ToArray();
         var results = new float[4][][];
