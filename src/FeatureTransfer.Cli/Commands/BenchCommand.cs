@@ -25,10 +25,11 @@ internal static class BenchCommand
         var classes = new Option<string?>("--classes") { Description = "Only these classes (comma-separated)" };
         var perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class" };
         var seed = new Option<int>("--seed") { Description = "Seed of the sample and CV folds", DefaultValueFactory = _ => 0 };
+        var svmSolver = HeadCliOptions.NewSvmSolverOption();
         var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
         var cmd = new Command("bench", "Benchmark grid: models x layer presets x normalizations x heads (x datasets); CV mean +- std, test accuracy, fit/predict time")
         {
-            models, train, test, output, layers, norms, heads, l2, folds, classes, perClass, seed, batch,
+            models, train, test, output, layers, norms, heads, l2, svmSolver, folds, classes, perClass, seed, batch,
         };
         cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(async token =>
         {
@@ -43,6 +44,7 @@ internal static class BenchCommand
                 Norms = Split(r.GetValue(norms)!).Select(NormRecipes.Parse).ToList(),
                 Heads = Split(r.GetValue(heads)!).Select(HeadKinds.Parse).ToList(),
                 L2 = r.GetValue(l2),
+                HeadDefaults = new HeadOptions { SvmSolver = HeadCliOptions.ParseSvmSolver(r.GetValue(svmSolver)) },
                 Folds = r.GetValue(folds),
                 Seed = r.GetValue(seed),
                 TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = r.GetValue(seed) },

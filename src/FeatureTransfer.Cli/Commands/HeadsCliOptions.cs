@@ -54,7 +54,24 @@ internal sealed class HeadCliOptions
     public Option<float?> L2 { get; } = new("--l2") { Description = "L2 strength (svm lambda, default 1e-3; logreg, default 1e-4)" };
     public Option<int?> Iterations { get; } = new("--iterations") { Description = "svm epochs (default 30) / logreg passes" };
     public Option<string> Solver { get; } = new("--solver") { Description = "logreg solver: lbfgs or sdca", DefaultValueFactory = _ => "lbfgs" };
-    public Option<string?> SvmSolver { get; } = new("--svm-solver") { Description = "svm solver: pegasos (default, ML.NET LinearSvm), sdca (hinge-loss dual coordinate ascent, exact optimum) or auto (sdca up to 1,024 features and 2^24 rows x features, else pegasos)" };
+    public Option<string?> SvmSolver { get; } = NewSvmSolverOption();
+
+    /// <summary>The <c>--svm-solver</c> option (ft train, run, demo, bench, probe).</summary>
+    public static Option<string?> NewSvmSolverOption() => new("--svm-solver")
+    {
+        Description = "svm solver: auto (default: sdca up to 1,024 features and 2^24 rows x features, else pegasos), " +
+                      "sdca (hinge-loss dual coordinate ascent, exact optimum) or pegasos (ML.NET LinearSvm, stochastic)",
+    };
+
+    /// <summary>Parses a <c>--svm-solver</c> value (null: the default).</summary>
+    public static SvmSolver ParseSvmSolver(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null => new HeadOptions().SvmSolver,
+        "auto" => FeatureTransfer.Heads.SvmSolver.Auto,
+        "sdca" => FeatureTransfer.Heads.SvmSolver.Sdca,
+        "pegasos" => FeatureTransfer.Heads.SvmSolver.Pegasos,
+        var s => throw new InvalidOptionException($"--svm-solver must be auto, sdca or pegasos, not '{s}'"),
+    };
     public Option<int> Trees { get; } = new("--trees") { Description = "fasttree/lightgbm trees", DefaultValueFactory = _ => 100 };
     public Option<int> Leaves { get; } = new("--leaves") { Description = "fasttree/lightgbm leaves per tree", DefaultValueFactory = _ => 20 };
     public Option<int> MinLeafRows { get; } = new("--min-leaf-rows") { Description = "fasttree/lightgbm minimum rows per leaf", DefaultValueFactory = _ => 10 };
@@ -75,14 +92,7 @@ internal sealed class HeadCliOptions
             "lbfgs" => LogRegSolver.Lbfgs,
             var s => throw new InvalidOptionException($"--solver must be sdca or lbfgs, not '{s}'"),
         };
-        var svmSolver = r.GetValue(SvmSolver)?.ToLowerInvariant() switch
-        {
-            null => new HeadOptions().SvmSolver,
-            "auto" => FeatureTransfer.Heads.SvmSolver.Auto,
-            "sdca" => FeatureTransfer.Heads.SvmSolver.Sdca,
-            "pegasos" => FeatureTransfer.Heads.SvmSolver.Pegasos,
-            var s => throw new InvalidOptionException($"--svm-solver must be auto, sdca or pegasos, not '{s}'"),
-        };
+        var svmSolver = ParseSvmSolver(r.GetValue(SvmSolver));
         return new HeadOptions
         {
             SvmSolver = svmSolver,

@@ -17,13 +17,14 @@ internal static class ProbeCommand
         var output = new Option<string>("--out", "-o") { Description = "Report folder", Required = true };
         var layers = new Option<string>("--layers") { Description = "Layers to probe (default: the FNE taps)", DefaultValueFactory = _ => "fne" };
         var headName = new Option<string>("--head") { Description = "Probe head (svm or logreg)", DefaultValueFactory = _ => "svm" };
+        var svmSolver = HeadCliOptions.NewSvmSolverOption();
         var folds = new Option<int>("--folds") { Description = "Cross-validation folds per layer", DefaultValueFactory = _ => 3 };
         var classes = new Option<string?>("--classes") { Description = "Only these classes (comma-separated)" };
         var perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class" };
         var seed = new Option<int>("--seed") { Description = "Seed of the sample and CV folds", DefaultValueFactory = _ => 0 };
         var cmd = new Command("probe", "Linear probe per tapped layer: which layers transfer to my task? (accuracy vs depth, plotted)")
         {
-            model, train, test, output, layers, headName, folds, classes, perClass, seed,
+            model, train, test, output, layers, headName, svmSolver, folds, classes, perClass, seed,
         };
         cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(async token =>
         {
@@ -32,7 +33,7 @@ internal static class ProbeCommand
             if (!kind.IsLinear()) throw new InvalidOptionException("a linear probe needs --head svm or logreg");
             var (results, report) = await LayerProbe.RunAsync(ModelOption.Resolve(r.GetValue(model)), r.GetValue(train)!, r.GetValue(test)!, r.GetValue(output)!,
                 r.GetValue(layers)!, new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = r.GetValue(seed) },
-                new DatasetOptions { Classes = cls }, new HeadOptions { Kind = kind, Seed = r.GetValue(seed) }, r.GetValue(folds),
+                new DatasetOptions { Classes = cls }, new HeadOptions { Kind = kind, Seed = r.GetValue(seed), SvmSolver = HeadCliOptions.ParseSvmSolver(r.GetValue(svmSolver)) }, r.GetValue(folds),
                 new Progress<string>(CliRunner.Info), null, token);
             var best = results.MaxBy(x => x.Cv.Mean);
             if (best is not null) CliRunner.Info($"best layer by CV: {best.Layer} (depth {best.Depth}, CV {best.Cv.Mean:F4}, test {best.TestAccuracy:F4})");

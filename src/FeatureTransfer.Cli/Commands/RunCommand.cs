@@ -61,6 +61,7 @@ internal sealed class RunCliOptions
     private readonly Option<string?> norms = new("--norm") { Description = "Normalization(s), comma-separated (none,l2,standardize,fne,l2+fne); default: all, chosen by CV" };
     private readonly Option<string?> heads = new("--head") { Description = "Head(s), comma-separated (svm,logreg,fasttree,lightgbm); default: svm,logreg chosen by CV" };
     private readonly Option<float?> l2 = new("--l2") { Description = "Fixed L2 strength (default: chosen by CV from the head's grid)" };
+    private readonly Option<string?> svmSolver = HeadCliOptions.NewSvmSolverOption();
     private readonly Option<int> folds = new("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 };
     private readonly Option<int> batch = new("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
     private readonly Option<int> threads = new("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
@@ -77,7 +78,7 @@ internal sealed class RunCliOptions
     {
         this.requireData = requireData;
         output.DefaultValueFactory = _ => defaultOut;
-        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, folds, batch, threads, noRaw, scoreAll, classes, perClass, seed, resplits, resplitSeed })
+        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, svmSolver, folds, batch, threads, noRaw, scoreAll, classes, perClass, seed, resplits, resplitSeed })
             cmd.Options.Add(opt);
     }
 
@@ -94,6 +95,8 @@ internal sealed class RunCliOptions
         IReadOnlyList<HeadKind>? headList = null;
         if (r.GetValue(heads) is { } h) { headList = h.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(HeadKinds.Parse).ToList(); fixedOptions.Add("--head " + h); }
         if (r.GetValue(l2) is { } l2v) fixedOptions.Add($"--l2 {l2v}");
+        var solver = HeadCliOptions.ParseSvmSolver(r.GetValue(svmSolver));
+        if (r.GetValue(svmSolver) is { } sv) fixedOptions.Add("--svm-solver " + sv);
         var cls = r.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         int s = r.GetValue(seed);
         int splits = r.GetValue(resplits);
@@ -105,7 +108,8 @@ internal sealed class RunCliOptions
             Test = testSpec!,
             OutputDirectory = r.GetValue(output)!,
             Layers = layerList,
-            Selection = new SelectionOptions { Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), Seed = s, ScoreAllOnTest = r.GetValue(scoreAll) },
+            Selection = new SelectionOptions { Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), Seed = s, ScoreAllOnTest = r.GetValue(scoreAll),
+                HeadDefaults = new HeadOptions { SvmSolver = solver } },
             TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = s },
             TestData = new DatasetOptions { Classes = cls },
             Extractor = new ExtractorOptions { Threads = r.GetValue(threads) },

@@ -13,7 +13,7 @@ namespace FeatureTransfer.Heads;
 /// (transfer learning on small data: 196 rows x 17,056 FNE features).
 /// <para>
 /// An L2-regularized linear head sees its training rows only through inner products: its weights always lie in the
-/// span of those rows (the representer theorem; Pegasos and L-BFGS started at zero only ever add multiples of the
+/// span of those rows (the representer theorem; Pegasos, SDCA without L1 and L-BFGS started at zero only ever add multiples of the
 /// training rows and of gradients <c>X^T r</c>). So each row can be replaced by its coordinates in an orthonormal basis
 /// of that span: with the Gram matrix <c>K = X X^T = L L^T</c> (Cholesky), training row i becomes row i of <c>L</c> and a
 /// validation row v becomes <c>z = L^-1 (X v)</c>. Inner products and norms are unchanged, hence every iterate, loss,

@@ -138,7 +138,7 @@ public static class BenchmarkGrid
                     ct.ThrowIfCancellationRequested();
                     var grid = ModelSelection.CrossValidateGrid(preset.Train, [w.N], [w.H], selection, null, layers, ct, out _);
                     var best = grid[0];
-                    foreach (var g in grid) if (g.Cv.Mean > best.Cv.Mean + 1e-12) best = g;
+                    foreach (var g in grid) if (ModelSelection.Better(g.Cv.Mean, g.Head, best.Cv.Mean, best.Head, sameFeatures: true)) best = g;
                     var fit = Stopwatch.StartNew();
                     var head = HeadTrainer.Train(preset.Train, w.N, best.Head with { CvFolds = 0 }, null, ct);
                     fit.Stop();

@@ -229,13 +229,21 @@ public static class ModelSelection
         return new CvSelection(candidates, chosen, runnerUp, folds);
     }
 
-    /// <summary>Best CV mean; ties keep the earlier candidate (presets, recipes and heads in the order given, smaller L2 first).</summary>
+    /// <summary>
+    /// Best CV mean. Ties between L2 settings of one configuration go to the stronger L2 (<see cref="HeadOptions.PreferOnTie"/>);
+    /// other ties keep the earlier candidate (presets, recipes and heads in the order given).
+    /// </summary>
     internal static CandidateResult? BestOf(IEnumerable<CandidateResult> candidates)
     {
         CandidateResult? best = null;
-        foreach (var c in candidates) if (best is null || c.Cv.Mean > best.Cv.Mean + 1e-12) best = c;
+        foreach (var c in candidates)
+            if (best is null || Better(c.Cv.Mean, c.Head, best.Cv.Mean, best.Head, c.Layers == best.Layers && c.Norm == best.Norm)) best = c;
         return best;
     }
+
+    /// <summary>True when a CV mean (and head) beats the best so far; <paramref name="sameFeatures"/>: same layers and normalization.</summary>
+    internal static bool Better(double mean, HeadOptions head, double bestMean, HeadOptions bestHead, bool sameFeatures)
+        => mean > bestMean + 1e-12 || (sameFeatures && Math.Abs(mean - bestMean) <= 1e-12 && HeadOptions.PreferOnTie(head, bestHead));
 
     internal static bool SameConfig(CandidateResult a, CandidateResult b) => a.Layers == b.Layers && a.Norm == b.Norm && a.Head == b.Head;
 
@@ -248,7 +256,7 @@ public static class ModelSelection
         var rawNorm = NormRecipe.Standardize;
         var grid = CrossValidateGrid(raw.Train, [rawNorm], [kind], options, progress, raw.Name, ct, out _);
         var best = grid[0];
-        foreach (var g in grid) if (g.Cv.Mean > best.Cv.Mean + 1e-12) best = g;
+        foreach (var g in grid) if (Better(g.Cv.Mean, g.Head, best.Cv.Mean, best.Head, sameFeatures: true)) best = g;
         double accuracy;
         if (fast) accuracy = TestAccuracy(raw, rawNorm, best.Head, options, ct);
         else
@@ -323,6 +331,8 @@ public static class ModelSelection
         foreach (var kind in heads)
         {
             var baseOptions = options.HeadDefaults with { Kind = kind, CvFolds = 0, Seed = options.Seed };
+            // auto resolves on the whole table, so every fold (row-space or not) and the final fit use the same solver.
+            if (kind == HeadKind.Svm) baseOptions = baseOptions with { SvmSolver = baseOptions.EffectiveSvmSolver(train.Rows, train.Dimension) };
             if (!kind.IsLinear()) configs.Add(baseOptions with { L2 = null });
             else if (options.L2 is { } fixedL2) configs.Add(baseOptions with { L2 = fixedL2 });
             else foreach (var l2 in baseOptions.EffectiveL2Grid) configs.Add(baseOptions with { L2 = l2 });

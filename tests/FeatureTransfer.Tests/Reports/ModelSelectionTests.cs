@@ -29,6 +29,21 @@ public class ModelSelectionTests
         return new LayerFeatures("bottleneck", N(like.Train, 1), N(like.Test, 2));
     }
 
+    [Fact]
+    public void Cv_ties_go_to_the_stronger_l2_of_one_configuration_and_to_the_earlier_configuration_otherwise()
+    {
+        static CandidateResult C(string layers, NormRecipe norm, float l2, params double[] folds)
+            => new(layers, norm, new HeadOptions { Kind = HeadKind.Svm, L2 = l2 }, new CvResult(folds), 0);
+        var weak = C("fne", NormRecipe.Standardize, 1e-3f, 0.9, 0.8);
+        var strong = C("fne", NormRecipe.Standardize, 3e-2f, 0.8, 0.9);
+        var other = C("bottleneck", NormRecipe.None, 1e-1f, 0.85, 0.85);
+        var worse = C("fne", NormRecipe.Standardize, 1e-1f, 0.8, 0.8);
+        Assert.Same(strong, ModelSelection.BestOf([weak, strong, other, worse]));
+        Assert.Same(other, ModelSelection.BestOf([other, weak, strong])); // another configuration tied earlier keeps its place
+        Assert.Same(weak, ModelSelection.BestOf([weak, C("fne", NormRecipe.Standardize, 3e-2f, 0.8, 0.89)]));
+        Assert.Equal([1e-3f, 3e-3f, 1e-2f, 3e-2f, 1e-1f], new HeadOptions().EffectiveL2Grid);
+    }
+
     [DebianDataFact(TestPaths.FashionMnistDir)]
     public void Chooses_by_cv_on_train_only_scores_test_once_and_reports_in_the_design_schema()
     {

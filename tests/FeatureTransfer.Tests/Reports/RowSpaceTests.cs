@@ -83,11 +83,13 @@ public class RowSpaceTests
     /// Real Fashion-MNIST pixels (200 rows, 784 features, 5 folds of 160 training rows): the row-space fits give the same
     /// cross-validation results as fitting ML.NET on the features themselves (up to float rounding), hence the same choice.
     /// </summary>
-    [DebianDataFact(TestPaths.FashionMnistDir)]
-    public void Row_space_cv_chooses_what_fitting_on_the_features_chooses()
+    [DebianDataTheory(TestPaths.FashionMnistDir)]
+    [InlineData(SvmSolver.Pegasos)]
+    [InlineData(SvmSolver.Sdca)]
+    public void Row_space_cv_chooses_what_fitting_on_the_features_chooses(SvmSolver solver)
     {
         var train = FashionPixels.Table("train", FashionPixels.Target, 40);
-        var options = new SelectionOptions { Folds = 5, Seed = 3 };
+        var options = new SelectionOptions { Folds = 5, Seed = 3, HeadDefaults = new HeadOptions { SvmSolver = solver } };
         var fast = ModelSelection.CrossValidateGrid(train, NormRecipes.All, SelectionOptions.DefaultHeads, options, null, "pixels", default, out _);
         var direct = ModelSelection.CrossValidateGrid(train, NormRecipes.All, SelectionOptions.DefaultHeads, options with { RowSpaceCv = false }, null, "pixels", default, out _);
         Assert.Equal(direct.Count, fast.Count);

@@ -18,6 +18,7 @@ public class RunCommandTests
         [
             "run", "--model", Model, "--train", Sample("train"), "--test", Sample("test"), "--out", outDir,
             "--layers", "bottleneck", "--layers", "fne", "--norm", "none,fne", "--head", "svm", "--folds", "3", "--per-class", "12", "--seed", "2",
+            "--svm-solver", "pegasos",
         ];
         var first = HeadCommandsTests.Ft(args);
         Assert.True(first.Code == 0, first.Err);
@@ -25,7 +26,12 @@ public class RunCommandTests
         using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json"))))
         {
             var m = doc.RootElement;
-            Assert.Equal(2 * 2 * 3, m.GetProperty("candidates").GetArrayLength()); // layers x norms x l2 grid
+            Assert.Equal(2 * 2 * 5, m.GetProperty("candidates").GetArrayLength()); // layers x norms x l2 grid
+            // The solver given is used for every candidate and the baseline, and recorded.
+            Assert.All(m.GetProperty("candidates").EnumerateArray(), c => Assert.Equal("pegasos", c.GetProperty("params").GetProperty("solver").GetString()));
+            Assert.Equal("pegasos", m.GetProperty("chosen").GetProperty("params").GetProperty("solver").GetString());
+            Assert.Equal("pegasos", m.GetProperty("baselines").GetProperty("raw_pixels").GetProperty("params").GetProperty("solver").GetString());
+            Assert.Contains("--svm-solver pegasos", m.GetProperty("fixed").EnumerateArray().Select(e => e.GetString()));
             Assert.Equal(100, m.GetProperty("test_rows").GetInt32());
             Assert.Equal(60, m.GetProperty("train_rows").GetInt32());
             Assert.True(m.GetProperty("accuracy").GetDouble() > 0.4);
