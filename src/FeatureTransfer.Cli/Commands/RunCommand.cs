@@ -63,6 +63,7 @@ internal sealed class RunCliOptions
     private readonly Option<float?> l2 = new("--l2") { Description = "Fixed L2 strength (default: chosen by CV from the head's grid)" };
     private readonly Option<string?> svmSolver = HeadCliOptions.NewSvmSolverOption();
     private readonly Option<int> folds = new("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 };
+    private readonly Option<int> cvRepeats = new("--cv-repeats") { Description = "Repeat the k-fold CV with this many different fold assignments (mean over all folds; steadier choices on small data)", DefaultValueFactory = _ => 1 };
     private readonly Option<int> batch = new("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
     private readonly Option<int> threads = new("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
     private readonly Option<bool> noRaw = new("--no-raw-baseline") { Description = "Skip the raw-pixel baseline" };
@@ -78,9 +79,11 @@ internal sealed class RunCliOptions
     {
         this.requireData = requireData;
         output.DefaultValueFactory = _ => defaultOut;
-        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, svmSolver, folds, batch, threads, noRaw, scoreAll, classes, perClass, seed, resplits, resplitSeed })
+        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, svmSolver, folds, cvRepeats, batch, threads, noRaw, scoreAll, classes, perClass, seed, resplits, resplitSeed })
             cmd.Options.Add(opt);
     }
+
+    private static int Repeats(int n) => n >= 1 ? n : throw new InvalidOptionException($"--cv-repeats must be at least 1, not {n}");
 
     public TransferRunOptions Read(ParseResult r, string? defaultTrain = null, string? defaultTest = null)
     {
@@ -108,7 +111,7 @@ internal sealed class RunCliOptions
             Test = testSpec!,
             OutputDirectory = r.GetValue(output)!,
             Layers = layerList,
-            Selection = new SelectionOptions { Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), Seed = s, ScoreAllOnTest = r.GetValue(scoreAll),
+            Selection = new SelectionOptions { Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), CvRepeats = Repeats(r.GetValue(cvRepeats)), Seed = s, ScoreAllOnTest = r.GetValue(scoreAll),
                 HeadDefaults = new HeadOptions { SvmSolver = solver } },
             TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = s },
             TestData = new DatasetOptions { Classes = cls },

@@ -50,6 +50,7 @@ public static class LayerProbe
         {
             ["model"] = model,
             ["head"] = HeadKinds.Name(head.Kind),
+            ["params"] = head.Describe(),
             ["norm"] = NormRecipes.Name(norm),
             ["layers"] = results.Select(r => new Dictionary<string, object>
             {
@@ -60,7 +61,7 @@ public static class LayerProbe
         var md = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         md.AppendLine("# Linear probe per layer").AppendLine();
-        md.AppendLine(inv, $"Model `{model}`; probe: {HeadKinds.Name(head.Kind)} on {NormRecipes.Name(norm)} features of one layer at a time.").AppendLine();
+        md.AppendLine(inv, $"Model `{model}`; probe: {HeadKinds.Name(head.Kind)} ({string.Join(", ", head.Describe().Select(kv => $"{kv.Key} {EvaluationReport.Fmt(kv.Value)}"))}) on {NormRecipes.Name(norm)} features of one layer at a time.").AppendLine();
         md.AppendLine("| depth | layer | op | features | CV mean +- std | test accuracy |").AppendLine("|---:|---|---|---:|---|---:|");
         foreach (var r in results)
             md.AppendLine(inv, $"| {r.Depth} | {EvaluationReport.Md(r.Layer)} | {r.Op} | {r.Dimension} | {r.Cv.Mean:F4} +- {r.Cv.Std:F4} | {r.TestAccuracy:F4} |");

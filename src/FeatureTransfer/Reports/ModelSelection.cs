@@ -26,6 +26,13 @@ public sealed record SelectionOptions
     /// <summary>Folds of stratified cross-validation (fewer when the smallest class has fewer rows).</summary>
     public int Folds { get; init; } = 5;
 
+    /// <summary>
+    /// Repeated stratified k-fold: the whole k-fold CV is run this many times with different fold assignments (seeds
+    /// <see cref="Seed"/>, Seed + 1, ...) and every candidate's CV mean is over all k x repeats folds. 1 (default) = plain k-fold.
+    /// With 10 images per class a fold's validation set has 10 images, so one split ranks the candidates mostly by noise.
+    /// </summary>
+    public int CvRepeats { get; init; } = 1;
+
     /// <summary>Seed of the folds and trainers.</summary>
     public int Seed { get; init; }
 
@@ -104,6 +111,9 @@ public sealed class SelectionResult
 
     /// <summary>Folds actually used.</summary>
     public int Folds { get; init; }
+
+    /// <summary>Repeats of the k-fold cross-validation (<see cref="SelectionOptions.CvRepeats"/>).</summary>
+    public int CvRepeats { get; init; } = 1;
     /// <summary>Training rows.</summary>
     public int TrainRows { get; init; }
 
@@ -131,7 +141,7 @@ public static class ModelSelection
         var (candidates, folds) = (selection.Candidates.ToList(), selection.Folds);
         var chosen = selection.Chosen;
         double cvSeconds = fitWatch.Elapsed.TotalSeconds;
-        progress?.Report($"chosen by {folds}-fold CV: {chosen.Label} (CV {chosen.Cv.Mean:F4} +- {chosen.Cv.Std:F4})" +
+        progress?.Report($"chosen by {folds}-fold CV{(options.CvRepeats > 1 ? $" x {options.CvRepeats} repeats" : "")}: {chosen.Label} (CV {chosen.Cv.Mean:F4} +- {chosen.Cv.Std:F4})" +
                          (selection.RunnerUp is { } ru ? $"; runner-up {ru.Label} (CV {ru.Cv.Mean:F4} +- {ru.Cv.Std:F4})" : ""));
 
         // The final head: ML.NET on the chosen features themselves (what head.ftm holds and the test set is scored with).
@@ -206,6 +216,7 @@ public static class ModelSelection
                 ["raw_baseline"] = baselineWatch.Elapsed.TotalSeconds,
             },
             Folds = folds,
+            CvRepeats = Math.Max(1, options.CvRepeats),
             TrainRows = chosenPreset.Train.Rows,
         };
     }
@@ -326,7 +337,7 @@ public static class ModelSelection
     {
         var (_, y) = HeadTrainer.Classes(train);
         folds = StratifiedKFold.UsableFolds(y, options.Folds);
-        var assignment = StratifiedKFold.Assign(y, folds, options.Seed);
+        int k = folds;
         var configs = new List<HeadOptions>();
         foreach (var kind in heads)
         {
@@ -337,15 +348,21 @@ public static class ModelSelection
             else if (options.L2 is { } fixedL2) configs.Add(baseOptions with { L2 = fixedL2 });
             else foreach (var l2 in baseOptions.EffectiveL2Grid) configs.Add(baseOptions with { L2 = l2 });
         }
-        var foldRows = new (int[] Train, int[] Val)[folds];
-        for (int f = 0; f < folds; f++)
-            foldRows[f] = (Enumerable.Range(0, train.Rows).Where(i => assignment[i] != f).ToArray(),
-                           Enumerable.Range(0, train.Rows).Where(i => assignment[i] == f).ToArray());
+        // Repeat r deals the folds with seed Seed + r (repeat 0 = the single k-fold split); every candidate sees the same splits.
+        var foldRows = new List<(int[] Train, int[] Val)>();
+        for (int r = 0; r < Math.Max(1, options.CvRepeats); r++)
+        {
+            var assignment = StratifiedKFold.Assign(y, k, options.Seed + r);
+            for (int f = 0; f < k; f++)
+                foldRows.Add((Enumerable.Range(0, train.Rows).Where(i => assignment[i] != f).ToArray(),
+                              Enumerable.Range(0, train.Rows).Where(i => assignment[i] == f).ToArray()));
+        }
+        int splits = foldRows.Count;
         bool rowSpace = options.RowSpaceCv && configs.Any(c => c.Kind.IsLinear())
             && foldRows.All(fr => RowSpace.Worthwhile(fr.Train.Length, train.Dimension, train.Rows));
 
-        var accs = new double?[norms.Count, configs.Count, folds];
-        var seconds = new double[norms.Count, configs.Count, folds];
+        var accs = new double?[norms.Count, configs.Count, splits];
+        var seconds = new double[norms.Count, configs.Count, splits];
         var grams = rowSpace ? new RowSpace.GramSource(train, options.Normalization) : null;
         // Folds run at once (one per core): each fold is independent, and a linear fit is single-threaded ML.NET work
         // (tree heads use their own threads, so they keep folds in turn).
@@ -361,7 +378,7 @@ public static class ModelSelection
             FittedNormalization? shared = recipe.Standardizes() ? null : FittedNormalization.Fit(train, recipe, options.Normalization, ct);
             // The rows normalized once for all folds (none, l2), when some head is fitted on the features themselves.
             float[]? sharedX = shared is not null && configs.Any(c => !(rowSpace && c.Kind.IsLinear())) ? shared.Apply(train.Data, train.Rows, ct) : null;
-            Parallel.For(0, folds, parallel, f =>
+            Parallel.For(0, splits, parallel, f =>
             {
                 var (trainRows, valRows) = foldRows[f];
                 if (valRows.Length == 0) return;
@@ -409,14 +426,14 @@ public static class ModelSelection
                     seconds[n, h, f] = sw.Elapsed.TotalSeconds + prepSeconds / configs.Count;
                 }
             });
-            progress?.Report($"{name}: {NormRecipes.Name(recipe)} done ({folds} folds x {configs.Count} head settings{(rowSpace ? ", row-space fits" : "")})");
+            progress?.Report($"{name}: {NormRecipes.Name(recipe)} done ({folds} folds{(splits > folds ? $" x {splits / folds} repeats" : "")} x {configs.Count} head settings{(rowSpace ? ", row-space fits" : "")})");
         }
         var result = new List<(NormRecipe, HeadOptions, CvResult, double)>();
         for (int n = 0; n < norms.Count; n++)
             for (int h = 0; h < configs.Count; h++)
             {
-                var foldAccuracies = Enumerable.Range(0, folds).Where(f => accs[n, h, f] is not null).Select(f => accs[n, h, f]!.Value).ToList();
-                result.Add((norms[n], configs[h], new CvResult(foldAccuracies), Enumerable.Range(0, folds).Sum(f => seconds[n, h, f])));
+                var foldAccuracies = Enumerable.Range(0, splits).Where(f => accs[n, h, f] is not null).Select(f => accs[n, h, f]!.Value).ToList();
+                result.Add((norms[n], configs[h], new CvResult(foldAccuracies), Enumerable.Range(0, splits).Sum(f => seconds[n, h, f])));
             }
         return result;
     }

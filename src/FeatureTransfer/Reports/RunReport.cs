@@ -53,7 +53,7 @@ public static partial class RunReport
         var sorted = r.Candidates.OrderByDescending(c => c.Cv.Mean).ToList();
         var shown = sorted.Take(24).ToList();
         Plots.BarsWithErrors(cvPng, shown.Select(c => c.Label).ToList(), shown.Select(c => c.Cv.Mean).ToList(), shown.Select(c => c.Cv.Std).ToList(),
-            $"{r.Folds}-fold CV accuracy on the training set (mean +- std)", "CV accuracy",
+            $"{r.Folds}-fold CV{(r.CvRepeats > 1 ? $" x {r.CvRepeats}" : "")} accuracy on the training set (mean +- std)", "CV accuracy",
             r.RawBaseline?.Cv.Mean, r.RawBaseline is null ? null : "raw pixels (CV)");
         Plots.Confusion(confusionPng, r.TestResult.Classes, r.TestResult.Confusion,
             $"test: {r.Chosen.Label}, accuracy {r.TestResult.Accuracy * 100:F1}%");
@@ -105,6 +105,7 @@ public static partial class RunReport
             ["per_class"] = EvaluationReport.PerClassJson(r.TestResult),
             ["confusion"] = new Dictionary<string, object> { ["classes"] = r.TestResult.Classes, ["matrix"] = r.TestResult.Confusion },
             ["cv_folds"] = r.Folds,
+            ["cv_repeats"] = r.CvRepeats,
             ["train_rows"] = r.TrainRows,
             ["test_rows"] = r.TestResult.LabelledRows,
             ["model"] = context.Model,
@@ -184,7 +185,7 @@ public static partial class RunReport
         if (context.Model is not null) md.AppendLine(inv, $"- Model: `{context.Model}`{(context.ModelSha256 is null ? "" : $" (sha256 {context.ModelSha256[..Math.Min(12, context.ModelSha256.Length)]})")}");
         if (context.Train is not null) md.AppendLine(inv, $"- Train: `{context.Train}` ({r.TrainRows:N0} rows); test: `{context.Test}` ({t.LabelledRows:N0} rows)");
         md.AppendLine(inv, $"- Fixed on the command line: {(context.Fixed.Count == 0 ? "nothing" : string.Join(", ", context.Fixed.Select(f => $"`{f}`")))}; " +
-                           $"everything else chosen by {r.Folds}-fold stratified cross-validation on the training set only.");
+                           $"everything else chosen by {r.Folds}-fold stratified cross-validation{(r.CvRepeats > 1 ? $" repeated {r.CvRepeats} times" : "")} on the training set only.");
         md.AppendLine().AppendLine(inv, $"## Result: test accuracy **{t.Accuracy * 100:F2}%**, macro-F1 {t.MacroF1:F4}").AppendLine();
         md.AppendLine(inv, $"Chosen: **{r.Chosen.Label}** (CV {r.Chosen.Cv.Mean:F4} +- {r.Chosen.Cv.Std:F4}). The test set was scored once, for this configuration.");
         if (r.RunnerUp is { } ru)

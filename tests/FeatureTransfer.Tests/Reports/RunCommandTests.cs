@@ -52,8 +52,10 @@ public class RunCommandTests
     {
         using var dir = TestPaths.NewTempDir();
         var outDir = dir.File("probe");
-        var r = HeadCommandsTests.Ft("probe", "--model", Model, "--train", Sample("train"), "--test", Sample("test"), "--out", outDir, "--per-class", "10");
+        var r = HeadCommandsTests.Ft("probe", "--model", Model, "--train", Sample("train"), "--test", Sample("test"), "--out", outDir, "--per-class", "10", "--svm-solver", "pegasos");
         Assert.True(r.Code == 0, r.Err);
+        using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json"))))
+            Assert.Equal("pegasos", doc.RootElement.GetProperty("params").GetProperty("solver").GetString());
         var rows = File.ReadAllLines(Path.Combine(outDir, "probe.csv"));
         Assert.Equal("depth,layer,op,dimension,cv_mean,cv_std,test_accuracy", rows[0]);
         Assert.True(rows.Length > 10, $"{rows.Length - 1} layers probed");
