@@ -47,6 +47,21 @@ public class RunCommandTests
         Assert.DoesNotContain("extracting ", second.Err);
     }
 
+    [Fact]
+    public void Demo_runs_with_no_arguments_and_records_its_fast_svm_solver()
+    {
+        using var dir = TestPaths.NewTempDir();
+        var outDir = dir.File("demo");
+        var r = HeadCommandsTests.Ft("demo", "--out", outDir);
+        Assert.True(r.Code == 0, r.Err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")));
+        var m = doc.RootElement;
+        Assert.Equal(100, m.GetProperty("test_rows").GetInt32());
+        Assert.Contains("--svm-solver pegasos", m.GetProperty("fixed").EnumerateArray().Select(e => e.GetString()));
+        Assert.All(m.GetProperty("candidates").EnumerateArray().Where(c => c.GetProperty("head").GetString() == "svm"),
+            c => Assert.Equal("pegasos", c.GetProperty("params").GetProperty("solver").GetString()));
+    }
+
     [SharedFact]
     public void Probe_reports_one_linear_probe_per_fne_layer()
     {
