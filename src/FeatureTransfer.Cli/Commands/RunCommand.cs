@@ -63,7 +63,7 @@ internal sealed class RunCliOptions
     private readonly Option<float?> l2 = new("--l2") { Description = "Fixed L2 strength (default: chosen by CV from the head's grid)" };
     private readonly Option<string?> svmSolver = HeadCliOptions.NewSvmSolverOption();
     private readonly Option<int> folds = new("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 };
-    private readonly Option<int> cvRepeats = new("--cv-repeats") { Description = "Repeat the k-fold CV with this many different fold assignments (mean over all folds; steadier choices on small data)", DefaultValueFactory = _ => 1 };
+    private readonly Option<int?> cvRepeats = new("--cv-repeats") { Description = $"Repeat the k-fold CV with this many different fold assignments (mean over all folds; steadier choices on small data); default {SelectionOptions.AutoRepeats} up to {SelectionOptions.AutoRepeatMaxRows} training rows, else 1" };
     private readonly Option<int> batch = new("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
     private readonly Option<int> threads = new("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
     private readonly Option<bool> noRaw = new("--no-raw-baseline") { Description = "Skip the raw-pixel baseline" };
@@ -75,8 +75,13 @@ internal sealed class RunCliOptions
     private readonly Option<int> resplitSeed = new("--resplit-seed") { Description = "Seed of the re-splits (split i depends only on the seed and i)", DefaultValueFactory = _ => 0 };
     private readonly bool requireData;
 
-    public RunCliOptions(Command cmd, bool requireData, string defaultOut = "ft-run", string? defaultSvmSolver = null)
+    public RunCliOptions(Command cmd, bool requireData, string defaultOut = "ft-run", string? defaultSvmSolver = null, int? defaultCvRepeats = null)
     {
+        if (defaultCvRepeats is { } rep)
+        {
+            cvRepeats.DefaultValueFactory = _ => rep;
+            cvRepeats.Description += $" (here default {rep})";
+        }
         this.requireData = requireData;
         output.DefaultValueFactory = _ => defaultOut;
         if (defaultSvmSolver is not null)
@@ -88,7 +93,7 @@ internal sealed class RunCliOptions
             cmd.Options.Add(opt);
     }
 
-    private static int Repeats(int n) => n >= 1 ? n : throw new InvalidOptionException($"--cv-repeats must be at least 1, not {n}");
+    private static int? Repeats(int? n) => n is null or >= 1 ? n : throw new InvalidOptionException($"--cv-repeats must be at least 1, not {n}");
 
     public TransferRunOptions Read(ParseResult r, string? defaultTrain = null, string? defaultTest = null)
     {
@@ -136,9 +141,10 @@ internal static class DemoCommand
     public static Command Create()
     {
         var cmd = new Command("demo", "Run ft run on the embedded default model and the bundled Fashion-MNIST sample; prints where the report is");
-        // Pegasos: the demo is a quick look at the pipeline on 200 images, and SDCA (ft run's default there) made its
-        // cross-validation 2-3x slower (44-66 s vs 21-24 s wall at load 9-10, 2 presets x 5 recipes x 8 head settings x 5 folds).
-        var o = new RunCliOptions(cmd, requireData: false, defaultOut: "ft-demo", defaultSvmSolver: "pegasos");
+        // Pegasos and one k-fold split: the demo is a quick look at the pipeline on 200 images. SDCA (ft run's default there)
+        // made its cross-validation 2-3x slower (44-66 s vs 21-24 s wall at load 9-10, 2 presets x 5 recipes x 8 head
+        // settings x 5 folds), and ft run's default 3 repeats at this size would triple it again.
+        var o = new RunCliOptions(cmd, requireData: false, defaultOut: "ft-demo", defaultSvmSolver: "pegasos", defaultCvRepeats: 1);
         cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(token =>
         {
             var sample = Path.Combine(AppContext.BaseDirectory, "samples", "fashion-mnist");

@@ -132,7 +132,7 @@ public static class BenchmarkGrid
                 if (todo.Count == 0) { log?.Report($"{data.Name}: {Path.GetFileName(model)} {layers}: all {wanted.Count} cells already computed"); continue; }
                 var (preset, _, modelName) = await TransferRun.ExtractPresetAsync(model, layers, o.Extractor, o.Job, train, test, featureDir,
                     new Stopwatch(), log, runExtraction, ct).ConfigureAwait(false);
-                var selection = new SelectionOptions { Folds = o.Folds, Seed = o.Seed, L2 = o.L2, HeadDefaults = o.HeadDefaults };
+                var selection = new SelectionOptions { Folds = o.Folds, CvRepeats = 1, Seed = o.Seed, L2 = o.L2, HeadDefaults = o.HeadDefaults };
                 foreach (var w in todo)
                 {
                     ct.ThrowIfCancellationRequested();

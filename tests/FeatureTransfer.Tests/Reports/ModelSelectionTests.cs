@@ -45,6 +45,23 @@ public class ModelSelectionTests
     }
 
     [DebianDataFact(TestPaths.FashionMnistDir)]
+    public void Repeated_cv_adds_reshuffled_splits_after_the_single_split_and_is_the_default_on_small_training_sets()
+    {
+        var train = FashionPixels.Table("train", FashionPixels.Target, 10);
+        var single = new SelectionOptions { Folds = 5, Seed = 4, L2 = 0.01f, CvRepeats = 1 };
+        var one = ModelSelection.CrossValidateGrid(train, [NormRecipe.Standardize], [HeadKind.Svm], single, null, "pixels", default, out int k1);
+        var three = ModelSelection.CrossValidateGrid(train, [NormRecipe.Standardize], [HeadKind.Svm], single with { CvRepeats = 3 }, null, "pixels", default, out int k3);
+        Assert.Equal(5, k1);
+        Assert.Equal(5, k3);
+        Assert.Equal(5, one[0].Cv.FoldAccuracies.Count);
+        Assert.Equal(15, three[0].Cv.FoldAccuracies.Count);
+        Assert.Equal(one[0].Cv.FoldAccuracies, three[0].Cv.FoldAccuracies.Take(5)); // repeat 0 is the single split
+        Assert.Equal(3, new SelectionOptions().EffectiveCvRepeats(500));
+        Assert.Equal(1, new SelectionOptions().EffectiveCvRepeats(501));
+        Assert.Equal(2, new SelectionOptions { CvRepeats = 2 }.EffectiveCvRepeats(5_000));
+    }
+
+    [DebianDataFact(TestPaths.FashionMnistDir)]
     public void Chooses_by_cv_on_train_only_scores_test_once_and_reports_in_the_design_schema()
     {
         var presets = new[] { Pixels("fne", pool2: false), Pixels("bottleneck", pool2: true) };
@@ -61,7 +78,8 @@ public class ModelSelectionTests
         var r = ModelSelection.Run(presets, raw, options, new Progress<string>(messages.Add));
         Assert.Equal(2 * 2 * 2, r.Candidates.Count);
         Assert.Equal(r.Candidates.Max(c => c.Cv.Mean), r.Chosen.Cv.Mean);
-        Assert.All(r.Candidates, c => Assert.Equal(3, c.Cv.FoldAccuracies.Count));
+        Assert.Equal(SelectionOptions.AutoRepeats, r.CvRepeats); // 200 training rows: repeated CV by default
+        Assert.All(r.Candidates, c => Assert.Equal(3 * SelectionOptions.AutoRepeats, c.Cv.FoldAccuracies.Count));
         Assert.All(r.Candidates, c => Assert.NotNull(c.TestAccuracy));
         Assert.Equal(r.TestResult.Accuracy, r.Chosen.TestAccuracy);
         Assert.True(r.TestResult.Accuracy > 0.75, $"test accuracy {r.TestResult.Accuracy}");
