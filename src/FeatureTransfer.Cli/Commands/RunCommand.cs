@@ -110,6 +110,7 @@ internal sealed class RunCliOptions
         if (r.GetValue(l2) is { } l2v) fixedOptions.Add($"--l2 {l2v}");
         var solver = HeadCliOptions.ParseSvmSolver(r.GetValue(svmSolver));
         if (r.GetValue(svmSolver) is { } sv) fixedOptions.Add("--svm-solver " + sv);
+        if (r.GetValue(cvRepeats) is { } cr) fixedOptions.Add($"--cv-repeats {cr}");
         var cls = r.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         int s = r.GetValue(seed);
         int splits = r.GetValue(resplits);

@@ -58,6 +58,8 @@ public class RunCommandTests
         var m = doc.RootElement;
         Assert.Equal(100, m.GetProperty("test_rows").GetInt32());
         Assert.Contains("--svm-solver pegasos", m.GetProperty("fixed").EnumerateArray().Select(e => e.GetString()));
+        Assert.Contains("--cv-repeats 1", m.GetProperty("fixed").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(1, m.GetProperty("cv_repeats").GetInt32());
         Assert.All(m.GetProperty("candidates").EnumerateArray().Where(c => c.GetProperty("head").GetString() == "svm"),
             c => Assert.Equal("pegasos", c.GetProperty("params").GetProperty("solver").GetString()));
     }
