@@ -86,7 +86,8 @@ public static class ShapeProbe
                 names.Add(name);
             }
             var outNames = session.OutputNames.ToArray();
-            using var outputs = session.Run(new RunOptions(), names, inputs, outNames);
+            using var runOptions = new RunOptions();
+            using var outputs = session.Run(runOptions, names, inputs, outNames);
             var result = new Dictionary<string, (long[], ElementType)>(StringComparer.Ordinal);
             for (int i = 0; i < outNames.Length; i++)
             {
