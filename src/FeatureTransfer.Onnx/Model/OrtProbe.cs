@@ -1,4 +1,3 @@
-using FeatureTransfer.Onnx.Model;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -19,11 +18,11 @@ internal sealed record ProbeInput(string Name, ElementType Type, long[] Shape, f
 /// (Reshape to computed shapes, contrib ops such as QLinearConv), and ONNX shape inference is not available in .NET.
 /// <para>
 /// Lifetimes during the native Run (the cause of the test host's old intermittent SIGSEGV): ORT's C# binding hands
-/// OrtRun only raw handles, so every managed owner must stay reachable until Run returns. Here the RunOptions,
-/// session and input OrtValues are <c>using</c> locals disposed after the results are read; each input OrtValue pins
-/// its managed array for its own lifetime (CreateTensorValueFromMemory), so the GC cannot move it during Run. The old
-/// Gradients probe passed <c>new RunOptions()</c> inline: a GC during Run finalized it (OrtReleaseRunOptions) while
-/// ORT read it.
+/// OrtRun only raw handles, so every managed owner must stay reachable until Run returns. Here the RunOptions is a
+/// <c>using</c> local, the input OrtValues are disposed in a <c>finally</c> after the results are read, sessions are
+/// owned by <c>using</c> in the caller, and each input OrtValue pins its managed array for its own lifetime
+/// (CreateTensorValueFromMemory), so the GC cannot move it during Run. The old Gradients probe passed a RunOptions
+/// constructed inside the Run call: a GC during Run finalized it (OrtReleaseRunOptions) while ORT still read it.
 /// </para>
 /// </summary>
 internal static class OrtProbe
