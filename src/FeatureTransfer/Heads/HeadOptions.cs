@@ -108,9 +108,11 @@ public sealed record HeadOptions
     public const long SdcaMaxCells = 1L << 24;
 
     /// <summary>
-    /// <see cref="SvmSolver.Auto"/> uses SDCA up to this many features: on 50 rows of SqueezeNet FNE (2,944 features,
-    /// lambda 1e-4) one SDCA fit took 62 s where Pegasos takes well under a second (dual coordinate ascent converges slowly
-    /// when 1/(lambda n) is large and the rows are separable), which multiplies through cross-validation.
+    /// <see cref="SvmSolver.Auto"/> uses SDCA up to this many features. Measured: on 50 rows of SqueezeNet FNE (2,944 features,
+    /// lambda 1e-4) one SDCA fit took 62 s with ML.NET's automatic L1 and an uncached view; with L1 = 0 and a cached view
+    /// one fit on 50 SqueezeNet rows of 3,456 features (hymenoptera) takes 0.7 s (whole ft train);
+    /// on hymenoptera (245 x 3,456 SqueezeNet bottleneck + FNE rows, standardize, L2 by 5-fold CV) SDCA and Pegasos both
+    /// scored 0.9216 on test, SDCA in twice the time. No accuracy gain measured on wide features, so they keep Pegasos.
     /// </summary>
     public const long SdcaMaxFeatures = 1024;
 
