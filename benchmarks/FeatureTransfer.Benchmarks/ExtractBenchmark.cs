@@ -37,18 +37,25 @@ internal static class ExtractBenchmark
                 var order = methods.Skip(r % methods.Length).Concat(methods.Take(r % methods.Length));
                 foreach (var m in order)
                 {
+                    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
                     double rate = m switch
                     {
                         "a" => await FtExtract(model, photos, "bottleneck", batch, threads),
                         "b" => await FtExtract(model, photos, "fne", batch, threads),
+                        "a-pipelined" => await FtExtract(model, photos, "bottleneck", batch, threads, ExtractionSchedule.Pipelined),
+                        "b-pipelined" => await FtExtract(model, photos, "fne", batch, threads, ExtractionSchedule.Pipelined),
+                        "a-phased" => await FtExtract(model, photos, "bottleneck", batch, threads, ExtractionSchedule.Phased),
                         "c" => RawForward(model, photos, images, batch, threads),
+                        "cw" => RawForwardWorkers(model, photos, images, batch, threads, sharedSession: false),
+                        "cs" => RawForwardWorkers(model, photos, images, batch, threads, sharedSession: true),
                         "d" => MlNet(model, photos, "bottleneck", threads),
                         "d2" => MlNet(model, photos, "fne", threads),
                         "e" => PyTorch(arch, photos, batch, threads),
                         _ => throw new ArgumentException("unknown method " + m),
                     };
+                    s_cpuMsPerImage = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / images;
                     results[m].Add(rate);
-                    Console.WriteLine($"{arch} round {r + 1} {m}: {rate:F1} img/s   (load average {LoadAverage()})");
+                    Console.WriteLine($"{arch} round {r + 1} {m}: {rate:F1} img/s   (load average {LoadAverage()}){CpuNote(m)}");
                 }
             }
             var med = results.ToDictionary(kv => kv.Key, kv => Median(kv.Value));
@@ -71,6 +78,13 @@ internal static class ExtractBenchmark
         return 0;
     }
 
+    private static double s_cpuMsPerImage;
+
+    /// <summary>CPU time of this process per image for the in-process methods (ft and raw ORT; (c) runs twice, spinning
+    /// and not): less sensitive to other jobs than img/s, it shows how much work a schedule wastes.</summary>
+    private static string CpuNote(string method)
+        => method is "d" or "d2" or "e" ? "" : $", process CPU {s_cpuMsPerImage:F1} ms/img";
+
     /// <summary>The 1, 5 and 15 minute load averages (other jobs on the machine move every absolute figure).</summary>
     private static string LoadAverage()
         => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
@@ -79,22 +93,32 @@ internal static class ExtractBenchmark
     {
         ["a"] = "ft extract, bottleneck",
         ["b"] = "ft extract, FNE",
+        ["a-pipelined"] = "ft extract, bottleneck, pipelined schedule",
+        ["b-pipelined"] = "ft extract, FNE, pipelined schedule",
+        ["a-phased"] = "ft extract, bottleneck, phased schedule",
         ["c"] = "raw ORT forward, pre-decoded tensors (best of spin on/off)",
+        ["cs"] = "(c') W workers x 1 ORT thread, one shared session",
+        ["cw"] = "(c') W workers x 1 ORT thread, one session each",
         ["d"] = "ML.NET LoadImages/Resize/ExtractPixels/ApplyOnnx",
         ["d2"] = "ML.NET, FNE maps as outputs, pooled outside",
         ["e"] = "PyTorch CPU, ImageFolder+DataLoader+hook",
     };
 
-    private static async Task<double> FtExtract(string model, string photos, string layers, int batch, int threads)
+    private static async Task<double> FtExtract(string model, string photos, string layers, int batch, int threads,
+        ExtractionSchedule schedule = ExtractionSchedule.Workers)
     {
         var data = DatasetLoader.Open(photos, new DatasetOptions());
         // Exact torchvision preprocessing (no reduced-scale JPEG decoding even for the few large photos): the tensors
         // are bit-identical to torchvision's (tests/FeatureTransfer.Tests/Imaging/TorchvisionParityTests.cs).
         using var extractor = FeatureExtractor.Load(model, new ExtractorOptions
         {
-            Layers = layers, Threads = threads, Preprocessing = Preprocessing.ImageNet, Tensorizer = new TensorizerOptions { ScaledJpegDecode = false },
+            Layers = layers, Threads = threads, Schedule = schedule, Preprocessing = Preprocessing.ImageNet, Tensorizer = new TensorizerOptions { ScaledJpegDecode = false },
         });
         var outFile = Path.Combine(BenchEnvironment.Cache, $"bench-{Guid.NewGuid():N}.npy");
+        // Like ML.NET's clock (started after Fit), ours starts once the tapped graph and its session exist.
+        var startup = Stopwatch.StartNew();
+        _ = extractor.Notes;
+        Console.WriteLine($"  ({layers}, {schedule}) tapped model and session ready in {startup.Elapsed.TotalSeconds:F2} s");
         var sw = Stopwatch.StartNew();
         var summary = await extractor.ExtractToFileAsync(data, outFile, new ExtractionJobOptions { BatchSize = batch, Restart = true });
         sw.Stop();
@@ -132,6 +156,41 @@ internal static class ExtractBenchmark
         for (int i = 0; i < runs; i++)
             using (session.Run(run, [inputName], [value], session.OutputNames)) { }
         return runs * batch / sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>(c'): the data-parallel arrangement on pre-decoded tensors: <paramref name="workers"/> threads, each running
+    /// whole batches with one ONNX Runtime intra-op thread, on one shared session or one session per worker.</summary>
+    private static double RawForwardWorkers(string model, string photos, int images, int batch, int workers, bool sharedSession)
+    {
+        var p = Preprocessing.ImageNet;
+        var data = DatasetLoader.Open(photos, new DatasetOptions { Limit = batch });
+        var input = new float[batch * p.TensorLength];
+        var tensorizer = new ImageTensorizer();
+        for (int i = 0; i < batch; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
+        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        var sessions = Enumerable.Range(0, sharedSession ? 1 : workers).Select(_ => new InferenceSession(model, options)).ToArray();
+        try
+        {
+            var inputName = sessions[0].InputNames[0];
+            using var value = OrtValue.CreateTensorValueFromMemory(input, p.TensorShape(batch));
+            foreach (var s in sessions) using (var run = new RunOptions()) using (s.Run(run, [inputName], [value], s.OutputNames)) { } // warm-up
+            int runs = Math.Max(workers, images / batch), next = -1;
+            var sw = Stopwatch.StartNew();
+            var threads = Enumerable.Range(0, workers).Select(w => new Thread(() =>
+            {
+                var s = sessions[sharedSession ? 0 : w];
+                using var run = new RunOptions();
+                while (Interlocked.Increment(ref next) < runs)
+                    using (s.Run(run, [inputName], [value], s.OutputNames)) { }
+            })).ToList();
+            threads.ForEach(t => t.Start());
+            threads.ForEach(t => t.Join());
+            double rate = runs * batch / sw.Elapsed.TotalSeconds;
+            Console.WriteLine($"  (c') {workers} workers x 1 thread, {(sharedSession ? "one shared session" : "one session each")}: {rate:F1} img/s, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0} MB");
+            return rate;
+        }
+        finally { foreach (var s in sessions) s.Dispose(); }
     }
 
     private static double MlNet(string model, string photos, string layers, int threads)
