@@ -40,14 +40,12 @@ internal static class ExtractBenchmark
                     var cpu = Process.GetCurrentProcess().TotalProcessorTime;
                     double rate = m switch
                     {
-                        "a" => await FtExtract(model, photos, "bottleneck", batch, threads),
-                        "b" => await FtExtract(model, photos, "fne", batch, threads),
-                        "a-pipelined" => await FtExtract(model, photos, "bottleneck", batch, threads, ExtractionSchedule.Pipelined),
-                        "b-pipelined" => await FtExtract(model, photos, "fne", batch, threads, ExtractionSchedule.Pipelined),
-                        "a-phased" => await FtExtract(model, photos, "bottleneck", batch, threads, ExtractionSchedule.Phased),
+                        _ when m.Split('-')[0] is "a" or "b" => await FtExtract(model, photos, m, batch, threads),
                         "c" => RawForward(model, photos, images, batch, threads),
+                        "c-run4" => RawForward(model, photos, images, 4, threads),
                         "cw" => RawForwardWorkers(model, photos, images, batch, threads, sharedSession: false),
                         "cs" => RawForwardWorkers(model, photos, images, batch, threads, sharedSession: true),
+                        _ when m.StartsWith("cs-run", StringComparison.Ordinal) => RawForwardWorkers(model, photos, images, batch, threads, sharedSession: true, runSize: int.Parse(m[6..], CultureInfo.InvariantCulture)),
                         "d" => MlNet(model, photos, "bottleneck", threads),
                         "d2" => MlNet(model, photos, "fne", threads),
                         "e" => PyTorch(arch, photos, batch, threads),
@@ -60,7 +58,7 @@ internal static class ExtractBenchmark
             }
             var med = results.ToDictionary(kv => kv.Key, kv => Median(kv.Value));
             Console.WriteLine($"\n## {arch} (median img/s over {rounds} rounds)");
-            foreach (var (m, v) in med) Console.WriteLine($"  ({m}) {Names[m],-48} {v,8:F1} img/s");
+            foreach (var (m, v) in med) Console.WriteLine($"  ({m}) {Names.GetValueOrDefault(m, Names[m.Split('-')[0]] + ", " + string.Join(", ", m.Split('-').Skip(1))),-48} {v,8:F1} img/s");
             void Ratio(string x, string y, string what) { if (med.ContainsKey(x) && med.ContainsKey(y)) Console.WriteLine($"  {what}: {med[x] / med[y]:F2}x"); }
             Ratio("a", "c", "(a)/(c) ft bottleneck vs raw ORT forward");
             Ratio("a", "e", "(a)/(e) ft bottleneck vs PyTorch");
@@ -93,32 +91,37 @@ internal static class ExtractBenchmark
     {
         ["a"] = "ft extract, bottleneck",
         ["b"] = "ft extract, FNE",
-        ["a-pipelined"] = "ft extract, bottleneck, pipelined schedule",
-        ["b-pipelined"] = "ft extract, FNE, pipelined schedule",
-        ["a-phased"] = "ft extract, bottleneck, phased schedule",
         ["c"] = "raw ORT forward, pre-decoded tensors (best of spin on/off)",
         ["cs"] = "(c') W workers x 1 ORT thread, one shared session",
         ["cw"] = "(c') W workers x 1 ORT thread, one session each",
+        ["cs-run4"] = "(c') W workers x 1 ORT thread, runs of 4 images",
+        ["c-run4"] = "raw ORT forward, runs of 4 images (spin on/off)",
         ["d"] = "ML.NET LoadImages/Resize/ExtractPixels/ApplyOnnx",
         ["d2"] = "ML.NET, FNE maps as outputs, pooled outside",
         ["e"] = "PyTorch CPU, ImageFolder+DataLoader+hook",
     };
 
-    private static async Task<double> FtExtract(string model, string photos, string layers, int batch, int threads,
-        ExtractionSchedule schedule = ExtractionSchedule.Workers)
+    /// <summary>(a) bottleneck or (b) FNE with ft's defaults; variants as suffixes: <c>a-pipelined</c>, <c>b-phased</c>,
+    /// <c>a-run0</c> (the whole batch in one ORT call), <c>b-pipelined-run8</c>.</summary>
+    private static async Task<double> FtExtract(string model, string photos, string method, int batch, int threads)
     {
+        var parts = method.Split('-');
+        var layers = parts[0] == "a" ? "bottleneck" : "fne";
+        var schedule = parts.Skip(1).Where(x => !x.StartsWith("run", StringComparison.Ordinal))
+            .Select(x => Enum.Parse<ExtractionSchedule>(x, ignoreCase: true)).DefaultIfEmpty(ExtractionSchedule.Workers).Single();
+        int runSize = parts.Skip(1).Where(x => x.StartsWith("run", StringComparison.Ordinal)).Select(x => int.Parse(x[3..], CultureInfo.InvariantCulture)).DefaultIfEmpty(ExtractorOptions.DefaultRunSize).Single();
         var data = DatasetLoader.Open(photos, new DatasetOptions());
         // Exact torchvision preprocessing (no reduced-scale JPEG decoding even for the few large photos): the tensors
         // are bit-identical to torchvision's (tests/FeatureTransfer.Tests/Imaging/TorchvisionParityTests.cs).
         using var extractor = FeatureExtractor.Load(model, new ExtractorOptions
         {
-            Layers = layers, Threads = threads, Schedule = schedule, Preprocessing = Preprocessing.ImageNet, Tensorizer = new TensorizerOptions { ScaledJpegDecode = false },
+            Layers = layers, Threads = threads, Schedule = schedule, RunSize = runSize, Preprocessing = Preprocessing.ImageNet, Tensorizer = new TensorizerOptions { ScaledJpegDecode = false },
         });
         var outFile = Path.Combine(BenchEnvironment.Cache, $"bench-{Guid.NewGuid():N}.npy");
         // Like ML.NET's clock (started after Fit), ours starts once the tapped graph and its session exist.
         var startup = Stopwatch.StartNew();
         _ = extractor.Notes;
-        Console.WriteLine($"  ({layers}, {schedule}) tapped model and session ready in {startup.Elapsed.TotalSeconds:F2} s");
+        Console.WriteLine($"  ({layers}, {schedule}, run size {(runSize > 0 ? runSize : batch)}) tapped model and session ready in {startup.Elapsed.TotalSeconds:F2} s");
         var sw = Stopwatch.StartNew();
         var summary = await extractor.ExtractToFileAsync(data, outFile, new ExtractionJobOptions { BatchSize = batch, Restart = true });
         sw.Stop();
@@ -160,8 +163,9 @@ internal static class ExtractBenchmark
 
     /// <summary>(c'): the data-parallel arrangement on pre-decoded tensors: <paramref name="workers"/> threads, each running
     /// whole batches with one ONNX Runtime intra-op thread, on one shared session or one session per worker.</summary>
-    private static double RawForwardWorkers(string model, string photos, int images, int batch, int workers, bool sharedSession)
+    private static double RawForwardWorkers(string model, string photos, int images, int batch, int workers, bool sharedSession, int runSize = 0)
     {
+        if (runSize > 0) batch = runSize; // runs of runSize images, as ft's RunSize splits each batch
         var p = Preprocessing.ImageNet;
         var data = DatasetLoader.Open(photos, new DatasetOptions { Limit = batch });
         var input = new float[batch * p.TensorLength];
@@ -187,7 +191,7 @@ internal static class ExtractBenchmark
             threads.ForEach(t => t.Start());
             threads.ForEach(t => t.Join());
             double rate = runs * batch / sw.Elapsed.TotalSeconds;
-            Console.WriteLine($"  (c') {workers} workers x 1 thread, {(sharedSession ? "one shared session" : "one session each")}: {rate:F1} img/s, peak working set {Process.GetCurrentProcess().PeakWorkingSet64 / 1e6:F0} MB");
+            Console.WriteLine($"  (c') {workers} workers x 1 thread, {batch} images per run, {(sharedSession ? "one shared session" : "one session each")}: {rate:F1} img/s");
             return rate;
         }
         finally { foreach (var s in sessions) s.Dispose(); }

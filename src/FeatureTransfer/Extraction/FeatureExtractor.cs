@@ -297,7 +297,8 @@ public sealed class FeatureExtractor : IDisposable
         int batch = job.BatchSize;
         int endBatch = (end - first + batch - 1) / batch;
         var fingerprint = new JobFingerprint(ModelSha256, $"{LayersSpec} [{Layout.Summary()}] {string.Join(',', Layout.Taps.Select(t => t.Pooling).Distinct())}",
-            JsonSerializer.Serialize(Preprocessing), dataset.ListingSha256, first, end, batch, job.Shard?.ToString() ?? "all", format.ToString());
+            JsonSerializer.Serialize(Preprocessing), dataset.ListingSha256, first, end, batch, job.Shard?.ToString() ?? "all", format.ToString(),
+            SupportsBatching ? Options.RunSize : 1);
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath))!;
         if (!Directory.Exists(dir))
             throw new FeatureTransferException("output folder does not exist", dir);
@@ -612,7 +613,8 @@ public sealed class FeatureExtractor : IDisposable
     private void Infer(InferenceSession session, float[] input, int n, Span<float> output)
     {
         int len = Preprocessing.TensorLength, dim = Layout.Dimension;
-        int step = SupportsBatching ? n : 1;
+        // A fixed run size (never the schedule) splits each batch, so the same rows always go through the same calls.
+        int step = !SupportsBatching ? 1 : Options.RunSize > 0 ? Math.Min(Options.RunSize, n) : n;
         for (int start = 0; start < n; start += step)
         {
             int count = Math.Min(step, n - start);

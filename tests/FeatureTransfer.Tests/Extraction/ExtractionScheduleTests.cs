@@ -88,6 +88,31 @@ public class ExtractionScheduleTests
     }
 
     [Fact]
+    public async Task Run_size_changes_rows_only_by_kernel_noise_and_a_resume_with_another_run_size_is_refused()
+    {
+        var data = DatasetLoader.Open(TestPaths.FashionSample, new DatasetOptions { PerClass = 4, Seed = 3 });
+        var job = new ExtractionJobOptions { BatchSize = 8, CheckpointBatches = 1 };
+        using var whole = FeatureExtractor.Load(TestPaths.DefaultModel, new ExtractorOptions { Layers = "fne", RunSize = 0 });
+        using var split = FeatureExtractor.Load(TestPaths.DefaultModel, new ExtractorOptions { Layers = "fne", RunSize = 3 });
+        var (a, _) = await whole.ExtractAsync(data, job);
+        var (b, _) = await split.ExtractAsync(data, job);
+        Assert.Equal(a.Ids, b.Ids);
+        for (int i = 0; i < a.Data.Length; i++)
+            Assert.True(Math.Abs(a.Data[i] - b.Data[i]) <= 1e-5 * Math.Max(1, Math.Abs(a.Data[i])), $"value {i}: {a.Data[i]} vs {b.Data[i]}");
+
+        using var tmp = TestPaths.NewTempDir();
+        var outFile = tmp.File("f.npy");
+        using (var cts = new CancellationTokenSource())
+        {
+            var progress = new SyncProgress(p => { if (p.Done >= 8) cts.Cancel(); });
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => split.ExtractToFileAsync(data, outFile, job, progress, cts.Token));
+        }
+        var e = await Assert.ThrowsAsync<ProvenanceMismatchException>(() => whole.ExtractToFileAsync(data, outFile, job));
+        Assert.Contains("run size 3 vs now 8", e.Message);
+        Assert.False(File.Exists(outFile));
+    }
+
+    [Fact]
     public async Task A_failing_writer_stops_the_workers_and_surfaces_its_error()
     {
         var data = DatasetLoader.Open(TestPaths.FashionSample, new DatasetOptions { PerClass = 8, Seed = 2 });
