@@ -61,7 +61,7 @@ internal static class ExtractBenchmark
                     s_timedCpu = null;
                     results[m].Add(rate);
                     if (CpuNote(m).Length > 0) cpuPerImage[m].Add(s_cpuMsPerImage);
-                    Console.WriteLine($"{arch} round {r + 1} {m}: {rate:F1} img/s   (load average {LoadAverage()}){CpuNote(m)}");
+                    Console.WriteLine($"{arch} round {r + 1} {m}: {rate:F1} img/s   (load average {LoadAverage()}){CpuNote(m, rate)}");
                 }
             }
             var med = results.ToDictionary(kv => kv.Key, kv => Median(kv.Value));
@@ -96,8 +96,9 @@ internal static class ExtractBenchmark
 
     /// <summary>CPU time of this process per image for the in-process methods (ft and raw ORT; (c) runs twice, spinning
     /// and not): less sensitive to other jobs than img/s, it shows how much work a schedule wastes.</summary>
-    private static string CpuNote(string method)
-        => method is "d" or "d2" or "e" ? "" : $", process CPU {s_cpuMsPerImage:F1} ms/img";
+    private static string CpuNote(string method, double rate = double.NaN)
+        => method is "d" or "d2" or "e" ? "" : $", process CPU {s_cpuMsPerImage:F1} ms/img" +
+           (double.IsNaN(rate) ? "" : $", {rate * s_cpuMsPerImage / 1000:F2} cores busy"); // below 2 on 2 cores: idle gaps or other jobs took them
 
     /// <summary>The 1, 5 and 15 minute load averages (other jobs on the machine move every absolute figure).</summary>
     private static string LoadAverage()

@@ -72,7 +72,7 @@ public enum ExtractionSchedule
     /// <summary>Data parallelism, the default on CPU: one worker per thread takes the next batch, decodes it and runs it
     /// with a single ONNX Runtime thread; batches are handed on in order through a small reorder buffer. No core waits
     /// for another inside a batch (docs/extraction-speed.md). Jobs with fewer batches than threads use fewer workers
-    /// with more ONNX Runtime threads each. On CUDA this runs as <see cref="Pipelined"/>.</summary>
+    /// (with more ONNX Runtime threads each, unless the extractor already has a session). On CUDA this runs as <see cref="Pipelined"/>.</summary>
     Workers,
 
     /// <summary>One batch at a time in ONNX Runtime with every thread, while the next batch is decoded in parallel
