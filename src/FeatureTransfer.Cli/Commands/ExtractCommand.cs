@@ -17,8 +17,10 @@ internal static class ExtractCommand
         var output = new Option<string>("--out", "-o") { Description = "Feature file: .csv, .parquet or .npy (+ .meta.json)", Required = true };
         var pool = new Option<string>("--pool") { Description = "Spatial pooling of conv maps: avg | max", DefaultValueFactory = _ => "avg" };
         var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (also fixes batch boundaries for resume/shards)", DefaultValueFactory = _ => 32 };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
-        var decodeThreads = new Option<int>("--decode-threads") { Description = "Image decoding threads (0 = one per core)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "Cores to use (0 = all): workers that each decode and run their own batch on one ONNX Runtime thread; with --schedule pipelined|phased, ONNX Runtime threads", DefaultValueFactory = _ => 0 };
+        var decodeThreads = new Option<int>("--decode-threads") { Description = "Image decoding threads of --schedule pipelined|phased (0 = one per core)", DefaultValueFactory = _ => 0 };
+        var schedule = new Option<string>("--schedule") { Description = "workers (default; on CUDA: pipelined) | pipelined (decode the next batch while ONNX Runtime runs one) | phased (decode, then run)", DefaultValueFactory = _ => "workers" };
+        var runSize = new Option<int>("--run-size") { Description = "Images per ONNX Runtime call inside a batch (0 = the whole batch)", DefaultValueFactory = _ => ExtractorOptions.DefaultRunSize };
         var device = new Option<string>("--device") { Description = "cpu | cuda | auto", DefaultValueFactory = _ => "cpu" };
         var limit = new Option<int?>("--limit") { Description = "Only the first N inputs (sorted order)" };
         var shard = new Option<string?>("--shard") { Description = "k/N: extract shard k of N (0-based), or 'auto' from SLURM_ARRAY_* / JOB_COMPLETION_INDEX" };
@@ -30,7 +32,7 @@ internal static class ExtractCommand
 
         var cmd = new Command("extract", "Extract bottleneck or Full-Network-Embedding features of every image into a feature file")
         {
-            model, data, layers, output, pool, batch, threads, decodeThreads, device, limit, shard, shardCount, resume, restart, exactQuant, checkpoint,
+            model, data, layers, output, pool, batch, threads, decodeThreads, schedule, runSize, device, limit, shard, shardCount, resume, restart, exactQuant, checkpoint,
         };
         var pre = PreprocessingOptions.AddTo(cmd);
         var dataOptions = DataOptions.AddTo(cmd);
@@ -49,6 +51,9 @@ internal static class ExtractCommand
                 ExactQuantized = r.GetValue(exactQuant),
                 Device = SessionFactory.ParseDevice(r.GetValue(device)!),
                 Threads = r.GetValue(threads),
+                Schedule = Enum.TryParse<ExtractionSchedule>(r.GetValue(schedule), ignoreCase: true, out var sch) && !int.TryParse(r.GetValue(schedule), out _) ? sch
+                    : throw new InvalidOptionException($"--schedule must be workers, pipelined or phased, not '{r.GetValue(schedule)}'"),
+                RunSize = r.GetValue(runSize) >= 0 ? r.GetValue(runSize) : throw new InvalidOptionException("--run-size must be 0 (whole batch) or more"),
                 Preprocessing = pre.Read(r, modelPath),
                 Tensorizer = pre.Decoder(r),
             };

@@ -138,8 +138,12 @@ internal sealed record JobFingerprint(
     int EndItem,
     int BatchSize,
     string Shard,
-    string Output)
+    string Output,
+    int RunSize = 0)
 {
+    /// <summary>Images per ONNX Runtime call; 0 (also what a job.json written before run sizes existed reads as) = the batch.</summary>
+    private int EffectiveRunSize => RunSize > 0 ? Math.Min(RunSize, BatchSize) : BatchSize;
+
     public string? DescribeDifference(JobFingerprint other)
     {
         if (ModelSha256 != other.ModelSha256) return "the model file changed";
@@ -149,6 +153,7 @@ internal sealed record JobFingerprint(
         if (BatchSize != other.BatchSize) return $"batch size {other.BatchSize} vs now {BatchSize}";
         if (Shard != other.Shard || FirstItem != other.FirstItem || EndItem != other.EndItem) return $"shard {other.Shard} vs now {Shard}";
         if (Output != other.Output) return "the output format changed";
+        if (EffectiveRunSize != other.EffectiveRunSize) return $"run size {other.EffectiveRunSize} vs now {EffectiveRunSize} (images per ONNX Runtime call)";
         return null;
     }
 }

@@ -37,7 +37,7 @@ public sealed class FeatureExtractor : IDisposable
     private readonly LoadedModel _model;
     private readonly ImageTensorizer _tensorizer;
     private readonly Lazy<TappedModel> _tapped;
-    private readonly Lazy<InferenceSession> _session;
+    private readonly ConcurrentDictionary<int, Lazy<InferenceSession>> _sessions = new();
     private readonly List<string> _notes = [];
 
     /// <summary>What loading a model file yields once: shared by every extractor configured from it.</summary>
@@ -61,16 +61,26 @@ public sealed class FeatureExtractor : IDisposable
             CheckInputMatches(tapped, Preprocessing, model.Path);
             return tapped;
         });
-        _session = new Lazy<InferenceSession>(CreateSession);
     }
 
-    private InferenceSession CreateSession()
+    /// <summary>The session whose runs use <paramref name="intraOpThreads"/> ONNX Runtime threads (one per thread count
+    /// a job asks for; a job normally uses one). Sessions are thread-safe for concurrent runs.</summary>
+    private InferenceSession Session(int intraOpThreads)
+        => _sessions.GetOrAdd(intraOpThreads, t => new Lazy<InferenceSession>(() => CreateSession(t))).Value;
+
+    private InferenceSession CreateSession(int intraOpThreads)
     {
         var tapped = _tapped.Value;
-        using var sessionOptions = SessionFactory.CreateOptions(Options.Device, Options.Threads, out var deviceNote);
-        _notes.Add(deviceNote);
-        if (!tapped.SupportsBatching)
-            _notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
+        using var sessionOptions = SessionFactory.CreateOptions(Options.Device, intraOpThreads, out var deviceNote);
+        lock (_notes)
+        {
+            if (_notes.Count == 0)
+            {
+                _notes.Add(deviceNote);
+                if (!tapped.SupportsBatching)
+                    _notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
+            }
+        }
         try { return new InferenceSession(tapped.ToBytes(), sessionOptions); }
         catch (OnnxRuntimeException e)
         {
@@ -113,8 +123,9 @@ public sealed class FeatureExtractor : IDisposable
     {
         get
         {
-            _ = _session.Value;
-            return _notes;
+            var (_, intraOp) = Plan(int.MaxValue);
+            _ = Session(intraOp);
+            lock (_notes) return [.. _notes];
         }
     }
 
@@ -179,8 +190,12 @@ public sealed class FeatureExtractor : IDisposable
     /// <summary>Runs ONNX Runtime on <paramref name="device"/> (<see cref="Device.Auto"/>: CUDA when available, else CPU). Returns a new extractor.</summary>
     public FeatureExtractor OnDevice(Device device) => With(Options with { Device = device });
 
-    /// <summary>ONNX Runtime intra-op threads (0 = one per core). Returns a new extractor.</summary>
+    /// <summary>Cores the extraction uses (0 = one per core): workers, or ONNX Runtime threads, depending on
+    /// <see cref="ExtractorOptions.Schedule"/>. Returns a new extractor.</summary>
     public FeatureExtractor WithThreads(int threads) => With(Options with { Threads = threads });
+
+    /// <summary>How decoding and inference share the cores (<see cref="ExtractionSchedule"/>). Returns a new extractor.</summary>
+    public FeatureExtractor WithSchedule(ExtractionSchedule schedule) => With(Options with { Schedule = schedule });
 
     /// <summary>Dequantizes quantized maps before pooling (exact) instead of pooling int8 values. Returns a new extractor.</summary>
     public FeatureExtractor WithExactQuantized(bool exact = true) => With(Options with { ExactQuantized = exact });
@@ -282,7 +297,8 @@ public sealed class FeatureExtractor : IDisposable
         int batch = job.BatchSize;
         int endBatch = (end - first + batch - 1) / batch;
         var fingerprint = new JobFingerprint(ModelSha256, $"{LayersSpec} [{Layout.Summary()}] {string.Join(',', Layout.Taps.Select(t => t.Pooling).Distinct())}",
-            JsonSerializer.Serialize(Preprocessing), dataset.ListingSha256, first, end, batch, job.Shard?.ToString() ?? "all", format.ToString());
+            JsonSerializer.Serialize(Preprocessing), dataset.ListingSha256, first, end, batch, job.Shard?.ToString() ?? "all", format.ToString(),
+            SupportsBatching ? Options.RunSize : 1);
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath))!;
         if (!Directory.Exists(dir))
             throw new FeatureTransferException("output folder does not exist", dir);
@@ -361,49 +377,149 @@ public sealed class FeatureExtractor : IDisposable
         return (table, [.. dataset.ListingErrors, .. all.Errors]);
     }
 
+    /// <summary>The schedule this extractor runs and the number of workers and ONNX Runtime threads per run for a job of
+    /// <paramref name="batches"/> batches.</summary>
+    private (int Workers, int IntraOpThreads) Plan(int batches)
+    {
+        int cores = Options.Threads > 0 ? Options.Threads : Environment.ProcessorCount;
+        if (EffectiveSchedule != ExtractionSchedule.Workers) return (1, cores);
+        // Fewer batches than cores (a small job): fewer workers, each with more ONNX Runtime threads, so no core idles.
+        int workers = Math.Clamp(batches, 1, cores);
+        return (workers, Math.Max(1, cores / workers));
+    }
+
+    /// <summary>The schedule actually run: <see cref="ExtractionSchedule.Workers"/> is a CPU schedule; on CUDA the
+    /// GPU runs one batch at a time while the CPU decodes the next (<see cref="ExtractionSchedule.Pipelined"/>).</summary>
+    private ExtractionSchedule EffectiveSchedule
+        => Options.Schedule == ExtractionSchedule.Workers
+           && (Options.Device == Device.Cuda || (Options.Device == Device.Auto && SessionFactory.CudaAvailable()))
+            ? ExtractionSchedule.Pipelined
+            : Options.Schedule;
+
     /// <summary>
-    /// The pipeline. A producer decodes batch k+1 (several images at once, each straight into its slot of a pooled
-    /// input buffer) while ONNX Runtime runs batch k; a bounded channel of 2 batches keeps memory flat.
-    /// Batch b always holds inputs [first + b*B, first + (b+1)*B): that is what makes resumed, sharded and
-    /// uninterrupted runs compute identical rows.
+    /// Runs batches [<paramref name="firstBatch"/>, <paramref name="endBatch"/>) and hands each to <paramref name="onBatch"/>
+    /// in batch order, on the calling flow, one at a time. Batch b always holds inputs [first + b*B, first + (b+1)*B):
+    /// that is what makes resumed, sharded and uninterrupted runs compute identical rows, whatever the schedule.
     /// </summary>
-    private async Task RunBatchesAsync(IReadOnlyList<ImageItem> items, int first, int end, int batchSize, int firstBatch, int endBatch,
+    private Task RunBatchesAsync(IReadOnlyList<ImageItem> items, int first, int end, int batchSize, int firstBatch, int endBatch,
         int decodeThreads, Action<int, RowBuffer> onBatch, CancellationToken ct)
     {
         if (batchSize <= 0) throw new InvalidOptionException("--batch must be at least 1");
+        var (workers, intraOp) = Plan(endBatch - firstBatch);
+        // A session that exists already (Notes creates one) is reused rather than building a second one for a small
+        // job: creating a session costs more (0.3-0.5 s for MobileNetV2) than a few batches on fewer threads.
+        var existing = _sessions.Where(kv => kv.Value.IsValueCreated).Select(kv => kv.Key).ToList();
+        if (existing.Count > 0 && !existing.Contains(intraOp)) intraOp = existing[0];
+        var session = Session(intraOp);
+        int cores = Options.Threads > 0 ? Options.Threads : Environment.ProcessorCount;
+        var range = new BatchRange(items, first, end, batchSize, firstBatch, endBatch);
+        return EffectiveSchedule switch
+        {
+            ExtractionSchedule.Workers => RunWorkersAsync(range, workers, session, onBatch, ct),
+            ExtractionSchedule.Phased => RunPhasedAsync(range, decodeThreads > 0 ? decodeThreads : cores, session, onBatch, ct),
+            _ => RunPipelinedAsync(range, decodeThreads > 0 ? decodeThreads : cores, session, onBatch, ct),
+        };
+    }
+
+    private sealed record BatchRange(IReadOnlyList<ImageItem> Items, int First, int End, int BatchSize, int FirstBatch, int EndBatch)
+    {
+        public int Start(int batch) => First + batch * BatchSize;
+        public int Count(int batch) => Math.Min(BatchSize, End - Start(batch));
+    }
+
+    /// <summary>
+    /// Data parallelism (the default on CPU): <paramref name="workers"/> threads each take the next batch, decode it
+    /// alone, then run it alone on ONNX Runtime (one intra-op thread on the shared session), so no core ever waits for
+    /// another inside a batch. Finished batches go through a small reorder buffer; a worker may only start a batch
+    /// while fewer than workers + 1 batches are waiting to be handed on, so memory stays flat.
+    /// </summary>
+    private async Task RunWorkersAsync(BatchRange range, int workers, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken ct)
+    {
+        int len = Preprocessing.TensorLength, dim = Layout.Dimension;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var window = new SemaphoreSlim(workers + 1);
+        var done = Channel.CreateUnbounded<(int Batch, RowBuffer Rows)>(new UnboundedChannelOptions { SingleReader = true });
+        var free = new ConcurrentBag<RowBuffer>();
+        int next = range.FirstBatch - 1, running = workers;
+        var tasks = Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(() =>
+        {
+            try
+            {
+                var input = new float[range.BatchSize * len];
+                var output = new float[range.BatchSize * dim];
+                while (true)
+                {
+                    window.Wait(cts.Token);
+                    int b = Interlocked.Increment(ref next);
+                    if (b >= range.EndBatch) break;
+                    var (good, errors) = Decode(range.Items, range.Start(b), range.Count(b), input, 1, cts.Token);
+                    if (!free.TryTake(out var rows)) rows = new RowBuffer(dim, range.BatchSize);
+                    rows.Clear();
+                    if (good.Count > 0)
+                    {
+                        Infer(session, input, good.Count, output.AsSpan(0, good.Count * dim));
+                        for (int i = 0; i < good.Count; i++)
+                        {
+                            var item = range.Items[good[i]];
+                            rows.Add(item.Id, item.Label, output.AsSpan(i * dim, dim));
+                        }
+                    }
+                    rows.Errors.AddRange(errors);
+                    done.Writer.TryWrite((b, rows));
+                }
+                if (Interlocked.Decrement(ref running) == 0) done.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                done.Writer.TryComplete(e);
+                cts.Cancel();
+            }
+        }, cts.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+
+        try
+        {
+            var pending = new Dictionary<int, RowBuffer>();
+            int expected = range.FirstBatch;
+            // The outer token: a worker's failure completes the channel with its exception before cancelling the others.
+            await foreach (var (b, rows) in done.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                pending.Add(b, rows);
+                while (pending.Remove(expected, out var ready))
+                {
+                    onBatch(expected++, ready);
+                    free.Add(ready);
+                    window.Release();
+                }
+            }
+            if (expected != range.EndBatch) throw new InvalidOperationException($"extraction workers stopped at batch {expected} of {range.EndBatch}");
+        }
+        finally
+        {
+            cts.Cancel();
+            try { await Task.WhenAll(tasks).ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
+        }
+    }
+
+    /// <summary>
+    /// One batch in ONNX Runtime at a time, using every thread, while a producer decodes the next batch with
+    /// <paramref name="decodeThreads"/> threads; a bounded channel of 2 batches keeps memory flat. The better schedule
+    /// on a GPU; on CPU, decoding and ONNX Runtime's threads compete for the same cores.
+    /// </summary>
+    private async Task RunPipelinedAsync(BatchRange range, int decodeThreads, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken ct)
+    {
         int len = Preprocessing.TensorLength;
         var pool = new ConcurrentBag<float[]>();
         var channel = Channel.CreateBounded<DecodedBatch>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
-        int threads = decodeThreads > 0 ? decodeThreads : Environment.ProcessorCount;
         var producer = Task.Run(async () =>
         {
             try
             {
-                for (int b = firstBatch; b < endBatch; b++)
+                for (int b = range.FirstBatch; b < range.EndBatch; b++)
                 {
                     ct.ThrowIfCancellationRequested();
-                    int start = first + b * batchSize, count = Math.Min(batchSize, end - start);
-                    if (!pool.TryTake(out var buffer)) buffer = new float[batchSize * len];
-                    var reasons = new string?[count];
-                    Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct }, i =>
-                    {
-                        try { _tensorizer.Write(items[start + i], Preprocessing, buffer.AsSpan(i * len, len)); }
-                        catch (InvalidImageException e) { reasons[i] = e.Reason; }
-                        catch (IOException e) { reasons[i] = $"cannot read: {e.Message}"; }
-                        catch (UnauthorizedAccessException e) { reasons[i] = $"cannot read: {e.Message}"; }
-                    });
-                    // Compact the good images to the front, keeping their order.
-                    var good = new List<int>(count);
-                    var errors = new List<SkippedInput>();
-                    for (int i = 0; i < count; i++)
-                    {
-                        if (reasons[i] is null)
-                        {
-                            if (good.Count != i) buffer.AsSpan(i * len, len).CopyTo(buffer.AsSpan(good.Count * len, len));
-                            good.Add(start + i);
-                        }
-                        else errors.Add(new SkippedInput(items[start + i].DisplayName, reasons[i]!));
-                    }
+                    if (!pool.TryTake(out var buffer)) buffer = new float[range.BatchSize * len];
+                    var (good, errors) = Decode(range.Items, range.Start(b), range.Count(b), buffer, decodeThreads, ct);
                     await channel.Writer.WriteAsync(new DecodedBatch(b, buffer, good, errors), ct).ConfigureAwait(false);
                 }
                 channel.Writer.Complete();
@@ -414,44 +530,102 @@ public sealed class FeatureExtractor : IDisposable
             }
         }, ct);
 
-        var rows = new RowBuffer(Layout.Dimension, batchSize);
+        var rows = new RowBuffer(Layout.Dimension, range.BatchSize);
+        var features = new float[range.BatchSize * Layout.Dimension];
         await foreach (var decoded in channel.Reader.ReadAllAsync(ct).ConfigureAwait(false))
         {
-            rows.Clear();
-            int n = decoded.Items.Count;
-            if (n > 0)
-            {
-                var features = ArrayPool<float>.Shared.Rent(n * Layout.Dimension);
-                try
-                {
-                    Infer(decoded.Buffer, n, features.AsSpan(0, n * Layout.Dimension));
-                    for (int i = 0; i < n; i++)
-                    {
-                        var item = items[decoded.Items[i]];
-                        rows.Add(item.Id, item.Label, features.AsSpan(i * Layout.Dimension, Layout.Dimension));
-                    }
-                }
-                finally { ArrayPool<float>.Shared.Return(features); }
-            }
-            rows.Errors.AddRange(decoded.Errors);
+            RunDecoded(range.Items, session, decoded, features, rows);
             pool.Add(decoded.Buffer);
             onBatch(decoded.Index, rows);
         }
         await producer.ConfigureAwait(false);
     }
 
+    /// <summary>Decode a batch with <paramref name="decodeThreads"/> threads, then run it with every ONNX Runtime thread:
+    /// no overlap at all (a comparison point for the other schedules).</summary>
+    private Task RunPhasedAsync(BatchRange range, int decodeThreads, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken ct)
+        => Task.Run(() =>
+        {
+            var buffer = new float[range.BatchSize * Preprocessing.TensorLength];
+            var rows = new RowBuffer(Layout.Dimension, range.BatchSize);
+            var features = new float[range.BatchSize * Layout.Dimension];
+            for (int b = range.FirstBatch; b < range.EndBatch; b++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var (good, errors) = Decode(range.Items, range.Start(b), range.Count(b), buffer, decodeThreads, ct);
+                RunDecoded(range.Items, session, new DecodedBatch(b, buffer, good, errors), features, rows);
+                onBatch(b, rows);
+            }
+        }, ct);
+
+    private void RunDecoded(IReadOnlyList<ImageItem> items, InferenceSession session, DecodedBatch decoded, float[] features, RowBuffer rows)
+    {
+        rows.Clear();
+        int n = decoded.Items.Count, dim = Layout.Dimension;
+        if (n > 0)
+        {
+            Infer(session, decoded.Buffer, n, features.AsSpan(0, n * dim));
+            for (int i = 0; i < n; i++)
+            {
+                var item = items[decoded.Items[i]];
+                rows.Add(item.Id, item.Label, features.AsSpan(i * dim, dim));
+            }
+        }
+        rows.Errors.AddRange(decoded.Errors);
+    }
+
+    /// <summary>
+    /// Decodes inputs [<paramref name="start"/>, start + <paramref name="count"/>) into <paramref name="buffer"/>, each
+    /// straight into its slot, with up to <paramref name="threads"/> threads (1: on the calling thread); the good images
+    /// are then compacted to the front in order, and the unreadable ones returned as skipped inputs.
+    /// </summary>
+    private (List<int> Good, List<SkippedInput> Errors) Decode(IReadOnlyList<ImageItem> items, int start, int count, float[] buffer, int threads, CancellationToken ct)
+    {
+        int len = Preprocessing.TensorLength;
+        var reasons = new string?[count];
+        void One(int i)
+        {
+            try { _tensorizer.Write(items[start + i], Preprocessing, buffer.AsSpan(i * len, len)); }
+            catch (InvalidImageException e) { reasons[i] = e.Reason; }
+            catch (IOException e) { reasons[i] = $"cannot read: {e.Message}"; }
+            catch (UnauthorizedAccessException e) { reasons[i] = $"cannot read: {e.Message}"; }
+        }
+        if (threads <= 1)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                One(i);
+            }
+        }
+        else Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct }, One);
+        var good = new List<int>(count);
+        var errors = new List<SkippedInput>();
+        for (int i = 0; i < count; i++)
+        {
+            if (reasons[i] is null)
+            {
+                if (good.Count != i) buffer.AsSpan(i * len, len).CopyTo(buffer.AsSpan(good.Count * len, len));
+                good.Add(start + i);
+            }
+            else errors.Add(new SkippedInput(items[start + i].DisplayName, reasons[i]!));
+        }
+        return (good, errors);
+    }
+
     /// <summary>Runs the tapped model on <paramref name="n"/> preprocessed images; writes [n, D] features.</summary>
-    internal void Infer(float[] input, int n, Span<float> output)
+    private void Infer(InferenceSession session, float[] input, int n, Span<float> output)
     {
         int len = Preprocessing.TensorLength, dim = Layout.Dimension;
-        int step = SupportsBatching ? n : 1;
+        // A fixed run size (never the schedule) splits each batch, so the same rows always go through the same calls.
+        int step = !SupportsBatching ? 1 : Options.RunSize > 0 ? Math.Min(Options.RunSize, n) : n;
         for (int start = 0; start < n; start += step)
         {
             int count = Math.Min(step, n - start);
             using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
                 input.AsMemory(start * len, count * len), Preprocessing.TensorShape(count));
             using var runOptions = new RunOptions();
-            using var results = _session.Value.Run(runOptions, [_tapped.Value.InputName], [value], [_tapped.Value.OutputName]);
+            using var results = session.Run(runOptions, [_tapped.Value.InputName], [value], [_tapped.Value.OutputName]);
             var span = results[0].GetTensorDataAsSpan<float>();
             if (span.Length != count * dim)
                 throw new InvalidOperationException($"the tapped model returned {span.Length} values for {count} images of {dim} features");
@@ -462,7 +636,8 @@ public sealed class FeatureExtractor : IDisposable
     /// <summary>Releases the ONNX Runtime session, if one was created.</summary>
     public void Dispose()
     {
-        if (_session.IsValueCreated) _session.Value.Dispose();
+        foreach (var session in _sessions.Values)
+            if (session.IsValueCreated) session.Value.Dispose();
     }
 
     private static (int First, int End) ItemRange(ImageDataset dataset, ExtractionJobOptions job)
