@@ -17,7 +17,7 @@ internal static class PredictCommand
         var output = new Option<string?>("--out", "-o") { Description = "predictions.csv (id, label, top1, p1, ...); printed when omitted" };
         var top = new Option<int>("--top") { Description = "Classes per image", DefaultValueFactory = _ => 5 };
         var imagenetTop5 = new Option<bool>("--imagenet-top5") { Description = "Same as --top 5 on an ImageNet model (what a pretrained backbone sees)" };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "Cores to use (0 = all)", DefaultValueFactory = _ => 0 };
         var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (exported classifiers)", DefaultValueFactory = _ => 32 };
         var cmd = new Command("predict", "Top-k classes a classifier-headed model predicts for each image, or the labels of a classifier from ft export")
         {

@@ -65,7 +65,7 @@ internal sealed class RunCliOptions
     private readonly Option<int> folds = new("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 };
     private readonly Option<int?> cvRepeats = new("--cv-repeats") { Description = $"Repeat the k-fold CV with this many different fold assignments (mean over all folds; steadier choices on small data); default {SelectionOptions.AutoRepeats} up to {SelectionOptions.AutoRepeatMaxRows} training rows, else 1" };
     private readonly Option<int> batch = new("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
-    private readonly Option<int> threads = new("--threads") { Description = "ONNX Runtime threads (0 = one per core)", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> threads = new("--threads") { Description = "Cores to use (0 = all)", DefaultValueFactory = _ => 0 };
     private readonly Option<bool> noRaw = new("--no-raw-baseline") { Description = "Skip the raw-pixel baseline" };
     private readonly Option<bool> scoreAll = new("--score-all") { Description = "Also score every candidate on test (listed as not used for the choice)" };
     private readonly Option<string?> classes = new("--classes") { Description = "Only these classes (comma-separated), train and test" };
