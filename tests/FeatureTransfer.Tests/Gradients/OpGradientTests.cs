@@ -146,6 +146,8 @@ public class OpGradientTests
     }
 
     [Theory]
+    [InlineData("slices")]
+    [InlineData("taps")]
     [InlineData("onehot")]
     [InlineData("swapped")]
     public void Alternative_conv_weight_gradients_match_finite_differences(string method)
@@ -153,7 +155,14 @@ public class OpGradientTests
         FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = method;
         try
         {
+            Conv_matches_finite_differences(1, 1, 1, 0, 3);
             Conv_matches_finite_differences(1, 1, 1, 1, 3);
+            Conv_matches_finite_differences(1, 1, 1, 1, 2);
+            Conv1d_matches_finite_differences(1, 1, 1, 0, 3);
+            Conv1d_matches_finite_differences(1, 2, 1, 1, 3);
+            Conv3d_matches_finite_differences(1, 1, 1, 1, 3);
+            Conv3d_matches_finite_differences(1, 2, 1, 0, 2);
+            Conv_with_stride_one_and_asymmetric_pads_matches_finite_differences();
             Conv_matches_finite_differences(2, 1, 1, 1, 3);
             Conv_matches_finite_differences(1, 2, 1, 2, 3);
             Conv_matches_finite_differences(2, 1, 2, 1, 3);
@@ -164,6 +173,14 @@ public class OpGradientTests
             Conv_with_asymmetric_pads_and_strides_matches_finite_differences();
         }
         finally { FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = null; }
+    }
+
+    [Fact]
+    public void Conv_with_stride_one_and_asymmetric_pads_matches_finite_differences()
+    {
+        // Stride 1 takes the per-tap formulation by default: uneven pads, a non-square kernel and dilation on one axis.
+        var n = N("Conv", ["X", "W"], Attr("pads", 2L, 0L, 0L, 1L), Attr("kernel_shape", 3L, 2L), Attr("dilations", 1L, 2L));
+        Check32Linear(n, new GradInput("X", [2, 3, 6, 7]), new GradInput("W", [4, 3, 3, 2]));
     }
 
     [Fact]

@@ -15,10 +15,11 @@ internal static class ConvRules
     public static void Register(Dictionary<string, GradientRule> r) => r["Conv"] = Conv;
 
     /// <summary>
-    /// How the weight gradient's im2col is formed: "slices" (default: one strided Slice per kernel tap + Concat),
+    /// How the weight gradient is formed: "taps" (no im2col, one Gemm per kernel tap on flat shifted slices; stride 1,
+    /// one group), "slices" (one strided Slice per kernel tap + Concat, then one Gemm),
     /// "onehot" (one depthwise Conv with one-hot kernels over the batch stacked along the first spatial axis) or
     /// "swapped" (no im2col: one Conv of X^T with dY^T as the kernel; groups = 1, else slices). All exact; the
-    /// micro benchmark (benchmarks/Training, FT_CONV_DW) compares them.
+    /// micro benchmark (benchmarks/Training, FT_CONV_DW) compares them; null picks per shape (<see cref="DefaultMethod"/>).
     /// </summary>
     internal static string? WeightGradientMethod { get; set; }
 
@@ -117,8 +118,11 @@ internal static class ConvRules
         var minus1 = Enumerable.Repeat(-1L, sp).ToArray();
         var flipped = c.Op("Slice", [wt, c.Ints(minus1), c.Ints(Enumerable.Repeat(long.MinValue, sp).ToArray()),
             c.Ints(spatial.Select(i => i + 2).ToArray()), c.Ints(minus1)]);
-        return c.Op("Conv", [g, flipped], Attr("dilations", geo.Dilations), Attr("group", groups), Attr("kernel_shape", geo.Kernel),
-            Attr("pads", pb.Concat(pe).ToArray()), Attr("strides", Enumerable.Repeat(1L, sp).ToArray()));
+        AttributeProto[] attrs = [Attr("dilations", geo.Dilations), Attr("group", groups), Attr("kernel_shape", geo.Kernel),
+            Attr("pads", pb.Concat(pe).ToArray()), Attr("strides", Enumerable.Repeat(1L, sp).ToArray())];
+        if (c.FloatType == Model.ElementType.Float && NchwcConv.Applies(groups * cg, o, sp, groups, c.NchwcBlock))
+            return NchwcConv.Emit(c, g, flipped, null, groups * cg, o, geo.Kernel, attrs, c.NchwcBlock);
+        return c.Op("Conv", [g, flipped], attrs);
     }
 
     /// <summary>
@@ -140,8 +144,9 @@ internal static class ConvRules
         bool padded = geo.PadsBegin.Concat(geo.PadsEnd).Any(p => p != 0);
         string cols;
         long rowsPerImage = y.Dims[2]; // output rows of one image along the stacked axis (>= Hy: straddling rows)
-        var method = WeightGradientMethod ?? Environment.GetEnvironmentVariable("FT_CONV_DW") ?? "slices";
+        var method = WeightGradientMethod ?? Environment.GetEnvironmentVariable("FT_CONV_DW") ?? DefaultMethod(geo, k);
         if (method == "swapped" && groups == 1) return SwappedWeightGrad(c, geo, xt, x, y, w, g);
+        if (method == "taps" && groups == 1 && k > 1 && geo.Strides.All(s => s == 1)) return TapWeightGrad(c, geo, xt, x, y, w, g);
         if (k == 1)
         {
             // 1x1: a strided view of the (padded) input, or the input itself.
@@ -211,6 +216,58 @@ internal static class ConvRules
         var prod = c.Op("MatMul", [c.Reshape(cols, c.Ints(groups, cg * k, -1)), gT]);
         var dw = c.Transpose(prod, 0, 2, 1); // [g, Og, Cg*K]
         return c.Reshape(dw, c.Ints([o, cg, .. geo.Kernel]));
+    }
+
+    /// <summary>
+    /// The weight-gradient formulation when none is forced: "taps" for stride-1 kernels larger than 1x1 with one
+    /// group, "slices" otherwise. Measured on ResNet-18's layer shapes at batch 32 (benchmarks/Training micro, see
+    /// benchmarks/README.md): taps avoids the K-times-larger im2col matrix (memory) and its strided copies.
+    /// </summary>
+    private static string DefaultMethod(Geometry geo, long k)
+        => geo.Group == 1 && k > 1 && geo.Strides.All(s => s == 1) ? "taps" : "slices";
+
+    /// <summary>
+    /// dW for stride 1 without an im2col matrix: one Gemm per kernel tap, dW[:, :, tap] = dY [O, N*L] x shift(X)^T.
+    /// The input is padded and flattened per image and channel ([C, N, P]); dY is zero-padded to the padded input's
+    /// width (and inner spatial sizes), so output position q reads input position q + offset(tap) in the same flat
+    /// plane, and the shifted input of a tap is one contiguous Slice along the last axis (rows of L elements, not a
+    /// strided 4-D copy). Columns of dY past the real width are zero, so the wrap-around reads contribute nothing; the
+    /// first spatial axis gets extra end rows so that every shifted slice stays inside its image. Exact.
+    /// </summary>
+    private static string TapWeightGrad(GradContext c, Geometry geo, string xt, TensorShape x, TensorShape y, TensorShape w, string g)
+    {
+        int sp = geo.Kernel.Length;
+        long cIn = x.Dims[1], o = w.Dims[0];
+        var xp = Enumerable.Range(0, sp).Select(i => x.Dims[i + 2] + geo.PadsBegin[i] + geo.PadsEnd[i]).ToArray();
+        var flatStride = new long[sp];
+        for (int i = sp - 1; i >= 0; i--) flatStride[i] = i == sp - 1 ? 1 : flatStride[i + 1] * xp[i + 1];
+        long inner = sp > 1 ? flatStride[0] : 1; // elements per step of the first spatial axis
+        long length = y.Dims[2] * inner;        // per image: dY padded to the input's inner sizes, flattened
+        long maxOffset = Enumerable.Range(0, sp).Sum(i => (geo.Kernel[i] - 1) * geo.Dilations[i] * flatStride[i]);
+        long rows = Math.Max(xp[0], (length + maxOffset + inner - 1) / inner);
+        var padEnd = (long[])geo.PadsEnd.Clone();
+        padEnd[0] += rows - xp[0];
+        string xPadded = geo.PadsBegin.Concat(padEnd).Any(p => p != 0)
+            ? c.Op("Pad", [xt, c.Ints([0, 0, .. geo.PadsBegin, 0, 0, .. padEnd])])
+            : xt;
+        var xFlat = c.Reshape(xPadded, c.Ints(cIn, -1, rows * inner)); // [C, N, P]; the batch size is dynamic
+        var gT = c.Transpose(g, [1, 0, .. Enumerable.Range(2, sp).Select(i => (long)i)]); // [O, N, Y...]
+        var gPads = new long[2 * (sp + 2)];
+        for (int i = 1; i < sp; i++) gPads[sp + 2 + 2 + i] = xp[i] - y.Dims[i + 2];
+        var gFlat = c.Reshape(gPads.Any(p => p != 0) ? c.Op("Pad", [gT, c.Ints(gPads)]) : gT, c.Ints(o, -1)); // [O, N*L]
+        long k = geo.Kernel.Aggregate(1L, (a, b) => a * b);
+        var taps = new List<string>();
+        var tap = new long[sp];
+        for (long t = 0; t < k; t++)
+        {
+            long rest = t;
+            for (int i = sp - 1; i >= 0; i--) { tap[i] = rest % geo.Kernel[i]; rest /= geo.Kernel[i]; }
+            long offset = Enumerable.Range(0, sp).Sum(i => tap[i] * geo.Dilations[i] * flatStride[i]);
+            var shifted = c.Op("Slice", [xFlat, c.Ints(offset), c.Ints(offset + length), c.Ints(2)]);
+            var dwTap = c.Op("Gemm", [gFlat, c.Reshape(shifted, c.Ints(cIn, -1))], Attr("transB", 1L)); // [O, C]
+            taps.Add(c.Op("Unsqueeze", [dwTap, c.Ints(2)]));
+        }
+        return c.Reshape(c.Op("Concat", taps.ToArray(), Attr("axis", 2L)), c.Ints([o, cIn, .. geo.Kernel]));
     }
 
     /// <summary>
