@@ -163,6 +163,9 @@ public class OpGradientTests
             Conv3d_matches_finite_differences(1, 1, 1, 1, 3);
             Conv3d_matches_finite_differences(1, 2, 1, 0, 2);
             Conv_with_stride_one_and_asymmetric_pads_matches_finite_differences();
+            Conv_with_sixteen_input_channels_matches_finite_differences(1, 1, 3);
+            Conv_with_sixteen_input_channels_matches_finite_differences(2, 1, 3);
+            Conv_with_sixteen_input_channels_matches_finite_differences(3, 1, 2);
             Conv_matches_finite_differences(2, 1, 1, 1, 3);
             Conv_matches_finite_differences(1, 2, 1, 2, 3);
             Conv_matches_finite_differences(2, 1, 2, 1, 3);
@@ -173,6 +176,18 @@ public class OpGradientTests
             Conv_with_asymmetric_pads_and_strides_matches_finite_differences();
         }
         finally { FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = null; }
+    }
+
+    [Theory]
+    [InlineData(1, 1, 3)]   // per-tap Gemms (16 input channels), stride 1
+    [InlineData(2, 1, 3)]   // per-tap Gemms on the stride phases
+    [InlineData(2, 2, 3)]   // stride 2 with dilation 2 (every tap in the same phase)
+    [InlineData(3, 1, 2)]   // stride 3, even kernel
+    public void Conv_with_sixteen_input_channels_matches_finite_differences(int stride, int dilation, int k)
+    {
+        var n = N("Conv", ["X", "W"], Attr("strides", stride, stride), Attr("dilations", dilation, dilation), Attr("pads", 1L, 1L, 1L, 1L),
+            Attr("kernel_shape", k, k));
+        Check32Linear(n, new GradInput("X", [2, 16, 7, 6]), new GradInput("W", [3, 16, k, k]));
     }
 
     [Fact]
