@@ -190,6 +190,33 @@ public class OpGradientTests
         Check32Linear(n, new GradInput("X", [2, 16, 7, 6]), new GradInput("W", [3, 16, k, k]));
     }
 
+    [Theory]
+    [InlineData(2, 3, 1, 8, 6)]   // ResNet's 3x3/2
+    [InlineData(2, 1, 0, 8, 6)]   // 1x1/2 downsample: odd rows and columns get no tap (zero phases)
+    [InlineData(2, 4, 1, 8, 6)]   // even kernel
+    [InlineData(3, 3, 0, 9, 6)]   // stride 3, no pad
+    [InlineData(3, 2, 0, 9, 6)]   // stride 3, kernel shorter than the stride (a zero phase)
+    public void Strided_conv_input_gradient_by_phases_matches_finite_differences(int stride, int k, int pad, int h, int w)
+    {
+        var n = N("Conv", ["X", "W"], Attr("strides", stride, stride), Attr("pads", pad, pad, pad, pad), Attr("kernel_shape", k, k));
+        FeatureTransfer.Onnx.Gradients.Rules.ConvRules.StridedInputGradientByPhases = true;
+        try
+        {
+            // The phase formulation is taken (no ConvTranspose in the backward), and it is exact.
+            var model = new ModelProto { IrVersion = 8, Graph = new GraphProto { Name = "phases" } };
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
+            model.Graph.Node.Add(n.Clone());
+            model.Graph.Input.Add(TrainingGraphBuilder.ValueInfo("X", ElementType.Float, [2, 4, h, w]));
+            model.Graph.Input.Add(TrainingGraphBuilder.ValueInfo("W", ElementType.Float, [3, 4, k, k]));
+            model.Graph.Output.Add(new ValueInfoProto { Name = "Y" });
+            var shapes = ShapeProbe.Run(model, new Dictionary<string, long[]> { ["X"] = [2, 4, h, w], ["W"] = [3, 4, k, k] });
+            var back = ReverseMode.Differentiate(model.Graph, shapes, ["X"], new Dictionary<string, string> { ["Y"] = "dY" });
+            Assert.DoesNotContain(back.Nodes, b => b.OpType == "ConvTranspose");
+            Check32Linear(n, new GradInput("X", [2, 4, h, w]), new GradInput("W", [3, 4, k, k]));
+        }
+        finally { FeatureTransfer.Onnx.Gradients.Rules.ConvRules.StridedInputGradientByPhases = false; }
+    }
+
     [Fact]
     public void Conv_with_stride_one_and_asymmetric_pads_matches_finite_differences()
     {

@@ -75,9 +75,10 @@ public class TrainingGraphTests
         var tg = TrainingGraphBuilder.Build(model, spec);
         if (wide && NchwcConv.BlockSize > 0)
         {
-            // Three forward convolutions and one input gradient (the stride-1 one above the stem) in NCHWc form.
-            Assert.Equal(4, tg.Model.Graph.Node.Count(n => n.OpType == "Conv" && n.Domain == NchwcConv.Domain));
-            Assert.DoesNotContain(tg.Model.Graph.Node, n => n.OpType == "Conv" && n.Domain == "");
+            // Three forward convolutions, the stride-1 input gradient and the four phases of the stride-2 one, all in
+            // NCHWc form (the stem needs no input gradient).
+            Assert.Equal(8, tg.Model.Graph.Node.Count(n => n.OpType == "Conv" && n.Domain == NchwcConv.Domain));
+            Assert.DoesNotContain(tg.Model.Graph.Node, n => n.OpType is "Conv" or "ConvTranspose" && n.Domain == "");
         }
         using var session = new InferenceSession(tg.Model.ToByteArray());
         var state = tg.State.ToDictionary(s => s.Input, s => Tensors.ToFloats(s.Initial));
