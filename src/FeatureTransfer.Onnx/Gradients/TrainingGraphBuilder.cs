@@ -129,9 +129,10 @@ public static class TrainingGraphBuilder
     }
 
     /// <summary>
-    /// Rewrites BatchNormalization nodes downstream of a trainable tensor into elementwise ops (so the generic rules
-    /// differentiate them), in batch-statistics form when their scale is trained and the spec asks for it, and
-    /// Dropout into training mode.
+    /// Rewrites BatchNormalization nodes downstream of a trainable tensor into their inference form (running
+    /// statistics), or, when their scale is trained and the spec asks for batch statistics, into per-channel batch
+    /// mean/variance feeding an inference-form node (Rules/NormalizationRules differentiates both); Dropout into
+    /// training mode.
     /// </summary>
     private static void Lower(ModelProto model, GraphIndex index, Dictionary<string, TensorShape> shapes, HashSet<string> trainable,
         TrainingSpec spec, List<StateTensor> state)
@@ -181,10 +182,9 @@ public static class TrainingGraphBuilder
         bool training = spec.BatchNorm == BatchNormMode.Training && spec.Trainable.Contains(scale);
         if (!training)
         {
-            // y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a (per channel).
-            var a = c.Div(scale, c.Op("Sqrt", [c.Add(variance, c.Scalar(eps))]));
-            var b = c.Sub(bias, c.Mul(mean, a));
-            c.OpNamed("Add", [c.Mul(x, c.Reshape(a, perChannel)), c.Reshape(b, perChannel)], [y]);
+            // Running statistics: the node itself in inference form (one fused pass; its rule gives dX, dGamma, dBeta).
+            c.Emitted.Add(Make("BatchNormalization", [x, scale, bias, mean, variance], [y], c.Fresh(GraphIndex.DisplayName(n)),
+                attributes: Attr("epsilon", (float)eps)));
             return;
         }
         // Batch statistics as per-channel vectors, then one inference-form BatchNormalization node that normalises with
