@@ -243,7 +243,7 @@ internal static class ConvRules
         bool padded = geo.PadsBegin.Concat(geo.PadsEnd).Any(p => p != 0);
         string cols;
         long rowsPerImage = y.Dims[2]; // output rows of one image along the stacked axis (>= Hy: straddling rows)
-        var method = WeightGradientMethod ?? Environment.GetEnvironmentVariable("FT_CONV_DW") ?? DefaultMethod(geo, k);
+        var method = WeightGradientMethod ?? Environment.GetEnvironmentVariable("FT_CONV_DW") ?? DefaultMethod(geo, k, cIn);
         if (method == "swapped" && groups == 1) return SwappedWeightGrad(c, geo, xt, x, y, w, g);
         if (method == "taps" && groups == 1 && k > 1) return TapWeightGrad(c, geo, xt, x, y, w, g);
         if (k == 1)
@@ -318,15 +318,16 @@ internal static class ConvRules
     }
 
     /// <summary>
-    /// The weight-gradient formulation when none is forced: "taps" for stride-1 kernels larger than 1x1 with one
-    /// group, "slices" otherwise. Measured on ResNet-18's layer shapes at batch 32 (benchmarks/Training micro,
-    /// alternating in one process, s per step at load 15-23 on 2 cores): layer1 3x3 taps 1.03 vs slices 1.52,
-    /// layer3 0.60 vs 0.64, layer4 0.70 vs 0.71; strided: conv1 7x7/2 1.86 vs 1.83, layer2.0 3x3/2 1.33 vs 1.03 (the
-    /// stride-phase transpose costs more than the strided slices it replaces). Stride-1 taps also never hold the
+    /// The weight-gradient formulation when none is forced: "taps" for kernels larger than 1x1 with one group and at
+    /// least 16 input channels, "slices" otherwise. Measured on ResNet-18's layer shapes at batch 32
+    /// (benchmarks/Training micro, methods alternating in one process, median s per step, 2 cores):
+    /// load 7-8, 6 rounds: layer1 3x3 taps 0.61 vs slices 0.86, layer2.0 3x3/2 0.25 vs 0.33, conv1 7x7/2 (3 input
+    /// channels) 1.33 vs 1.27; load 15-16: layer3 3x3 0.60 vs 0.64, layer4 3x3 0.70 vs 0.71. (One run at load 22 had
+    /// layer2.0 the other way round, 1.33 vs 1.03; the quieter runs agree with each other.) Taps also never hold the
     /// K-times-larger im2col matrix (peak memory).
     /// </summary>
-    private static string DefaultMethod(Geometry geo, long k)
-        => geo.Group == 1 && k > 1 && geo.Strides.All(s => s == 1) ? "taps" : "slices";
+    private static string DefaultMethod(Geometry geo, long k, long inChannels)
+        => geo.Group == 1 && k > 1 && inChannels >= 16 ? "taps" : "slices";
 
     /// <summary>
     /// dW without strided im2col copies. The padded input ([C, N, spatial], channels first) is split into its
