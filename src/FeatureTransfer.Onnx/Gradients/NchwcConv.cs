@@ -71,9 +71,11 @@ public static class NchwcConv
         bool blockedInput = inChannels % block == 0;
         string kernelDims = c.Ints([outChannels, inChannels, .. kernel]);
         // MLAS filter layouts: OIHWBiBo [O/B][I/B][kh][kw][bi][bo] for a blocked input, OIHWBo [O/B][I][kh][kw][bo] otherwise.
+        // The kernel's spatial axes stay together (one merged axis: a 5-D rather than 6-D Transpose).
+        long taps = kernel.Aggregate(1L, (a, b) => a * b);
         string packed = blockedInput
-            ? c.Reshape(c.Transpose(c.Reshape(w, c.Ints([outChannels / block, block, inChannels / block, block, .. kernel])), 0, 2, 4, 5, 3, 1), kernelDims)
-            : c.Reshape(c.Transpose(c.Reshape(w, c.Ints([outChannels / block, block, inChannels, .. kernel])), 0, 2, 3, 4, 1), kernelDims);
+            ? c.Reshape(c.Transpose(c.Reshape(w, c.Ints(outChannels / block, block, inChannels / block, block, taps)), 0, 2, 4, 3, 1), kernelDims)
+            : c.Reshape(c.Transpose(c.Reshape(w, c.Ints(outChannels / block, block, inChannels, taps)), 0, 2, 3, 1), kernelDims);
         string input = blockedInput ? c.Op("ReorderInput", [x], (string?)null, []) : x;
         if (blockedInput) c.Emitted[^1].Domain = Domain;
         string[] convInputs = bias is { Length: > 0 } ? [input, packed, bias] : [input, packed];

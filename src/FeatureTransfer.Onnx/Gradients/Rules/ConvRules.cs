@@ -318,16 +318,15 @@ internal static class ConvRules
     }
 
     /// <summary>
-    /// The weight-gradient formulation when none is forced: "taps" for kernels larger than 1x1 with one group and at
-    /// least 16 input channels, "slices" otherwise. Measured on ResNet-18's layer shapes at batch 32
-    /// (benchmarks/Training micro, methods alternating in one process, median s per step, 2 cores):
-    /// load 7-8, 6 rounds: layer1 3x3 taps 0.61 vs slices 0.86, layer2.0 3x3/2 0.25 vs 0.33, conv1 7x7/2 (3 input
-    /// channels) 1.33 vs 1.27; load 15-16: layer3 3x3 0.60 vs 0.64, layer4 3x3 0.70 vs 0.71. (One run at load 22 had
-    /// layer2.0 the other way round, 1.33 vs 1.03; the quieter runs agree with each other.) Taps also never hold the
-    /// K-times-larger im2col matrix (peak memory).
+    /// The weight-gradient formulation when none is forced: "slices". Measured on ResNet-18 at batch 32
+    /// (benchmarks/Training, 2 cores shared with other jobs, load 9-11, alternating in one process or one run after
+    /// the other), with the training session's memory pattern off (TrainingEngine): micro, 6 rounds, s per step,
+    /// slices vs taps: layer1 3x3 0.51 vs 0.68, layer2.0 3x3/2 0.31 vs 0.33, layer3 0.28 vs 0.37, layer4 0.34 vs 0.38;
+    /// the whole all-layers step 10.3 / 11.6 s vs 11.0 / 12.2 s, but peak RSS 1704-1724 vs 1413-1448 MB. Taps (FT_CONV_DW=taps)
+    /// is the low-memory choice. (With the memory pattern on, taps had won on layer1, 0.61 vs 0.86 s: the pattern
+    /// made the large im2col block expensive.)
     /// </summary>
-    private static string DefaultMethod(Geometry geo, long k, long inChannels)
-        => geo.Group == 1 && k > 1 && inChannels >= 16 ? "taps" : "slices";
+    private static string DefaultMethod(Geometry geo, long k, long inChannels) => "slices";
 
     /// <summary>
     /// dW without strided im2col copies. The padded input ([C, N, spatial], channels first) is split into its
