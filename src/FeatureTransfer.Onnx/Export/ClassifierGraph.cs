@@ -57,9 +57,6 @@ public static class ClassifierGraph
     /// <summary>Lowest default-domain opset the classifier is written with (DESIGN.md: >= 13).</summary>
     public const long MinimumOpset = 13;
 
-    /// <summary>From this opset on, reductions take <c>axes</c> as an input (see <see cref="OpsetLift"/>).</summary>
-    private const long AxesAsInputOpset = 18;
-
     private const string HeadPrefix = "ft_head::";
     private const string PrePrefix = "ft_pre::";
 
@@ -77,12 +74,11 @@ public static class ClassifierGraph
         int k = options.Labels.Count;
         if (k < 2) throw new InvalidOptionException($"a classifier needs at least 2 labels, got {k}");
 
-        long opset = Math.Max(Nodes.DefaultOpset(tapped.Model), MinimumOpset);
-        opset = Math.Max(opset, Nodes.DefaultOpset(head));
-        long from = Nodes.DefaultOpset(tapped.Model);
-        var model = tapped.Model.Clone();
-        if (from < 11) model = Gradients.OpsetUpgrade.ToAtLeast(model, MinimumOpset);
-        else if (from < MinimumOpset) OpsetLift.To13(model.Graph);
+        // One default-domain opset for backbone and head: the highest of both and 13; each part is upgraded to it
+        // before they are joined (e.g. the head's reductions take axes as an input from 18 on).
+        long opset = Math.Max(Math.Max(Nodes.DefaultOpset(tapped.Model), MinimumOpset), Nodes.DefaultOpset(head));
+        var model = OpsetUpgrade.ToAtLeast(tapped.Model, opset, OtherDomainNodes.Keep);
+        head = OpsetUpgrade.ToAtLeast(head, opset, OtherDomainNodes.Keep);
         var g = model.Graph;
         g.Name = options.Name;
         var used = UsedNames(g);
@@ -136,8 +132,6 @@ public static class ClassifierGraph
         g.Output.Add(ValueInfo(ScoresOutput, ElementType.Float, BatchDim(tapped), k));
         if (options.ScoresAreProbabilities) g.Output.Add(ValueInfo(ProbabilitiesOutput, ElementType.Float, BatchDim(tapped), k));
 
-        // Reductions written with opset-13 attributes (the head's normalizer, older backbones) read axes as an input from 18 on.
-        if (opset >= AxesAsInputOpset) OpsetLift.To18(g);
         if (options.Preprocessing is { } pre) AddPreprocessing(g, tapped.InputName, pre);
 
         // One opset per domain: the default domain at `opset`, ai.onnx.ml 2 (LabelEncoder with string values).
@@ -342,98 +336,4 @@ public static class ClassifierGraph
     /// <summary>Reads a string metadata entry of a model (null when absent).</summary>
     public static string? Metadata(ModelProto model, string key)
         => model.MetadataProps.FirstOrDefault(p => p.Key == key)?.Value;
-}
-
-/// <summary>
-/// Lifts default-domain graphs across the opset versions where operator signatures changed, so a backbone and the
-/// head's opset-13 subgraph can share one opset. Written by hand: ONNX's version converter is Python-only.
-/// </summary>
-public static class OpsetLift
-{
-    private static readonly HashSet<string> Reductions = new(StringComparer.Ordinal)
-    {
-        "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare",
-    };
-
-    /// <summary>
-    /// Opset 11/12 -> 13 (the zoo's quantized models are opset 12): Split's <c>split</c>, Squeeze/Unsqueeze's and
-    /// ReduceSum's <c>axes</c> become inputs; Softmax/LogSoftmax/Hardmax keep their pre-13 meaning (flatten to 2-D at
-    /// <c>axis</c>) through Flatten -> op(axis 1) -> Reshape to the input's shape. Every other default-domain op of
-    /// opsets 11-12 means the same at 13 (13 only widened their types); other domains are left as they are.
-    /// </summary>
-    public static void To13(GraphProto g)
-    {
-        int counter = 0;
-        string Const(long[] v)
-        {
-            var name = $"ft_lift13::c{counter++}";
-            g.Initializer.Add(Tensors.FromInt64s(name, v, v.Length));
-            return name;
-        }
-        var result = new List<NodeProto>();
-        foreach (var n in g.Node)
-        {
-            result.Add(n);
-            if (n.Domain is not ("" or "ai.onnx")) continue;
-            RefuseSubgraphs(n, 13);
-            switch (n.OpType)
-            {
-                case "Split" when n.Find("split") is { } split:
-                    n.Attribute.Remove(split);
-                    while (n.Input.Count < 1) n.Input.Add("");
-                    n.Input.Insert(1, Const(split.Ints.ToArray()));
-                    break;
-                case "Squeeze" or "Unsqueeze" or "ReduceSum" when n.Find("axes") is { } axes:
-                    n.Attribute.Remove(axes);
-                    n.Input.Insert(1, Const(axes.Ints.ToArray()));
-                    break;
-                case "Softmax" or "LogSoftmax" or "Hardmax":
-                {
-                    long axis = n.GetInt("axis", 1);
-                    if (n.Find("axis") is { } a) n.Attribute.Remove(a);
-                    string x = n.Input[0], y = n.Output[0], stem = $"ft_lift13::{n.OpType.ToLowerInvariant()}{counter++}";
-                    result.RemoveAt(result.Count - 1);
-                    result.Add(Nodes.Make("Flatten", [x], [stem + "_2d"], stem + "_flatten", "", Nodes.Attr("axis", axis)));
-                    result.Add(Nodes.Make(n.OpType, [stem + "_2d"], [stem + "_out"], n.Name, "", Nodes.Attr("axis", 1L)));
-                    result.Add(Nodes.Make("Shape", [x], [stem + "_shape"], stem + "_shape"));
-                    result.Add(Nodes.Make("Reshape", [stem + "_out", stem + "_shape"], [y], stem + "_reshape"));
-                    break;
-                }
-            }
-        }
-        g.Node.Clear();
-        g.Node.AddRange(result);
-    }
-
-    /// <summary>
-    /// Opset 13-17 -> 18: the reductions other than ReduceSum take <c>axes</c> as an input instead of an attribute,
-    /// and Split without a <c>split</c> input needs <c>num_outputs</c>. Every other op of opsets 13-17 means the same at 18.
-    /// </summary>
-    public static void To18(GraphProto g)
-    {
-        int counter = 0;
-        foreach (var n in g.Node)
-        {
-            if (n.Domain is not ("" or "ai.onnx")) continue;
-            RefuseSubgraphs(n, 18);
-            if (Reductions.Contains(n.OpType) && n.Find("axes") is { } axes)
-            {
-                var name = $"ft_lift18::axes_{counter++}";
-                g.Initializer.Add(Tensors.FromInt64s(name, axes.Ints.ToArray(), axes.Ints.Count));
-                n.Attribute.Remove(axes);
-                n.Input.Add(name);
-            }
-            else if (n.OpType == "Split" && (n.Input.Count < 2 || n.Input[1].Length == 0) && n.Find("num_outputs") is null)
-            {
-                n.Attribute.Add(Nodes.Attr("num_outputs", (long)n.Output.Count));
-            }
-        }
-    }
-
-    private static void RefuseSubgraphs(NodeProto n, long target)
-    {
-        foreach (var a in n.Attribute)
-            if (a.G is not null || a.Graphs.Count > 0)
-                throw new Gradients.UnsupportedOpException($"node '{n.Name}' ({n.OpType}) has a subgraph: cannot lift it to opset {target}");
-    }
 }

@@ -1,6 +1,5 @@
 using FeatureTransfer.Onnx.Model;
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 using Onnx;
 
 namespace FeatureTransfer.Onnx.Gradients;
@@ -16,98 +15,53 @@ public sealed record TensorShape(long[] Dims, bool[] BatchDims, ElementType Type
 }
 
 /// <summary>
-/// Shapes and element types of every tensor of a graph, found by running it: ONNX shape inference is not
-/// available in .NET, and running the forward graph at two batch sizes both gives exact shapes and tells which
-/// dimensions follow the batch. Cost: two forward passes with batch 1 and 2.
+/// Shapes and element types of every tensor of a graph, found by running it (through <see cref="OrtProbe"/>, the
+/// library's one ORT probe): ONNX shape inference is not available in .NET, and running the forward graph at two
+/// batch sizes both gives exact shapes and tells which dimensions follow the batch. Cost: one session, two forward
+/// passes (batch 1 and 2) with every computed tensor exposed as an output. Initializers and Constant outputs are read
+/// from the graph, not probed. The file's value_info is not used: torchvision exports have none, and the zoo's record
+/// batch 1, which cannot tell batch dimensions apart (it is also stale once <see cref="BatchDimension.MakeDynamic"/> ran).
 /// </summary>
 public static class ShapeProbe
 {
     /// <summary>Runs <paramref name="model"/> with random inputs of the given per-input shapes (-1 = batch).</summary>
     public static Dictionary<string, TensorShape> Run(ModelProto model, IReadOnlyDictionary<string, long[]> inputShapes)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(inputShapes);
         var probe = model.Clone();
         BatchDimension.MakeDynamic(probe);
-        var g = probe.Graph;
-        var existing = new HashSet<string>(g.Output.Select(o => o.Name));
-        foreach (var n in g.Node)
-            foreach (var o in n.Output)
-                if (o.Length > 0 && existing.Add(o)) g.Output.Add(new ValueInfoProto { Name = o });
-        // Initializers and constants are known without running; only node outputs and inputs need the probe.
-        var one = RunOnce(probe, inputShapes, 1);
-        var two = RunOnce(probe, inputShapes, 2);
         var result = new Dictionary<string, TensorShape>(StringComparer.Ordinal);
-        foreach (var (name, (dims2, type)) in two)
+        var computed = new List<string>();
+        foreach (var n in probe.Graph.Node)
         {
-            var dims1 = one[name].Dims;
-            var batch = new bool[dims2.Length];
-            if (dims1.Length == dims2.Length)
-                for (int i = 0; i < dims2.Length; i++) batch[i] = dims1[i] != dims2[i];
-            result[name] = new TensorShape(dims2, batch, type);
+            if (n.OpType == "Constant" && n.Domain is "" or "ai.onnx" && n.Output.Count == 1
+                && n.Attribute.FirstOrDefault(a => a.Name == "value")?.T is { } value)
+            {
+                result[n.Output[0]] = new TensorShape(value.Dims.ToArray(), new bool[value.Dims.Count], (ElementType)value.DataType);
+                continue;
+            }
+            foreach (var o in n.Output) if (o.Length > 0) computed.Add(o);
+        }
+        var probeModel = OrtProbe.WithOutputs(probe, computed);
+        // Optimizations off: the probe must see the graph as written (no fused or constant-folded tensors).
+        using var options = OrtProbe.NewOptions();
+        options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+        using var session = new InferenceSession(OnnxModelFile.ToBytes(probeModel), options);
+        var one = OrtProbe.Run(session, OrtProbe.DummyInputs(session, inputShapes, 1, seed: 1), computed, fetchValues: false);
+        var two = OrtProbe.Run(session, OrtProbe.DummyInputs(session, inputShapes, 2, seed: 1), computed, fetchValues: false);
+        foreach (var (name, p2) in two)
+        {
+            var dims1 = one[name].Shape;
+            var batch = new bool[p2.Shape.Length];
+            if (dims1.Length == p2.Shape.Length)
+                for (int i = 0; i < batch.Length; i++) batch[i] = dims1[i] != p2.Shape[i];
+            result[name] = new TensorShape(p2.Shape, batch, p2.Type);
         }
         foreach (var t in model.Graph.Initializer)
             result[t.Name] = new TensorShape(t.Dims.ToArray(), new bool[t.Dims.Count], (ElementType)t.DataType);
         return result;
     }
-
-    private static Dictionary<string, (long[] Dims, ElementType Type)> RunOnce(
-        ModelProto model, IReadOnlyDictionary<string, long[]> inputShapes, long batch)
-    {
-        // One intra-op thread: the test host crashed intermittently inside this Run (ORT native code, MobileNetV2 with every
-        // tensor an output, optimizations off; 2 of ~8 full test runs). A shape probe needs no speed, so rule out ORT's
-        // thread pool here.
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL,
-            IntraOpNumThreads = 1,
-            InterOpNumThreads = 1,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-        };
-        using var session = new InferenceSession(model.ToByteArrayChecked(), options);
-        var rng = new Random(1);
-        var inputs = new List<OrtValue>();
-        try
-        {
-            var names = new List<string>();
-            foreach (var (name, meta) in session.InputMetadata)
-            {
-                if (!inputShapes.TryGetValue(name, out var shape))
-                    throw new InvalidModelException($"shape probe: no shape given for input '{name}'");
-                var dims = shape.Select(d => d < 0 ? batch : d).ToArray();
-                long count = dims.Aggregate(1L, (a, b) => a * b);
-                OrtValue v = meta.ElementDataType switch
-                {
-                    TensorElementType.Double => OrtValue.CreateTensorValueFromMemory(
-                        Enumerable.Range(0, (int)count).Select(_ => rng.NextDouble() - 0.5).ToArray(), dims),
-                    TensorElementType.Int64 => OrtValue.CreateTensorValueFromMemory(new long[count], dims),
-                    _ => OrtValue.CreateTensorValueFromMemory(
-                        Enumerable.Range(0, (int)count).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray(), dims),
-                };
-                inputs.Add(v);
-                names.Add(name);
-            }
-            var outNames = session.OutputNames.ToArray();
-            using var outputs = session.Run(new RunOptions(), names, inputs, outNames);
-            var result = new Dictionary<string, (long[], ElementType)>(StringComparer.Ordinal);
-            for (int i = 0; i < outNames.Length; i++)
-            {
-                if (!outputs[i].IsTensor) continue;
-                var info = outputs[i].GetTensorTypeAndShape();
-                result[outNames[i]] = (info.Shape, (ElementType)(int)info.ElementDataType);
-            }
-            for (int i = 0; i < names.Count; i++)
-            {
-                var info = inputs[i].GetTensorTypeAndShape();
-                result[names[i]] = (info.Shape, (ElementType)(int)info.ElementDataType);
-            }
-            return result;
-        }
-        finally
-        {
-            foreach (var v in inputs) v.Dispose();
-        }
-    }
-
-    internal static byte[] ToByteArrayChecked(this ModelProto m) => OnnxModelFile.ToBytes(m);
 }
 
 /// <summary>Batch-size handling of exported graphs.</summary>

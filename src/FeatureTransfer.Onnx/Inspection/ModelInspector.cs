@@ -19,7 +19,7 @@ public static class ModelInspector
     public static ModelInspection Inspect(ModelProto model, string? sourcePath = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        model = LegacyOpset.UpgradeIfNeeded(model);
+        model = OpsetUpgrade.ForOnnxRuntime(model);
         var index = new GraphIndex(model.Graph);
         var facts = new GraphFacts(index);
         var input = SingleUserInput(index, sourcePath);

@@ -89,7 +89,7 @@ public static class TapBuilder
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
-        model = LegacyOpset.UpgradeIfNeeded(model);
+        model = OpsetUpgrade.ForOnnxRuntime(model);
         if (tensors.Count == 0) throw new InvalidOptionException("no layers to tap");
         var dup = tensors.GroupBy(t => t).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new InvalidOptionException($"layer '{dup.Key}' is listed twice");
@@ -138,7 +138,7 @@ public static class TapBuilder
     public static ModelProto CutAt(ModelProto model, string tensor)
     {
         ArgumentNullException.ThrowIfNull(model);
-        model = LegacyOpset.UpgradeIfNeeded(model).Clone();
+        model = OpsetUpgrade.ForOnnxRuntime(model).Clone();
         var index = new GraphIndex(model.Graph);
         if (index.Producer(tensor) is null && index.UserInputs.All(i => i.Name != tensor))
             throw new UnknownLayerException($"'{tensor}' is not a tensor of this model");

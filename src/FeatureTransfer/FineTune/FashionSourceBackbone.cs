@@ -213,7 +213,8 @@ public static class Metrics
         {
             int count = Math.Min(256, n - start);
             using var v = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, x.AsMemory((int)(start * size), (int)(count * size)), [count, .. sampleShape]);
-            using var outs = session.Run(new RunOptions(), [input], [v], [output]);
+            using var runOptions = new RunOptions();
+            using var outs = session.Run(runOptions, [input], [v], [output]);
             var logits = outs[0].GetTensorDataAsSpan<float>();
             if (result is null) { width = logits.Length / count; result = new float[(long)n * width]; }
             logits.CopyTo(result.AsSpan(start * width));

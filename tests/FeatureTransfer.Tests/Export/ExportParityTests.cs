@@ -55,7 +55,8 @@ public class ExportParityTests(ITestOutputHelper output)
         using var session = new InferenceSession(prePath);
         var pixels = test.Items.SelectMany(i => ExportedClassifier.DecodeRgb(i).Pixels).ToArray();
         using var input = OrtValue.CreateTensorValueFromMemory(pixels, [test.Items.Count, 28, 28, 3]);
-        using var outs = session.Run(new RunOptions(), [ClassifierGraph.ImageInput], [input], [ClassifierGraph.LabelOutput, ClassifierGraph.ScoresOutput]);
+        using var runOptions = new RunOptions();
+        using var outs = session.Run(runOptions, [ClassifierGraph.ImageInput], [input], [ClassifierGraph.LabelOutput, ClassifierGraph.ScoresOutput]);
         var preScores = outs[1].GetTensorDataAsSpan<float>().ToArray();
         Assert.Equal(labels, outs[0].GetStringTensorAsArray());
         double preDiff = MaxRelativeDiff(scores, preScores);
@@ -147,7 +148,8 @@ public class ExportParityTests(ITestOutputHelper output)
                 tensorizer.Write(item, p, expected);
                 var (pixels, w, h) = ExportedClassifier.DecodeRgb(item);
                 using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, h, w, 3]);
-                using var outs = session.Run(new RunOptions(), [ClassifierGraph.ImageInput], [input], ["pixels"]);
+                using var runOptions = new RunOptions();
+                using var outs = session.Run(runOptions, [ClassifierGraph.ImageInput], [input], ["pixels"]);
                 var actual = outs[0].GetTensorDataAsSpan<float>();
                 Assert.Equal(expected.Length, actual.Length);
                 for (int i = 0; i < expected.Length; i++)
@@ -184,7 +186,8 @@ public class ExportParityTests(ITestOutputHelper output)
             tensorizer.Write(item, p, expected);
             var (pixels, w, h) = ExportedClassifier.DecodeRgb(item);
             using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, h, w, 3]);
-            using var outs = session.Run(new RunOptions(), [ClassifierGraph.ImageInput], [input], ["pixels"]);
+            using var runOptions = new RunOptions();
+            using var outs = session.Run(runOptions, [ClassifierGraph.ImageInput], [input], ["pixels"]);
             var actual = outs[0].GetTensorDataAsSpan<float>().ToArray();
             int differing = expected.Zip(actual).Count(t => t.First != t.Second);
             output.WriteLine($"{Path.GetFileName(file)}: {w}x{h}, {differing} of {expected.Length} values differ");
@@ -283,7 +286,8 @@ public class ExportParityTests(ITestOutputHelper output)
         using var session = new InferenceSession(path);
         var inputName = session.InputMetadata.Keys.Single();
         using var input = OrtValue.CreateTensorValueFromMemory(tensors, p.TensorShape(rows));
-        using var outs = session.Run(new RunOptions(), [inputName], [input],
+        using var runOptions = new RunOptions();
+        using var outs = session.Run(runOptions, [inputName], [input],
             [ClassifierGraph.LabelOutput, ClassifierGraph.LabelIndexOutput, ClassifierGraph.ScoresOutput]);
         return (outs[0].GetStringTensorAsArray(), outs[1].GetTensorDataAsSpan<long>().ToArray(), outs[2].GetTensorDataAsSpan<float>().ToArray());
     }

@@ -49,7 +49,8 @@ public class FineTunerTests
         for (int i = 0; i < val.Items.Count; i++) tensorizer.Write(val.Items[i], pre, x.AsSpan(i * pre.TensorLength, pre.TensorLength));
         using var session = new InferenceSession(path);
         using var input = OrtValue.CreateTensorValueFromMemory(x, [val.Items.Count, 1, 28, 28]);
-        using var outs = session.Run(new RunOptions(), [session.InputNames[0]], [input], [session.OutputNames[0]]);
+        using var runOptions = new RunOptions();
+        using var outs = session.Run(runOptions, [session.InputNames[0]], [input], [session.OutputNames[0]]);
         var logits = outs[0].GetTensorDataAsSpan<float>().ToArray();
         var predictions = Enumerable.Range(0, val.Items.Count).Select(i => Metrics.Argmax(logits.AsSpan(i * 5, 5))).ToArray();
         Assert.Equal(result.ValPredictions, predictions);

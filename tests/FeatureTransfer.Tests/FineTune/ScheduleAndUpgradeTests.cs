@@ -38,7 +38,8 @@ public class ScheduleAndUpgradeTests
         {
             using var s = new InferenceSession(OnnxModelFile.ToBytes(m));
             using var v = OrtValue.CreateTensorValueFromMemory(x, [1, 3, 224, 224]);
-            using var o = s.Run(new RunOptions(), [input], [v], [s.OutputNames[0]]);
+            using var runOptions = new RunOptions();
+            using var o = s.Run(runOptions, [input], [v], [s.OutputNames[0]]);
             return o[0].GetTensorDataAsSpan<float>().ToArray();
         }
         var a = Run(original);

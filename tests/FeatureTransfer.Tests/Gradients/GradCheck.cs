@@ -117,7 +117,8 @@ public static class GradCheck
                     ElementType.Int64 => OrtValue.CreateTensorValueFromMemory(v.Select(x => (long)x).ToArray(), d),
                     _ => OrtValue.CreateTensorValueFromMemory(v.Select(x => (float)x).ToArray(), d),
                 });
-            using var outs = s.Run(new RunOptions(), feeds.Keys.ToList(), vals, outputs);
+            using var runOptions = new RunOptions();
+            using var outs = s.Run(runOptions, feeds.Keys.ToList(), vals, outputs);
             return outs.Select(o => o.GetTensorTypeAndShape().ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Double
                 ? o.GetTensorDataAsSpan<double>().ToArray()
                 : o.GetTensorDataAsSpan<float>().ToArray().Select(f => (double)f).ToArray()).ToList();

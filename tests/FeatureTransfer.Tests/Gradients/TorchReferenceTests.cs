@@ -81,7 +81,8 @@ public class TorchReferenceTests
             names.Add(s.Input);
             values.Add(OrtValue.CreateTensorValueFromMemory(initial[s.Input], s.Initial.Dims.ToArray()));
         }
-        using var outs = session.Run(new RunOptions(), names, values, [tg.LossOutput, .. tg.State.Select(s => s.Output)]);
+        using var runOptions = new RunOptions();
+        using var outs = session.Run(runOptions, names, values, [tg.LossOutput, .. tg.State.Select(s => s.Output)]);
         foreach (var v in values) v.Dispose();
         float loss = outs[0].GetTensorDataAsSpan<float>()[0];
         Assert.Equal(Get("__loss__")[0], loss, 3);

@@ -52,7 +52,8 @@ public class TrainingGraphTests
             values.Add(OrtValue.CreateTensorValueFromMemory(state[st.Input], st.Initial.Dims.ToArray()));
         }
         var outNames = new List<string> { tg.LossOutput }.Concat(tg.State.Select(st => st.Output)).ToList();
-        using var outs = s.Run(new RunOptions(), names, values, outNames);
+        using var runOptions = new RunOptions();
+        using var outs = s.Run(runOptions, names, values, outNames);
         foreach (var v in values) v.Dispose();
         var next = new Dictionary<string, float[]>();
         for (int i = 0; i < tg.State.Count; i++) next[tg.State[i].Input] = outs[i + 1].GetTensorDataAsSpan<float>().ToArray();

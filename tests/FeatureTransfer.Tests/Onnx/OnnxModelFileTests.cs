@@ -32,8 +32,9 @@ public class OnnxModelFileTests
             ? OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(data, f => (Float16)f), dims.Select(d => (long)d).ToArray())
             : OrtValue.CreateTensorValueFromMemory(data, dims.Select(d => (long)d).ToArray());
         var inputs = new Dictionary<string, OrtValue> { [inputMeta.Key] = input };
-        using var r1 = original.Run(new RunOptions(), inputs, original.OutputNames);
-        using var r2 = roundTrip.Run(new RunOptions(), inputs, roundTrip.OutputNames);
+        using var runOptions = new RunOptions();
+        using var r1 = original.Run(runOptions, inputs, original.OutputNames);
+        using var r2 = roundTrip.Run(runOptions, inputs, roundTrip.OutputNames);
         Assert.Equal(r1[0].GetTensorDataAsSpan<byte>().ToArray(), r2[0].GetTensorDataAsSpan<byte>().ToArray());
     }
 

@@ -1,18 +1,29 @@
-using FeatureTransfer.Onnx.Model;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Onnx;
 
-namespace FeatureTransfer.Onnx.Inspection;
+namespace FeatureTransfer.Onnx.Model;
 
 /// <summary>One tensor fetched from an ONNX Runtime run: element type, shape, values widened to float.</summary>
 internal sealed record ProbedTensor(ElementType Type, long[] Shape, float[]? Values);
 
+/// <summary>One input fed to a probe run: values are given as floats and converted to the input's element type.</summary>
+internal sealed record ProbeInput(string Name, ElementType Type, long[] Shape, float[] Values);
+
 /// <summary>
-/// Runs a model in ONNX Runtime with extra graph outputs. Used for shape inference (ORT fills in every
-/// intermediate shape, including those ONNX's static inference cannot, e.g. behind Reshape of computed shapes)
-/// and for verifying tapped graphs.
+/// The one place that runs a model in ONNX Runtime with intermediate tensors exposed as extra graph outputs, to learn
+/// their shapes and types (inspection, tapping, training-graph shapes via <see cref="Gradients.ShapeProbe"/>) or
+/// values (verifying tapped graphs). ORT's own inference covers what ONNX's static shape inference leaves symbolic
+/// (Reshape to computed shapes, contrib ops such as QLinearConv), and ONNX shape inference is not available in .NET.
+/// <para>
+/// Lifetimes during the native Run (the cause of the test host's old intermittent SIGSEGV): ORT's C# binding hands
+/// OrtRun only raw handles, so every managed owner must stay reachable until Run returns. Here the RunOptions is a
+/// <c>using</c> local, the input OrtValues are disposed in a <c>finally</c> after the results are read, sessions are
+/// owned by <c>using</c> in the caller, and each input OrtValue pins its managed array for its own lifetime
+/// (CreateTensorValueFromMemory), so the GC cannot move it during Run. The old Gradients probe passed a RunOptions
+/// constructed inside the Run call: a GC during Run finalized it (OrtReleaseRunOptions) while ORT still read it.
+/// </para>
 /// </summary>
 internal static class OrtProbe
 {
@@ -63,25 +74,66 @@ internal static class OrtProbe
     {
         using var options = NewOptions();
         using var session = new InferenceSession(model.ToByteArray(), options);
-        return Run(session, inputName, inputType, inputShape, inputValues, outputs, fetchValues);
+        return Run(session, [new ProbeInput(inputName, inputType, inputShape, inputValues)], outputs, fetchValues);
     }
 
+    /// <summary>Runs <paramref name="session"/> on one input tensor and returns the requested outputs.</summary>
     public static Dictionary<string, ProbedTensor> Run(InferenceSession session, string inputName, ElementType inputType,
         long[] inputShape, float[] inputValues, IReadOnlyList<string> outputs, bool fetchValues)
+        => Run(session, [new ProbeInput(inputName, inputType, inputShape, inputValues)], outputs, fetchValues);
+
+    /// <summary>
+    /// Runs <paramref name="session"/> on <paramref name="inputs"/>; returns the type and shape (and values when
+    /// <paramref name="fetchValues"/>) of each requested output that is a tensor, and of each input.
+    /// </summary>
+    public static Dictionary<string, ProbedTensor> Run(InferenceSession session, IReadOnlyList<ProbeInput> inputs,
+        IReadOnlyList<string> outputs, bool fetchValues)
     {
-        using var input = CreateInput(inputType, inputShape, inputValues);
-        using var runOptions = new RunOptions();
-        using var results = session.Run(runOptions, [inputName], [input], outputs);
-        var map = new Dictionary<string, ProbedTensor>(StringComparer.Ordinal);
-        for (int i = 0; i < outputs.Count; i++)
+        var values = new List<OrtValue>(inputs.Count);
+        try
         {
-            var v = results[i];
-            if (!v.IsTensor) continue;
-            var info = v.GetTensorTypeAndShape();
-            var type = (ElementType)(int)info.ElementDataType;
-            map[outputs[i]] = new ProbedTensor(type, info.Shape, fetchValues ? ToFloats(v, type) : null);
+            foreach (var i in inputs) values.Add(CreateInput(i.Type, i.Shape, i.Values));
+            using var runOptions = new RunOptions();
+            using var results = session.Run(runOptions, inputs.Select(i => i.Name).ToList(), values, outputs);
+            var map = new Dictionary<string, ProbedTensor>(StringComparer.Ordinal);
+            for (int i = 0; i < outputs.Count; i++)
+            {
+                var v = results[i];
+                if (!v.IsTensor) continue;
+                var info = v.GetTensorTypeAndShape();
+                var type = (ElementType)(int)info.ElementDataType;
+                map[outputs[i]] = new ProbedTensor(type, info.Shape, fetchValues ? ToFloats(v, type) : null);
+            }
+            foreach (var i in inputs) map.TryAdd(i.Name, new ProbedTensor(i.Type, i.Shape, fetchValues ? i.Values : null));
+            return map;
         }
-        return map;
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Inputs for <paramref name="session"/> with the given per-input shapes (-1 = <paramref name="batch"/>): floats
+    /// uniform in [-0.5, 0.5) from <paramref name="seed"/>, integers 0.
+    /// </summary>
+    public static List<ProbeInput> DummyInputs(InferenceSession session, IReadOnlyDictionary<string, long[]> inputShapes, long batch, int seed)
+    {
+        var rng = new Random(seed);
+        var inputs = new List<ProbeInput>();
+        foreach (var (name, meta) in session.InputMetadata)
+        {
+            if (!inputShapes.TryGetValue(name, out var shape))
+                throw new InvalidModelException($"shape probe: no shape given for input '{name}'");
+            var dims = shape.Select(d => d < 0 ? batch : d).ToArray();
+            long count = dims.Aggregate(1L, (a, b) => a * b);
+            var type = (ElementType)(int)meta.ElementDataType;
+            var values = new float[count];
+            if (type is ElementType.Float or ElementType.Double or ElementType.Float16)
+                for (long k = 0; k < count; k++) values[k] = (float)rng.NextDouble() - 0.5f;
+            inputs.Add(new ProbeInput(name, type, dims, values));
+        }
+        return inputs;
     }
 
     /// <summary>Deterministic pseudo-random values in [-1, 1) (enough to tell samples of a batch apart).</summary>
@@ -106,9 +158,9 @@ internal static class OrtProbe
             case ElementType.UInt8:
                 return OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(values, f => (byte)Math.Clamp((f + 1) * 127.5f, 0, 255)), shape);
             case ElementType.Int64:
-                return OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(values, f => (long)0), shape);
+                return OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(values, f => (long)f), shape);
             case ElementType.Int32:
-                return OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(values, f => 0), shape);
+                return OrtValue.CreateTensorValueFromMemory(Array.ConvertAll(values, f => (int)f), shape);
             default:
                 throw new InvalidModelException($"input element type {Tensors.Name(type)} is not supported (expected a float image tensor)");
         }
