@@ -42,7 +42,8 @@ public static class NchwcConv
             using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL, IntraOpNumThreads = 1 };
             using var session = new InferenceSession(OnnxModelFile.ToBytes(m), options);
             using var x = OrtValue.CreateTensorValueFromMemory(new float[4], [1, 4, 1, 1]);
-            using var y = session.Run(new RunOptions(), ["x"], [x], ["y"]);
+            using var runOptions = new RunOptions(); // held for the whole native call (see RunOptionsLifetimeTests)
+            using var y = session.Run(runOptions, ["x"], [x], ["y"]);
             long block = y[0].GetTensorTypeAndShape().Shape[1];
             return block is 4 or 8 or 16 ? (int)block : 0;
         }
