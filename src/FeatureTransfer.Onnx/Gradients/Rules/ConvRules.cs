@@ -5,10 +5,11 @@ using static FeatureTransfer.Onnx.Graph.Nodes;
 namespace FeatureTransfer.Onnx.Gradients.Rules;
 
 /// <summary>
-/// 2-D Conv with pads, strides, dilations and groups (depthwise included).
-/// dX: ConvTranspose with the same weights (exact; output_padding restores the input size).
-/// dW: an im2col built from strided Slices of the padded input, then one batched MatMul per group
-/// (large matrix products rather than a convolution with a degenerate, image-sized kernel).
+/// 1-D, 2-D and 3-D Conv with pads, strides, dilations and groups (depthwise included).
+/// dX: stride 1 a Conv with flipped weights; strided, one Conv per output phase (NCHWc) or ConvTranspose.
+/// Trained 2-D convolutions run in ONNX Runtime's NCHWc kernels when the shapes allow (<see cref="NchwcConv"/>).
+/// dW: an im2col built from strided Slices of the padded input, then one Gemm (one batched MatMul per group)
+/// (large matrix products rather than a convolution with a degenerate, image-sized kernel); see WeightGradientMethod.
 /// </summary>
 internal static class ConvRules
 {
@@ -95,7 +96,8 @@ internal static class ConvRules
 
     /// <summary>
     /// dX. Stride 1: a plain Conv of dY with the spatially flipped, group-transposed weights and complementary pads
-    /// (exact, and ONNX Runtime's Conv kernels are much faster than its ConvTranspose); otherwise ConvTranspose.
+    /// (exact, and ONNX Runtime's Conv kernels are much faster than its ConvTranspose); strided: <see cref="PhaseInputGrad"/>
+    /// when the NCHWc kernels apply, otherwise ConvTranspose.
     /// </summary>
     private static string InputGrad(GradContext c, Geometry geo, string g, string wName, TensorShape x, TensorShape y, TensorShape w)
     {
