@@ -11,7 +11,10 @@ using Onnx;
 //
 //   TrainingBenchmark [run] [--modes a,b,c] [--rounds 3] [--steps 3] [--warmup 1] [--batch 32] [--threads 2]
 //                     [--bn train|frozen] [--size 224] [--profile DIR]
-//   TrainingBenchmark engine --model M.onnx --mode a|b|c [...]   (one configuration of our engine; used by run)
+//   TrainingBenchmark engine --model M.onnx --mode a|b|c [--session nospin+noarena+...] [...]   (one configuration of our engine; used by run)
+//   TrainingBenchmark micro [--layers layer1,layer3] [--methods slices,taps,onehot,swapped] [--rounds 2] [--steps 3]
+// Environment: FT_CONV_DW forces a weight-gradient formulation, FT_NCHWC=0 keeps trained convolutions out of ONNX
+// Runtime's NCHWc kernels, FT_ORT_PROFILE=<prefix> writes ONNX Runtime's profile of the engine.
 var args_ = Args.Parse(args);
 return args_.Command switch
 {
@@ -117,7 +120,7 @@ internal static class EngineChild
 }
 
 /// <summary>
-/// The Conv weight gradient alone, per formulation (FT_CONV_DW = slices | onehot | swapped), on ResNet-18's layer
+/// The Conv weight gradient alone, per formulation (FT_CONV_DW = slices | taps | onehot | swapped), on ResNet-18's layer
 /// shapes at batch 32: X -> Conv (trainable W) -> GlobalAveragePool -> logits. Alternating rounds in one process.
 /// </summary>
 internal static class Micro
@@ -125,7 +128,7 @@ internal static class Micro
     public static int Run(Args a)
     {
         int batch = a.Int("batch", 32), threads = a.Int("threads", 2), rounds = a.Int("rounds", 2), steps = a.Int("steps", 3);
-        var methods = a.Get("methods", "slices,onehot,swapped").Split(',');
+        var methods = a.Get("methods", "slices,taps,onehot,swapped").Split(',');
         (string Name, long C, long Hw, long O, long K, long S, long P)[] layers =
         [
             ("conv1 7x7/2", 3, 224, 64, 7, 2, 3), ("layer1 3x3", 64, 56, 64, 3, 1, 1), ("layer2.0 3x3/2", 64, 56, 128, 3, 2, 1),

@@ -33,6 +33,8 @@ public sealed class GradContext
     public IReadOnlyDictionary<string, TensorShape> Shapes { get; }
     /// <summary>float32 or float64: every constant the rules emit has this type.</summary>
     public ElementType FloatType { get; }
+    /// <summary>ONNX Runtime's NCHWc channel block for convolutions the rules emit (0: plain ONNX Conv); see <see cref="NchwcConv"/>.</summary>
+    public int NchwcBlock { get; init; }
     /// <summary>Nodes emitted so far, in execution order.</summary>
     public List<NodeProto> Emitted { get; } = [];
     /// <summary>Constant tensors the emitted nodes read.</summary>

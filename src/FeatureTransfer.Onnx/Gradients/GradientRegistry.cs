@@ -30,6 +30,7 @@ public static class GradientRegistry
         PoolRules.Register(r);
         ShapeRules.Register(r);
         ReduceRules.Register(r);
+        NormalizationRules.Register(r);
         return r;
     }
 }

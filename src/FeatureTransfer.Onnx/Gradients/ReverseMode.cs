@@ -17,10 +17,11 @@ public static class ReverseMode
     /// <summary>
     /// Emits the nodes computing d(sum of seed * tensor)/d(wrt) for each name in <paramref name="wrt"/>.
     /// <paramref name="seeds"/> maps a forward tensor to the name of its incoming gradient.
-    /// A wrt tensor the seeds do not depend on gets a zero gradient.
+    /// A wrt tensor the seeds do not depend on gets a zero gradient. <paramref name="nchwcBlock"/> &gt; 0 lets the rules
+    /// emit ONNX Runtime's NCHWc convolutions (<see cref="NchwcConv"/>; the model must then import its domain).
     /// </summary>
     public static BackwardGraph Differentiate(GraphProto graph, IReadOnlyDictionary<string, TensorShape> shapes,
-        IReadOnlyCollection<string> wrt, IReadOnlyDictionary<string, string> seeds)
+        IReadOnlyCollection<string> wrt, IReadOnlyDictionary<string, string> seeds, int nchwcBlock = 0)
     {
         var index = new GraphIndex(graph);
         var order = index.TopologicalOrder;
@@ -44,7 +45,7 @@ public static class ReverseMode
         }
         var needs = new HashSet<string>(fromWrt.Where(toSeed.Contains), StringComparer.Ordinal);
         var floatType = seeds.Keys.Select(k => shapes[k].Type).FirstOrDefault(ElementType.Float);
-        var ctx = new GradContext(index, shapes, needs, floatType);
+        var ctx = new GradContext(index, shapes, needs, floatType) { NchwcBlock = nchwcBlock };
         foreach (var (t, g) in seeds) ctx.Accumulate(t, g);
 
         for (int i = order.Count - 1; i >= 0; i--)

@@ -76,7 +76,8 @@ public static class TrainingGraphBuilder
             g.Input.Add(ValueInfo(p.Name, (ElementType)p.DataType, p.Dims.ToArray()));
         }
 
-        var back = ReverseMode.Differentiate(g, shapes, spec.Trainable, new Dictionary<string, string> { [logits] = dLogits });
+        int block = floatType == ElementType.Float ? NchwcConv.BlockSize : 0;
+        var back = ReverseMode.Differentiate(g, shapes, spec.Trainable, new Dictionary<string, string> { [logits] = dLogits }, block);
         g.Node.AddRange(back.Nodes);
         g.Initializer.AddRange(back.Constants);
 
@@ -102,6 +103,7 @@ public static class TrainingGraphBuilder
         g.Output.Add(new ValueInfoProto { Name = logits });
         foreach (var s in state) g.Output.Add(new ValueInfoProto { Name = s.Output });
         Prune(g);
+        NchwcConv.RewriteForward(model, shapes, floatType, block);
         // Inputs nothing reads any more (e.g. a step counter SGD ignores) are still fed: keep them declared.
         return new TrainingGraph(model, batchInput, LabelsInput, lrInputs, StepInput, LossOutput, logits, classes, state);
     }
@@ -127,9 +129,10 @@ public static class TrainingGraphBuilder
     }
 
     /// <summary>
-    /// Rewrites BatchNormalization nodes downstream of a trainable tensor into elementwise ops (so the generic rules
-    /// differentiate them), in batch-statistics form when their scale is trained and the spec asks for it, and
-    /// Dropout into training mode.
+    /// Rewrites BatchNormalization nodes downstream of a trainable tensor into their inference form (running
+    /// statistics), or, when their scale is trained and the spec asks for batch statistics, into per-channel batch
+    /// mean/variance feeding an inference-form node (Rules/NormalizationRules differentiates both); Dropout into
+    /// training mode.
     /// </summary>
     private static void Lower(ModelProto model, GraphIndex index, Dictionary<string, TensorShape> shapes, HashSet<string> trainable,
         TrainingSpec spec, List<StateTensor> state)
@@ -139,13 +142,14 @@ public static class TrainingGraphBuilder
         foreach (var n in index.TopologicalOrder)
             if (n.Input.Any(downstream.Contains)) foreach (var o in n.Output) downstream.Add(o);
         var ctx = new GradContext(index, shapes, [], ElementType.Float, "lower");
+        long opset = DefaultOpset(model);
         var result = new List<NodeProto>();
         foreach (var n in index.TopologicalOrder)
         {
             if (n.OpType == "BatchNormalization" && n.Input.Any(downstream.Contains))
             {
                 ctx.Emitted.Clear();
-                LowerBatchNorm(n, ctx, index, spec, state);
+                LowerBatchNorm(n, ctx, index, spec, state, opset);
                 result.AddRange(ctx.Emitted);
             }
             else if (n.OpType == "Dropout" && spec.DropoutActive)
@@ -168,37 +172,39 @@ public static class TrainingGraphBuilder
         g.Initializer.AddRange(ctx.Constants);
     }
 
-    private static void LowerBatchNorm(NodeProto n, GradContext c, GraphIndex index, TrainingSpec spec, List<StateTensor> state)
+    private static void LowerBatchNorm(NodeProto n, GradContext c, GraphIndex index, TrainingSpec spec, List<StateTensor> state, long opset)
     {
         string x = n.Input[0], scale = n.Input[1], bias = n.Input[2], mean = n.Input[3], variance = n.Input[4], y = n.Output[0];
         double eps = n.GetFloat("epsilon", 1e-5f);
         int rank = c.Shape(x).Rank;
         long channels = c.Shape(x).Dims[1];
         var perChannel = c.Ints(new[] { channels }.Concat(Enumerable.Repeat(1L, rank - 2)).ToArray());
-        var scaleR = c.Reshape(scale, perChannel);
-        var biasR = c.Reshape(bias, perChannel);
         bool training = spec.BatchNorm == BatchNormMode.Training && spec.Trainable.Contains(scale);
         if (!training)
         {
-            // y = x * a + b with a = scale / sqrt(var + eps), b = bias - mean * a (per channel).
-            var a = c.Div(scale, c.Op("Sqrt", [c.Add(variance, c.Scalar(eps))]));
-            var b = c.Sub(bias, c.Mul(mean, a));
-            c.OpNamed("Add", [c.Mul(x, c.Reshape(a, perChannel)), c.Reshape(b, perChannel)], [y]);
+            // Running statistics: the node itself in inference form (one fused pass; its rule gives dX, dGamma, dBeta).
+            c.Emitted.Add(Make("BatchNormalization", [x, scale, bias, mean, variance], [y], c.Fresh(GraphIndex.DisplayName(n)),
+                attributes: Attr("epsilon", (float)eps)));
             return;
         }
+        // Batch statistics as per-channel vectors, then one inference-form BatchNormalization node that normalises with
+        // them. The node's name marks it for the closed-form backward (Rules/NormalizationRules): nothing else of the
+        // statistics is differentiated, and the backward recomputes x-hat from x instead of keeping intermediates.
         var axes = new long[] { 0 }.Concat(Enumerable.Range(2, rank - 2).Select(i => (long)i)).ToArray();
         var n1 = c.Div(c.CastFloat(c.Op("Size", [x])), c.Scalar(channels)); // elements per channel
-        var batchMean = c.Div(c.ReduceSum(x, axes, keepDims: true), n1);
-        var xc = c.Sub(x, batchMean);
-        var batchVar = c.Div(c.ReduceSum(c.Mul(xc, xc), axes, keepDims: true), n1);
-        var invStd = c.Div(c.Scalar(1), c.Op("Sqrt", [c.Add(batchVar, c.Scalar(eps))]));
-        c.OpNamed("Add", [c.Mul(c.Mul(xc, invStd), scaleR), biasR], [y]);
+        var batchMean = c.Div(c.ReduceSum(x, axes, keepDims: false), n1);
+        var xc = c.Sub(x, c.Reshape(batchMean, perChannel));
+        var sumSquares = opset >= 18
+            ? c.Op("ReduceSumSquare", [xc, c.Ints(axes)], Attr("keepdims", 0L))
+            : c.Op("ReduceSumSquare", [xc], Attr("axes", axes), Attr("keepdims", 0L));
+        var batchVar = c.Div(sumSquares, n1);
+        c.Emitted.Add(Make("BatchNormalization", [x, scale, bias, batchMean, batchVar], [y],
+            Rules.NormalizationRules.BatchStatisticsPrefix + c.Fresh(GraphIndex.DisplayName(n)), attributes: Attr("epsilon", (float)eps)));
         double m = spec.BatchNormMomentum;
-        var flat = c.Ints(channels);
         var unbiased = c.Mul(batchVar, c.Div(n1, c.Sub(n1, c.Scalar(1))));
         string meanNext = mean + "::next", varNext = variance + "::next";
-        c.OpNamed("Add", [c.Mul(mean, c.Scalar(m)), c.Mul(c.Reshape(batchMean, flat), c.Scalar(1 - m))], [meanNext]);
-        c.OpNamed("Add", [c.Mul(variance, c.Scalar(m)), c.Mul(c.Reshape(unbiased, flat), c.Scalar(1 - m))], [varNext]);
+        c.OpNamed("Add", [c.Mul(mean, c.Scalar(m)), c.Mul(batchMean, c.Scalar(1 - m))], [meanNext]);
+        c.OpNamed("Add", [c.Mul(variance, c.Scalar(m)), c.Mul(unbiased, c.Scalar(1 - m))], [varNext]);
         foreach (var (name, next) in new[] { (mean, meanNext), (variance, varNext) })
         {
             var init = index.Initializers.GetValueOrDefault(name)

@@ -146,6 +146,8 @@ public class OpGradientTests
     }
 
     [Theory]
+    [InlineData("slices")]
+    [InlineData("taps")]
     [InlineData("onehot")]
     [InlineData("swapped")]
     public void Alternative_conv_weight_gradients_match_finite_differences(string method)
@@ -153,7 +155,17 @@ public class OpGradientTests
         FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = method;
         try
         {
+            Conv_matches_finite_differences(1, 1, 1, 0, 3);
             Conv_matches_finite_differences(1, 1, 1, 1, 3);
+            Conv_matches_finite_differences(1, 1, 1, 1, 2);
+            Conv1d_matches_finite_differences(1, 1, 1, 0, 3);
+            Conv1d_matches_finite_differences(1, 2, 1, 1, 3);
+            Conv3d_matches_finite_differences(1, 1, 1, 1, 3);
+            Conv3d_matches_finite_differences(1, 2, 1, 0, 2);
+            Conv_with_stride_one_and_asymmetric_pads_matches_finite_differences();
+            Conv_with_sixteen_input_channels_matches_finite_differences(1, 1, 3);
+            Conv_with_sixteen_input_channels_matches_finite_differences(2, 1, 3);
+            Conv_with_sixteen_input_channels_matches_finite_differences(3, 1, 2);
             Conv_matches_finite_differences(2, 1, 1, 1, 3);
             Conv_matches_finite_differences(1, 2, 1, 2, 3);
             Conv_matches_finite_differences(2, 1, 2, 1, 3);
@@ -164,6 +176,53 @@ public class OpGradientTests
             Conv_with_asymmetric_pads_and_strides_matches_finite_differences();
         }
         finally { FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = null; }
+    }
+
+    [Theory]
+    [InlineData(1, 1, 3)]   // per-tap Gemms (16 input channels), stride 1
+    [InlineData(2, 1, 3)]   // per-tap Gemms on the stride phases
+    [InlineData(2, 2, 3)]   // stride 2 with dilation 2 (every tap in the same phase)
+    [InlineData(3, 1, 2)]   // stride 3, even kernel
+    public void Conv_with_sixteen_input_channels_matches_finite_differences(int stride, int dilation, int k)
+    {
+        var n = N("Conv", ["X", "W"], Attr("strides", stride, stride), Attr("dilations", dilation, dilation), Attr("pads", 1L, 1L, 1L, 1L),
+            Attr("kernel_shape", k, k));
+        Check32Linear(n, new GradInput("X", [2, 16, 7, 6]), new GradInput("W", [3, 16, k, k]));
+    }
+
+    [Theory]
+    [InlineData(2, 3, 1, 8, 6)]   // ResNet's 3x3/2
+    [InlineData(2, 1, 0, 8, 6)]   // 1x1/2 downsample: odd rows and columns get no tap (zero phases)
+    [InlineData(2, 4, 1, 8, 6)]   // even kernel
+    [InlineData(3, 3, 0, 9, 6)]   // stride 3, no pad
+    [InlineData(3, 2, 0, 9, 6)]   // stride 3, kernel shorter than the stride (a zero phase)
+    public void Strided_conv_input_gradient_by_phases_matches_finite_differences(int stride, int k, int pad, int h, int w)
+    {
+        var n = N("Conv", ["X", "W"], Attr("strides", stride, stride), Attr("pads", pad, pad, pad, pad), Attr("kernel_shape", k, k));
+        FeatureTransfer.Onnx.Gradients.Rules.ConvRules.StridedInputGradientByPhases = true;
+        try
+        {
+            // The phase formulation is taken (no ConvTranspose in the backward), and it is exact.
+            var model = new ModelProto { IrVersion = 8, Graph = new GraphProto { Name = "phases" } };
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
+            model.Graph.Node.Add(n.Clone());
+            model.Graph.Input.Add(TrainingGraphBuilder.ValueInfo("X", ElementType.Float, [2, 4, h, w]));
+            model.Graph.Input.Add(TrainingGraphBuilder.ValueInfo("W", ElementType.Float, [3, 4, k, k]));
+            model.Graph.Output.Add(new ValueInfoProto { Name = "Y" });
+            var shapes = ShapeProbe.Run(model, new Dictionary<string, long[]> { ["X"] = [2, 4, h, w], ["W"] = [3, 4, k, k] });
+            var back = ReverseMode.Differentiate(model.Graph, shapes, ["X"], new Dictionary<string, string> { ["Y"] = "dY" });
+            Assert.DoesNotContain(back.Nodes, b => b.OpType == "ConvTranspose");
+            Check32Linear(n, new GradInput("X", [2, 4, h, w]), new GradInput("W", [3, 4, k, k]));
+        }
+        finally { FeatureTransfer.Onnx.Gradients.Rules.ConvRules.StridedInputGradientByPhases = false; }
+    }
+
+    [Fact]
+    public void Conv_with_stride_one_and_asymmetric_pads_matches_finite_differences()
+    {
+        // Stride 1 takes the per-tap formulation by default: uneven pads, a non-square kernel and dilation on one axis.
+        var n = N("Conv", ["X", "W"], Attr("pads", 2L, 0L, 0L, 1L), Attr("kernel_shape", 3L, 2L), Attr("dilations", 1L, 2L));
+        Check32Linear(n, new GradInput("X", [2, 3, 6, 7]), new GradInput("W", [4, 3, 3, 2]));
     }
 
     [Fact]

@@ -19,12 +19,19 @@ public class TrainingGraphTests
         .Conv(6, 3, stride: 2, pad: 1, bias: true).BatchNorm().Relu()
         .GlobalAveragePool().Flatten().Linear(3).Build();
 
+    /// <summary>16 channels: the trained convolutions run in ONNX Runtime's NCHWc kernels (block 8 or 16), the RGB stem in their NCHW-input form.</summary>
+    private static ModelProto WideCnn() => new GraphBuilder("x", 3, 8, 8, seed: 4)
+        .Conv(16, 3, pad: 1).BatchNorm().Relu()
+        .Conv(16, 3, pad: 1).BatchNorm().Relu()
+        .Conv(16, 3, stride: 2, pad: 1).BatchNorm().Relu()
+        .GlobalAveragePool().Flatten().Linear(3).Build();
+
     private static readonly long[] Labels = [0, 2, 1, 2];
 
-    private static float[] Batch(int seed)
+    private static float[] Batch(int seed, int channels = 2)
     {
         var rng = new Random(seed);
-        return Enumerable.Range(0, 4 * 2 * 8 * 8).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        return Enumerable.Range(0, 4 * channels * 8 * 8).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
     }
 
     /// <summary>Runs the step once; returns loss and every state output by input name.</summary>
@@ -34,7 +41,7 @@ public class TrainingGraphTests
         var names = new List<string> { tg.BatchInput, tg.LabelsInput, tg.LearningRateInputs[0], tg.StepInput };
         var values = new List<OrtValue>
         {
-            OrtValue.CreateTensorValueFromMemory(x, [4, 2, 8, 8]),
+            OrtValue.CreateTensorValueFromMemory(x, [4, x.Length / (4 * 8 * 8), 8, 8]),
             OrtValue.CreateTensorValueFromMemory(Labels, [4]),
             OrtValue.CreateTensorValueFromMemory(new[] { lr }, []),
             OrtValue.CreateTensorValueFromMemory(new[] { step }, []),
@@ -53,22 +60,30 @@ public class TrainingGraphTests
         return (outs[0].GetTensorDataAsSpan<float>()[0], next);
     }
 
-    private static void CheckGradients(BatchNormMode mode)
+    private static void CheckGradients(BatchNormMode mode, bool wide = false)
     {
-        var model = SmallCnn();
+        var model = wide ? WideCnn() : SmallCnn();
+        int channels = wide ? 3 : 2;
         var trainable = model.Graph.Initializer.Where(i => !i.Name.Contains("running")).Select(i => i.Name).ToList();
         var spec = new TrainingSpec
         {
             Trainable = trainable,
-            InputShapes = new Dictionary<string, long[]> { ["x"] = [-1, 2, 8, 8] },
+            InputShapes = new Dictionary<string, long[]> { ["x"] = [-1, channels, 8, 8] },
             Optimizer = new OptimizerSpec { Kind = OptimizerKind.Sgd, Momentum = 0 },
             LabelSmoothing = 0.1,
             BatchNorm = mode,
         };
         var tg = TrainingGraphBuilder.Build(model, spec);
+        if (wide && NchwcConv.BlockSize > 0)
+        {
+            // Three forward convolutions, the stride-1 input gradient and the four phases of the stride-2 one, all in
+            // NCHWc form (the stem needs no input gradient).
+            Assert.Equal(8, tg.Model.Graph.Node.Count(n => n.OpType == "Conv" && n.Domain == NchwcConv.Domain));
+            Assert.DoesNotContain(tg.Model.Graph.Node, n => n.OpType is "Conv" or "ConvTranspose" && n.Domain == "");
+        }
         using var session = new InferenceSession(tg.Model.ToByteArray());
         var state = tg.State.ToDictionary(s => s.Input, s => Tensors.ToFloats(s.Initial));
-        var x = Batch(5);
+        var x = Batch(5, channels);
         var (loss0, next) = RunStep(session, tg, x, state, lr: 1);
         Assert.True(loss0 > 0.5 && loss0 < 3, $"loss {loss0}");
         const float eps = 2e-3f;
@@ -99,6 +114,14 @@ public class TrainingGraphTests
 
     [Fact]
     public void Sgd_step_gradient_matches_finite_differences_with_batch_statistics() => CheckGradients(BatchNormMode.Training);
+
+    [Fact]
+    public void Sgd_step_gradient_matches_finite_differences_with_nchwc_convolutions_and_batch_statistics()
+        => CheckGradients(BatchNormMode.Training, wide: true);
+
+    [Fact]
+    public void Sgd_step_gradient_matches_finite_differences_with_nchwc_convolutions_and_frozen_statistics()
+        => CheckGradients(BatchNormMode.Inference, wide: true);
 
     [Fact]
     public void Training_mode_batch_norm_updates_running_statistics_and_frozen_ones_stay_initializers()
