@@ -267,6 +267,8 @@ public sealed class FeatureExtractor : IDisposable
         ListingSha256 = dataset.ListingSha256,
         Shard = shard?.ToString(),
         BatchSize = batchSize,
+        // Normalized so that "the whole batch" reads the same whichever way it was asked for.
+        RunSize = !SupportsBatching ? 1 : Options.RunSize > 0 && Options.RunSize < batchSize ? Options.RunSize : 0,
     };
 
     /// <summary>

@@ -31,6 +31,7 @@ public static class ShardMerge
                 : !Equals(prov.Preprocessing, first.Prov.Preprocessing) ? "other preprocessing"
                 : prov.ListingSha256 != first.Prov.ListingSha256 ? "another input listing"
                 : prov.BatchSize != first.Prov.BatchSize ? $"batch size {prov.BatchSize} vs {first.Prov.BatchSize}"
+                : prov.RunSize != first.Prov.RunSize ? $"run size {RunSizeText(prov.RunSize)} vs {RunSizeText(first.Prov.RunSize)} (images per ONNX Runtime call)"
                 : null;
             if (diff is not null)
                 throw new ProvenanceMismatchException($"cannot be merged with {first.Path}: {diff}", path);
@@ -66,4 +67,6 @@ public static class ShardMerge
         var errorsPath = ErrorsFile.Write(outputPath, errors);
         return new ExtractionSummary(outputPath, rows, errors.Count, errorsPath, 0, TimeSpan.Zero, []);
     }
+
+    private static string RunSizeText(int runSize) => runSize == 0 ? "whole batch" : runSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -38,6 +38,13 @@ public sealed record FeatureProvenance
     /// <summary>Batch size that fixed batch boundaries (DESIGN.md row order).</summary>
     public int BatchSize { get; init; }
 
+    /// <summary>
+    /// Images per ONNX Runtime call inside a batch; 0 = the whole batch in one call (also what files written before
+    /// run sizes were recorded read as). Values of different run sizes may differ in the last bits, so shards of
+    /// different run sizes are not merged.
+    /// </summary>
+    public int RunSize { get; init; }
+
     /// <summary>Free-form extras (e.g. normalization recipe for transformed embeddings).</summary>
     public Dictionary<string, string> Extra { get; init; } = [];
 }

@@ -120,6 +120,12 @@ public class ResumeAndShardTests(ITestOutputHelper output)
         (code, _, err) = CliProcess.Run("merge", a, c, "--out", tmp.File("m.csv"));
         Assert.Equal(1, code);
         Assert.Contains("different shard counts", err);
+        // Same layers, another run size: values may differ in the last bits, so the shards are not mixed.
+        var d = tmp.File("d.csv");
+        Assert.Equal(0, CliProcess.Run(["extract", .. data, "--layers", "bottleneck", "--shard", "1/2", "--run-size", "0", "--out", d]).ExitCode);
+        (code, _, err) = CliProcess.Run("merge", a, d, "--out", tmp.File("m.csv"));
+        Assert.Equal(1, code);
+        Assert.Contains("run size whole batch vs 4", err);
         Assert.False(File.Exists(tmp.File("m.csv")));
     }
 
