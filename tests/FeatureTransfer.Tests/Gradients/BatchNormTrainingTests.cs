@@ -39,23 +39,7 @@ public class BatchNormTrainingTests
 
         using var session = new InferenceSession(tg.Model.ToByteArray());
         var labels = reference.GetProperty("labels").EnumerateArray().Select(v => v.GetInt64()).ToArray();
-        var names = new List<string> { tg.BatchInput, tg.LabelsInput, tg.LearningRateInputs[0], tg.StepInput };
-        var values = new List<OrtValue>
-        {
-            OrtValue.CreateTensorValueFromMemory(Floats(reference.GetProperty("input")), shape),
-            OrtValue.CreateTensorValueFromMemory(labels, [labels.Length]),
-            OrtValue.CreateTensorValueFromMemory(new[] { 1f }, []),
-            OrtValue.CreateTensorValueFromMemory(new[] { 1f }, []),
-        };
-        var initial = tg.State.ToDictionary(s => s.Input, s => Tensors.ToFloats(s.Initial));
-        foreach (var s in tg.State)
-        {
-            names.Add(s.Input);
-            values.Add(OrtValue.CreateTensorValueFromMemory(initial[s.Input], s.Initial.Dims.ToArray()));
-        }
-        using var runOptions = new RunOptions();
-        using var outs = session.Run(runOptions, names, values, [tg.LossOutput, .. tg.State.Select(s => s.Output)]);
-        foreach (var v in values) v.Dispose();
+        using var outs = OneTrainingStep.Run(session, tg, Floats(reference.GetProperty("input")), shape, labels, out var initial);
         Assert.Equal(reference.GetProperty("loss").GetDouble(), outs[0].GetTensorDataAsSpan<float>()[0], 5);
 
         var failures = new List<string>();

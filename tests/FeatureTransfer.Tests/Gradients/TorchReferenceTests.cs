@@ -67,23 +67,7 @@ public class TorchReferenceTests
         using var session = new InferenceSession(tg.Model.ToByteArray());
         var x = Get("__input__");
         var labels = Get("__labels__").Select(v => (long)v).ToArray();
-        var names = new List<string> { tg.BatchInput, tg.LabelsInput, tg.LearningRateInputs[0], tg.StepInput };
-        var values = new List<OrtValue>
-        {
-            OrtValue.CreateTensorValueFromMemory(x, [2, 3, 64, 64]),
-            OrtValue.CreateTensorValueFromMemory(labels, [2]),
-            OrtValue.CreateTensorValueFromMemory(new[] { 1f }, []),
-            OrtValue.CreateTensorValueFromMemory(new[] { 1f }, []),
-        };
-        var initial = tg.State.ToDictionary(s => s.Input, s => Tensors.ToFloats(s.Initial));
-        foreach (var s in tg.State)
-        {
-            names.Add(s.Input);
-            values.Add(OrtValue.CreateTensorValueFromMemory(initial[s.Input], s.Initial.Dims.ToArray()));
-        }
-        using var runOptions = new RunOptions();
-        using var outs = session.Run(runOptions, names, values, [tg.LossOutput, .. tg.State.Select(s => s.Output)]);
-        foreach (var v in values) v.Dispose();
+        using var outs = OneTrainingStep.Run(session, tg, x, [2, 3, 64, 64], labels, out var initial);
         float loss = outs[0].GetTensorDataAsSpan<float>()[0];
         Assert.Equal(Get("__loss__")[0], loss, 3);
         var failures = new List<string>();
