@@ -190,7 +190,8 @@ public sealed class ExportedClassifier : IDisposable
         var result = new SKBitmap(info);
         using var canvas = new SKCanvas(result);
         canvas.SetMatrix(OrientationMatrix(origin, bitmap.Width, bitmap.Height));
-        canvas.DrawBitmap(bitmap, 0, 0);
+        using var image = SKImage.FromBitmap(bitmap);
+        canvas.DrawImage(image, 0, 0, SKSamplingOptions.Default); // orientation moves whole pixels: nearest sampling
         return result;
     }
 

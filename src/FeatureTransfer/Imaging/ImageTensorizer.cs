@@ -214,6 +214,9 @@ public sealed class ImageTensorizer
             throw new InvalidImageException(path, $"image {width}x{height} is too large to decode in memory");
     }
 
+    /// <summary>Bytes Skia reads to recognise a format before it decides between "unknown" and "incomplete".</summary>
+    private const int SkiaSniffBytes = 32;
+
     private (int Width, int Height) DecodeWithSkia(string path, int length, Preprocessing p, Scratch s)
     {
         using var data = SKData.CreateCopy(s.File.AsSpan(0, length));
@@ -223,6 +226,9 @@ public sealed class ImageTensorizer
         {
             throw new InvalidImageException(path, createResult switch
             {
+                // Skia 4 reports any stream shorter than its format sniffer reads as IncompleteInput, image or not.
+                SKCodecResult.IncompleteInput when length < SkiaSniffBytes
+                    => $"not a decodable image: too short to recognise ({length} bytes)",
                 SKCodecResult.IncompleteInput => "truncated image header (IncompleteInput)",
                 SKCodecResult.Unimplemented or SKCodecResult.InvalidInput or SKCodecResult.ErrorInInput
                     => $"not a decodable image: unrecognised or corrupt format ({createResult}, {length} bytes)",
