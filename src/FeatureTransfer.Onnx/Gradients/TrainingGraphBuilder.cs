@@ -102,7 +102,7 @@ public static class TrainingGraphBuilder
         g.Output.Add(new ValueInfoProto { Name = LossOutput });
         g.Output.Add(new ValueInfoProto { Name = logits });
         foreach (var s in state) g.Output.Add(new ValueInfoProto { Name = s.Output });
-        Prune(g);
+        GraphPruner.Prune(g);
         NchwcConv.RewriteForward(model, shapes, floatType, block);
         // Inputs nothing reads any more (e.g. a step counter SGD ignores) are still fed: keep them declared.
         return new TrainingGraph(model, batchInput, LabelsInput, lrInputs, StepInput, LossOutput, logits, classes, state);
@@ -212,25 +212,5 @@ public static class TrainingGraphBuilder
             if (state.Any(s => s.Input == name)) continue;
             state.Add(new StateTensor(name, next, init.Clone(), name));
         }
-    }
-
-    /// <summary>Removes nodes no output depends on.</summary>
-    private static void Prune(GraphProto g)
-    {
-        var index = new GraphIndex(g);
-        var needed = new HashSet<string>(g.Output.Select(o => o.Name), StringComparer.Ordinal);
-        var keep = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
-        foreach (var n in index.TopologicalOrder.Reverse())
-        {
-            if (!n.Output.Any(needed.Contains)) continue;
-            keep.Add(n);
-            foreach (var i in n.Input) if (i.Length > 0) needed.Add(i);
-        }
-        var nodes = index.TopologicalOrder.Where(keep.Contains).ToList();
-        g.Node.Clear();
-        g.Node.AddRange(nodes);
-        var inits = g.Initializer.Where(i => needed.Contains(i.Name)).ToList();
-        g.Initializer.Clear();
-        g.Initializer.AddRange(inits);
     }
 }

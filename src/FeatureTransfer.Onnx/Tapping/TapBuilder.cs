@@ -146,7 +146,7 @@ public static class TapBuilder
         g.Output.Clear();
         g.Output.Add(new ValueInfoProto { Name = tensor });
         g.ValueInfo.Clear();
-        Prune(g, ModelInspector.SingleUserInput(index, null).Name);
+        GraphPruner.Prune(g, keepInputs: new HashSet<string>([ModelInspector.SingleUserInput(index, null).Name]));
         return model;
     }
 
@@ -260,7 +260,7 @@ public static class TapBuilder
         // value_info from the file records batch 1 shapes; ORT infers everything again.
         g.ValueInfo.Clear();
         if (patchBatch) PatchBatch(g, input, kept);
-        Prune(g, input.Name);
+        GraphPruner.Prune(g, keepInputs: new HashSet<string>([input.Name]));
         var shape = input.Type.TensorType.Shape.Dim
             .Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue > 0 ? d.DimValue : -1L)
             .ToArray();
@@ -371,40 +371,6 @@ public static class TapBuilder
     }
 
     /// <summary>Removes nodes, initializers and initializer-inputs the outputs do not need.</summary>
-    private static void Prune(GraphProto g, string userInput)
-    {
-        var needed = new HashSet<string>(g.Output.Select(o => o.Name), StringComparer.Ordinal);
-        var index = new GraphIndex(g);
-        var keep = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
-        foreach (var n in index.TopologicalOrder.Reverse())
-        {
-            if (!n.Output.Any(needed.Contains)) continue;
-            keep.Add(n);
-            foreach (var i in n.Input) if (i.Length > 0) needed.Add(i);
-            foreach (var a in n.Attribute) if (a.G is not null || a.Graphs.Count > 0)
-                    foreach (var i in AllNames(a)) needed.Add(i);
-        }
-        var nodes = index.TopologicalOrder.Where(keep.Contains).ToList();
-        g.Node.Clear();
-        g.Node.AddRange(nodes);
-        var inits = g.Initializer.Where(t => needed.Contains(t.Name)).ToList();
-        g.Initializer.Clear();
-        g.Initializer.AddRange(inits);
-        var inputs = g.Input.Where(i => i.Name == userInput || needed.Contains(i.Name)).ToList();
-        g.Input.Clear();
-        g.Input.AddRange(inputs);
-    }
-
-    private static IEnumerable<string> AllNames(AttributeProto a)
-    {
-        foreach (var sg in a.Graphs.Append(a.G).Where(x => x is not null))
-            foreach (var n in sg!.Node)
-            {
-                foreach (var i in n.Input) yield return i;
-                foreach (var sa in n.Attribute) foreach (var i in AllNames(sa)) yield return i;
-            }
-    }
-
     /// <summary>
     /// Runs the tapped model: a batch of two must give the same rows as two runs of one (a patched Reshape that
     /// mixed samples would not fail, only give wrong numbers). Null when fine, else the reason.

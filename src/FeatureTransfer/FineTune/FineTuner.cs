@@ -108,7 +108,7 @@ public static class FineTuner
         var (train, holdout) = Split(all, o.Holdout, o.Seed, sample);
         progress?.Report($"{train.Count} train / {holdout.Count} holdout images, {classes.Count} classes");
 
-        var head = HeadSurgery.Replace(source, classes.Count, inputShapes, o.Seed);
+        var head = HeadSurgery.Replace(source, classes.Count, o.Seed, o.ModelPath);
         var model = head.Model;
         if (o.FromScratch) Reinitialise(model, o.Seed);
         var bnMode = o.BatchNorm ?? (o.FromScratch ? BatchNormMode.Training : BatchNormMode.Inference);

@@ -1,4 +1,5 @@
 using FeatureTransfer.Onnx.Gradients;
+using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using Onnx;
@@ -14,9 +15,10 @@ namespace FeatureTransfer.FineTune;
 public sealed record HeadReplacement(ModelProto Model, string Bottleneck, IReadOnlyList<string> HeadParameters, IReadOnlyList<string> HeadNodes);
 
 /// <summary>
-/// Replaces the final classifier of a CNN with a fresh one for the target classes, keeping the bottleneck: walks back
-/// from the logits over Softmax/Flatten/Reshape/pooling/activations to the last Gemm, MatMul or Conv, takes its input
-/// as the bottleneck, and appends [GlobalAveragePool, Flatten when 4-D] and a Gemm initialised like PyTorch's Linear.
+/// Replaces the final classifier of a CNN with a fresh one for the target classes, keeping the bottleneck that
+/// <see cref="ModelInspector"/> finds for every other command (the classifier's input, or the output of a headless
+/// backbone; a quantized bottleneck is dequantized first), and appends [GlobalAveragePool, Flatten when 4-D] and a
+/// Gemm initialised like PyTorch's Linear. fp16 models are trained as an fp32 copy.
 /// </summary>
 public static class HeadSurgery
 {
@@ -27,55 +29,36 @@ public static class HeadSurgery
     /// <summary>Initializer of the new head's bias [classes].</summary>
     public const string BiasName = "head.bias";
 
-    /// <summary>Replaces the model's classifier with a fresh linear head for <paramref name="classes"/> classes on the penultimate features, keeping the base untouched.</summary>
-    public static HeadReplacement Replace(ModelProto inference, int classes, IReadOnlyDictionary<string, long[]> inputShapes, int seed)
+    /// <summary>Replaces the model's classifier with a fresh linear head for <paramref name="classes"/> classes on the bottleneck, keeping the base untouched.</summary>
+    public static HeadReplacement Replace(ModelProto inference, int classes, int seed, string? sourcePath = null)
     {
-        var model = OpsetUpgrade.ToAtLeast(inference, 17);
+        var model = OpsetUpgrade.ToAtLeast(Fp32Copy.Of(inference), 17);
         BatchDimension.MakeDynamic(model);
+        var inspection = ModelInspector.Inspect(model, sourcePath);
+        var tap = inspection.Bottleneck is { } name ? inspection.Find(name) : null;
+        if (tap is null)
+            throw new InvalidModelException($"fine-tuning needs a bottleneck to put the new head on: {inspection.BottleneckNote}", sourcePath);
         var g = model.Graph;
-        var index = new GraphIndex(g);
-        if (g.Output.Count != 1) throw new InvalidModelException("fine-tuning needs a model with one output (its class scores)");
-        var n = index.Producer(g.Output[0].Name);
-        while (n is { OpType: "Softmax" or "LogSoftmax" or "Flatten" or "Reshape" or "Squeeze" or "Identity" or "Relu" or "GlobalAveragePool" or "Dropout" or "Add" or "QuantizeLinear" or "DequantizeLinear" }
-               && !(n.OpType == "Add" && index.Producer(n.Input[0]) is { OpType: "MatMul" }))
-            n = index.Producer(n.Input[0]);
-        if (n is { OpType: "Add" }) n = index.Producer(n.Input[0]);
-        if (n is not { OpType: "Gemm" or "MatMul" or "Conv" })
-            throw new InvalidModelException($"cannot find the classifier: walking back from output '{g.Output[0].Name}' reached {(n is null ? "the input" : $"node '{GraphIndex.DisplayName(n)}' ({n.OpType})")}, not a Gemm/MatMul/Conv");
-        string bottleneck = n.Input[0];
-        var shapes = ShapeProbe.Run(model, inputShapes);
-        var b = shapes[bottleneck];
-
-        // Keep only what the bottleneck needs.
-        var needed = new HashSet<string>([bottleneck], StringComparer.Ordinal);
-        var keep = new List<NodeProto>();
-        foreach (var node in index.TopologicalOrder.Reverse())
-        {
-            if (!node.Output.Any(needed.Contains)) continue;
-            keep.Add(node);
-            foreach (var i in node.Input) if (i.Length > 0) needed.Add(i);
-        }
-        keep.Reverse();
-        g.Node.Clear();
-        g.Node.AddRange(keep);
-        var inits = g.Initializer.Where(i => needed.Contains(i.Name)).ToList();
-        g.Initializer.Clear();
-        g.Initializer.AddRange(inits);
-        // Old IR versions list initializers as inputs too: keep the user input only.
-        var userInputs = index.UserInputs.Select(i => i.Name).ToHashSet();
-        foreach (var i in g.Input.Where(i => !userInputs.Contains(i.Name)).ToList()) g.Input.Remove(i);
+        var userInputs = new GraphIndex(g).UserInputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        GraphPruner.Prune(g, roots: [tap.Tensor], keepInputs: userInputs, dropInitializerInputs: true);
 
         var headNodes = new List<string>();
-        string x = bottleneck;
-        if (b.Rank == 4)
+        string x = tap.Tensor;
+        if (tap.Quantized)
+        {
+            // The base stays int8 (not trainable); the head reads the dequantized bottleneck.
+            g.Node.Add(Make("DequantizeLinear", [x, tap.Scale!, tap.ZeroPoint!], ["head.dequantized"], name: "head.dequantize"));
+            headNodes.Add("head.dequantize");
+            x = "head.dequantized";
+        }
+        if (tap.Shape.Length == 4)
         {
             g.Node.Add(Make("GlobalAveragePool", [x], ["head.pool"], name: "head.pool"));
             g.Node.Add(Make("Flatten", ["head.pool"], ["head.flat"], name: "head.flat", attributes: Attr("axis", 1L)));
             headNodes.AddRange(["head.pool", "head.flat"]);
             x = "head.flat";
         }
-        else if (b.Rank != 2) throw new InvalidModelException($"bottleneck '{bottleneck}' has rank {b.Rank}; expected 2 or 4");
-        long features = b.Dims[1];
+        long features = tap.Width;
         var rng = new Random(seed);
         double bound = 1 / Math.Sqrt(features);
         float U() => (float)((rng.NextDouble() * 2 - 1) * bound);
@@ -86,7 +69,9 @@ public static class HeadSurgery
         g.Output.Clear();
         g.Output.Add(TrainingGraphBuilder.ValueInfo(LogitsName, ElementType.Float, [-1, classes]));
         g.ValueInfo.Clear();
-        return new HeadReplacement(model, bottleneck, [WeightName, BiasName], headNodes);
+        // The head-only stage caches what feeds the trained part: the float bottleneck (after dequantization).
+        string cached = tap.Quantized ? "head.dequantized" : tap.Tensor;
+        return new HeadReplacement(model, cached, [WeightName, BiasName], headNodes.Where(n => n != "head.dequantize").ToList());
     }
 
     /// <summary>

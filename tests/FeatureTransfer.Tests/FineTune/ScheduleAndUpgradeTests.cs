@@ -54,7 +54,7 @@ public class ScheduleAndUpgradeTests
         var model = OnnxModelFile.Load(TestPaths.SharedModel(Path.Combine("derived", "SqueezeNet_fp32_from_fp16.onnx")));
         var input = new GraphIndex(model.Graph).UserInputs[0].Name;
         var shapes = new Dictionary<string, long[]> { [input] = [-1, 3, 224, 224] };
-        var head = HeadSurgery.Replace(model, 2, shapes, seed: 0);
+        var head = HeadSurgery.Replace(model, 2, seed: 0);
         Assert.DoesNotContain(head.Model.Graph.Node, n => n.OpType == "Softmax");
         var layers = HeadSurgery.LayersFromTop(head.Model, head.HeadParameters.ToHashSet());
         var trainable = head.HeadParameters.Concat(layers.Take(3).SelectMany(l => l)).ToList();
