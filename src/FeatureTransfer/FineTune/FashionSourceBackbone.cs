@@ -156,14 +156,8 @@ public static class FashionSourceBackbone
     /// <summary>Writes preprocessing and labels into metadata_props (the DESIGN contract for files the tool writes).</summary>
     public static void Describe(ModelProto m, string[] labels, Preprocessing preprocessing)
     {
-        SetMetadata(m, Extraction.FeatureExtractor.PreprocessingMetadataKey, preprocessing.ToJson());
-        SetMetadata(m, "labels", JsonSerializer.Serialize(labels));
-    }
-
-    private static void SetMetadata(ModelProto m, string key, string value)
-    {
-        foreach (var e in m.MetadataProps.Where(e => e.Key == key).ToList()) m.MetadataProps.Remove(e);
-        m.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        MetadataProps.Set(m, Extraction.FeatureExtractor.PreprocessingMetadataKey, preprocessing.ToJson());
+        MetadataProps.Set(m, "labels", JsonSerializer.Serialize(labels));
     }
 }
 

