@@ -32,15 +32,18 @@ public static class HeadSurgery
     /// <summary>Replaces the model's classifier with a fresh linear head for <paramref name="classes"/> classes on the bottleneck, keeping the base untouched.</summary>
     public static HeadReplacement Replace(ModelProto inference, int classes, int seed, string? sourcePath = null)
     {
-        var model = OpsetUpgrade.ToAtLeast(Fp32Copy.Of(inference), 17);
-        BatchDimension.MakeDynamic(model);
-        var inspection = ModelInspector.Inspect(model, sourcePath);
+        var fp32 = Fp32Copy.Of(inference);
+        var inspection = ModelInspector.Inspect(fp32, sourcePath);
         var tap = inspection.Bottleneck is { } name ? inspection.Find(name) : null;
         if (tap is null)
             throw new InvalidModelException($"fine-tuning needs a bottleneck to put the new head on: {inspection.BottleneckNote}", sourcePath);
+        var pruned = fp32 == inference ? fp32.Clone() : fp32;
+        var userInputs = new GraphIndex(pruned.Graph).UserInputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        GraphPruner.Prune(pruned.Graph, roots: [tap.Tensor], keepInputs: userInputs, dropInitializerInputs: true);
+        // Gradients exist for default-domain ops only; an int8 base keeps its com.microsoft ops and stays frozen.
+        var model = OpsetUpgrade.ToAtLeast(pruned, 17, OtherDomainNodes.Keep);
+        BatchDimension.MakeDynamic(model);
         var g = model.Graph;
-        var userInputs = new GraphIndex(g).UserInputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        GraphPruner.Prune(g, roots: [tap.Tensor], keepInputs: userInputs, dropInitializerInputs: true);
 
         var headNodes = new List<string>();
         string x = tap.Tensor;

