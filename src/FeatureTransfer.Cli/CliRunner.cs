@@ -11,6 +11,13 @@ internal static class CliRunner
         {
             return await body(ct).ConfigureAwait(false);
         }
+        catch (Models.PreprocessingUnknownException e)
+        {
+            Error(e.Message);
+            Info($"  to fix: {CommandLine()} --preprocessing imagenet   (torchvision exports; caffe or inception for those conventions)");
+            Info($"  or once: ft models add NAME {e.FilePath} --preprocessing imagenet");
+            return e.ExitCode;
+        }
         catch (FeatureTransferException e)
         {
             Error(e.Message);
@@ -22,6 +29,10 @@ internal static class CliRunner
             return 130;
         }
     }
+
+    /// <summary>The command line as the user typed it (for "run this instead" hints).</summary>
+    public static string CommandLine()
+        => "ft " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(a => a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./:=,+@".Contains(c)) ? a : $"'{a.Replace("'", "'\\''")}'"));
 
     public static void Error(string message)
         => Console.Error.WriteLine($"ft: error: {message}");

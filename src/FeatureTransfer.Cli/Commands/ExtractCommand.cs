@@ -54,7 +54,7 @@ internal static class ExtractCommand
                 Schedule = Enum.TryParse<ExtractionSchedule>(r.GetValue(schedule), ignoreCase: true, out var sch) && !int.TryParse(r.GetValue(schedule), out _) ? sch
                     : throw new InvalidOptionException($"--schedule must be workers, pipelined or phased, not '{r.GetValue(schedule)}'"),
                 RunSize = r.GetValue(runSize) >= 0 ? r.GetValue(runSize) : throw new InvalidOptionException("--run-size must be 0 (whole batch) or more"),
-                Preprocessing = pre.Read(r, modelPath),
+                PreprocessingRequest = pre.Read(r),
                 Tensorizer = pre.Decoder(r),
             };
             var outPath = r.GetValue(output)!;

@@ -70,7 +70,7 @@ internal static class FinetuneCommand
                 BatchNorm = r.GetValue(bnTrain) ? BatchNormMode.Training : null,
                 Seed = r.GetValue(seed),
                 Threads = r.GetValue(threads),
-                Preprocessing = pre.Read(r, modelPath),
+                PreprocessingRequest = pre.Read(r),
             };
             var result = FineTuner.Run(options, new SyncProgress(CliRunner.Info), ct);
             var outPath = r.GetValue(output)!;

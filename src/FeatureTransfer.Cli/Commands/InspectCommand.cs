@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FeatureTransfer.Models;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
 using Spectre.Console;
@@ -16,12 +17,32 @@ internal static class InspectCommand
         var cmd = new Command("inspect", "List a model's inputs, outputs, tappable tensors and the bottleneck / fne layer presets.");
         cmd.Arguments.Add(model);
         cmd.Options.Add(json);
+        var pre = PreprocessingOptions.AddTo(cmd, decoder: false);
         cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
         {
             var path = Path.GetFullPath(ModelOption.Resolve(r.GetValue(model)));
-            var inspection = ModelInspector.Inspect(OnnxModelFile.Load(path), path);
-            if (r.GetValue(json)) Console.Out.WriteLine(inspection.ToJson());
-            else Print(inspection);
+            var loaded = OnnxModelFile.Load(path);
+            var inspection = ModelInspector.Inspect(loaded, path);
+            // What extract/run would use, and where it comes from; an unknown model is said, not an error here.
+            ResolvedPreprocessing? resolved = null;
+            string? unknown = null;
+            try { resolved = ModelPreprocessing.Resolve(path, loaded, pre.Read(r)); }
+            catch (PreprocessingUnknownException e) { unknown = e.Message[(path.Length + 2)..]; }
+            if (r.GetValue(json))
+            {
+                var node = System.Text.Json.Nodes.JsonNode.Parse(inspection.ToJson())!.AsObject();
+                node["preprocessing"] = resolved is null ? null : System.Text.Json.Nodes.JsonNode.Parse(resolved.Value.ToJson());
+                node["preprocessing_source"] = resolved?.Source ?? "none";
+                Console.Out.WriteLine(node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            }
+            else
+            {
+                Print(inspection);
+                Console.Out.WriteLine(resolved is null
+                    ? $"preprocessing: none known ({unknown}); commands need --preprocessing imagenet|caffe|inception|FILE.json"
+                    : $"preprocessing: {resolved.Value.Describe()} (from {resolved.Source})");
+                foreach (var w in resolved?.Warnings ?? []) Console.Out.WriteLine($"warning: {w}");
+            }
             return Task.FromResult(ExitCodes.Success);
         }, ct));
         return cmd;

@@ -13,6 +13,7 @@ internal static class ModelsCommand
         var command = new Command("models", "The model catalog (onnx-models/models.json): list it, download zoo backbones.");
         command.Subcommands.Add(List());
         command.Subcommands.Add(Fetch());
+        command.Subcommands.Add(Add());
         return command;
     }
 
@@ -113,6 +114,37 @@ internal static class ModelsCommand
             return ExitCodes.Success;
         }, ct));
         return fetch;
+    }
+
+    private static Command Add()
+    {
+        var name = new Argument<string>("NAME") { Description = "name to use with --model" };
+        var file = new Argument<string>("FILE") { Description = "the .onnx model" };
+        var writeMetadata = new Option<string?>("--write-metadata") { Description = "also write a copy of the model carrying its preprocessing in its metadata (self-describing, usable without any catalog)" };
+        var add = new Command("add", "Register a model and its preprocessing in your own catalog (the shipped one stays read-only).");
+        add.Arguments.Add(name);
+        add.Arguments.Add(file);
+        add.Options.Add(writeMetadata);
+        var pre = PreprocessingOptions.AddTo(add, decoder: false);
+        add.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        {
+            string path = r.GetValue(file)!;
+            var model = FeatureTransfer.Onnx.Model.OnnxModelFile.Load(path);
+            var resolved = ModelPreprocessing.Resolve(path, model, pre.Read(r));
+            foreach (var w in resolved.Warnings) CliRunner.Warn(w);
+            var entry = UserCatalog.Add(r.GetValue(name)!, path, resolved.Value);
+            CliRunner.Info($"{entry.Name}: {entry.Path} (sha256 {entry.Sha256})");
+            CliRunner.Info($"  preprocessing: {resolved.Value.Describe()} ({resolved.Source})");
+            CliRunner.Info($"  written to {UserCatalog.DefaultPath}; use it as --model {entry.Name}");
+            if (r.GetValue(writeMetadata) is { } copy)
+            {
+                FeatureTransfer.Onnx.Model.MetadataProps.Set(model, ModelPreprocessing.MetadataKey, resolved.Value.ToJson());
+                FeatureTransfer.Onnx.Model.OnnxModelFile.Save(model, copy);
+                CliRunner.Info($"  self-describing copy: {copy}");
+            }
+            return Task.FromResult(ExitCodes.Success);
+        }, ct));
+        return add;
     }
 
     /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool and log out of order).</summary>

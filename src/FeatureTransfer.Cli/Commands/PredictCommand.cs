@@ -32,7 +32,7 @@ internal static class PredictCommand
             if (ExportedClassifier.IsExportedClassifier(modelPath))
                 return await PredictWithClassifierAsync(modelPath, dataset, r.GetValue(output), r.GetValue(threads), r.GetValue(batch), pre.Decoder(r), token);
             int k = r.GetValue(imagenetTop5) ? 5 : r.GetValue(top);
-            var options = new ExtractorOptions { Threads = r.GetValue(threads), Preprocessing = pre.Read(r, modelPath), Tensorizer = pre.Decoder(r) };
+            var options = new ExtractorOptions { Threads = r.GetValue(threads), PreprocessingRequest = pre.Read(r), Tensorizer = pre.Decoder(r) };
             var (predictions, skipped) = await ProgressDisplay.RunAsync("predict",
                 (progress, c) => BackbonePredictor.PredictAsync(modelPath, dataset, k, options, null, progress, c), token);
             if (r.GetValue(output) is { } outPath)

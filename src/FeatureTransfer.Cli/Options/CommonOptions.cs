@@ -12,9 +12,13 @@ internal static class ModelOption
     public static string Resolve(string? given) => ModelCatalog.Load().ResolveModelPath(given);
 }
 
-/// <summary>Preprocessing flags that override the model's own (models.json or file metadata).</summary>
+/// <summary>
+/// Preprocessing flags, the same on every command that takes <c>--model</c>: a named convention or JSON file
+/// (<c>--preprocessing</c>) and single values; <see cref="ModelPreprocessing.Resolve(string, global::Onnx.ModelProto?, PreprocessingRequest?, ModelCatalog?)"/> decides.
+/// </summary>
 internal sealed class PreprocessingOptions
 {
+    private readonly Option<string?> _preset = new("--preprocessing") { Description = "imagenet (torchvision), caffe (BGR 0..255 minus channel means), inception, or a JSON file; single flags below adjust it" };
     private readonly Option<int?> _size = new("--size") { Description = "Model input size (square crop), e.g. 224" };
     private readonly Option<int?> _resize = new("--resize") { Description = "Shorter side before the center crop, e.g. 256" };
     private readonly Option<string?> _mean = new("--mean") { Description = "Per-channel mean, e.g. 0.485,0.456,0.406" };
@@ -26,53 +30,30 @@ internal sealed class PreprocessingOptions
     private readonly Option<bool> _exactDecode = new("--exact-decode") { Description = "Decode JPEGs at full size (torchvision-exact pixels) instead of libjpeg's faster reduced-scale decoding of large photos" };
     private readonly Option<long> _maxPixels = new("--max-pixels") { Description = "Refuse images declaring more pixels than this (decompression bombs)", DefaultValueFactory = _ => 100_000_000 };
 
-    public static PreprocessingOptions AddTo(Command cmd)
+    public static PreprocessingOptions AddTo(Command cmd, bool decoder = true)
     {
         var p = new PreprocessingOptions();
-        foreach (var o in new Option[] { p._size, p._resize, p._mean, p._std, p._scale, p._bgr, p._nhwc, p._channels, p._exactDecode, p._maxPixels }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { p._preset, p._size, p._resize, p._mean, p._std, p._scale, p._bgr, p._nhwc, p._channels }) cmd.Options.Add(o);
+        if (decoder) { cmd.Options.Add(p._exactDecode); cmd.Options.Add(p._maxPixels); }
         return p;
     }
 
     /// <summary>Decoder settings: exact (full-size) JPEG decoding and the pixel limit.</summary>
     public TensorizerOptions Decoder(ParseResult r) => new() { ScaledJpegDecode = !r.GetValue(_exactDecode), MaxPixels = r.GetValue(_maxPixels) };
 
-    /// <summary>Null when no flag is given (the model's own preprocessing applies).</summary>
-    public Preprocessing? Read(ParseResult r, string modelPath)
+    /// <summary>What the flags ask for; empty when none is given (the model's own preprocessing applies).</summary>
+    public PreprocessingRequest Read(ParseResult r) => new()
     {
-        int? size = r.GetValue(_size), resize = r.GetValue(_resize), channels = r.GetValue(_channels);
-        string? mean = r.GetValue(_mean), std = r.GetValue(_std);
-        float? scale = r.GetValue(_scale);
-        bool bgr = r.GetValue(_bgr), nhwc = r.GetValue(_nhwc);
-        if (size is null && resize is null && mean is null && std is null && scale is null && !bgr && !nhwc && channels is null)
-            return null;
-        // Start from what the catalog knows about the model, then apply the flags.
-        Preprocessing basis;
-        try { basis = ModelCatalog.Load().Find(modelPath)?.Preprocessing ?? Preprocessing.ImageNet; }
-        catch (IOException) { basis = Preprocessing.ImageNet; }
-        int c = channels ?? basis.Channels;
-        var p = basis with
-        {
-            Height = size ?? basis.Height,
-            Width = size ?? basis.Width,
-            Resize = resize ?? (size is int s ? (int)Math.Round(s * 256.0 / 224.0) : basis.Resize),
-            Channels = c,
-            Mean = mean is null ? Fit(basis.Mean, c) : Floats(mean, "--mean"),
-            Std = std is null ? Fit(basis.Std, c) : Floats(std, "--std"),
-            Scale = scale ?? basis.Scale,
-            ChannelOrder = bgr ? ChannelOrder.BGR : basis.ChannelOrder,
-            Layout = nhwc ? TensorLayout.NHWC : basis.Layout,
-        };
-        return p.Validate();
-    }
-
-    private static float[] Fit(float[] values, int channels)
-        => values.Length == channels ? values : channels == 1 ? [values.Average()] : Enumerable.Repeat(values[0], channels).ToArray();
-
-    private static float[] Floats(string text, string option)
-    {
-        try { return text.Split(',').Select(s => float.Parse(s.Trim(), CultureInfo.InvariantCulture)).ToArray(); }
-        catch (FormatException) { throw new InvalidOptionException($"{option} takes comma-separated numbers, not '{text}'"); }
-    }
+        Preset = r.GetValue(_preset),
+        Size = r.GetValue(_size),
+        Resize = r.GetValue(_resize),
+        Channels = r.GetValue(_channels),
+        Scale = r.GetValue(_scale),
+        Mean = r.GetValue(_mean) is { } mean ? ModelPreprocessing.ParseFloats(mean, "--mean") : null,
+        Std = r.GetValue(_std) is { } std ? ModelPreprocessing.ParseFloats(std, "--std") : null,
+        ChannelOrder = r.GetValue(_bgr) ? ChannelOrder.BGR : null,
+        Layout = r.GetValue(_nhwc) ? TensorLayout.NHWC : null,
+    };
 }
 
 /// <summary><c>--classes</c>, <c>--per-class</c>, <c>--seed</c>, <c>--split</c>: the same sampling on every command that reads a dataset.</summary>

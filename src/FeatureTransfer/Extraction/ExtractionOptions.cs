@@ -35,8 +35,11 @@ public sealed record ExtractorOptions
     /// <summary>How decoding and inference share the cores (default <see cref="ExtractionSchedule.Workers"/>).</summary>
     public ExtractionSchedule Schedule { get; init; } = ExtractionSchedule.Workers;
 
-    /// <summary>Overrides the model's preprocessing (models.json entry or the file's own metadata).</summary>
+    /// <summary>Overrides the model's preprocessing (models.json entry or the file's own metadata) as a whole.</summary>
     public Preprocessing? Preprocessing { get; init; }
+
+    /// <summary>A preset and/or single values completing the model's own preprocessing (see <see cref="Models.ModelPreprocessing"/>).</summary>
+    public Models.PreprocessingRequest? PreprocessingRequest { get; init; }
 
     /// <summary>Decoder limits (pixel limit against decompression bombs, file size) and alpha handling.</summary>
     public TensorizerOptions? Tensorizer { get; init; }

@@ -32,7 +32,7 @@ namespace FeatureTransfer.Extraction;
 public sealed class FeatureExtractor : IDisposable
 {
     /// <summary>Metadata key under which files written by this tool record their preprocessing (JSON).</summary>
-    public const string PreprocessingMetadataKey = "featuretransfer.preprocessing";
+    public const string PreprocessingMetadataKey = ModelPreprocessing.MetadataKey;
 
     private readonly LoadedModel _model;
     private readonly ImageTensorizer _tensorizer;
@@ -48,10 +48,12 @@ public sealed class FeatureExtractor : IDisposable
         _model = model;
         Options = options;
         DefaultJob = job;
-        Preprocessing = (options.Preprocessing ?? FromMetadata(model.Model, model.Path) ?? model.Entry?.Preprocessing
-            ?? throw new InvalidOptionException(
-                $"{model.Path}: unknown model (not in models.json and no preprocessing in its metadata): " +
-                "give its preprocessing explicitly (--size, --resize, --mean, --std, --scale, --bgr)")).Validate();
+        var request = (options.PreprocessingRequest ?? new PreprocessingRequest()) is var r && options.Preprocessing is { } whole
+            ? r with { Complete = whole } : r;
+        var resolved = ModelPreprocessing.Resolve(model.Path, model.Model, model.Entry, request);
+        Preprocessing = resolved.Value;
+        PreprocessingSource = resolved.Source;
+        PreprocessingWarnings = resolved.Warnings;
         // Resolving the layers now reports a wrong layer name at configuration time, not at the first image.
         var tensors = LayerSelection.Resolve(model.Inspection, options.Layers);
         _tensorizer = new ImageTensorizer(options.Tensorizer);
@@ -117,6 +119,12 @@ public sealed class FeatureExtractor : IDisposable
 
     /// <summary>False when the model only runs one image at a time (fixed batch of 1 that could not be made symbolic).</summary>
     public bool SupportsBatching => _tapped.Value.SupportsBatching;
+
+    /// <summary>Where <see cref="Preprocessing"/> came from (options, preset, catalog, model metadata).</summary>
+    public string PreprocessingSource { get; }
+
+    /// <summary>Warnings about the preprocessing (e.g. channel means approximating a mean image).</summary>
+    public IReadOnlyList<string> PreprocessingWarnings { get; }
 
     /// <summary>What the user should know about how the model runs (device, batching fallback); creates the session.</summary>
     public IReadOnlyList<string> Notes
@@ -649,14 +657,6 @@ public sealed class FeatureExtractor : IDisposable
         if (job.Shard is null) return (0, count);
         var range = job.Shard.Range(count, job.BatchSize);
         return (range.Start, range.End);
-    }
-
-    private static Preprocessing? FromMetadata(global::Onnx.ModelProto model, string path)
-    {
-        var entry = model.MetadataProps.FirstOrDefault(p => p.Key == PreprocessingMetadataKey);
-        if (entry is null) return null;
-        try { return JsonSerializer.Deserialize<Preprocessing>(entry.Value, JsonDefaults.Options); }
-        catch (JsonException e) { throw new InvalidModelException($"metadata '{PreprocessingMetadataKey}' is not valid preprocessing JSON ({e.Message})", path, e); }
     }
 
     private static void CheckInputMatches(TappedModel tapped, Preprocessing p, string path)

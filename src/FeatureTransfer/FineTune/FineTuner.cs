@@ -56,8 +56,10 @@ public sealed record FineTuneOptions
     public int Seed { get; init; }
     /// <summary>ONNX Runtime intra-op threads (0 = one per core).</summary>
     public int Threads { get; init; }
-    /// <summary>Explicit preprocessing; null: the model's metadata or its models.json entry.</summary>
+    /// <summary>Explicit preprocessing as a whole; null: the model's own (see <see cref="ModelPreprocessing"/>).</summary>
     public Preprocessing? Preprocessing { get; init; }
+    /// <summary>A preset and/or single values completing the model's own preprocessing.</summary>
+    public PreprocessingRequest? PreprocessingRequest { get; init; }
     /// <summary>BatchNorm mode for unfrozen layers (default: frozen statistics; from scratch: batch statistics).</summary>
     public BatchNormMode? BatchNorm { get; init; }
 }
@@ -92,8 +94,12 @@ public static class FineTuner
         if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"--holdout {o.Holdout}: expected a fraction in (0, 0.5)");
         if (o.Batch < 2) throw new InvalidOptionException("--batch must be at least 2");
         var source = OnnxModelFile.Load(o.ModelPath);
-        var pre = (o.Preprocessing ?? FromMetadata(source) ?? ModelCatalog.Load().FindBySha256(OnnxModelFile.Sha256(o.ModelPath))?.Preprocessing
-            ?? throw new InvalidOptionException($"{o.ModelPath}: unknown model (no preprocessing in its metadata, not in models.json): give the preprocessing explicitly")).Validate();
+        var request = o.PreprocessingRequest ?? new PreprocessingRequest();
+        if (o.Preprocessing is { } whole) request = request with { Complete = whole };
+        var resolved = ModelPreprocessing.Resolve(o.ModelPath, source, request);
+        var pre = resolved.Value;
+        progress?.Report($"preprocessing: {resolved.Source}");
+        foreach (var w in resolved.Warnings) progress?.Report($"warning: {w}");
         if (pre.Layout != TensorLayout.NCHW) throw new InvalidOptionException("fine-tuning supports NCHW models");
 
         var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes, PerClass = o.PerClass, Seed = o.Seed }, ct);
@@ -428,7 +434,4 @@ public static class FineTuner
         }
         return (Take(i => !hold.Contains(i)), Take(hold.Contains));
     }
-
-    private static Preprocessing? FromMetadata(ModelProto m)
-        => m.MetadataProps.FirstOrDefault(p => p.Key == Extraction.FeatureExtractor.PreprocessingMetadataKey) is { } e ? Preprocessing.FromJson(e.Value) : null;
 }

@@ -51,6 +51,13 @@ public sealed record ModelEntry
     /// <summary>Anything else worth knowing about the model.</summary>
     public string? Notes { get; init; }
 
+    /// <summary>True for entries of the user's catalog (<c>ft models add</c>); their <see cref="Path"/> is absolute.</summary>
+    [JsonIgnore]
+    public bool FromUserCatalog { get; init; }
+
+    /// <summary>Said as a warning whenever the model is used (e.g. preprocessing that is only an approximation).</summary>
+    public string? Warning { get; init; }
+
     /// <summary>The model comes inside a NuGet package (installed by <c>ft models fetch</c>); null for plain files.</summary>
     [JsonPropertyName("nuget")]
     public NuGetModel? NuGet { get; init; }
@@ -135,26 +142,15 @@ public sealed class ModelCatalog
 
     /// <summary>Loads <paramref name="catalogPath"/>, or the catalog found next to the executable or in the repository.</summary>
     /// <exception cref="FeatureTransferException">No catalog found, or it is not valid (bad JSON, not exactly one default).</exception>
-    public static ModelCatalog Load(string? catalogPath = null)
+    /// <remarks>The user's catalog (<see cref="UserCatalog.DefaultPath"/>, written by <c>ft models add</c>) is read after the shipped one.</remarks>
+    public static ModelCatalog Load(string? catalogPath = null) => Load(catalogPath, UserCatalog.DefaultPath);
+
+    /// <summary>Loads the shipped catalog and then the user's catalog at <paramref name="userCatalogPath"/> (null or absent: none).</summary>
+    public static ModelCatalog Load(string? catalogPath, string? userCatalogPath)
     {
         catalogPath ??= Locate() ?? throw new FeatureTransferException(
             "onnx-models/models.json not found next to the executable or in a repository above the current folder");
-        List<ModelEntry> entries;
-        try
-        {
-            using var doc = JsonDocument.Parse(System.IO.File.ReadAllBytes(catalogPath), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
-            if (!doc.RootElement.TryGetProperty("models", out var models) || models.ValueKind != JsonValueKind.Array)
-                throw new FeatureTransferException("no \"models\" array", catalogPath);
-            entries = models.Deserialize<List<ModelEntry>>(Json) ?? [];
-        }
-        catch (JsonException e)
-        {
-            throw new FeatureTransferException($"invalid JSON: {e.Message}", catalogPath, e);
-        }
-        catch (IOException e)
-        {
-            throw new FeatureTransferException($"cannot read: {e.Message}", catalogPath, e);
-        }
+        var entries = ReadEntries(catalogPath);
         int defaults = entries.Count(e => e.Default);
         if (defaults != 1) throw new FeatureTransferException($"exactly one model must be \"default\": true, found {defaults}", catalogPath);
         var duplicate = entries.GroupBy(e => e.Name, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
@@ -164,8 +160,41 @@ public sealed class ModelCatalog
             try { e.Preprocessing.Validate(); }
             catch (InvalidOptionException x) { throw new FeatureTransferException($"model '{e.Name}': {x.Message}", catalogPath, x); }
         }
+        if (userCatalogPath is not null && System.IO.File.Exists(userCatalogPath))
+        {
+            var shipped = entries.Select(e => e.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            foreach (var e in ReadEntries(userCatalogPath))
+            {
+                if (shipped.Contains(e.Name))
+                    throw new FeatureTransferException($"model name '{e.Name}' is a shipped catalog model; choose another name", userCatalogPath);
+                if (e.Default) throw new FeatureTransferException($"model '{e.Name}': the user catalog cannot change the default model", userCatalogPath);
+                try { e.Preprocessing.Validate(); }
+                catch (InvalidOptionException x) { throw new FeatureTransferException($"model '{e.Name}': {x.Message}", userCatalogPath, x); }
+                entries.Add(e with { FromUserCatalog = true });
+            }
+        }
         string full = System.IO.Path.GetFullPath(catalogPath);
         return new ModelCatalog(full, entries, FindRepoRoot(System.IO.Path.GetDirectoryName(full)!));
+    }
+
+    /// <summary>The "models" array of a catalog file.</summary>
+    internal static List<ModelEntry> ReadEntries(string path)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(System.IO.File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            if (!doc.RootElement.TryGetProperty("models", out var models) || models.ValueKind != JsonValueKind.Array)
+                throw new FeatureTransferException("no \"models\" array", path);
+            return models.Deserialize<List<ModelEntry>>(Json) ?? [];
+        }
+        catch (JsonException e)
+        {
+            throw new FeatureTransferException($"invalid JSON: {e.Message}", path, e);
+        }
+        catch (IOException e)
+        {
+            throw new FeatureTransferException($"cannot read: {e.Message}", path, e);
+        }
     }
 
     private static string? Locate()
