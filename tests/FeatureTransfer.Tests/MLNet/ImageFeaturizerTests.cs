@@ -1,3 +1,4 @@
+using System.Reflection;
 using FeatureTransfer.Data;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Extraction;
@@ -69,6 +70,10 @@ public class ImageFeaturizerTests(ITestOutputHelper output)
             .Append(ml.Transforms.Conversion.MapValueToKey("Label", keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue))
             .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(LogReg()))
             .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        // Schema propagation without data (what ML.NET asks an estimator chain before fitting).
+        var inputShape = (SchemaShape)typeof(SchemaShape).GetMethod("Create", BindingFlags.NonPublic | BindingFlags.Static)!.Invoke(null, [train.Schema])!;
+        var shape = pipeline.GetOutputSchema(inputShape).Single(c => c.Name == "Features");
+        Assert.Equal((SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single), (shape.Kind, shape.ItemType));
         var model = pipeline.Fit(train);
 
         // The fitted featurizer: the backbone, layers and normalization of ft extract --layers fne + ft train --norm fne.
