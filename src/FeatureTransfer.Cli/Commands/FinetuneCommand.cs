@@ -17,16 +17,16 @@ internal static class FinetuneCommand
         var val = new Option<string?>("--val") { Description = "validation data, scored once at the end" };
         var classes = new Option<string>("--classes") { Description = "auto or comma-separated class names", DefaultValueFactory = _ => "auto" };
         var perClass = new Option<int?>("--per-class") { Description = "stratified sample of N training images per class (drawn with --seed, as ft run --per-class)" };
-        var unfreeze = new Option<string>("--unfreeze") { Description = "head | K (last K layers) | from:<tensor> | all", DefaultValueFactory = _ => "head" };
+        var unfreeze = new Option<string>("--unfreeze") { Description = "auto (the last stage, at the final resolution) | head | K (last K layers) | from:<tensor> | all", DefaultValueFactory = _ => "auto" };
         var epochs = new Option<int>("--epochs") { Description = "epochs of the last stage", DefaultValueFactory = _ => 10 };
-        var headEpochs = new Option<int?>("--head-epochs") { Description = "epochs with the base frozen before unfreezing (default epochs/3)" };
+        var headEpochs = new Option<int?>("--head-epochs") { Description = "epochs of the head-only stage on cached bottleneck features (default 30, early-stopped)" };
         var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 32 };
         var optimizer = new Option<string>("--optimizer") { Description = "sgd | adamw", DefaultValueFactory = _ => "sgd" };
         var lr = new Option<double>("--lr") { Description = "head learning rate (cosine schedule)", DefaultValueFactory = _ => 0.01 };
         var baseFactor = new Option<double>("--base-lr-factor") { Description = "base learning rate = lr * factor", DefaultValueFactory = _ => 0.1 };
         var decay = new Option<double>("--lr-decay-per-block") { Description = "multiply the base rate by this per layer further down", DefaultValueFactory = _ => 1.0 };
         var wd = new Option<double>("--weight-decay") { Description = "weight decay", DefaultValueFactory = _ => 1e-4 };
-        var augment = new Option<string?>("--augment") { Description = "flip,crop,color" };
+        var augment = new Option<string?>("--augment") { Description = "augmentation of the unfrozen stage: any of flip,crop,color, or none (default flip,crop)" };
         var scratch = new Option<bool>("--from-scratch") { Description = "re-initialise all weights and train everything (batch-statistics BN)" };
         var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => 0.1 };
         var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => 5 };
@@ -63,7 +63,12 @@ internal static class FinetuneCommand
                 BaseLrFactor = r.GetValue(baseFactor),
                 LrDecayPerBlock = r.GetValue(decay),
                 WeightDecay = r.GetValue(wd),
-                Augment = r.GetValue(augment)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [],
+                Augment = r.GetValue(augment) switch
+                {
+                    null => ["flip", "crop"],
+                    "none" => [],
+                    var a => a.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                },
                 FromScratch = r.GetValue(scratch),
                 Holdout = r.GetValue(holdout),
                 Patience = r.GetValue(patience),

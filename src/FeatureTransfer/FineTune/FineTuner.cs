@@ -24,12 +24,19 @@ public sealed record FineTuneOptions
     public IReadOnlyList<string>? Classes { get; init; }
     /// <summary>Stratified sample of this many training images per class, drawn with <see cref="Seed"/> (the same draw as <c>ft run --per-class</c>); null: all.</summary>
     public int? PerClass { get; init; }
-    /// <summary>head | K (last K parametrised layers of the base) | from:&lt;tensor&gt; | all.</summary>
-    public string Unfreeze { get; init; } = "head";
+    /// <summary>
+    /// auto (the last stage: the parametrised layers at the network's final resolution) | head | K (last K
+    /// parametrised layers of the base) | from:&lt;tensor&gt; | all.
+    /// </summary>
+    public string Unfreeze { get; init; } = "auto";
     /// <summary>Epochs of the unfrozen stage (or of the head stage when only the head is trained).</summary>
     public int Epochs { get; init; } = 10;
-    /// <summary>Epochs with the base frozen before unfreezing; null: max(1, Epochs / 3).</summary>
+    /// <summary>Epochs of the head-only stage, on cached bottleneck features (cheap); null: 30, or <see cref="Epochs"/> when only the head trains.</summary>
     public int? HeadEpochs { get; init; }
+    /// <summary>Epochs of linear learning-rate warm-up at the start of the unfrozen stage.</summary>
+    public double WarmupEpochs { get; init; } = 1;
+    /// <summary>Consecutive steps of rising (smoothed) training loss that count as divergence: the rate is halved and the last good weights restored.</summary>
+    public int DivergenceSteps { get; init; } = 8;
     /// <summary>Images per training step.</summary>
     public int Batch { get; init; } = 32;
     /// <summary>SGD with momentum (default) or AdamW.</summary>
@@ -44,8 +51,8 @@ public sealed record FineTuneOptions
     public double WeightDecay { get; init; } = 1e-4;
     /// <summary>Label smoothing of the loss (0 = none).</summary>
     public double LabelSmoothing { get; init; }
-    /// <summary>Any of flip, crop, color.</summary>
-    public IReadOnlyList<string> Augment { get; init; } = [];
+    /// <summary>Any of flip, crop, color; applied in the unfrozen stage (the head stage reads cached features).</summary>
+    public IReadOnlyList<string> Augment { get; init; } = ["flip", "crop"];
     /// <summary>Re-initialise every weight and train the whole network with batch statistics.</summary>
     public bool FromScratch { get; init; }
     /// <summary>Fraction of the training data held out for early stopping and checkpoint choice.</summary>
@@ -119,44 +126,42 @@ public static class FineTuner
         if (o.FromScratch) Reinitialise(model, o.Seed);
         var bnMode = o.BatchNorm ?? (o.FromScratch ? BatchNormMode.Training : BatchNormMode.Inference);
         var unfreezeAll = o.FromScratch || o.Unfreeze == "all";
-        var baseParams = o.FromScratch ? AllParameters(model, head.HeadParameters) : BaseParameters(model, o.Unfreeze, head.HeadParameters);
+        var baseParams = o.FromScratch ? AllParameters(model, head.HeadParameters) : BaseParameters(model, o.Unfreeze, head.HeadParameters, inputShapes);
+        if (o.Unfreeze != "head" && !o.FromScratch)
+            progress?.Report(baseParams.Count == 0
+                ? "no trainable base layers (an int8 base is not trained): head only"
+                : $"unfreezing {baseParams.Count} base layers ({(o.Unfreeze == "auto" ? "the last stage" : o.Unfreeze)}) after the head stage");
 
         var curve = new List<FineTuneEpoch>();
         var best = new Best();
         bool stopped = false;
-        int headEpochs = baseParams.Count == 0 ? o.Epochs : o.HeadEpochs ?? Math.Max(1, o.Epochs / 3);
+        int headEpochs = o.HeadEpochs ?? (baseParams.Count == 0 ? o.Epochs : 30);
         if (o.FromScratch) headEpochs = 0;
         var weights = model.Graph.Initializer.Where(i => (ElementType)i.DataType == ElementType.Float).ToDictionary(i => i.Name, Tensors.ToFloats);
         var headStageBase = new BaseRuns();
 
-        // Stage 1: head only.
+        // Stage 1: head only, on bottleneck features computed once per image (the frozen base never runs again).
         if (headEpochs > 0)
         {
-            bool cached = o.Augment.Count == 0;
-            ModelProto stageModel = model;
-            Data stageTrain = train, stageHoldout = holdout;
-            long[] stageSample = sample;
-            string stageInput = inputName;
-            if (cached)
-            {
-                progress?.Report($"computing bottleneck features '{head.Bottleneck}' once per image");
-                (stageModel, stageSample) = HeadOnly(model, head, inputShapes);
-                stageTrain = Features(model, head.Bottleneck, inputName, train, sample, o.Threads);
-                stageHoldout = Features(model, head.Bottleneck, inputName, holdout, sample, o.Threads);
-                headStageBase.Images += train.Count + holdout.Count;
-                stageInput = head.Bottleneck;
-            }
-            var spec = Spec(o, head.HeadParameters, [], stageInput, stageSample, bnMode);
-            stopped = TrainStage("head", stageModel, spec, stageTrain, stageHoldout, stageSample, stageInput, headEpochs, o, cached ? [] : o.Augment,
-                pre, weights, best, curve, progress, ct, cached ? null : headStageBase);
+            progress?.Report($"computing bottleneck features '{head.Bottleneck}' once per image");
+            var (stageModel, stageSample) = HeadOnly(model, head, inputShapes);
+            var stageTrain = Features(model, head.Bottleneck, inputName, train, sample, o.Threads);
+            var stageHoldout = Features(model, head.Bottleneck, inputName, holdout, sample, o.Threads);
+            headStageBase.Images += train.Count + holdout.Count;
+            var spec = Spec(o, head.HeadParameters, [], head.Bottleneck, stageSample, bnMode);
+            stopped = TrainStage("head", stageModel, spec, stageTrain, stageHoldout, stageSample, head.Bottleneck, headEpochs, o, [], 0,
+                pre, weights, best, curve, progress, ct);
             foreach (var (k, v) in best.Weights ?? []) weights[k] = v;
         }
         // Stage 2: unfreeze.
         if (!stopped && (baseParams.Count > 0))
         {
             var spec = Spec(o, head.HeadParameters, baseParams, inputName, sample, bnMode);
-            stopped = TrainStage(unfreezeAll ? "all" : "unfrozen", model, spec, train, holdout, sample, inputName, o.Epochs, o, o.Augment,
+            int headBest = best.Epoch;
+            stopped = TrainStage(unfreezeAll ? "all" : "unfrozen", model, spec, train, holdout, sample, inputName, o.Epochs, o, o.Augment, o.WarmupEpochs,
                 pre, weights, best, curve, progress, ct);
+            if (best.Epoch == headBest && headEpochs > 0)
+                progress?.Report($"unfreezing did not improve the holdout: keeping the head-only model of epoch {headBest}");
         }
         var final = Apply(model, best.Weights ?? weights);
         FashionSourceBackbone.Describe(final, classes.ToArray(), pre);
@@ -207,14 +212,14 @@ public static class FineTuner
             : o.LearningRate * o.BaseLrFactor * factor * Math.Pow(o.LrDecayPerBlock, g - 1)).ToArray();
 
     private static bool TrainStage(string stage, ModelProto model, TrainingSpec spec, Data train, Data holdout, long[] sample, string input,
-        int epochs, FineTuneOptions o, IReadOnlyList<string> augment, Preprocessing pre, Dictionary<string, float[]> weights, Best best,
-        List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken ct, BaseRuns? baseRuns = null)
+        int epochs, FineTuneOptions o, IReadOnlyList<string> augment, double warmupEpochs, Preprocessing pre, Dictionary<string, float[]> weights,
+        Best best, List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken ct)
     {
-        using var engine = new TrainingEngine(Apply(model, weights), spec, o.Threads);
+        using var engine = new TrainingEngine(Apply(model, weights), spec, o.Threads) { StopOnNonFiniteLoss = false };
         int sampleSize = (int)sample.Aggregate(1L, (a, b) => a * b);
         int b = Math.Min(o.Batch, train.Count), steps = Math.Max(1, train.Count / b);
         var schedule = new LearningRateSchedule.Cosine();
-        long total = (long)steps * epochs;
+        long total = (long)steps * epochs, warmup = (long)Math.Round(warmupEpochs * steps);
         var rng = new Random(o.Seed + curve.Count);
         var batch = new float[b * sampleSize];
         var labels = new long[b];
@@ -222,11 +227,15 @@ public static class FineTuner
         var logits = new float[b * classes];
         int sinceBest = 0;
         var augmenter = new Augmenter(augment, pre, rng);
+        var guard = new DivergenceGuard(o.DivergenceSteps);
+        var lastGood = engine.Snapshot();
+        double rateScale = 1;
+        long stageStep = 0;
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
             var order = Enumerable.Range(0, train.Count).OrderBy(_ => rng.Next()).ToArray();
-            double lossSum = 0; long correct = 0; double lr = 0;
+            double lossSum = 0; long correct = 0; double lr = 0; int counted = 0;
             try
             {
                 for (int s = 0; s < steps; s++)
@@ -240,11 +249,27 @@ public static class FineTuner
                         train.X.AsSpan(i * sampleSize, sampleSize).CopyTo(dst);
                         augmenter.Apply(dst, sample);
                     }
-                    double factor = schedule.Factor(engine.Steps, total);
+                    stageStep++;
+                    double factor = schedule.Factor(stageStep - 1, total) * (warmup > 0 ? Math.Min(1.0, (double)stageStep / warmup) : 1) * rateScale;
                     var rates = GroupRates(o, engine.Graph.LearningRateInputs.Count, factor);
                     lr = rates[0];
-                    lossSum += engine.Step(batch, labels, b, rates, logits);
-                    if (baseRuns is not null) baseRuns.Images += b;
+                    float loss = engine.Step(batch, labels, b, rates, logits);
+                    if (guard.Diverged(loss) is { } why)
+                    {
+                        // Back to the last good weights with fresh optimizer state and half the rate.
+                        engine.Restore(lastGood);
+                        engine.ResetOptimizerState();
+                        guard.Reset();
+                        rateScale /= 2;
+                        if (rateScale < 1.0 / 8)
+                        {
+                            progress?.Report($"diverged again ({why}) after three rate halvings: stopping the {stage} stage, keeping the best checkpoint");
+                            return false;
+                        }
+                        progress?.Report($"divergence: {why}; restored the last good weights and halved the learning rate (now x{rateScale:G3} of the schedule)");
+                        continue;
+                    }
+                    lossSum += loss; counted++;
                     correct += Metrics.CountCorrect(logits, labels, b, classes);
                 }
             }
@@ -257,11 +282,12 @@ public static class FineTuner
             var snapshot = Merge(weights, engine.Snapshot());
             var exported = Apply(model, snapshot);
             var (hLoss, hAcc) = Evaluate(exported, input, holdout, sample, o.Threads);
-            if (baseRuns is not null) baseRuns.Images += holdout.Count;
-            var row = new FineTuneEpoch(curve.Count + 1, stage, lossSum / steps, (double)correct / (steps * b), hLoss, hAcc, lr, clock.Elapsed.TotalSeconds);
+            var row = new FineTuneEpoch(curve.Count + 1, stage, counted == 0 ? double.NaN : lossSum / counted, counted == 0 ? 0 : (double)correct / (counted * b),
+                hLoss, hAcc, lr, clock.Elapsed.TotalSeconds);
             curve.Add(row);
             progress?.Report(string.Create(CultureInfo.InvariantCulture,
                 $"epoch {row.Epoch} [{stage}]: train loss {row.TrainLoss:F4} acc {row.TrainAccuracy:F3} | holdout loss {hLoss:F4} acc {hAcc:F3} | lr {lr:G3} | {row.Seconds:F1} s"));
+            if (counted > 0 && double.IsFinite(hLoss)) lastGood = engine.Snapshot();
             if (hAcc > best.Accuracy || (hAcc == best.Accuracy && hLoss < best.Loss))
             {
                 best.Accuracy = hAcc; best.Loss = hLoss; best.Epoch = row.Epoch; best.Weights = snapshot; sinceBest = 0;
@@ -345,10 +371,11 @@ public static class FineTuner
         return new Data(f, d.Y, d.Count);
     }
 
-    private static List<List<string>> BaseParameters(ModelProto model, string unfreeze, IReadOnlyList<string> head)
+    private static List<List<string>> BaseParameters(ModelProto model, string unfreeze, IReadOnlyList<string> head, Dictionary<string, long[]> inputShapes)
     {
-        var layers = HeadSurgery.LayersFromTop(model, head.ToHashSet());
         if (unfreeze == "head") return [];
+        if (unfreeze == "auto") return HeadSurgery.LastStage(model, head.ToHashSet(), ShapeProbe.Run(model, inputShapes));
+        var layers = HeadSurgery.LayersFromTop(model, head.ToHashSet());
         if (unfreeze == "all") return layers;
         if (unfreeze.StartsWith("from:", StringComparison.Ordinal))
         {
@@ -356,7 +383,7 @@ public static class FineTuner
             return layers.Select(l => l.Where(after.Contains).ToList()).Where(l => l.Count > 0).ToList();
         }
         if (int.TryParse(unfreeze, CultureInfo.InvariantCulture, out var k) && k >= 0) return layers.Take(k).ToList();
-        throw new InvalidOptionException($"--unfreeze '{unfreeze}': expected head, a number of layers, from:<tensor> or all");
+        throw new InvalidOptionException($"--unfreeze '{unfreeze}': expected auto, head, a number of layers, from:<tensor> or all");
     }
 
     private static List<List<string>> AllParameters(ModelProto model, IReadOnlyList<string> head)

@@ -89,13 +89,45 @@ public static class HeadSurgery
         {
             if (n.OpType is not ("Conv" or "Gemm" or "MatMul") || n.Input.Count < 2 || !index.IsInitializer(n.Input[1])) continue;
             if (n.Input.Any(exclude.Contains)) continue;
-            var names = n.Input.Skip(1).Where(index.IsInitializer).ToList();
-            var consumers = index.Consumers(n.Output[0]);
-            if (consumers.Count == 1 && consumers[0].OpType == "BatchNormalization")
-                names.AddRange(consumers[0].Input.Skip(1).Take(2).Where(index.IsInitializer));
-            layers.Add(names);
+            layers.Add(LayerParameters(index, n));
         }
         return layers;
+    }
+
+    /// <summary>
+    /// The last stage of the base: the parametrised layers, from the top, whose outputs keep the spatial size of the
+    /// topmost one (ResNet's layer4, SqueezeNet's fire modules after the last pooling); fully connected layers of the
+    /// base count with it. <paramref name="shapes"/> are the probed tensor shapes of <paramref name="model"/>.
+    /// </summary>
+    public static List<List<string>> LastStage(ModelProto model, IReadOnlyCollection<string> exclude, IReadOnlyDictionary<string, TensorShape> shapes)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(shapes);
+        var index = new GraphIndex(model.Graph);
+        var layers = new List<List<string>>();
+        long[]? spatial = null;
+        foreach (var n in index.TopologicalOrder.Reverse())
+        {
+            if (n.OpType is not ("Conv" or "Gemm" or "MatMul") || n.Input.Count < 2 || !index.IsInitializer(n.Input[1])) continue;
+            if (n.Input.Any(exclude.Contains)) continue;
+            if (shapes.TryGetValue(n.Output[0], out var shape) && shape.Rank == 4)
+            {
+                var hw = shape.Dims[2..];
+                spatial ??= hw;
+                if (!hw.SequenceEqual(spatial)) break;
+            }
+            layers.Add(LayerParameters(index, n));
+        }
+        return layers;
+    }
+
+    private static List<string> LayerParameters(GraphIndex index, NodeProto n)
+    {
+        var names = n.Input.Skip(1).Where(index.IsInitializer).ToList();
+        var consumers = index.Consumers(n.Output[0]);
+        if (consumers.Count == 1 && consumers[0].OpType == "BatchNormalization")
+            names.AddRange(consumers[0].Input.Skip(1).Take(2).Where(index.IsInitializer));
+        return names;
     }
 
     /// <summary>Initializers of the nodes downstream of <paramref name="tensor"/> (for --unfreeze from:&lt;tensor&gt;).</summary>

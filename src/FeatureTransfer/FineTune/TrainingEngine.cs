@@ -115,11 +115,21 @@ public sealed class TrainingEngine : IDisposable
             _session.Run(_runOptions, _inputNames, inputs, _outputNames, outputs);
             foreach (var s in _slots) s.Swap();
             float loss = lossBuf[0];
-            if (!float.IsFinite(loss))
+            if (!float.IsFinite(loss) && StopOnNonFiniteLoss)
                 throw new FeatureTransferException($"training diverged at step {_step}: loss is {loss} (lower the learning rate)");
             return loss;
         }
         finally { foreach (var v in owned) v.Dispose(); }
+    }
+
+    /// <summary>True (default): a non-finite loss throws; false: it is returned for the caller to handle (restore and retry).</summary>
+    public bool StopOnNonFiniteLoss { get; init; } = true;
+
+    /// <summary>Zeroes the optimizer's own state (momentum, Adam moments), keeping parameters and BN statistics.</summary>
+    public void ResetOptimizerState()
+    {
+        foreach (var s in _slots)
+            if (s.Tensor.ModelInitializer is null) Array.Clear(s.Current);
     }
 
     /// <summary>Current value of a state tensor (parameter, running statistic or optimizer state) by its input name.</summary>

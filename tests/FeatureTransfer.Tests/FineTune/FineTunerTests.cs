@@ -79,7 +79,7 @@ public class FineTunerTests
     }
 
     [Fact]
-    public void Head_stage_without_augmentation_runs_the_frozen_base_once_per_image_in_total()
+    public void Head_stage_runs_the_frozen_base_once_per_image_in_total_with_or_without_augmentation()
     {
         using var dir = TestPaths.NewTempDir();
         var basis = new FineTuneOptions
@@ -92,9 +92,9 @@ public class FineTunerTests
         Assert.Equal(4, cached.Curve.Count);
         // Bottleneck features of every training and holdout image computed once; 4 epochs reuse them.
         Assert.Equal(images, cached.HeadStageBaseImages);
-        // With augmentation the base must run on every augmented batch and every holdout scoring.
+        // Augmentation belongs to the unfrozen stage: the head stage still reads the cached features.
         var augmented = FineTuner.Run(basis with { Augment = ["flip"] });
-        Assert.True(augmented.HeadStageBaseImages >= 4 * (images * 8 / 10), $"{augmented.HeadStageBaseImages} base runs with augmentation");
+        Assert.Equal(images, augmented.HeadStageBaseImages);
     }
 
     [Fact]

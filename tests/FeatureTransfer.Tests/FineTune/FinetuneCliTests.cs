@@ -15,7 +15,7 @@ public class FinetuneCliTests
         var output = dir.File("ft.onnx");
         var (code, stdout, stderr) = CliProcess.Run("finetune", "--model", Backbone,
             "--train", Path.Combine(TestPaths.FashionSample, "train"), "--val", Path.Combine(TestPaths.FashionSample, "test"),
-            "--epochs", "3", "--batch", "16", "--lr", "0.05", "--out", output);
+            "--unfreeze", "head", "--epochs", "3", "--batch", "16", "--lr", "0.05", "--out", output);
         Assert.True(code == 0, stderr);
         Assert.Contains("val accuracy", stdout);
         Assert.Contains("computing bottleneck features", stderr);
