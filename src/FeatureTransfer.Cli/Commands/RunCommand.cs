@@ -41,6 +41,7 @@ internal static class RunCommand
         if (result.Stages is { } stages)
             CliRunner.Info("wall time: " + string.Join(", ", stages.Select(kv => $"{kv.Key.Replace('_', ' ')} {kv.Value:F2} s")));
         foreach (var w in result.Warnings) CliRunner.Warn(w);
+        foreach (var n in result.Notes) CliRunner.Info("note: " + n);
         CliRunner.Info($"report: {Path.GetFullPath(files.Html)} (also report.md, metrics.json, head.ftm)");
         return ExitCodes.Success;
     }
