@@ -85,6 +85,7 @@ internal sealed class RunCliOptions
             cvRepeats.Description += $" (here default {rep})";
         }
         this.requireData = requireData;
+        train.Required = test.Required = requireData; // ft run: checked while parsing, and shown in its usage line
         output.DefaultValueFactory = _ => defaultOut;
         if (defaultSvmSolver is not null)
         {

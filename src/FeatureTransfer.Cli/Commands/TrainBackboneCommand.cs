@@ -12,7 +12,7 @@ internal static class TrainBackboneCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "Fashion-MNIST idx folder", DefaultValueFactory = _ => "/usr/share/datasets/fashion-mnist" };
+        var data = new Option<string>("--data", "-d") { Description = "Fashion-MNIST idx folder", DefaultValueFactory = _ => "/usr/share/datasets/fashion-mnist" };
         var classes = new Option<string>("--classes") { Description = "source classes (comma-separated label ids)", DefaultValueFactory = _ => "0,1,2,3,4" };
         var epochs = new Option<int>("--epochs") { Description = "epochs", DefaultValueFactory = _ => 3 }.Must(NumberRule.Positive);
         var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 64 }.Must(NumberRule.Positive);

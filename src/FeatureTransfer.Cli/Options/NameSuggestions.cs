@@ -14,7 +14,7 @@ internal static class NameSuggestions
     public static IReadOnlyList<string> Closest(string typed, IEnumerable<string> names, int count = 3)
     {
         string t = Core(typed);
-        if (t.Length == 0) return [];
+        if (t.Length < 3) return []; // "-x": every one-letter alias is one edit away; a list of them helps nobody
         // About one edit per three characters: `extrct` -> extract, but `--bogus` suggests nothing rather than `--bgr`.
         int limit = Math.Clamp(t.Length / 3, 1, 3);
         return names.Distinct(StringComparer.Ordinal)

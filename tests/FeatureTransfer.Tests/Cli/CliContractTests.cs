@@ -147,6 +147,20 @@ public class CliContractTests
     }
 
     [Fact]
+    public void The_real_process_keeps_the_contract()
+    {
+        // Program.cs's own path (console streams, Ctrl-C handling), once; the sweeps above run in-process.
+        var (code, stdout, stderr) = CliProcess.Run("extrct");
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        Assert.Equal(["ft: error: unknown command 'extrct' for ft; did you mean 'extract'?", "usage: ft COMMAND; see ft --help"],
+            stderr.Trim().Split('\n').Select(l => l.TrimEnd()));
+        (code, _, stderr) = CliProcess.Run("extract", "--data", TestPaths.FashionSample, "--out", "x.csv", "--batch", "0");
+        Assert.Equal(2, code);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Bare_ft_and_a_bare_command_group_are_usage_errors()
     {
         Assert.StartsWith("ft: error: ft needs a command: demo, inspect", AssertUsageError(CliInProcess.Run(), "", "bare ft"), StringComparison.Ordinal);
