@@ -14,7 +14,7 @@ internal static class ExtractCommand
     {
         var model = new Option<string?>("--model", "-m") { Description = "ONNX backbone (default: the models.json default)" };
         var data = new Option<string>("--data", "-d") { Description = "Images: class folders, a flat folder, a CSV manifest (path,label[,split]) or idx:<dir>[:t10k]", Required = true };
-        var layers = new Option<string>("--layers", "-l") { Description = "bottleneck | fne | tensor1,tensor2,...", DefaultValueFactory = _ => "bottleneck" };
+        var layers = new Option<string>("--layers", "-l") { Description = "bottleneck | fne | layer names, comma-separated: tensor, node or module path (layer4.1.relu_1) as ft inspect lists them", DefaultValueFactory = _ => "bottleneck" };
         var output = new Option<string>("--out", "-o") { Description = "Feature file: .csv, .parquet or .npy (+ .meta.json)", Required = true };
         var pool = new Option<string>("--pool") { Description = "Spatial pooling of conv maps: avg | max", DefaultValueFactory = _ => "avg" };
         var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (also fixes batch boundaries for resume/shards)", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);

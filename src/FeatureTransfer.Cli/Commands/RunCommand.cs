@@ -59,7 +59,7 @@ internal sealed class RunCliOptions
     private readonly Option<string?> train = new("--train") { Description = "Training images (class folders, manifest or idx:<dir>)" };
     private readonly Option<string?> test = new("--test") { Description = "Test images (idx:<dir>:t10k for Fashion-MNIST's test set)" };
     private readonly Option<string> output = new("--out", "-o") { Description = "Report folder" };
-    private readonly Option<string[]> layers = new("--layers", "-l") { Description = "Layer preset(s) to compare: bottleneck, fne or tensor names (repeat the option); default: bottleneck and fne", AllowMultipleArgumentsPerToken = false };
+    private readonly Option<string[]> layers = new("--layers", "-l") { Description = "Layer preset(s) to compare: bottleneck, fne or layer names (tensor, node or module path; repeat the option); default: bottleneck and fne", AllowMultipleArgumentsPerToken = false };
     private readonly Option<string?> norms = new("--norm") { Description = "Normalization(s), comma-separated (none,l2,standardize,fne,l2+fne); default: all, chosen by CV" };
     private readonly Option<string?> heads = new("--head") { Description = "Head(s), comma-separated (svm,logreg,fasttree,lightgbm); default: svm,logreg chosen by CV" };
     private readonly Option<float?> l2 = new Option<float?>("--l2") { Description = "Fixed L2 strength (default: chosen by CV from the head's grid)" }.Must(NumberRule.Positive);
