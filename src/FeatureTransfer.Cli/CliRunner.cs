@@ -1,3 +1,4 @@
+using FeatureTransfer.Cli.Options;
 using Spectre.Console;
 
 namespace FeatureTransfer.Cli;
@@ -21,12 +22,21 @@ internal static class CliRunner
         catch (FeatureTransferException e)
         {
             Error(e.Message);
+            // A usage error found by the library (unknown layer, class or option combination): the usage line too,
+            // as for errors found while parsing.
+            if (e.ExitCode == ExitCodes.Usage && CliContext.Command is { } command) CliContext.Error.WriteLine(UsageLine.For(command));
             return e.ExitCode;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             Error("cancelled");
             return 130;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or PathTooLongException)
+        {
+            // A path the user typed that does not exist or cannot be read: their message names the path.
+            Error(e.Message);
+            return ExitCodes.Failure;
         }
     }
 
@@ -35,13 +45,13 @@ internal static class CliRunner
         => "ft " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(a => a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./:=,+@".Contains(c)) ? a : $"'{a.Replace("'", "'\\''")}'"));
 
     public static void Error(string message)
-        => Console.Error.WriteLine($"ft: error: {message}");
+        => CliContext.Error.WriteLine($"ft: error: {message}");
 
     public static void Warn(string message)
-        => Console.Error.WriteLine($"ft: warning: {message}");
+        => CliContext.Error.WriteLine($"ft: warning: {message}");
 
     public static void Info(string message)
-        => Console.Error.WriteLine(message);
+        => CliContext.Error.WriteLine(message);
 
     /// <summary>True when stderr is an interactive terminal (progress bars) rather than a log file or CI.</summary>
     public static bool Interactive

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Extraction;
@@ -17,16 +18,16 @@ internal static class BenchCommand
         var train = new Option<string[]>("--train") { Description = "Training images; repeat --train/--test for several datasets (paired in order)", Required = true };
         var test = new Option<string[]>("--test") { Description = "Test images, one per --train", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Benchmark folder (cells already computed there are reused)", Required = true };
-        var layers = new Option<string[]>("--layers") { Description = "Layer presets (repeat the option); default: bottleneck and fne" };
+        var layers = new Option<string[]>("--layers", "-l") { Description = "Layer presets (repeat the option); default: bottleneck and fne" };
         var norms = new Option<string>("--norm") { Description = "Normalizations, comma-separated", DefaultValueFactory = _ => "none,l2,fne" };
         var heads = new Option<string>("--head") { Description = "Heads, comma-separated", DefaultValueFactory = _ => "svm" };
-        var l2 = new Option<float?>("--l2") { Description = "Fixed L2 (default: best of the head's grid by CV)" };
-        var folds = new Option<int>("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 };
+        var l2 = new Option<float?>("--l2") { Description = "Fixed L2 (default: best of the head's grid by CV)" }.Must(NumberRule.Positive);
+        var folds = new Option<int>("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 }.Must(NumberRule.AtLeast(2));
         var classes = new Option<string?>("--classes") { Description = "Only these classes (comma-separated)" };
-        var perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class" };
-        var seed = new Option<int>("--seed") { Description = "Seed of the sample and CV folds", DefaultValueFactory = _ => 0 };
+        var perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class" }.Must(NumberRule.Positive);
+        var seed = new Option<int>("--seed") { Description = "Seed of the sample and CV folds", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
         var svmSolver = HeadCliOptions.NewSvmSolverOption();
-        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
+        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
         var cmd = new Command("bench", "Benchmark grid: models x layer presets x normalizations x heads (x datasets); CV mean +- std, test accuracy, fit/predict time")
         {
             models, train, test, output, layers, norms, heads, l2, svmSolver, folds, classes, perClass, seed, batch,

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using CsvHelper;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Models;
 
@@ -12,26 +13,30 @@ internal static class DataCommand
     private sealed record DataOptions(Option<string> Data, Option<string?> Split, Option<string?> Classes, Option<int?> PerClass, Option<int> Seed, Option<int?> Limit)
     {
         public static DataOptions Create() => new(
-            new Option<string>("--data") { Description = "class folders, train/val/test folders, a flat folder, a manifest.csv (path,label[,split]) or idx:<dir>[:train|:t10k]", Required = true },
+            new Option<string>("--data", "-d") { Description = "class folders, train/val/test folders, a flat folder, a manifest.csv (path,label[,split]) or idx:<dir>[:train|:t10k]", Required = true },
             new Option<string?>("--split") { Description = "only this split (manifest split column or top folder)" },
             new Option<string?>("--classes") { Description = "only these classes, comma-separated" },
-            new Option<int?>("--per-class") { Description = "stratified sample of N items per class" },
-            new Option<int>("--seed") { Description = "seed of the --per-class sample", DefaultValueFactory = _ => 0 },
-            new Option<int?>("--limit") { Description = "first N items by id" });
+            new Option<int?>("--per-class") { Description = "stratified sample of N items per class" }.Must(NumberRule.Positive),
+            new Option<int>("--seed") { Description = "seed of the --per-class sample", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any),
+            new Option<int?>("--limit") { Description = "first N items by id" }.Must(NumberRule.Positive));
 
         public void AddTo(Command c)
         {
             foreach (var o in new Option[] { Data, Split, Classes, PerClass, Seed, Limit }) c.Options.Add(o);
         }
 
-        public ImageDataset Open(ParseResult r, CancellationToken ct) => DatasetLoader.Open(r.GetValue(Data)!, new DatasetOptions
+        public ImageDataset Open(ParseResult r, CancellationToken ct)
         {
-            Split = r.GetValue(Split),
-            Classes = r.GetValue(Classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            PerClass = r.GetValue(PerClass),
-            Seed = r.GetValue(Seed),
-            Limit = r.GetValue(Limit),
-        }, ct);
+            var options = new DatasetOptions
+            {
+                Split = r.GetValue(Split),
+                Classes = r.GetValue(Classes)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                PerClass = r.GetValue(PerClass),
+                Seed = r.GetValue(Seed),
+                Limit = r.GetValue(Limit),
+            };
+            return DatasetLoader.Open(r.GetValue(Data)!, options, ct).RequireItems(r.GetValue(Data)!, options);
+        }
     }
 
     public static Command Create()
@@ -62,8 +67,8 @@ internal static class DataCommand
     private static Command Check()
     {
         var o = DataOptions.Create();
-        var model = new Option<string?>("--model") { Description = "catalog name or model file whose preprocessing to use (default: the default model)" };
-        var threads = new Option<int>("--threads") { Description = "decode threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var model = new Option<string?>("--model", "-m") { Description = "catalog name or model file whose preprocessing to use (default: the default model)" };
+        var threads = StandardOptions.Threads("Decode threads");
         var check = new Command("check", "Decode every image as extraction would; print path,reason (CSV) for each one that would be skipped. Exit code 3 when any is.");
         o.AddTo(check);
         check.Options.Add(model);

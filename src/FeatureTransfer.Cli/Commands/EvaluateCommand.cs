@@ -5,7 +5,7 @@ using FeatureTransfer.Reports;
 
 namespace FeatureTransfer.Cli.Commands;
 
-/// <summary><c>ft evaluate --head head.ftm --features test.csv --report DIR</c>.</summary>
+/// <summary><c>ft evaluate --head head.ftm --features test.csv --out DIR</c> (<c>--report DIR</c>, the old spelling, still works: see HiddenAliases).</summary>
 [CliCommand(45)]
 internal static class EvaluateCommand
 {
@@ -13,7 +13,7 @@ internal static class EvaluateCommand
     {
         var headPath = new Option<string>("--head") { Description = "Head file written by ft train", Required = true };
         var features = new Option<string>("--features") { Description = "Labelled test features (.csv, .parquet or .npy)", Required = true };
-        var report = new Option<string>("--report") { Description = "Folder for metrics.json, report.md, predictions.csv, confusion.png", Required = true };
+        var report = new Option<string>("--out", "-o") { Description = "Folder for metrics.json, report.md, predictions.csv, confusion.png", Required = true };
         var data = new DataSelectionOptions();
         var cmd = new Command("evaluate", "Score features with a head: accuracy, macro-F1, per-class metrics, confusion matrix, predictions");
         cmd.Options.Add(headPath);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Onnx.Tapping;
@@ -13,27 +14,28 @@ internal static class ExtractCommand
     {
         var model = new Option<string?>("--model", "-m") { Description = "ONNX backbone (default: the models.json default)" };
         var data = new Option<string>("--data", "-d") { Description = "Images: class folders, a flat folder, a CSV manifest (path,label[,split]) or idx:<dir>[:t10k]", Required = true };
-        var layers = new Option<string>("--layers", "-l") { Description = "bottleneck | fne | tensor1,tensor2,...", DefaultValueFactory = _ => "bottleneck" };
+        var layers = new Option<string>("--layers", "-l") { Description = "bottleneck | fne | layer names, comma-separated: tensor, node or module path (layer4.1.relu_1) as ft inspect lists them", DefaultValueFactory = _ => "bottleneck" };
         var output = new Option<string>("--out", "-o") { Description = "Feature file: .csv, .parquet or .npy (+ .meta.json)", Required = true };
         var pool = new Option<string>("--pool") { Description = "Spatial pooling of conv maps: avg | max", DefaultValueFactory = _ => "avg" };
-        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (also fixes batch boundaries for resume/shards)", DefaultValueFactory = _ => 32 };
-        var threads = new Option<int>("--threads") { Description = "Cores to use (0 = all): workers that each decode and run their own batch on one ONNX Runtime thread; with --schedule pipelined|phased, ONNX Runtime threads", DefaultValueFactory = _ => 0 };
-        var decodeThreads = new Option<int>("--decode-threads") { Description = "Image decoding threads of --schedule pipelined|phased (0 = one per core)", DefaultValueFactory = _ => 0 };
+        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (also fixes batch boundaries for resume/shards)", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
+        var threads = new Option<int>("--threads") { Description = "Cores to use (0 = all cores): workers that each decode and run their own batch on one ONNX Runtime thread; with --schedule pipelined|phased, ONNX Runtime threads", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);
+        var decodeThreads = new Option<int>("--decode-threads") { Description = "Image decoding threads of --schedule pipelined|phased (0 = one per core)", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);
         var schedule = new Option<string>("--schedule") { Description = "workers (default; on CUDA: pipelined) | pipelined (decode the next batch while ONNX Runtime runs one) | phased (decode, then run)", DefaultValueFactory = _ => "workers" };
-        var runSize = new Option<int>("--run-size") { Description = "Images per ONNX Runtime call inside a batch (0 = the whole batch)", DefaultValueFactory = _ => ExtractorOptions.DefaultRunSize };
+        var runSize = new Option<int>("--run-size") { Description = "Images per ONNX Runtime call inside a batch (0 = the whole batch)", DefaultValueFactory = _ => ExtractorOptions.DefaultRunSize }.Must(NumberRule.NonNegative);
         var device = new Option<string>("--device") { Description = "cpu | cuda | auto", DefaultValueFactory = _ => "cpu" };
-        var limit = new Option<int?>("--limit") { Description = "Only the first N inputs (sorted order)" };
+        var limit = new Option<int?>("--limit") { Description = "Only the first N inputs (sorted order)" }.Must(NumberRule.Positive);
         var shard = new Option<string?>("--shard") { Description = "k/N: extract shard k of N (0-based), or 'auto' from SLURM_ARRAY_* / JOB_COMPLETION_INDEX" };
-        var shardCount = new Option<int?>("--shard-count") { Description = "N for --shard auto under a Kubernetes Indexed Job" };
+        var shardCount = new Option<int?>("--shard-count") { Description = "N for --shard auto under a Kubernetes Indexed Job" }.Must(NumberRule.Positive);
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted job (the default whenever its checkpoints exist)" };
         var restart = new Option<bool>("--restart") { Description = "Discard checkpoints of an interrupted job and start over" };
         var exactQuant = new Option<bool>("--exact-quantized") { Description = "Dequantize quantized maps before pooling (exact) instead of pooling in int8 first" };
-        var checkpoint = new Option<int>("--checkpoint-batches") { Description = "Batches per checkpoint chunk", DefaultValueFactory = _ => 8 };
+        var checkpoint = new Option<int>("--checkpoint-batches") { Description = "Batches per checkpoint chunk", DefaultValueFactory = _ => 8 }.Must(NumberRule.Positive);
 
         var cmd = new Command("extract", "Extract bottleneck or Full-Network-Embedding features of every image into a feature file")
         {
             model, data, layers, output, pool, batch, threads, decodeThreads, schedule, runSize, device, limit, shard, shardCount, resume, restart, exactQuant, checkpoint,
         };
+        cmd.Exclusive(resume, restart, "--resume continues the checkpoints, --restart discards them");
         var pre = PreprocessingOptions.AddTo(cmd);
         var dataOptions = DataOptions.AddTo(cmd);
         cmd.SetAction((r, ct) => CliRunner.RunAsync(async token =>
@@ -53,7 +55,7 @@ internal static class ExtractCommand
                 Threads = r.GetValue(threads),
                 Schedule = Enum.TryParse<ExtractionSchedule>(r.GetValue(schedule), ignoreCase: true, out var sch) && !int.TryParse(r.GetValue(schedule), out _) ? sch
                     : throw new InvalidOptionException($"--schedule must be workers, pipelined or phased, not '{r.GetValue(schedule)}'"),
-                RunSize = r.GetValue(runSize) >= 0 ? r.GetValue(runSize) : throw new InvalidOptionException("--run-size must be 0 (whole batch) or more"),
+                RunSize = r.GetValue(runSize),
                 PreprocessingRequest = pre.Read(r),
                 Tensorizer = pre.Decoder(r),
             };
@@ -67,7 +69,7 @@ internal static class ExtractCommand
                 CheckpointBatches = r.GetValue(checkpoint),
                 Restart = r.GetValue(restart),
             };
-            var dataset = DatasetLoader.Open(r.GetValue(data)!, dataOptions.Read(r));
+            var dataset = DatasetLoader.Open(r.GetValue(data)!, dataOptions.Read(r)).RequireItems(r.GetValue(data)!);
             using var extractor = FeatureExtractor.Load(modelPath, options);
             foreach (var note in extractor.Notes) CliRunner.Info(note);
             if (job.Shard is not null) CliRunner.Info($"shard: {job.Shard.Describe}");

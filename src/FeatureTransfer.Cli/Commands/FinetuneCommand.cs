@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Model;
@@ -12,31 +13,32 @@ internal static class FinetuneCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "backbone .onnx or models.json name (default: the catalog default)" };
+        var model = new Option<string?>("--model", "-m") { Description = "backbone .onnx or models.json name (default: the catalog default)" };
         var train = new Option<string>("--train") { Description = "training data (folder of class folders, manifest.csv, idx:...)", Required = true };
         var val = new Option<string?>("--val") { Description = "validation data, scored once at the end" };
         var classes = new Option<string>("--classes") { Description = "auto or comma-separated class names", DefaultValueFactory = _ => "auto" };
-        var perClass = new Option<int?>("--per-class") { Description = "stratified sample of N training images per class (drawn with --seed, as ft run --per-class)" };
+        var perClass = new Option<int?>("--per-class") { Description = "stratified sample of N training images per class (drawn with --seed, as ft run --per-class)" }.Must(NumberRule.Positive);
         var unfreeze = new Option<string>("--unfreeze") { Description = "auto (the last stage, at the final resolution) | head | K (last K layers) | from:<tensor> | all", DefaultValueFactory = _ => "auto" };
-        var epochs = new Option<int>("--epochs") { Description = "epochs of the last stage", DefaultValueFactory = _ => 10 };
-        var headEpochs = new Option<int?>("--head-epochs") { Description = "epochs of the head-only stage on cached bottleneck features (default 30, early-stopped)" };
-        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 32 };
+        var epochs = new Option<int>("--epochs") { Description = "epochs of the last stage", DefaultValueFactory = _ => 10 }.Must(NumberRule.Positive);
+        var headEpochs = new Option<int?>("--head-epochs") { Description = "epochs of the head-only stage on cached bottleneck features (default 30, early-stopped)" }.Must(NumberRule.NonNegative);
+        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
         var optimizer = new Option<string>("--optimizer") { Description = "sgd | adamw", DefaultValueFactory = _ => "sgd" };
-        var lr = new Option<double>("--lr") { Description = "head learning rate (cosine schedule)", DefaultValueFactory = _ => 0.01 };
-        var baseFactor = new Option<double>("--base-lr-factor") { Description = "base learning rate = lr * factor", DefaultValueFactory = _ => 0.1 };
-        var decay = new Option<double>("--lr-decay-per-block") { Description = "multiply the base rate by this per layer further down", DefaultValueFactory = _ => 1.0 };
-        var wd = new Option<double>("--weight-decay") { Description = "weight decay", DefaultValueFactory = _ => 1e-4 };
+        var lr = new Option<double>("--lr") { Description = "head learning rate (cosine schedule)", DefaultValueFactory = _ => 0.01 }.Must(NumberRule.Positive);
+        var baseFactor = new Option<double>("--base-lr-factor") { Description = "base learning rate = lr * factor", DefaultValueFactory = _ => 0.1 }.Must(NumberRule.Positive);
+        var decay = new Option<double>("--lr-decay-per-block") { Description = "multiply the base rate by this per layer further down", DefaultValueFactory = _ => 1.0 }.Must(NumberRule.Positive);
+        var wd = new Option<double>("--weight-decay") { Description = "weight decay", DefaultValueFactory = _ => 1e-4 }.Must(NumberRule.NonNegative);
         var augment = new Option<string?>("--augment") { Description = "augmentation of the unfrozen stage: any of flip,crop,color, or none (default flip,crop)" };
         var scratch = new Option<bool>("--from-scratch") { Description = "re-initialise all weights and train everything (batch-statistics BN)" };
-        var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => 0.1 };
-        var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => 5 };
+        var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => 0.1 }.Must(NumberRule.Between(0, 0.5));
+        var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => 5 }.Must(NumberRule.Positive);
         var bnTrain = new Option<bool>("--bn-train") { Description = "unfrozen BatchNorm layers use batch statistics (default: frozen statistics)" };
-        var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: default)", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--out") { Description = "fine-tuned .onnx", Required = true };
+        var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = all cores)", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);
+        var output = new Option<string>("--out", "-o") { Description = "fine-tuned .onnx", Required = true };
         var cmd = new Command("finetune", "Fine-tune a CNN on your classes with FeatureTransfer's ONNX gradient engine; exports a standard ONNX classifier.");
         foreach (var o in new Option[] { model, train, val, classes, perClass, unfreeze, epochs, headEpochs, batch, optimizer, lr, baseFactor, decay, wd, augment, scratch, holdout, patience, bnTrain, seed, threads, output })
             cmd.Options.Add(o);
+        cmd.Exclusive(scratch, unfreeze, "--from-scratch trains every layer");
         var pre = PreprocessingOptions.AddTo(cmd);
         cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
         {

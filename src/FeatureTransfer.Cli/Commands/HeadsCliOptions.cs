@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
@@ -9,8 +10,8 @@ namespace FeatureTransfer.Cli.Commands;
 internal sealed class DataSelectionOptions
 {
     public Option<string?> Classes { get; } = new("--classes") { Description = "Keep only these classes (comma-separated)" };
-    public Option<int?> PerClass { get; } = new("--per-class") { Description = "Stratified sample of N rows per class" };
-    public Option<int> Seed { get; } = new("--seed") { Description = "Seed of the sample and of cross-validation folds", DefaultValueFactory = _ => 0 };
+    public Option<int?> PerClass { get; } = new Option<int?>("--per-class") { Description = "Stratified sample of N rows per class" }.Must(NumberRule.Positive);
+    public Option<int> Seed { get; } = new Option<int>("--seed") { Description = "Seed of the sample and of cross-validation folds", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
 
     public void AddTo(Command c)
     {
@@ -32,8 +33,8 @@ internal sealed class NormCliOptions(string defaultRecipe)
         DefaultValueFactory = _ => defaultRecipe,
     };
 
-    public Option<float> Low { get; } = new("--low-threshold") { Description = "FNE: z below this -> -1", DefaultValueFactory = _ => -0.25f };
-    public Option<float> High { get; } = new("--high-threshold") { Description = "FNE: z above this -> 1", DefaultValueFactory = _ => 0.15f };
+    public Option<float> Low { get; } = new Option<float>("--low-threshold") { Description = "FNE: z below this -> -1", DefaultValueFactory = _ => -0.25f }.Must(NumberRule.Any);
+    public Option<float> High { get; } = new Option<float>("--high-threshold") { Description = "FNE: z above this -> 1", DefaultValueFactory = _ => 0.15f }.Must(NumberRule.Any);
 
     public void AddTo(Command c)
     {
@@ -44,15 +45,20 @@ internal sealed class NormCliOptions(string defaultRecipe)
 
     public NormRecipe GetRecipe(ParseResult r) => NormRecipes.Parse(r.GetValue(Recipe)!);
 
-    public NormalizationOptions GetOptions(ParseResult r) => new() { LowThreshold = r.GetValue(Low), HighThreshold = r.GetValue(High) };
+    public NormalizationOptions GetOptions(ParseResult r)
+    {
+        float low = r.GetValue(Low), high = r.GetValue(High);
+        if (low > high) throw new InvalidOptionException($"--low-threshold ({low}) must not be above --high-threshold ({high})");
+        return new() { LowThreshold = low, HighThreshold = high };
+    }
 }
 
 /// <summary>Head hyper-parameters.</summary>
 internal sealed class HeadCliOptions
 {
     public Option<string> Head { get; } = new("--head") { Description = "svm, logreg, fasttree or lightgbm", DefaultValueFactory = _ => "svm" };
-    public Option<float?> L2 { get; } = new("--l2") { Description = "L2 strength (svm lambda, default 1e-3; logreg, default 1e-4)" };
-    public Option<int?> Iterations { get; } = new("--iterations") { Description = "svm epochs (default 30) / logreg passes" };
+    public Option<float?> L2 { get; } = new Option<float?>("--l2") { Description = "L2 strength (svm lambda, default 1e-3; logreg, default 1e-4)" }.Must(NumberRule.Positive);
+    public Option<int?> Iterations { get; } = new Option<int?>("--iterations") { Description = "svm epochs (default 30) / logreg passes" }.Must(NumberRule.Positive);
     public Option<string> Solver { get; } = new("--solver") { Description = "logreg solver: lbfgs or sdca", DefaultValueFactory = _ => "lbfgs" };
     public Option<string?> SvmSolver { get; } = NewSvmSolverOption();
 
@@ -72,11 +78,11 @@ internal sealed class HeadCliOptions
         "pegasos" => FeatureTransfer.Heads.SvmSolver.Pegasos,
         var s => throw new InvalidOptionException($"--svm-solver must be auto, sdca or pegasos, not '{s}'"),
     };
-    public Option<int> Trees { get; } = new("--trees") { Description = "fasttree/lightgbm trees", DefaultValueFactory = _ => 100 };
-    public Option<int> Leaves { get; } = new("--leaves") { Description = "fasttree/lightgbm leaves per tree", DefaultValueFactory = _ => 20 };
-    public Option<int> MinLeafRows { get; } = new("--min-leaf-rows") { Description = "fasttree/lightgbm minimum rows per leaf", DefaultValueFactory = _ => 10 };
-    public Option<double?> LearningRate { get; } = new("--learning-rate") { Description = "fasttree (0.2) / lightgbm (0.1) learning rate" };
-    public Option<int> Cv { get; } = new("--cv") { Description = "Folds of stratified CV to choose --l2 when not given (0: no CV)", DefaultValueFactory = _ => 0 };
+    public Option<int> Trees { get; } = new Option<int>("--trees") { Description = "fasttree/lightgbm trees", DefaultValueFactory = _ => 100 }.Must(NumberRule.Positive);
+    public Option<int> Leaves { get; } = new Option<int>("--leaves") { Description = "fasttree/lightgbm leaves per tree", DefaultValueFactory = _ => 20 }.Must(NumberRule.AtLeast(2));
+    public Option<int> MinLeafRows { get; } = new Option<int>("--min-leaf-rows") { Description = "fasttree/lightgbm minimum rows per leaf", DefaultValueFactory = _ => 10 }.Must(NumberRule.Positive);
+    public Option<double?> LearningRate { get; } = new Option<double?>("--learning-rate") { Description = "fasttree (0.2) / lightgbm (0.1) learning rate" }.Must(NumberRule.Positive);
+    public Option<int> Cv { get; } = new Option<int>("--cv") { Description = "Folds of stratified CV to choose --l2 when not given (0: no CV)", DefaultValueFactory = _ => 0 }.Must(NumberRule.ZeroOrAtLeast(2));
 
     public void AddTo(Command c, bool withHead = true)
     {

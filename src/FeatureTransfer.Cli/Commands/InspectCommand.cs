@@ -14,7 +14,7 @@ internal static class InspectCommand
     {
         var model = new Argument<string?>("model") { Description = "ONNX model file or models.json name (default: the embedded default model)", Arity = ArgumentArity.ZeroOrOne };
         var json = new Option<bool>("--json") { Description = "print the inspection as JSON (for scripts)" };
-        var cmd = new Command("inspect", "List a model's inputs, outputs, tappable tensors and the bottleneck / fne layer presets.");
+        var cmd = new Command("inspect", "List a model's inputs, outputs, tappable tensors (the names --layers takes) and the bottleneck / fne layer presets.");
         cmd.Arguments.Add(model);
         cmd.Options.Add(json);
         var pre = PreprocessingOptions.AddTo(cmd, decoder: false);
@@ -59,8 +59,12 @@ internal static class InspectCommand
         console.WriteLine();
 
         var fne = new HashSet<string>(m.Fne, StringComparer.Ordinal);
+        // A PyTorch export: the module path --layers also takes (the most specific one of the tensor, e.g. layer4.1.relu_1).
+        var module = m.ModulePaths.GroupBy(kv => kv.Value, kv => kv.Key).ToDictionary(g => g.Key, g => g.MaxBy(p => p.Length)!, StringComparer.Ordinal);
         var table = new Table().Border(TableBorder.Simple);
-        foreach (var h in new[] { "#", "tensor", "node", "op", "type", "shape", "kind", "preset" }) table.AddColumn(h);
+        var headers = new List<string> { "#", "tensor", "node", "op", "type", "shape", "kind", "preset" };
+        if (module.Count > 0) headers.Insert(3, "module");
+        foreach (var h in headers) table.AddColumn(h);
         int k = 0;
         foreach (var t in m.Tappable)
         {
@@ -68,8 +72,9 @@ internal static class InspectCommand
             if (t.Tensor == m.Bottleneck) presets.Add("bottleneck");
             if (fne.Contains(t.Tensor)) presets.Add("fne");
             var type = t.Quantized ? $"{t.ElementType} (quantized)" : t.ElementType;
-            table.AddRow(new[] { (++k).ToString(System.Globalization.CultureInfo.InvariantCulture), t.Tensor, t.Node, t.OpType, type, t.ShapeText, t.Kind, string.Join(",", presets) }
-                .Select(s => new Markup(Markup.Escape(s))).ToArray());
+            var cells = new List<string> { (++k).ToString(System.Globalization.CultureInfo.InvariantCulture), t.Tensor, t.Node, t.OpType, type, t.ShapeText, t.Kind, string.Join(",", presets) };
+            if (module.Count > 0) cells.Insert(3, module.GetValueOrDefault(t.Tensor, ""));
+            table.AddRow(cells.Select(s => new Markup(Markup.Escape(s))).ToArray());
         }
         console.Write(table);
         console.WriteLine();

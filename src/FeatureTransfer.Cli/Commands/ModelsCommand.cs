@@ -20,23 +20,35 @@ internal static class ModelsCommand
     private static Command List()
     {
         var catalogOption = new Option<string?>("--catalog") { Description = "models.json to read (default: the one next to ft or in the repository)" };
-        var list = new Command("list", "List the catalog: name, where the file is, preprocessing, presets.");
+        var list = new Command("list", "List the catalog: name, where the file is, SHA-256, input and preprocessing.");
         list.Options.Add(catalogOption);
         list.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
         {
             var catalog = ModelCatalog.Load(r.GetValue(catalogOption));
+            int repositoryOnly = 0;
             foreach (var e in catalog.Entries)
             {
                 string? local = catalog.LocalFile(e);
-                string where = local is not null ? local : e.Url is not null ? $"not downloaded (ft models fetch {e.Name})" : $"missing: {e.File ?? e.Path}";
+                // Entries with a repository-relative path (../shared/models/...) mean nothing to an installed tool.
+                if (local is null && e is { File: null, Url: null, Path: not null } && catalog.RepoRoot is null)
+                {
+                    repositoryOnly++;
+                    continue;
+                }
+                string where = local is not null ? local
+                    : e.NuGet is not null ? $"not installed (ft models fetch {e.Name}: NuGet {e.NuGet.Id} {e.NuGet.Version})"
+                    : e.Url is not null ? $"not downloaded (ft models fetch {e.Name})"
+                    : e is { File: null, Path: null } ? "no file of its own: recognised by its SHA-256 when --model names your copy"
+                    : e.File is null ? $"not here: {e.Path} (relative to the source repository {catalog.RepoRoot})" : $"missing: {e.File}";
                 var p = e.Preprocessing;
                 Console.WriteLine($"{e.Name}{(e.Default ? " (default)" : "")}");
                 Console.WriteLine($"  file:          {where}");
                 Console.WriteLine($"  sha256:        {e.Sha256 ?? "unknown (fetch needs --no-verify)"}{(e.Size is { } s ? $", {s:N0} bytes" : "")}");
                 Console.WriteLine($"  input:         {e.Input ?? "?"} {p.Layout} {p.Channels}x{p.Height}x{p.Width}, resize {p.Resize} crop {p.Crop}, {p.ChannelOrder}, scale {p.Scale:G6}, mean [{string.Join(", ", p.Mean)}], std [{string.Join(", ", p.Std)}]");
-                Console.WriteLine($"  presets:       {(e.Presets.Count == 0 ? "found automatically" : string.Join("; ", e.Presets.Select(kv => $"{kv.Key} = {string.Join(",", kv.Value)}")))}");
                 if (e.Licence is not null) Console.WriteLine($"  licence:       {e.Licence}");
             }
+            if (repositoryOnly > 0)
+                CliRunner.Info($"({repositoryOnly} entries whose files exist only beside the FeatureTransfer source repository are not listed)");
             return Task.FromResult(ExitCodes.Success);
         }, ct));
         return list;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Export;
 using FeatureTransfer.Extraction;
@@ -15,20 +16,21 @@ internal static class PredictCommand
         var model = new Option<string?>("--model", "-m") { Description = "ONNX model with a classifier (default: the models.json default)" };
         var data = new Option<string>("--data", "-d") { Description = "Images (class folders, flat folder, manifest, idx:)", Required = true };
         var output = new Option<string?>("--out", "-o") { Description = "predictions.csv (id, label, top1, p1, ...); printed when omitted" };
-        var top = new Option<int>("--top") { Description = "Classes per image", DefaultValueFactory = _ => 5 };
+        var top = new Option<int>("--top") { Description = "Classes per image", DefaultValueFactory = _ => 5 }.Must(NumberRule.Positive);
         var imagenetTop5 = new Option<bool>("--imagenet-top5") { Description = "Same as --top 5 on an ImageNet model (what a pretrained backbone sees)" };
-        var threads = new Option<int>("--threads") { Description = "Cores to use (0 = all)", DefaultValueFactory = _ => 0 };
-        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (exported classifiers)", DefaultValueFactory = _ => 32 };
+        var threads = StandardOptions.Threads("Cores to use");
+        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (exported classifiers)", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
         var cmd = new Command("predict", "Top-k classes a classifier-headed model predicts for each image, or the labels of a classifier from ft export")
         {
             model, data, output, top, imagenetTop5, threads, batch,
         };
+        cmd.Exclusive(top, imagenetTop5, "--imagenet-top5 means --top 5");
         var pre = PreprocessingOptions.AddTo(cmd);
         var dataOptions = DataOptions.AddTo(cmd);
         cmd.SetAction((r, ct) => CliRunner.RunAsync(async token =>
         {
             var modelPath = ModelOption.Resolve(r.GetValue(model));
-            var dataset = DatasetLoader.Open(r.GetValue(data)!, dataOptions.Read(r));
+            var dataset = DatasetLoader.Open(r.GetValue(data)!, dataOptions.Read(r)).RequireItems(r.GetValue(data)!);
             if (ExportedClassifier.IsExportedClassifier(modelPath))
                 return await PredictWithClassifierAsync(modelPath, dataset, r.GetValue(output), r.GetValue(threads), r.GetValue(batch), pre.Decoder(r), token);
             int k = r.GetValue(imagenetTop5) ? 5 : r.GetValue(top);

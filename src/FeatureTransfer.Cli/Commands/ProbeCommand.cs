@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Reports;
@@ -15,13 +16,13 @@ internal static class ProbeCommand
         var train = new Option<string>("--train") { Description = "Training images", Required = true };
         var test = new Option<string>("--test") { Description = "Test images", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Report folder", Required = true };
-        var layers = new Option<string>("--layers") { Description = "Layers to probe (default: the FNE taps)", DefaultValueFactory = _ => "fne" };
+        var layers = new Option<string>("--layers", "-l") { Description = "Layers to probe (default: the FNE taps)", DefaultValueFactory = _ => "fne" };
         var headName = new Option<string>("--head") { Description = "Probe head (svm or logreg)", DefaultValueFactory = _ => "svm" };
         var svmSolver = HeadCliOptions.NewSvmSolverOption();
-        var folds = new Option<int>("--folds") { Description = "Cross-validation folds per layer", DefaultValueFactory = _ => 3 };
+        var folds = new Option<int>("--folds") { Description = "Cross-validation folds per layer", DefaultValueFactory = _ => 3 }.Must(NumberRule.AtLeast(2));
         var classes = new Option<string?>("--classes") { Description = "Only these classes (comma-separated)" };
-        var perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class" };
-        var seed = new Option<int>("--seed") { Description = "Seed of the sample and CV folds", DefaultValueFactory = _ => 0 };
+        var perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class" }.Must(NumberRule.Positive);
+        var seed = new Option<int>("--seed") { Description = "Seed of the sample and CV folds", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
         var cmd = new Command("probe", "Linear probe per tapped layer: which layers transfer to my task? (accuracy vs depth, plotted)")
         {
             model, train, test, output, layers, headName, svmSolver, folds, classes, perClass, seed,

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Extraction;
@@ -40,6 +41,7 @@ internal static class RunCommand
         if (result.Stages is { } stages)
             CliRunner.Info("wall time: " + string.Join(", ", stages.Select(kv => $"{kv.Key.Replace('_', ' ')} {kv.Value:F2} s")));
         foreach (var w in result.Warnings) CliRunner.Warn(w);
+        foreach (var n in result.Notes) CliRunner.Info("note: " + n);
         CliRunner.Info($"report: {Path.GetFullPath(files.Html)} (also report.md, metrics.json, head.ftm)");
         return ExitCodes.Success;
     }
@@ -57,22 +59,22 @@ internal sealed class RunCliOptions
     private readonly Option<string?> train = new("--train") { Description = "Training images (class folders, manifest or idx:<dir>)" };
     private readonly Option<string?> test = new("--test") { Description = "Test images (idx:<dir>:t10k for Fashion-MNIST's test set)" };
     private readonly Option<string> output = new("--out", "-o") { Description = "Report folder" };
-    private readonly Option<string[]> layers = new("--layers") { Description = "Layer preset(s) to compare: bottleneck, fne or tensor names (repeat the option); default: bottleneck and fne", AllowMultipleArgumentsPerToken = false };
+    private readonly Option<string[]> layers = new("--layers", "-l") { Description = "Layer preset(s) to compare: bottleneck, fne or layer names (tensor, node or module path; repeat the option); default: bottleneck and fne", AllowMultipleArgumentsPerToken = false };
     private readonly Option<string?> norms = new("--norm") { Description = "Normalization(s), comma-separated (none,l2,standardize,fne,l2+fne); default: all, chosen by CV" };
     private readonly Option<string?> heads = new("--head") { Description = "Head(s), comma-separated (svm,logreg,fasttree,lightgbm); default: svm,logreg chosen by CV" };
-    private readonly Option<float?> l2 = new("--l2") { Description = "Fixed L2 strength (default: chosen by CV from the head's grid)" };
+    private readonly Option<float?> l2 = new Option<float?>("--l2") { Description = "Fixed L2 strength (default: chosen by CV from the head's grid)" }.Must(NumberRule.Positive);
     private readonly Option<string?> svmSolver = HeadCliOptions.NewSvmSolverOption();
-    private readonly Option<int> folds = new("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 };
-    private readonly Option<int?> cvRepeats = new("--cv-repeats") { Description = $"Repeat the k-fold CV with this many different fold assignments (mean over all folds; steadier choices on small data); default {SelectionOptions.AutoRepeats} up to {SelectionOptions.AutoRepeatMaxRows} training rows, else 1" };
-    private readonly Option<int> batch = new("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 };
-    private readonly Option<int> threads = new("--threads") { Description = "Cores to use (0 = all)", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> folds = new Option<int>("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 }.Must(NumberRule.AtLeast(2));
+    private readonly Option<int?> cvRepeats = new Option<int?>("--cv-repeats") { Description = $"Repeat the k-fold CV with this many different fold assignments (mean over all folds; steadier choices on small data); default {SelectionOptions.AutoRepeats} up to {SelectionOptions.AutoRepeatMaxRows} training rows, else 1" }.Must(NumberRule.Positive);
+    private readonly Option<int> batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
+    private readonly Option<int> threads = StandardOptions.Threads("Cores to use");
     private readonly Option<bool> noRaw = new("--no-raw-baseline") { Description = "Skip the raw-pixel baseline" };
     private readonly Option<bool> scoreAll = new("--score-all") { Description = "Also score every candidate on test (listed as not used for the choice)" };
     private readonly Option<string?> classes = new("--classes") { Description = "Only these classes (comma-separated), train and test" };
-    private readonly Option<int?> perClass = new("--per-class") { Description = "Stratified sample of N training images per class (test stays whole)" };
-    private readonly Option<int> seed = new("--seed") { Description = "Seed of the sample and of the CV folds", DefaultValueFactory = _ => 0 };
-    private readonly Option<int> resplits = new("--resplits") { Description = "Also pool train + test and run the whole selection on N stratified re-splits of the same sizes (features reused); reports test accuracy mean +- std", DefaultValueFactory = _ => 0 };
-    private readonly Option<int> resplitSeed = new("--resplit-seed") { Description = "Seed of the re-splits (split i depends only on the seed and i)", DefaultValueFactory = _ => 0 };
+    private readonly Option<int?> perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class (test stays whole)" }.Must(NumberRule.Positive);
+    private readonly Option<int> seed = new Option<int>("--seed") { Description = "Seed of the sample and of the CV folds", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
+    private readonly Option<int> resplits = new Option<int>("--resplits") { Description = "Also pool train + test and run the whole selection on N stratified re-splits of the same sizes (features reused); reports test accuracy mean +- std", DefaultValueFactory = _ => 0 }.Must(NumberRule.ZeroOrAtLeast(2));
+    private readonly Option<int> resplitSeed = new Option<int>("--resplit-seed") { Description = "Seed of the re-splits (split i depends only on the seed and i)", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
     private readonly bool requireData;
 
     public RunCliOptions(Command cmd, bool requireData, string defaultOut = "ft-run", string? defaultSvmSolver = null, int? defaultCvRepeats = null)
@@ -83,6 +85,7 @@ internal sealed class RunCliOptions
             cvRepeats.Description += $" (here default {rep})";
         }
         this.requireData = requireData;
+        train.Required = test.Required = requireData; // ft run: checked while parsing, and shown in its usage line
         output.DefaultValueFactory = _ => defaultOut;
         if (defaultSvmSolver is not null)
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Onnx.Model;
 
@@ -11,15 +12,15 @@ internal static class TrainBackboneCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "Fashion-MNIST idx folder", DefaultValueFactory = _ => "/usr/share/datasets/fashion-mnist" };
+        var data = new Option<string>("--data", "-d") { Description = "Fashion-MNIST idx folder", DefaultValueFactory = _ => "/usr/share/datasets/fashion-mnist" };
         var classes = new Option<string>("--classes") { Description = "source classes (comma-separated label ids)", DefaultValueFactory = _ => "0,1,2,3,4" };
-        var epochs = new Option<int>("--epochs") { Description = "epochs", DefaultValueFactory = _ => 3 };
-        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 64 };
-        var lr = new Option<double>("--lr") { Description = "peak learning rate (one-cycle, SGD Nesterov)", DefaultValueFactory = _ => 0.1 };
-        var seed = new Option<int>("--seed") { Description = "random seed (weights, shuffling, flips)", DefaultValueFactory = _ => 1 };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: default)", DefaultValueFactory = _ => 0 };
-        var limit = new Option<int>("--limit") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--out") { Description = "output .onnx", Required = true };
+        var epochs = new Option<int>("--epochs") { Description = "epochs", DefaultValueFactory = _ => 3 }.Must(NumberRule.Positive);
+        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 64 }.Must(NumberRule.Positive);
+        var lr = new Option<double>("--lr") { Description = "peak learning rate (one-cycle, SGD Nesterov)", DefaultValueFactory = _ => 0.1 }.Must(NumberRule.Positive);
+        var seed = new Option<int>("--seed") { Description = "random seed (weights, shuffling, flips)", DefaultValueFactory = _ => 1 }.Must(NumberRule.Any);
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = all cores)", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);
+        var limit = new Option<int>("--limit") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);
+        var output = new Option<string>("--out", "-o") { Description = "output .onnx", Required = true };
         var cmd = new Command("train-backbone", "Train the small Fashion-MNIST source CNN from scratch with FeatureTransfer's ONNX gradient engine.");
         foreach (var o in new Option[] { data, classes, epochs, batch, lr, seed, threads, limit, output }) cmd.Options.Add(o);
         cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
@@ -19,16 +20,16 @@ internal static class ModelOption
 internal sealed class PreprocessingOptions
 {
     private readonly Option<string?> _preset = new("--preprocessing") { Description = "imagenet (torchvision), caffe (BGR 0..255 minus channel means), inception, or a JSON file; single flags below adjust it" };
-    private readonly Option<int?> _size = new("--size") { Description = "Model input size (square crop), e.g. 224" };
-    private readonly Option<int?> _resize = new("--resize") { Description = "Shorter side before the center crop, e.g. 256" };
+    private readonly Option<int?> _size = new Option<int?>("--size") { Description = "Model input size (square crop), e.g. 224" }.Must(NumberRule.Positive);
+    private readonly Option<int?> _resize = new Option<int?>("--resize") { Description = "Shorter side before the center crop, e.g. 256" }.Must(NumberRule.Positive);
     private readonly Option<string?> _mean = new("--mean") { Description = "Per-channel mean, e.g. 0.485,0.456,0.406" };
     private readonly Option<string?> _std = new("--std") { Description = "Per-channel std, e.g. 0.229,0.224,0.225" };
-    private readonly Option<float?> _scale = new("--scale") { Description = "Pixel multiplier before mean/std (1/255 = 0.00392156862)" };
+    private readonly Option<float?> _scale = new Option<float?>("--scale") { Description = "Pixel multiplier before mean/std (1/255 = 0.00392156862)" }.Must(NumberRule.Positive);
     private readonly Option<bool> _bgr = new("--bgr") { Description = "Feed channels in BGR order (Caffe models)" };
     private readonly Option<bool> _nhwc = new("--nhwc") { Description = "Model input is NHWC (e.g. EfficientNet-Lite4)" };
-    private readonly Option<int?> _channels = new("--channels") { Description = "1 (grayscale model) or 3" };
+    private readonly Option<int?> _channels = new Option<int?>("--channels") { Description = "1 (grayscale model) or 3" }.Must(NumberRule.OneOf(1, 3));
     private readonly Option<bool> _exactDecode = new("--exact-decode") { Description = "Decode JPEGs at full size (torchvision-exact pixels) instead of libjpeg's faster reduced-scale decoding of large photos" };
-    private readonly Option<long> _maxPixels = new("--max-pixels") { Description = "Refuse images declaring more pixels than this (decompression bombs)", DefaultValueFactory = _ => 100_000_000 };
+    private readonly Option<long> _maxPixels = new Option<long>("--max-pixels") { Description = "Refuse images declaring more pixels than this (decompression bombs)", DefaultValueFactory = _ => 100_000_000 }.Must(NumberRule.Positive);
 
     public static PreprocessingOptions AddTo(Command cmd, bool decoder = true)
     {
@@ -60,8 +61,8 @@ internal sealed class PreprocessingOptions
 internal sealed class DataOptions
 {
     private readonly Option<string?> _classes = new("--classes") { Description = "Only these classes (comma-separated)" };
-    private readonly Option<int?> _perClass = new("--per-class") { Description = "Stratified sample of N inputs per class" };
-    private readonly Option<int> _seed = new("--seed") { Description = "Seed of the per-class sample", DefaultValueFactory = _ => 0 };
+    private readonly Option<int?> _perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N inputs per class" }.Must(NumberRule.Positive);
+    private readonly Option<int> _seed = new Option<int>("--seed") { Description = "Seed of the per-class sample", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
     private readonly Option<string?> _split = new("--split") { Description = "Manifest rows of this split only (its split column)" };
 
     public static DataOptions AddTo(Command cmd)

@@ -64,6 +64,11 @@ public sealed record ModelInspection
     public string? Classifier { get; init; }
     /// <summary>Full-Network Embedding taps (preset <c>fne</c>, DESIGN.md) in topological order.</summary>
     public IReadOnlyList<string> Fne { get; init; } = [];
+    /// <summary>
+    /// Framework module path (as torchvision's <c>get_graph_node_names</c> spells it, e.g. <c>layer4.1.relu_1</c>) ->
+    /// tensor name, recovered from the node names of a PyTorch export (<see cref="Tapping.ModulePaths"/>); empty otherwise.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> ModulePaths { get; init; } = new Dictionary<string, string>();
 
     /// <summary>The tappable tensor of that name, or null.</summary>
     public TappableTensor? Find(string tensor) => Tappable.FirstOrDefault(t => t.Tensor == tensor);

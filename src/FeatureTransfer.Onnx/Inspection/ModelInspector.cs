@@ -59,6 +59,7 @@ public static class ModelInspector
             BottleneckNote = note,
             Classifier = classifier is null ? null : GraphIndex.DisplayName(classifier),
             Fne = fne,
+            ModulePaths = Tapping.ModulePaths.Of(index),
         };
     }
 

@@ -2,12 +2,13 @@ using FeatureTransfer.Onnx.Inspection;
 
 namespace FeatureTransfer.Onnx.Tapping;
 
-/// <summary>Turns a <c>--layers</c> value (<c>bottleneck</c>, <c>fne</c> or <c>name1,name2,...</c>) into tensor names.</summary>
+/// <summary>Turns a <c>--layers</c> value (<c>bottleneck</c>, <c>fne</c> or <c>name1,name2,...</c>: tensor, node or module names) into tensor names.</summary>
 public static class LayerSelection
 {
     /// <summary>
-    /// Resolves <paramref name="spec"/> against an inspection. Presets are case-insensitive; names are exact tensor
-    /// names. An unknown name throws <see cref="UnknownLayerException"/> listing the closest tappable names.
+    /// Resolves <paramref name="spec"/> against an inspection. Presets are case-insensitive; a name is a tensor name, a
+    /// node name or a framework module path (see <see cref="ResolveName"/>). An unknown or ambiguous name throws
+    /// <see cref="UnknownLayerException"/> listing the closest names.
     /// </summary>
     public static IReadOnlyList<string> Resolve(ModelInspection inspection, string spec)
     {
@@ -23,18 +24,58 @@ public static class LayerSelection
 
         var names = s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var result = new List<string>();
+        var given = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var n in names)
         {
-            if (inspection.Find(n) is null)
-            {
-                var close = Suggest(inspection.Tappable.Select(t => t.Tensor), n, 3);
-                var hint = close.Count > 0 ? $"; did you mean {string.Join(", ", close.Select(c => $"'{c}'"))}?" : "";
-                throw new UnknownLayerException($"layer '{n}' is not a tappable tensor of this model{hint} (ft inspect lists them)", inspection.SourcePath);
-            }
-            if (result.Contains(n)) throw new InvalidOptionException($"layer '{n}' is listed twice in --layers");
-            result.Add(n);
+            var tensor = ResolveName(inspection, n);
+            if (given.TryGetValue(tensor, out var first))
+                throw new InvalidOptionException(first == n ? $"layer '{n}' is listed twice in --layers" : $"'{first}' and '{n}' in --layers are the same tensor '{tensor}'");
+            given[tensor] = n;
+            result.Add(tensor);
         }
         return result;
+    }
+
+    /// <summary>
+    /// The tensor a layer name means: a tensor name, the name of the node that computes it, or a framework module path
+    /// (<see cref="ModelInspection.ModulePaths"/>: <c>layer4.1.relu_1</c> on a torchvision export). A name that means
+    /// different tensors in two of these ways, or nothing, throws <see cref="UnknownLayerException"/> with the candidates.
+    /// </summary>
+    public static string ResolveName(ModelInspection inspection, string name)
+    {
+        ArgumentNullException.ThrowIfNull(inspection);
+        ArgumentNullException.ThrowIfNull(name);
+        var meanings = new List<(string How, string Tensor)>();
+        if (inspection.Find(name) is { } t) meanings.Add(($"tensor '{name}'", t.Tensor));
+        foreach (var byNode in inspection.Tappable.Where(x => x.Node == name))
+            meanings.Add(($"the output '{byNode.Tensor}' of node '{name}'", byNode.Tensor));
+        if (inspection.ModulePaths.TryGetValue(name, out var byPath))
+        {
+            if (inspection.Find(byPath) is null)
+                throw new UnknownLayerException($"module path '{name}' is tensor '{byPath}', which cannot be tapped (not an N x C x H x W map or an N x D vector of floats)" +
+                    Hint(inspection, name), inspection.SourcePath);
+            meanings.Add(($"module path '{name}' (tensor '{byPath}')", byPath));
+        }
+        var tensors = meanings.Select(m => m.Tensor).Distinct(StringComparer.Ordinal).ToList();
+        if (tensors.Count == 1) return tensors[0];
+        if (tensors.Count > 1)
+            throw new UnknownLayerException($"layer '{name}' is ambiguous: it names {string.Join(", and ", meanings.Select(m => m.How))}; give the tensor name",
+                inspection.SourcePath);
+        string folded = inspection.ModulePaths.Count > 0
+            ? " (modules the exporter removed have no tensor: a BatchNorm folded into the convolution before it, Dropout, Identity)"
+            : "";
+        throw new UnknownLayerException($"layer '{name}' is not a tensor, node or module path of this model{Hint(inspection, name)}{folded}; ft inspect lists them",
+            inspection.SourcePath);
+    }
+
+    /// <summary>"; did you mean 'a', 'b'?" over every name <see cref="ResolveName"/> accepts for a tappable tensor, or "".</summary>
+    private static string Hint(ModelInspection inspection, string name)
+    {
+        var tappable = inspection.Tappable.Select(x => x.Tensor).ToHashSet(StringComparer.Ordinal);
+        var accepted = inspection.Tappable.SelectMany(x => new[] { x.Tensor, x.Node })
+            .Concat(inspection.ModulePaths.Where(kv => tappable.Contains(kv.Value)).Select(kv => kv.Key));
+        var close = Suggest(accepted.Distinct(StringComparer.Ordinal), name, 3);
+        return close.Count > 0 ? $"; did you mean {string.Join(", ", close.Select(c => $"'{c}'"))}?" : "";
     }
 
     /// <summary>Up to <paramref name="count"/> candidates closest to <paramref name="name"/> by edit distance (case-insensitive).</summary>

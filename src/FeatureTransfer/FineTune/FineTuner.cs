@@ -109,7 +109,7 @@ public static class FineTuner
         foreach (var w in resolved.Warnings) progress?.Report($"warning: {w}");
         if (pre.Layout != TensorLayout.NCHW) throw new InvalidOptionException("fine-tuning supports NCHW models");
 
-        var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes, PerClass = o.PerClass, Seed = o.Seed }, ct);
+        var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes, PerClass = o.PerClass, Seed = o.Seed }, ct).RequireItems(o.Train, role: "training images");
         var classes = (o.Classes ?? trainSet.Classes).ToList();
         if (classes.Count < 2) throw new DatasetException("fine-tuning needs at least two classes", o.Train);
         var inputName = new GraphIndex(source.Graph).UserInputs.Single().Name;

@@ -7,7 +7,8 @@ using FeatureTransfer.Imaging;
 namespace FeatureTransfer.Models;
 
 /// <summary>One backbone of <c>onnx-models/models.json</c>: where its file is (shipped, local or downloadable),
-/// its identity (SHA-256), input name, preprocessing and named layer presets.</summary>
+/// its identity (SHA-256), input name and preprocessing. Its layers (bottleneck, FNE) are found in the graph itself
+/// (ModelInspector), never recorded here.</summary>
 public sealed record ModelEntry
 {
     /// <summary>Catalog name (<c>ft models list</c>, <c>--model NAME</c>).</summary>
@@ -44,9 +45,6 @@ public sealed record ModelEntry
 
     /// <summary>How images become this model's input.</summary>
     public Preprocessing Preprocessing { get; init; } = Preprocessing.ImageNet;
-
-    /// <summary>Named tap lists (e.g. bottleneck); empty means the graph code finds them itself.</summary>
-    public Dictionary<string, string[]> Presets { get; init; } = [];
 
     /// <summary>Anything else worth knowing about the model.</summary>
     public string? Notes { get; init; }

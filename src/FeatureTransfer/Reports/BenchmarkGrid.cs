@@ -108,7 +108,6 @@ public static class BenchmarkGrid
         Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction = null,
         CancellationToken ct = default)
     {
-        Directory.CreateDirectory(o.OutputDirectory);
         var cellsPath = Path.Combine(o.OutputDirectory, "bench.cells.json");
         var cells = File.Exists(cellsPath)
             ? JsonSerializer.Deserialize<List<BenchCell>>(File.ReadAllText(cellsPath), ProvenanceJson.Options) ?? []
@@ -116,8 +115,9 @@ public static class BenchmarkGrid
         if (o.Datasets.Count == 0) throw new InvalidOptionException("ft bench needs at least one train/test pair");
         foreach (var data in o.Datasets)
         {
-        var train = DatasetLoader.Open(data.Train, o.TrainData, ct);
-        var test = DatasetLoader.Open(data.Test, o.TestData, ct);
+        var train = DatasetLoader.Open(data.Train, o.TrainData, ct).RequireItems(data.Train, o.TrainData, "training images");
+        var test = DatasetLoader.Open(data.Test, o.TestData, ct).RequireItems(data.Test, o.TestData, "test images");
+        Directory.CreateDirectory(o.OutputDirectory); // only once the inputs are known to exist: a failed start writes nothing
         var listing = train.ListingSha256 + "/" + test.ListingSha256;
         foreach (var model in o.Models)
         {

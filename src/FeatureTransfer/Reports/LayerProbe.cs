@@ -80,8 +80,8 @@ public static class LayerProbe
         ExtractionJobOptions? job = null, CancellationToken ct = default)
     {
         using var extractor = FeatureExtractor.Load(modelPath, new ExtractorOptions { Layers = layers });
-        var train = DatasetLoader.Open(trainSpec, trainData, ct);
-        var test = DatasetLoader.Open(testSpec, testData, ct);
+        var train = DatasetLoader.Open(trainSpec, trainData, ct).RequireItems(trainSpec, trainData, "training images");
+        var test = DatasetLoader.Open(testSpec, testData, ct).RequireItems(testSpec, testData, "test images");
         progress?.Report($"extracting {extractor.Layout.Summary()} for {train.Items.Count:N0} train and {test.Items.Count:N0} test images");
         var (trainTable, _) = await extractor.ExtractAsync(train, job, null, ct).ConfigureAwait(false);
         var (testTable, _) = await extractor.ExtractAsync(test, job, null, ct).ConfigureAwait(false);

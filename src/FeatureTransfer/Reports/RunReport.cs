@@ -101,6 +101,7 @@ public static partial class RunReport
             ["preset_best"] = r.PresetBest.Select(c => Candidate(c, withScores: true)).ToList(),
             ["resplits"] = context.Resplits is { } rs ? ResplitsJson(rs, r) : null,
             ["warnings"] = r.Warnings,
+            ["notes"] = r.Notes,
             ["timings_s"] = timings,
             ["per_class"] = EvaluationReport.PerClassJson(r.TestResult),
             ["confusion"] = new Dictionary<string, object> { ["classes"] = r.TestResult.Classes, ["matrix"] = r.TestResult.Confusion },
@@ -194,6 +195,7 @@ public static partial class RunReport
             md.AppendLine().AppendLine(inv, $"Raw-input baseline ({EvaluationReport.Md(b.Description)}, {HeadKinds.Name(b.Head.Kind)} on standardized pixels): " +
                                              $"CV {b.Cv.Mean:F4} +- {b.Cv.Std:F4}, test {b.TestAccuracy * 100:F2}%.");
         foreach (var w in r.Warnings) md.AppendLine().AppendLine(inv, $"> **Warning:** {EvaluationReport.Md(w)}");
+        foreach (var n in r.Notes) md.AppendLine().AppendLine(inv, $"> Note: {EvaluationReport.Md(n)}");
         if (r.PresetBest.Count > 1 || r.RawBaseline is not null)
         {
             md.AppendLine().AppendLine("## Layer presets side by side").AppendLine();

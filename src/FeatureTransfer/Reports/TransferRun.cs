@@ -68,10 +68,8 @@ public static class TransferRun
     {
         var total = Stopwatch.StartNew();
         var stages = new Dictionary<string, double>();
-        var train = DatasetLoader.Open(o.Train, o.TrainData, ct);
-        var test = DatasetLoader.Open(o.Test, o.TestData, ct);
-        if (train.Items.Count == 0) throw new DatasetException("no training images", o.Train);
-        if (test.Items.Count == 0) throw new DatasetException("no test images", o.Test);
+        var train = DatasetLoader.Open(o.Train, o.TrainData, ct).RequireItems(o.Train, o.TrainData, "training images");
+        var test = DatasetLoader.Open(o.Test, o.TestData, ct).RequireItems(o.Test, o.TestData, "test images");
         var featureDir = Path.Combine(o.OutputDirectory, "features");
         Directory.CreateDirectory(featureDir);
         var extractWatch = new Stopwatch();

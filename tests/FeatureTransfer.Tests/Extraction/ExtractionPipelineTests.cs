@@ -98,7 +98,12 @@ public class ExtractionPipelineTests
         using var tmp = TestPaths.NewTempDir();
         var (code, _, err) = CliProcess.Run("extract", "--data", TestPaths.FashionSample, "--out", tmp.File("x.csv"), "--layers", "nope");
         Assert.Equal(2, code);
-        Assert.Single(err.Trim().Split('\n'));
+        // One error line (naming the closest layers) and one usage line, as every usage error.
+        var lines = err.Trim().Split('\n');
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith("ft: error: ", lines[0], StringComparison.Ordinal);
+        Assert.Contains("layer 'nope'", lines[0], StringComparison.Ordinal);
+        Assert.StartsWith("usage: ft extract --data DATA --out OUT [options]", lines[1], StringComparison.Ordinal);
         var bad = tmp.File("bad.onnx");
         File.WriteAllText(bad, "not a model");
         (code, _, err) = CliProcess.Run("extract", "--model", bad, "--data", TestPaths.FashionSample, "--out", tmp.File("y.csv"));

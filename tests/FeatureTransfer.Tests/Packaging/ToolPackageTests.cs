@@ -85,6 +85,18 @@ public class ToolPackageTests(PackedArtifacts packed, Xunit.Abstractions.ITestOu
     }
 
     [Fact]
+    public void Installed_tool_lists_only_the_catalog_entries_that_exist_outside_the_repository()
+    {
+        var r = packed.Ft("models", "list");
+        Assert.True(r.ExitCode == 0, r.Describe("ft models list"));
+        Assert.Contains("fashion-source (default)", r.Stdout);
+        Assert.Contains("resnet50-v2-7", r.Stdout); // downloadable: meaningful anywhere
+        Assert.DoesNotContain("../shared", r.Stdout);
+        Assert.DoesNotContain("missing", r.Stdout);
+        Assert.Contains("entries whose files exist only beside the FeatureTransfer source repository are not listed", r.Stderr);
+    }
+
+    [Fact]
     public void Installed_tool_extracts_the_embedded_sample_with_the_embedded_model()
     {
         var data = Directory.GetDirectories(Path.Combine(packed.ToolPath, ".store"), "fashion-mnist", SearchOption.AllDirectories).Single();

@@ -118,6 +118,21 @@ public class ModelSelectionTests
     }
 
     [DebianDataFact(TestPaths.FashionMnistDir)]
+    public void Bottleneck_beating_fne_is_a_note_on_an_expected_outcome_not_a_warning()
+    {
+        var good = Pixels("bottleneck", pool2: true, 30, 20);
+        var r = ModelSelection.Run([good, Noise(good) with { Name = "fne" }], null, new SelectionOptions
+        {
+            Norms = [NormRecipe.Standardize], Heads = [HeadKind.Svm], L2 = 1e-3f, Folds = 3, ScoreAllOnTest = false,
+        });
+        Assert.Empty(r.Warnings);
+        var note = Assert.Single(r.Notes);
+        Assert.StartsWith("The bottleneck did better than the FNE in cross-validation", note, StringComparison.Ordinal);
+        Assert.Contains("what to expect when the target classes resemble the source model's", note, StringComparison.Ordinal);
+        Assert.DoesNotContain("within one standard deviation", note, StringComparison.Ordinal); // pixels vs noise: a clear gap
+    }
+
+    [DebianDataFact(TestPaths.FashionMnistDir)]
     public void Transfer_worse_than_raw_pixels_is_said_plainly()
     {
         var raw = Pixels("raw_pixels", pool2: true, 30, 20);
