@@ -42,7 +42,7 @@ public static class ClassifierExporter
         ArgumentNullException.ThrowIfNull(head);
         options ??= new ExportOptions();
         // Linear heads: the scorer ft evaluate runs. Tree heads: their trees as ai.onnx.ml.TreeEnsembleRegressor.
-        var scorer = head.Linear is not null ? head.ToOnnxScorer() : TreeScorer(head, TreeHeads.Extract(head));
+        var scorer = head.Linear is not null ? head.ToOnnxScorer() : TreeScorer(head, ReadTrees(head));
         var model = OnnxModelFile.Load(modelPath);
         var sha = OnnxModelFile.Sha256(modelPath);
         if (!string.Equals(sha, head.Features.ModelSha256, StringComparison.OrdinalIgnoreCase))
@@ -141,6 +141,11 @@ public static class ClassifierExporter
         graph.Output.Add(GraphBuilder.FloatMatrix("scores", head.Classes.Count));
         return model;
     }
+
+    /// <summary>A tree head's ensembles, read by the tree package that trained it (<see cref="TreeHeadSupport"/>).</summary>
+    private static TreeEnsembleSpec ReadTrees(TrainedHead head) => head.MlNetModels.Count == 1
+        ? TreeHeadSupport.Require(head.Kind).ReadTrees(head.MlNetModels[0], head.Options, head.Classes.Count)
+        : throw new UnsupportedHeadException($"this {HeadKinds.Name(head.Kind)} head cannot be exported: it has {head.MlNetModels.Count} ML.NET models");
 
     /// <summary>The library's preprocessing record as the graph-side description.</summary>
     public static InGraphPreprocessing ToGraph(Preprocessing p) => new(p.Height, p.Width, p.Resize, p.Crop == "center",

@@ -4,8 +4,6 @@ using Microsoft.ML;
 using Microsoft.ML.Calibrators;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
-using Microsoft.ML.Trainers.FastTree;
-using Microsoft.ML.Trainers.LightGbm;
 
 namespace FeatureTransfer.Heads;
 
@@ -199,28 +197,9 @@ public static class HeadTrainer
                     NumberOfThreads = threads,
                     MaximumNumberOfIterations = o.Iterations,
                 });
-            case HeadKind.FastTree:
-                var ft = ml.BinaryClassification.Trainers.FastTree(new FastTreeBinaryTrainer.Options
-                {
-                    NumberOfTrees = o.Trees,
-                    NumberOfLeaves = o.Leaves,
-                    MinimumExampleCountPerLeaf = o.MinLeafRows,
-                    LearningRate = o.LearningRate ?? 0.2,
-                    NumberOfThreads = threads,
-                    Seed = o.Seed,
-                });
-                return ml.MulticlassClassification.Trainers.OneVersusAll(ft, useProbabilities: false);
-            case HeadKind.LightGbm:
-                return ml.MulticlassClassification.Trainers.LightGbm(new LightGbmMulticlassTrainer.Options
-                {
-                    NumberOfIterations = o.Trees,
-                    NumberOfLeaves = o.Leaves,
-                    MinimumExampleCountPerLeaf = o.MinLeafRows,
-                    LearningRate = o.LearningRate ?? 0.1,
-                    NumberOfThreads = threads,
-                    Seed = o.Seed,
-                    Silent = true,
-                });
+            case HeadKind.FastTree or HeadKind.LightGbm:
+                // Boosted trees come from the FeatureTransfer.Heads.Trees package (TreeHeadSupport).
+                return TreeHeadSupport.Require(o.Kind).CreateEstimator(ml, o);
             default:
                 throw new ArgumentOutOfRangeException(nameof(o));
         }

@@ -291,6 +291,8 @@ public sealed class TrainedHead
                 head = JsonSerializer.Deserialize<HeadFile>(s, Json) ?? throw new FeatureTransferException("empty head.json", path);
             if (head.FormatVersion > FormatVersion)
                 throw new FeatureTransferException($"head format {head.FormatVersion} is newer than this tool reads ({FormatVersion})", path);
+            // A tree head's ML.NET model loads only with the tree package: name the package, not ML.NET's loader error.
+            if (!head.Options.Kind.IsLinear()) TreeHeadSupport.Require(head.Options.Kind);
             string normJson;
             using (var r = new StreamReader(Entry(zip, "normalization.json", path).Open())) normJson = r.ReadToEnd();
             var norm = FittedNormalization.FromJson(normJson, path);

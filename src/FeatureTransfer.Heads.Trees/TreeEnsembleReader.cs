@@ -1,36 +1,38 @@
 using System.Reflection;
+using FeatureTransfer.Export;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Onnx.Export;
+using Microsoft.ML;
 using Microsoft.ML.Calibrators;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
 using Microsoft.ML.Trainers.FastTree;
 using Microsoft.ML.Trainers.LightGbm;
 
-namespace FeatureTransfer.Export;
+namespace FeatureTransfer.Heads.Trees;
 
 /// <summary>
 /// Reads the trees out of a FastTree (one-versus-all, raw scores) or LightGBM (multiclass: per-class binary ensembles,
 /// Platt sigmoid, normalized to sum 1) head, through ML.NET's public tree API (<c>TrainedTreeEnsemble</c>,
-/// <c>RegressionTree</c>, <c>PlattCalibrator</c>). ML.NET 5 keeps a one-versus-all model's per-class models private
+/// <c>RegressionTree</c>, <c>PlattCalibrator</c>). ML.NET 6 keeps a one-versus-all model's per-class models private
 /// and serves no ONNX converter package here, so the per-class array is read by reflection; an ML.NET version that
 /// renames it makes export fail with <see cref="UnsupportedHeadException"/>, never export something else.
 /// </summary>
-internal static class TreeHeads
+internal static class TreeEnsembleReader
 {
-    public static TreeEnsembleSpec Extract(TrainedHead head)
+    public static TreeEnsembleSpec Read(ITransformer model, HeadKind headKind, int classes)
     {
-        string kind = HeadKinds.Name(head.Kind);
-        if (head.MlNetModels.Count != 1 || head.MlNetModels[0] is not MulticlassPredictionTransformer<OneVersusAllModelParameters> ova)
+        string kind = HeadKinds.Name(headKind);
+        if (model is not MulticlassPredictionTransformer<OneVersusAllModelParameters> ova)
             throw Refuse(kind, "its ML.NET model is not a one-versus-all multiclass model");
         var impl = typeof(OneVersusAllModelParameters).GetField("_impl", BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(ova.Model);
         var predictors = impl?.GetType().GetProperty("Predictors", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Instance)?.GetValue(impl) as Array;
         var formula = impl?.GetType().GetField("OutputFormula", BindingFlags.NonPublic | BindingFlags.Public | BindingFlags.Instance)?.GetValue(impl)?.ToString();
         if (predictors is null || formula is null)
             throw Refuse(kind, "this ML.NET version does not expose its per-class models");
-        if (predictors.Length != head.Classes.Count)
-            throw Refuse(kind, $"it has {predictors.Length} per-class models for {head.Classes.Count} classes");
-        var transform = (head.Kind, formula) switch
+        if (predictors.Length != classes)
+            throw Refuse(kind, $"it has {predictors.Length} per-class models for {classes} classes");
+        var transform = (headKind, formula) switch
         {
             (HeadKind.FastTree, "Raw") => TreeScoreTransform.Raw,
             (HeadKind.LightGbm, "ProbabilityNormalization") => TreeScoreTransform.PlattNormalized,
