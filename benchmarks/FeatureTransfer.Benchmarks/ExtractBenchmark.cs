@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Runtime;
 using System.Diagnostics;
 using System.Globalization;
 using FeatureTransfer.Data;
@@ -169,9 +170,7 @@ internal static class ExtractBenchmark
         var input = new float[batch * p.TensorLength];
         var tensorizer = new ImageTensorizer();
         for (int i = 0; i < batch; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
-        using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", spinning ? "1" : "0");
-        using var session = new InferenceSession(model, options);
+        using var session = OrtSessionFactory.Create(File.ReadAllBytes(model), new OrtSessionOptions { IntraOpThreads = threads, InterOpThreads = 1, AllowSpinning = spinning });
         var inputName = session.InputNames[0];
         using var value = OrtValue.CreateTensorValueFromMemory(input, p.TensorShape(batch));
         using var run = new RunOptions();
@@ -213,9 +212,9 @@ internal static class ExtractBenchmark
         var input = new float[batch * p.TensorLength];
         var tensorizer = new ImageTensorizer();
         for (int i = 0; i < batch; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
-        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        var sessions = Enumerable.Range(0, sharedSession ? 1 : workers).Select(_ => new InferenceSession(model, options)).ToArray();
+        var bytes = File.ReadAllBytes(model);
+        var settings = new OrtSessionOptions { IntraOpThreads = 1, InterOpThreads = 1, AllowSpinning = false };
+        var sessions = Enumerable.Range(0, sharedSession ? 1 : workers).Select(_ => OrtSessionFactory.Create(bytes, settings)).ToArray();
         try
         {
             var inputName = sessions[0].InputNames[0];

@@ -1,5 +1,6 @@
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 
@@ -24,7 +25,9 @@ internal static class GraphDump
         {
             var tapped = TapBuilder.Build(model, LayerSelection.Resolve(inspection, layers), new TapOptions());
             var file = Path.Combine(BenchEnvironment.Cache, $"{Path.GetFileNameWithoutExtension(modelPath)}-{layers}-optimized.onnx");
-            using (var options = Extraction.SessionFactory.CreateOptions(Extraction.Device.Cpu, 1, out _))
+            // Extraction's settings on one thread; the raw options because only they can name the optimized graph's file.
+            var settings = new OrtSessionOptions { IntraOpThreads = 1, InterOpThreads = 1, AllowSpinning = false };
+            using (var options = OrtSessionFactory.CreateSessionOptions(settings, out _))
             {
                 options.OptimizedModelFilePath = file;
                 using var session = new InferenceSession(tapped.ToBytes(), options);

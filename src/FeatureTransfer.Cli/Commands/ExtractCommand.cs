@@ -21,7 +21,8 @@ internal static class ExtractCommand
         var decodeThreads = new Option<int>("--decode-threads") { Description = "Image decoding threads of --schedule pipelined|phased (0 = one per core)", DefaultValueFactory = _ => 0 };
         var schedule = new Option<string>("--schedule") { Description = "workers (default; on CUDA: pipelined) | pipelined (decode the next batch while ONNX Runtime runs one) | phased (decode, then run)", DefaultValueFactory = _ => "workers" };
         var runSize = new Option<int>("--run-size") { Description = "Images per ONNX Runtime call inside a batch (0 = the whole batch)", DefaultValueFactory = _ => ExtractorOptions.DefaultRunSize };
-        var device = new Option<string>("--device") { Description = "cpu | cuda | auto", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "cpu | cuda (fails, naming what is missing, without CUDA) | auto (CUDA when present, else CPU)", DefaultValueFactory = _ => "cpu" };
+        var tf32 = new Option<bool>("--tf32") { Description = "CUDA only: TF32 matrix products (false: features agree with the CPU's to float32 rounding)", DefaultValueFactory = _ => true };
         var limit = new Option<int?>("--limit") { Description = "Only the first N inputs (sorted order)" };
         var shard = new Option<string?>("--shard") { Description = "k/N: extract shard k of N (0-based), or 'auto' from SLURM_ARRAY_* / JOB_COMPLETION_INDEX" };
         var shardCount = new Option<int?>("--shard-count") { Description = "N for --shard auto under a Kubernetes Indexed Job" };
@@ -32,7 +33,7 @@ internal static class ExtractCommand
 
         var cmd = new Command("extract", "Extract bottleneck or Full-Network-Embedding features of every image into a feature file")
         {
-            model, data, layers, output, pool, batch, threads, decodeThreads, schedule, runSize, device, limit, shard, shardCount, resume, restart, exactQuant, checkpoint,
+            model, data, layers, output, pool, batch, threads, decodeThreads, schedule, runSize, device, tf32, limit, shard, shardCount, resume, restart, exactQuant, checkpoint,
         };
         var pre = PreprocessingOptions.AddTo(cmd);
         var dataOptions = DataOptions.AddTo(cmd);
@@ -49,7 +50,8 @@ internal static class ExtractCommand
                     var p => throw new InvalidOptionException($"--pool must be avg or max, not '{p}'"),
                 },
                 ExactQuantized = r.GetValue(exactQuant),
-                Device = SessionFactory.ParseDevice(r.GetValue(device)!),
+                Device = DeviceOption.Parse(r.GetValue(device)!),
+                CudaTf32 = r.GetValue(tf32),
                 Threads = r.GetValue(threads),
                 Schedule = Enum.TryParse<ExtractionSchedule>(r.GetValue(schedule), ignoreCase: true, out var sch) && !int.TryParse(r.GetValue(schedule), out _) ? sch
                     : throw new InvalidOptionException($"--schedule must be workers, pipelined or phased, not '{r.GetValue(schedule)}'"),

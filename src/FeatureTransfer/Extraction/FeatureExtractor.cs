@@ -9,6 +9,7 @@ using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 
@@ -71,12 +72,12 @@ public sealed class FeatureExtractor : IDisposable
     private InferenceSession CreateSession(int intraOpThreads)
     {
         var tapped = _tapped.Value;
-        using var sessionOptions = SessionFactory.CreateOptions(Options.Device, intraOpThreads, out var deviceNote);
+        using var sessionOptions = OrtSessionFactory.CreateSessionOptions(Options.ToSessionOptions(intraOpThreads), out var device);
         lock (_notes)
         {
             if (_notes.Count == 0)
             {
-                _notes.Add(deviceNote);
+                _notes.Add(device.Note);
                 if (!tapped.SupportsBatching)
                     _notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
             }
@@ -394,7 +395,7 @@ public sealed class FeatureExtractor : IDisposable
     /// GPU runs one batch at a time while the CPU decodes the next (<see cref="ExtractionSchedule.Pipelined"/>).</summary>
     private ExtractionSchedule EffectiveSchedule
         => Options.Schedule == ExtractionSchedule.Workers
-           && (Options.Device == Device.Cuda || (Options.Device == Device.Auto && SessionFactory.CudaAvailable()))
+           && OrtSessionFactory.ResolveDevice(Options.Device).Device == Device.Cuda
             ? ExtractionSchedule.Pipelined
             : Options.Schedule;
 
