@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 
 namespace FeatureTransfer.Cli.Commands;
@@ -9,6 +10,9 @@ namespace FeatureTransfer.Cli.Commands;
 [CliCommand(20)]
 internal static class ExtractCommand
 {
+    /// <summary>Default batch on CUDA: enough images per call to keep a GPU busy, small enough for a few GB of GPU memory.</summary>
+    private const int CudaBatch = 128;
+
     public static Command Create()
     {
         var model = new Option<string?>("--model", "-m") { Description = "ONNX backbone (default: the models.json default)" };
@@ -16,11 +20,12 @@ internal static class ExtractCommand
         var layers = new Option<string>("--layers", "-l") { Description = "bottleneck | fne | tensor1,tensor2,...", DefaultValueFactory = _ => "bottleneck" };
         var output = new Option<string>("--out", "-o") { Description = "Feature file: .csv, .parquet or .npy (+ .meta.json)", Required = true };
         var pool = new Option<string>("--pool") { Description = "Spatial pooling of conv maps: avg | max", DefaultValueFactory = _ => "avg" };
-        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (also fixes batch boundaries for resume/shards)", DefaultValueFactory = _ => 32 };
+        var batch = new Option<int>("--batch") { Description = $"Images per batch (also fixes batch boundaries for resume/shards; default 32, on CUDA {CudaBatch})", DefaultValueFactory = _ => 32 };
         var threads = new Option<int>("--threads") { Description = "Cores to use (0 = all): workers that each decode and run their own batch on one ONNX Runtime thread; with --schedule pipelined|phased, ONNX Runtime threads", DefaultValueFactory = _ => 0 };
         var decodeThreads = new Option<int>("--decode-threads") { Description = "Image decoding threads of --schedule pipelined|phased (0 = one per core)", DefaultValueFactory = _ => 0 };
         var schedule = new Option<string>("--schedule") { Description = "workers (default; on CUDA: pipelined) | pipelined (decode the next batch while ONNX Runtime runs one) | phased (decode, then run)", DefaultValueFactory = _ => "workers" };
-        var runSize = new Option<int>("--run-size") { Description = "Images per ONNX Runtime call inside a batch (0 = the whole batch)", DefaultValueFactory = _ => ExtractorOptions.DefaultRunSize };
+        var runSize = new Option<int>("--run-size") { Description = $"Images per ONNX Runtime call inside a batch (0 = the whole batch; default {ExtractorOptions.DefaultRunSize}, on CUDA 0)", DefaultValueFactory = _ => ExtractorOptions.DefaultRunSize };
+        var ioBinding = new Option<string>("--io-binding") { Description = "auto (on for CUDA) | on | off: ONNX Runtime IOBinding with buffers bound once per run shape", DefaultValueFactory = _ => "auto" };
         var device = new Option<string>("--device") { Description = "cpu | cuda (fails, naming what is missing, without CUDA) | auto (CUDA when present, else CPU)", DefaultValueFactory = _ => "cpu" };
         var tf32 = new Option<bool>("--tf32") { Description = "CUDA only: TF32 matrix products (false: features agree with the CPU's to float32 rounding)", DefaultValueFactory = _ => true };
         var limit = new Option<int?>("--limit") { Description = "Only the first N inputs (sorted order)" };
@@ -33,13 +38,16 @@ internal static class ExtractCommand
 
         var cmd = new Command("extract", "Extract bottleneck or Full-Network-Embedding features of every image into a feature file")
         {
-            model, data, layers, output, pool, batch, threads, decodeThreads, schedule, runSize, device, tf32, limit, shard, shardCount, resume, restart, exactQuant, checkpoint,
+            model, data, layers, output, pool, batch, threads, decodeThreads, schedule, runSize, ioBinding, device, tf32, limit, shard, shardCount, resume, restart, exactQuant, checkpoint,
         };
         var pre = PreprocessingOptions.AddTo(cmd);
         var dataOptions = DataOptions.AddTo(cmd);
         cmd.SetAction((r, ct) => CliRunner.RunAsync(async token =>
         {
             var modelPath = ModelOption.Resolve(r.GetValue(model));
+            // A GPU wants whole batches in one call and larger batches than the CPU's defaults (kept when given).
+            bool cuda = OrtSessionFactory.ResolveDevice(DeviceOption.Parse(r.GetValue(device)!)).Device == Device.Cuda;
+            int? Given(Option<int> o) => r.GetResult(o) is { Implicit: false } ? r.GetValue(o) : null;
             var options = new ExtractorOptions
             {
                 Layers = r.GetValue(layers)!,
@@ -55,14 +63,22 @@ internal static class ExtractCommand
                 Threads = r.GetValue(threads),
                 Schedule = Enum.TryParse<ExtractionSchedule>(r.GetValue(schedule), ignoreCase: true, out var sch) && !int.TryParse(r.GetValue(schedule), out _) ? sch
                     : throw new InvalidOptionException($"--schedule must be workers, pipelined or phased, not '{r.GetValue(schedule)}'"),
-                RunSize = r.GetValue(runSize) >= 0 ? r.GetValue(runSize) : throw new InvalidOptionException("--run-size must be 0 (whole batch) or more"),
+                RunSize = (Given(runSize) ?? (cuda ? 0 : ExtractorOptions.DefaultRunSize)) is var rs && rs >= 0 ? rs
+                    : throw new InvalidOptionException("--run-size must be 0 (whole batch) or more"),
+                IoBinding = r.GetValue(ioBinding) switch
+                {
+                    "auto" => null,
+                    "on" => true,
+                    "off" => false,
+                    var b => throw new InvalidOptionException($"--io-binding must be auto, on or off, not '{b}'"),
+                },
                 Preprocessing = pre.Read(r, modelPath),
                 Tensorizer = pre.Decoder(r),
             };
             var outPath = r.GetValue(output)!;
             var job = new ExtractionJobOptions
             {
-                BatchSize = r.GetValue(batch),
+                BatchSize = Given(batch) ?? (cuda ? CudaBatch : 32),
                 DecodeThreads = r.GetValue(decodeThreads),
                 Limit = r.GetValue(limit),
                 Shard = ShardOption.Resolve(r.GetValue(shard), r.GetValue(shardCount)),

@@ -40,6 +40,8 @@ public sealed class FeatureExtractor : IDisposable
     private readonly Lazy<TappedModel> _tapped;
     private readonly ConcurrentDictionary<int, Lazy<InferenceSession>> _sessions = new();
     private readonly List<string> _notes = [];
+    private readonly BoundRunnerPool _bound = new();
+    private readonly Lazy<Device> _device;
 
     /// <summary>What loading a model file yields once: shared by every extractor configured from it.</summary>
     private sealed record LoadedModel(string Path, global::Onnx.ModelProto Model, string Sha256, ModelEntry? Entry, ModelInspection Inspection);
@@ -56,6 +58,7 @@ public sealed class FeatureExtractor : IDisposable
         // Resolving the layers now reports a wrong layer name at configuration time, not at the first image.
         var tensors = LayerSelection.Resolve(model.Inspection, options.Layers);
         _tensorizer = new ImageTensorizer(options.Tensorizer);
+        _device = new Lazy<Device>(() => OrtSessionFactory.ResolveDevice(options.Device).Device);
         _tapped = new Lazy<TappedModel>(() =>
         {
             var tapped = TapBuilder.Build(model.Model, tensors, new TapOptions { Pooling = options.Pooling, ExactQuantized = options.ExactQuantized });
@@ -395,7 +398,7 @@ public sealed class FeatureExtractor : IDisposable
     /// GPU runs one batch at a time while the CPU decodes the next (<see cref="ExtractionSchedule.Pipelined"/>).</summary>
     private ExtractionSchedule EffectiveSchedule
         => Options.Schedule == ExtractionSchedule.Workers
-           && OrtSessionFactory.ResolveDevice(Options.Device).Device == Device.Cuda
+           && _device.Value == Device.Cuda
             ? ExtractionSchedule.Pipelined
             : Options.Schedule;
 
@@ -622,9 +625,16 @@ public sealed class FeatureExtractor : IDisposable
         int len = Preprocessing.TensorLength, dim = Layout.Dimension;
         // A fixed run size (never the schedule) splits each batch, so the same rows always go through the same calls.
         int step = !SupportsBatching ? 1 : Options.RunSize > 0 ? Math.Min(Options.RunSize, n) : n;
+        bool cuda = _device.Value == Device.Cuda;
         for (int start = 0; start < n; start += step)
         {
             int count = Math.Min(step, n - start);
+            if (Options.IoBinding ?? cuda)
+            {
+                _bound.Run(session, _tapped.Value.InputName, _tapped.Value.OutputName, cuda ? 0 : null,
+                    input.AsSpan(start * len, count * len), Preprocessing.TensorShape(count), output.Slice(start * dim, count * dim));
+                continue;
+            }
             using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
                 input.AsMemory(start * len, count * len), Preprocessing.TensorShape(count));
             using var runOptions = new RunOptions();
@@ -639,6 +649,7 @@ public sealed class FeatureExtractor : IDisposable
     /// <summary>Releases the ONNX Runtime session, if one was created.</summary>
     public void Dispose()
     {
+        _bound.Dispose();
         foreach (var session in _sessions.Values)
             if (session.IsValueCreated) session.Value.Dispose();
     }
