@@ -92,7 +92,7 @@ internal static class ExtractCommand
             CliRunner.Info($"extracting {extractor.Layout.Summary()} from {dataset.Items.Count:N0} inputs of {dataset.Source} with {extractor.ModelName}");
             var summary = await ProgressDisplay.RunAsync("extract", (progress, c) => extractor.ExtractToFileAsync(dataset, outPath, job, progress, c), token);
             foreach (var note in summary.Notes.Except(extractor.Notes)) CliRunner.Info(note);
-            CliRunner.Info($"wrote {summary.Rows:N0} rows to {summary.OutputPath} in {summary.Elapsed.TotalSeconds:F1} s" +
+            CliRunner.Info($"wrote {summary.Rows:N0} rows to {summary.OutputPath} in {summary.Elapsed.TotalSeconds:F2} s" +
                 (summary.ResumedRows > 0 ? $" ({summary.ResumedRows:N0} resumed from checkpoints)" : ""));
             if (summary.Skipped > 0)
                 CliRunner.Warn($"skipped {summary.Skipped:N0} inputs; reasons in {summary.ErrorsPath}");
