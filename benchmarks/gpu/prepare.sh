@@ -35,10 +35,10 @@ for project in src/FeatureTransfer.Cli benchmarks/FeatureTransfer.Benchmarks; do
 done
 
 # One native ONNX Runtime, the GPU build's (with the CUDA provider beside it), never the CPU package's as well.
-runtimes=$(find "$out/app" -name 'libonnxruntime.so*' | wc -l)
+runtimes=$(find "$out/app" \( -name libonnxruntime.so -o -name onnxruntime.dll -o -name libonnxruntime.dylib \) | wc -l)
 if [ "$runtimes" -ne 1 ] || [ ! -e "$out/app/libonnxruntime_providers_cuda.so" ]; then
   echo "prepare.sh: expected one libonnxruntime.so and libonnxruntime_providers_cuda.so in $out/app, found:" >&2
-  find "$out/app" -name 'libonnxruntime*' >&2
+  find "$out/app" -name '*onnxruntime*' >&2
   exit 1
 fi
 

@@ -42,6 +42,7 @@ public sealed class FeatureExtractor : IDisposable
     private readonly List<string> _notes = [];
     private readonly BoundRunnerPool _bound = new();
     private readonly Lazy<Device> _device;
+    private volatile bool _sessionOnCuda; // where sessions actually run (Auto may fall back when CUDA cannot start)
 
     /// <summary>What loading a model file yields once: shared by every extractor configured from it.</summary>
     private sealed record LoadedModel(string Path, global::Onnx.ModelProto Model, string Sha256, ModelEntry? Entry, ModelInspection Inspection);
@@ -81,6 +82,7 @@ public sealed class FeatureExtractor : IDisposable
             if (_notes.Count == 0)
             {
                 _notes.Add(device.Note);
+                _sessionOnCuda = device.Device == Device.Cuda;
                 if (!tapped.SupportsBatching)
                     _notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
             }
@@ -625,7 +627,7 @@ public sealed class FeatureExtractor : IDisposable
         int len = Preprocessing.TensorLength, dim = Layout.Dimension;
         // A fixed run size (never the schedule) splits each batch, so the same rows always go through the same calls.
         int step = !SupportsBatching ? 1 : Options.RunSize > 0 ? Math.Min(Options.RunSize, n) : n;
-        bool cuda = _device.Value == Device.Cuda;
+        bool cuda = _sessionOnCuda;
         for (int start = 0; start < n; start += step)
         {
             int count = Math.Min(step, n - start);
