@@ -14,7 +14,8 @@ namespace FeatureTransfer.Benchmarks;
 ///                                               (exit 0 ready, 4 no NVIDIA driver or GPU, 5 CUDA/cuDNN libraries missing,
 ///                                               6 a CPU build)
 ///   gpu compare A B [--tolerance 1e-3]         same rows, ids and labels; max |A - B| &lt;= tolerance x max |A| (exit 1 if not)
-///   gpu train-step --model M [--device cuda] [--batch 32] [--size 224]   time of one fine-tuning step (all layers)
+///   gpu train-step --model M [--device cuda] [--batch 32] [--size 224]   time of one fine-tuning step (all layers;
+///                                               the size only for a model whose input size is not fixed)
 /// </summary>
 internal static class GpuCheck
 {
@@ -91,18 +92,20 @@ internal static class GpuCheck
         int dim = x.Layout.Dimension;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{(ok ? "ok      " : "MISMATCH")} {name}: {x.Ids.Count} rows x {dim}, max|feature| {max:G4}, max abs diff {diff:G4} = {diff / Math.Max(max, 1e-30):G3} x max " +
-            $"(limit {tolerance:G3}; worst: row {x.Ids[worst / dim]}, column {worst % dim})"));
+            $"(limit {tolerance:G3}{(diff > 0 ? $"; largest at row {x.Ids[worst / dim]}, column {worst % dim}" : "")})"));
         return ok ? 0 : 1;
     }
 
     private static int TrainStep(Args a)
     {
         var model = OnnxModelFile.Load(a.Get("model", ""));
-        int batch = a.GetInt("batch", 32), size = a.GetInt("size", 224);
+        int batch = a.GetInt("batch", 32);
         var device = a.Get("device", "cuda") == "cpu" ? Device.Cpu : Device.Cuda;
         var inputInfo = model.Graph.Input.First(i => model.Graph.Initializer.All(t => t.Name != i.Name));
         var input = inputInfo.Name;
-        long channels = inputInfo.Type.TensorType.Shape.Dim[1].DimValue is > 0 and var c ? c : 3;
+        var dims = inputInfo.Type.TensorType.Shape.Dim;
+        long channels = dims[1].DimValue is > 0 and var c ? c : 3;
+        int size = dims[2].DimValue is > 0 and var h ? (int)h : a.GetInt("size", 224);
         // Fine-tuning every layer (BN statistics frozen, as ft finetune does for a pretrained base): the heaviest step.
         var trainable = model.Graph.Initializer.Where(t => (ElementType)t.DataType == ElementType.Float && !t.Name.Contains("running_", StringComparison.Ordinal))
             .Select(t => t.Name).ToList();
