@@ -25,12 +25,9 @@ internal static class GraphDump
         {
             var tapped = TapBuilder.Build(model, LayerSelection.Resolve(inspection, layers), new TapOptions());
             var file = Path.Combine(BenchEnvironment.Cache, $"{Path.GetFileNameWithoutExtension(modelPath)}-{layers}-optimized.onnx");
-            // Extraction's settings on one thread; the raw options because only they can name the optimized graph's file.
-            var settings = new OrtSessionOptions { IntraOpThreads = 1, InterOpThreads = 1, AllowSpinning = false };
-            using (var options = OrtSessionFactory.CreateSessionOptions(settings, out _))
+            // Extraction's settings on one thread.
+            using (OrtSessionFactory.Create(tapped.ToBytes(), new OrtSessionOptions { IntraOpThreads = 1, InterOpThreads = 1, AllowSpinning = false, OptimizedModelPath = file }))
             {
-                options.OptimizedModelFilePath = file;
-                using var session = new InferenceSession(tapped.ToBytes(), options);
             }
             var optimized = OnnxModelFile.Load(file);
             counts[layers] = optimized.Graph.Node.GroupBy(n => (n.Domain.Length > 0 ? n.Domain + "." : "") + n.OpType + FusedActivation(n))

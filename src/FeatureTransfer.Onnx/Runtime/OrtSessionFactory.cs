@@ -46,8 +46,8 @@ public static class OrtSessionFactory
             : new DeviceChoice(Device.Cpu, $"device: {reason}; using CPU");
     }
 
-    /// <summary>ONNX Runtime session options for <paramref name="options"/> (the caller owns them). For callers that must set
-    /// something ONNX Runtime offers beyond the record (e.g. where to save the optimized graph); others use <c>Create</c>.</summary>
+    /// <summary>ONNX Runtime session options for <paramref name="options"/> (the caller owns them), for callers that must set
+    /// something ONNX Runtime offers beyond the record; others use <c>Create</c>.</summary>
     /// <exception cref="DeviceUnavailableException"><see cref="Device.Cuda"/> was requested and cannot run.</exception>
     public static SessionOptions CreateSessionOptions(OrtSessionOptions options, out DeviceChoice device)
     {
@@ -65,6 +65,7 @@ public static class OrtSessionFactory
             if (options.MemoryPattern != defaults.MemoryPattern) so.EnableMemoryPattern = options.MemoryPattern;
             if (options.CpuMemoryArena != defaults.CpuMemoryArena) so.EnableCpuMemArena = options.CpuMemoryArena;
             if (options.LogLevel != defaults.LogLevel) so.LogSeverityLevel = options.LogLevel;
+            if (options.OptimizedModelPath is { Length: > 0 } optimized) so.OptimizedModelFilePath = optimized;
             if (!options.AllowSpinning) so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
             if (options.ProfilePath is { Length: > 0 } profile)
             {

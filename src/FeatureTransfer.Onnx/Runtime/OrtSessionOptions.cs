@@ -47,6 +47,9 @@ public sealed record OrtSessionOptions
     /// <summary>When set, ONNX Runtime writes its per-node timing (a JSON trace) to files starting with this prefix.</summary>
     public string? ProfilePath { get; init; }
 
+    /// <summary>When set, ONNX Runtime saves the graph as it optimized it to this file (to see fusions and layout changes).</summary>
+    public string? OptimizedModelPath { get; init; }
+
     /// <summary>CUDA only: let cuBLAS/cuDNN use TF32 for float32 matrix products (ONNX Runtime's <c>use_tf32</c>,
     /// default on). Off, CUDA results agree with the CPU's to float32 rounding, which comparisons need.</summary>
     public bool CudaTf32 { get; init; } = true;

@@ -76,7 +76,13 @@ public sealed class FeatureExtractor : IDisposable
     private InferenceSession CreateSession(int intraOpThreads)
     {
         var tapped = _tapped.Value;
-        using var sessionOptions = OrtSessionFactory.CreateSessionOptions(Options.ToSessionOptions(intraOpThreads), out var device);
+        InferenceSession session;
+        DeviceChoice device;
+        try { session = OrtSessionFactory.Create(tapped.ToBytes(), Options.ToSessionOptions(intraOpThreads), out device); }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidModelException($"ONNX Runtime cannot run the tapped model: {e.Message.Split('\n')[0]}", _model.Path, e);
+        }
         lock (_notes)
         {
             if (_notes.Count == 0)
@@ -87,11 +93,7 @@ public sealed class FeatureExtractor : IDisposable
                     _notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
             }
         }
-        try { return new InferenceSession(tapped.ToBytes(), sessionOptions); }
-        catch (OnnxRuntimeException e)
-        {
-            throw new InvalidModelException($"ONNX Runtime cannot run the tapped model: {e.Message.Split('\n')[0]}", _model.Path, e);
-        }
+        return session;
     }
 
     /// <summary>How this extractor was configured (layers, pooling, device, preprocessing override, decoder).</summary>
