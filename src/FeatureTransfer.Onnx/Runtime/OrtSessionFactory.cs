@@ -6,7 +6,7 @@ namespace FeatureTransfer.Onnx.Runtime;
 
 /// <summary>The device sessions will run on, and the sentence that tells the user why.</summary>
 /// <param name="Device"><see cref="Device.Cpu"/> or <see cref="Device.Cuda"/>, never <see cref="Device.Auto"/>.</param>
-/// <param name="Note">e.g. "device: CPU", "device: CUDA (GPU 0)", "device: CUDA unavailable (missing libcudnn.so.9 (cuDNN 9)), using CPU".</param>
+/// <param name="Note">e.g. "device: CPU", "device: CUDA (GPU 0)", "device: CUDA unavailable: missing libcudnn.so.9 (cuDNN 9); using CPU".</param>
 public sealed record DeviceChoice(Device Device, string Note);
 
 /// <summary>
