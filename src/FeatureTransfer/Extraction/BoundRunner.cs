@@ -38,7 +38,13 @@ internal sealed class BoundRunner : IDisposable
         if (cudaDevice is int device)
         {
             _pinnedInfo = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, device, OrtMemType.CpuOutput);
-            _pinned = new OrtAllocator(session, _pinnedInfo);
+            try { _pinned = new OrtAllocator(session, _pinnedInfo); }
+            catch (OnnxRuntimeException)
+            {
+                // No pinned allocator registered: ordinary host buffers still work (ONNX Runtime copies through a staging buffer).
+                _pinnedInfo.Dispose();
+                _pinnedInfo = null;
+            }
         }
     }
 
