@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Runtime;
 using System.Diagnostics;
 using System.Globalization;
 using FeatureTransfer.Data;
@@ -29,7 +30,8 @@ internal static class ExtractBenchmark
         Console.WriteLine($"# JPEG decoder: {(ImageTensorizer.UsesTurboJpeg ? "TurboJPEG (libturbojpeg.so.0)" : $"not TurboJPEG ({ImageTensorizer.TurboJpegFailure})")}; load average at start: {LoadAverage()}");
         foreach (var arch in archs)
         {
-            var model = BenchEnvironment.TorchvisionModel(arch);
+            // A torchvision architecture (exported here) or an .onnx file (e.g. ../shared/models/mobilenetv2-12-int8.onnx).
+            var model = arch.EndsWith(".onnx", StringComparison.Ordinal) ? Path.GetFullPath(arch) : BenchEnvironment.TorchvisionModel(arch);
             // Warm-up, not recorded: otherwise the first ft method of the process pays for JIT compilation and the
             // decoder's first use (observed: (a) in round 1 at 13.4 ms CPU/img vs 9.9 in round 2).
             await FtExtract(model, BenchEnvironment.Photos(2 * batch), "a", batch, threads);
@@ -120,12 +122,13 @@ internal static class ExtractBenchmark
     };
 
     /// <summary>(a) bottleneck or (b) FNE with ft's defaults; variants as suffixes: <c>a-pipelined</c>, <c>b-phased</c>,
-    /// <c>a-run0</c> (the whole batch in one ORT call), <c>b-pipelined-run8</c>.</summary>
+    /// <c>a-run0</c> (the whole batch in one ORT call), <c>b-pipelined-run8</c>, <c>a-bind</c> (ONNX Runtime IOBinding).</summary>
     private static async Task<double> FtExtract(string model, string photos, string method, int batch, int threads)
     {
         var parts = method.Split('-');
         var layers = parts[0] == "a" ? "bottleneck" : "fne";
-        var schedule = parts.Skip(1).Where(x => !x.StartsWith("run", StringComparison.Ordinal))
+        bool bind = parts.Contains("bind");
+        var schedule = parts.Skip(1).Where(x => !x.StartsWith("run", StringComparison.Ordinal) && x != "bind")
             .Select(x => Enum.Parse<ExtractionSchedule>(x, ignoreCase: true)).DefaultIfEmpty(ExtractionSchedule.Workers).Single();
         int runSize = parts.Skip(1).Where(x => x.StartsWith("run", StringComparison.Ordinal)).Select(x => int.Parse(x[3..], CultureInfo.InvariantCulture)).DefaultIfEmpty(ExtractorOptions.DefaultRunSize).Single();
         var data = DatasetLoader.Open(photos, new DatasetOptions());
@@ -133,7 +136,7 @@ internal static class ExtractBenchmark
         // are bit-identical to torchvision's (tests/FeatureTransfer.Tests/Imaging/TorchvisionParityTests.cs).
         using var extractor = FeatureExtractor.Load(model, new ExtractorOptions
         {
-            Layers = layers, Threads = threads, Schedule = schedule, RunSize = runSize, Preprocessing = Preprocessing.ImageNet, Tensorizer = new TensorizerOptions { ScaledJpegDecode = false },
+            Layers = layers, Threads = threads, Schedule = schedule, RunSize = runSize, IoBinding = bind, Preprocessing = Preprocessing.ImageNet, Tensorizer = new TensorizerOptions { ScaledJpegDecode = false },
         });
         var outFile = Path.Combine(BenchEnvironment.Cache, $"bench-{Guid.NewGuid():N}.npy");
         // Like ML.NET's clock (started after Fit), ours starts once the tapped graph and its session exist.
@@ -169,9 +172,7 @@ internal static class ExtractBenchmark
         var input = new float[batch * p.TensorLength];
         var tensorizer = new ImageTensorizer();
         for (int i = 0; i < batch; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
-        using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", spinning ? "1" : "0");
-        using var session = new InferenceSession(model, options);
+        using var session = OrtSessionFactory.Create(File.ReadAllBytes(model), new OrtSessionOptions { IntraOpThreads = threads, InterOpThreads = 1, AllowSpinning = spinning });
         var inputName = session.InputNames[0];
         using var value = OrtValue.CreateTensorValueFromMemory(input, p.TensorShape(batch));
         using var run = new RunOptions();
@@ -213,9 +214,9 @@ internal static class ExtractBenchmark
         var input = new float[batch * p.TensorLength];
         var tensorizer = new ImageTensorizer();
         for (int i = 0; i < batch; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
-        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        var sessions = Enumerable.Range(0, sharedSession ? 1 : workers).Select(_ => new InferenceSession(model, options)).ToArray();
+        var bytes = File.ReadAllBytes(model);
+        var settings = new OrtSessionOptions { IntraOpThreads = 1, InterOpThreads = 1, AllowSpinning = false };
+        var sessions = Enumerable.Range(0, sharedSession ? 1 : workers).Select(_ => OrtSessionFactory.Create(bytes, settings)).ToArray();
         try
         {
             var inputName = sessions[0].InputNames[0];

@@ -1,5 +1,6 @@
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 
@@ -24,10 +25,9 @@ internal static class GraphDump
         {
             var tapped = TapBuilder.Build(model, LayerSelection.Resolve(inspection, layers), new TapOptions());
             var file = Path.Combine(BenchEnvironment.Cache, $"{Path.GetFileNameWithoutExtension(modelPath)}-{layers}-optimized.onnx");
-            using (var options = Extraction.SessionFactory.CreateOptions(Extraction.Device.Cpu, 1, out _))
+            // Extraction's settings on one thread.
+            using (OrtSessionFactory.Create(tapped.ToBytes(), new OrtSessionOptions { IntraOpThreads = 1, InterOpThreads = 1, AllowSpinning = false, OptimizedModelPath = file }))
             {
-                options.OptimizedModelFilePath = file;
-                using var session = new InferenceSession(tapped.ToBytes(), options);
             }
             var optimized = OnnxModelFile.Load(file);
             counts[layers] = optimized.Graph.Node.GroupBy(n => (n.Domain.Length > 0 ? n.Domain + "." : "") + n.OpType + FusedActivation(n))

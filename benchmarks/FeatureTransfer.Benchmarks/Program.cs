@@ -8,6 +8,7 @@ using FeatureTransfer.Benchmarks;
 //   graph   [--arch mobilenet_v2 | --model M.onnx] [--layers bottleneck,fne]   (op counts of ORT's optimized tapped graphs)
 //   runsize [--arch mobilenet_v2] [--sizes 1,2,4,8,32] [--layers bottleneck,fne] [--threads 1]   (cost per image by images per Run)
 //   soak    [--images 50000] [--model default]            (throughput and memory stay flat over a long run)
+//   gpu     probe | compare A B | train-step --model M    (benchmarks/gpu/check.sh: CUDA status, CPU/CUDA feature parity, step time)
 return args.FirstOrDefault() switch
 {
     "extract" => await ExtractBenchmark.RunAsync(args[1..]),
@@ -15,6 +16,7 @@ return args.FirstOrDefault() switch
     "soak" => await SoakBenchmark.RunAsync(args[1..]),
     "graph" => GraphDump.Run(args[1..]),
     "runsize" => RunSizeBenchmark.Run(args[1..]),
+    "gpu" => GpuCheck.Run(args[1..]),
     _ => Usage(),
 };
 

@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Runtime;
 using System.Diagnostics;
 using FeatureTransfer.Data;
 using FeatureTransfer.Imaging;
@@ -33,8 +34,7 @@ internal static class RunSizeBenchmark
         foreach (var layers in a.Get("layers", "bottleneck,fne").Split(','))
         {
             var tapped = TapBuilder.Build(model, LayerSelection.Resolve(inspection, layers), new TapOptions());
-            using var options = Extraction.SessionFactory.CreateOptions(Extraction.Device.Cpu, threads, out _);
-            using var session = new InferenceSession(tapped.ToBytes(), options);
+            using var session = OrtSessionFactory.Create(tapped.ToBytes(), new OrtSessionOptions { IntraOpThreads = threads, InterOpThreads = 1, AllowSpinning = false });
             var results = sizes.ToDictionary(s => s, _ => new List<(double Cpu, double Wall)>());
             for (int r = 0; r < rounds; r++)
                 foreach (var size in r % 2 == 0 ? sizes : sizes.Reverse())

@@ -3,6 +3,7 @@ using System.Globalization;
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using Onnx;
 
 // Time per training step (forward + loss + backward + SGD momentum update) of the ONNX gradient engine vs PyTorch CPU
@@ -10,11 +11,11 @@ using Onnx;
 // that peak memory is per configuration), and the two sides alternate within every round.
 //
 //   TrainingBenchmark [run] [--modes a,b,c] [--rounds 3] [--steps 3] [--warmup 1] [--batch 32] [--threads 2]
-//                     [--bn train|frozen] [--size 224] [--profile DIR]
-//   TrainingBenchmark engine --model M.onnx --mode a|b|c [--session nospin+noarena+...] [...]   (one configuration of our engine; used by run)
-//   TrainingBenchmark micro [--layers layer1,layer3] [--methods slices,taps,onehot,swapped] [--rounds 2] [--steps 3]
-// Environment: FT_CONV_DW forces a weight-gradient formulation, FT_NCHWC=0 keeps trained convolutions out of ONNX
-// Runtime's NCHWc kernels, FT_ORT_PROFILE=<prefix> writes ONNX Runtime's profile of the engine.
+//                     [--bn train|frozen] [--size 224] [--profile DIR] [--dw slices|taps|onehot|swapped] [--nchwc on|off]
+//   TrainingBenchmark engine --model M.onnx --mode a|b|c [--session nospin+noarena+...] [--ort-profile PREFIX] [...]   (one configuration of our engine; used by run)
+//   TrainingBenchmark micro [--layers layer1,layer3] [--methods slices,taps,onehot,swapped] [--rounds 2] [--steps 3] [--nchwc on|off]
+// --dw forces a Conv weight-gradient formulation, --nchwc off keeps trained convolutions out of ONNX Runtime's NCHWc
+// kernels (both TrainingGraphOptions), --profile/--ort-profile write ONNX Runtime's profile of the engine.
 var args_ = Args.Parse(args);
 return args_.Command switch
 {
@@ -70,6 +71,15 @@ internal static class Modes
 
 internal static class EngineChild
 {
+    /// <summary>The training-graph choices given on the command line (--dw, --nchwc); defaults otherwise.</summary>
+    public static TrainingGraphOptions GraphOptions(Args a) => new()
+    {
+        Nchwc = a.Get("nchwc", "on") != "off",
+        ConvWeightGradient = WeightGradient(a.Get("dw", "auto")),
+    };
+
+    public static ConvWeightGradient WeightGradient(string name) => Enum.Parse<ConvWeightGradient>(name, ignoreCase: true);
+
     public static int Run(Args a)
     {
         var modelPath = a.Get("model", "");
@@ -87,9 +97,11 @@ internal static class EngineChild
             InputShapes = new Dictionary<string, long[]> { ["input"] = [-1, 3, size, size] },
             BatchNorm = bn,
             Optimizer = new OptimizerSpec { Momentum = 0.9 },
+            Graph = GraphOptions(a),
         };
         var build = Stopwatch.StartNew();
-        using var engine = new TrainingEngine(model, spec, threads, o => Micro.Configure(o, "x+" + a.Get("session", "").Replace(",", "+")));
+        var session = Micro.Session(threads, "x+" + a.Get("session", "").Replace(",", "+")) with { ProfilePath = a.Options.GetValueOrDefault("ort-profile") };
+        using var engine = new TrainingEngine(model, spec, session);
         build.Stop();
         var rng = new Random(1);
         var x = new float[batch * 3 * size * size];
@@ -120,7 +132,7 @@ internal static class EngineChild
 }
 
 /// <summary>
-/// The Conv weight gradient alone, per formulation (FT_CONV_DW = slices | taps | onehot | swapped), on ResNet-18's layer
+/// The Conv weight gradient alone, per formulation (slices | taps | onehot | swapped), on ResNet-18's layer
 /// shapes at batch 32: X -> Conv (trainable W) -> GlobalAveragePool -> logits. Alternating rounds in one process.
 /// </summary>
 internal static class Micro
@@ -146,14 +158,14 @@ internal static class Micro
             for (int r = 0; r < rounds; r++)
                 foreach (var m in r % 2 == 0 ? methods : methods.Reverse())
                 {
-                    Environment.SetEnvironmentVariable("FT_CONV_DW", m.Split('+')[0]);
                     var spec = new TrainingSpec
                     {
                         Trainable = ["conv0.weight"],
                         InputShapes = new Dictionary<string, long[]> { ["x"] = [-1, l.C, l.Hw, l.Hw] },
                         Optimizer = new OptimizerSpec { Momentum = 0.9 },
+                        Graph = EngineChild.GraphOptions(a) with { ConvWeightGradient = EngineChild.WeightGradient(m.Split('+')[0]) },
                     };
-                    using var engine = new TrainingEngine(model, spec, threads, o => Configure(o, m));
+                    using var engine = new TrainingEngine(model, spec, Session(threads, m));
                     engine.Step(x, y, batch, [1e-3]);
                     for (int s = 0; s < steps; s++)
                     {
@@ -168,19 +180,17 @@ internal static class Micro
         return 0;
     }
     /// <summary>Session settings after a '+' in a method name: slices+nospin, +noarena, +nopattern, +basic, +extended.</summary>
-    internal static void Configure(Microsoft.ML.OnnxRuntime.SessionOptions o, string method)
-    {
-        foreach (var opt in method.Split('+').Skip(1).Where(o => o.Length > 0))
-            switch (opt)
+    internal static OrtSessionOptions Session(int threads, string method)
+        => method.Split('+').Skip(1).Where(o => o.Length > 0).Aggregate(TrainingEngine.DefaultSessionOptions with { IntraOpThreads = threads },
+            (o, setting) => setting switch
             {
-                case "nospin": o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); break;
-                case "noarena": o.EnableCpuMemArena = false; break;
-                case "nopattern": o.EnableMemoryPattern = false; break;
-                case "basic": o.GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_BASIC; break;
-                case "extended": o.GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED; break;
-                default: throw new ArgumentException($"unknown session setting '{opt}'");
-            }
-    }
+                "nospin" => o with { AllowSpinning = false },
+                "noarena" => o with { CpuMemoryArena = false },
+                "nopattern" => o with { MemoryPattern = false },
+                "basic" => o with { GraphOptimization = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_BASIC },
+                "extended" => o with { GraphOptimization = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED },
+                _ => throw new ArgumentException($"unknown session setting '{setting}'"),
+            });
 }
 
 internal static class Runner
@@ -194,11 +204,13 @@ internal static class Runner
         var cache = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "ft-bench-cache")).FullName;
         int size = a.Int("size", 224);
         var model = Path.Combine(cache, $"resnet18-{size}-bn.onnx");
-        if (!File.Exists(model)) Check(Exec("/usr/bin/python3", [script, "export", model, "--size", size.ToString(CultureInfo.InvariantCulture)], null), "export");
+        if (!File.Exists(model)) Check(Exec("/usr/bin/python3", [script, "export", model, "--size", size.ToString(CultureInfo.InvariantCulture)]), "export");
         var modes = a.Get("modes", "a,b,c").Split(',');
         int rounds = a.Int("rounds", 3);
         string[] common = ["--batch", a.Get("batch", "32"), "--threads", a.Get("threads", "2"), "--steps", a.Get("steps", "3"),
             "--warmup", a.Get("warmup", "1"), "--bn", a.Get("bn", "train"), "--size", size.ToString(CultureInfo.InvariantCulture)];
+        // Training-graph choices go to our engine only (the PyTorch side has none).
+        string[] graph = [.. new[] { "dw", "nchwc" }.Where(a.Options.ContainsKey).SelectMany(k => new[] { "--" + k, a.Options[k] })];
         var self = Environment.ProcessPath!;
         var dll = typeof(Runner).Assembly.Location;
         Console.WriteLine($"ResNet-18 {size} px, batch {a.Get("batch", "32")}, {a.Get("threads", "2")} threads, BN of the unfrozen part: {a.Get("bn", "train")}, {rounds} rounds");
@@ -213,9 +225,9 @@ internal static class Runner
                     var load = Load();
                     var (code, output) = side == "ft"
                         ? Exec(self.EndsWith("dotnet", StringComparison.Ordinal) ? "dotnet" : self,
-                            [.. self.EndsWith("dotnet", StringComparison.Ordinal) ? new[] { dll } : [], "engine", "--model", model, "--mode", mode, .. common],
-                            a.Options.TryGetValue("profile", out var p) ? Path.Combine(p, $"ft-{mode}-r{r}") : null)
-                        : Exec("/usr/bin/python3", [script, "step", "--mode", mode, .. common], null);
+                            [.. self.EndsWith("dotnet", StringComparison.Ordinal) ? new[] { dll } : [], "engine", "--model", model, "--mode", mode, .. common, .. graph,
+                                .. a.Options.TryGetValue("profile", out var p) ? new[] { "--ort-profile", Path.Combine(p, $"ft-{mode}-r{r}") } : []])
+                        : Exec("/usr/bin/python3", [script, "step", "--mode", mode, .. common]);
                     var line = Check((code, output), side).Split('\n').Last(l => l.StartsWith("mode=", StringComparison.Ordinal));
                     var kv = line.Split(' ').Select(t => t.Split('=')).ToDictionary(t => t[0], t => t[1]);
                     var res = new Result(side, mode, r, D(kv["median_s"]), D(kv["min_s"]), D(kv["peak_mb"]), load);
@@ -256,10 +268,9 @@ internal static class Runner
     private static string Check((int Code, string Output) r, string what)
         => r.Code == 0 ? r.Output : throw new InvalidOperationException($"{what} failed ({r.Code}): {r.Output}");
 
-    private static (int, string) Exec(string file, string[] arguments, string? profile)
+    private static (int, string) Exec(string file, string[] arguments)
     {
         var psi = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (profile is not null) psi.Environment["FT_ORT_PROFILE"] = profile;
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         var output = p.StandardOutput.ReadToEnd();

@@ -60,6 +60,3 @@ public sealed class ProvenanceMismatchException(string message, string? path = n
 /// <summary>A dataset (folder, manifest, idx file) that cannot be read as a whole.</summary>
 public sealed class DatasetException(string message, string? path = null, Exception? inner = null)
     : FeatureTransferException(message, path, inner);
-
-/// <summary>A requested execution device (e.g. CUDA) that this build or machine does not have.</summary>
-public sealed class DeviceUnavailableException(string message) : FeatureTransferException(message);

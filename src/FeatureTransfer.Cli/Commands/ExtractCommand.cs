@@ -2,6 +2,7 @@ using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 
 namespace FeatureTransfer.Cli.Commands;
@@ -10,6 +11,9 @@ namespace FeatureTransfer.Cli.Commands;
 [CliCommand(20)]
 internal static class ExtractCommand
 {
+    /// <summary>Default batch on CUDA: enough images per call to keep a GPU busy, small enough for a few GB of GPU memory.</summary>
+    private const int CudaBatch = 128;
+
     public static Command Create()
     {
         var model = new Option<string?>("--model", "-m") { Description = "ONNX backbone (default: the models.json default)" };
@@ -17,12 +21,14 @@ internal static class ExtractCommand
         var layers = new Option<string>("--layers", "-l") { Description = "bottleneck | fne | layer names, comma-separated: tensor, node or module path (layer4.1.relu_1) as ft inspect lists them", DefaultValueFactory = _ => "bottleneck" };
         var output = new Option<string>("--out", "-o") { Description = "Feature file: .csv, .parquet or .npy (+ .meta.json)", Required = true };
         var pool = new Option<string>("--pool") { Description = "Spatial pooling of conv maps: avg | max", DefaultValueFactory = _ => "avg" };
-        var batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call (also fixes batch boundaries for resume/shards)", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
+        var batch = new Option<int>("--batch") { Description = $"Images per batch (also fixes batch boundaries for resume/shards; default 32, on CUDA {CudaBatch})", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
         var threads = new Option<int>("--threads") { Description = "Cores to use (0 = all cores): workers that each decode and run their own batch on one ONNX Runtime thread; with --schedule pipelined|phased, ONNX Runtime threads", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);
         var decodeThreads = new Option<int>("--decode-threads") { Description = "Image decoding threads of --schedule pipelined|phased (0 = one per core)", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);
         var schedule = new Option<string>("--schedule") { Description = "workers (default; on CUDA: pipelined) | pipelined (decode the next batch while ONNX Runtime runs one) | phased (decode, then run)", DefaultValueFactory = _ => "workers" };
-        var runSize = new Option<int>("--run-size") { Description = "Images per ONNX Runtime call inside a batch (0 = the whole batch)", DefaultValueFactory = _ => ExtractorOptions.DefaultRunSize }.Must(NumberRule.NonNegative);
-        var device = new Option<string>("--device") { Description = "cpu | cuda | auto", DefaultValueFactory = _ => "cpu" };
+        var runSize = new Option<int>("--run-size") { Description = $"Images per ONNX Runtime call inside a batch (0 = the whole batch; default {ExtractorOptions.DefaultRunSize}, on CUDA 0)", DefaultValueFactory = _ => ExtractorOptions.DefaultRunSize }.Must(NumberRule.NonNegative);
+        var ioBinding = new Option<string>("--io-binding") { Description = "auto (on for CUDA) | on | off: ONNX Runtime IOBinding with buffers bound once per run shape", DefaultValueFactory = _ => "auto" };
+        var device = new Option<string>("--device") { Description = "cpu | cuda (fails, naming what is missing, without CUDA) | auto (CUDA when present, else CPU)", DefaultValueFactory = _ => "cpu" };
+        var tf32 = new Option<bool>("--tf32") { Description = "CUDA only: TF32 matrix products (false: features agree with the CPU's to float32 rounding)", DefaultValueFactory = _ => true };
         var limit = new Option<int?>("--limit") { Description = "Only the first N inputs (sorted order)" }.Must(NumberRule.Positive);
         var shard = new Option<string?>("--shard") { Description = "k/N: extract shard k of N (0-based), or 'auto' from SLURM_ARRAY_* / JOB_COMPLETION_INDEX" };
         var shardCount = new Option<int?>("--shard-count") { Description = "N for --shard auto under a Kubernetes Indexed Job" }.Must(NumberRule.Positive);
@@ -33,7 +39,7 @@ internal static class ExtractCommand
 
         var cmd = new Command("extract", "Extract bottleneck or Full-Network-Embedding features of every image into a feature file")
         {
-            model, data, layers, output, pool, batch, threads, decodeThreads, schedule, runSize, device, limit, shard, shardCount, resume, restart, exactQuant, checkpoint,
+            model, data, layers, output, pool, batch, threads, decodeThreads, schedule, runSize, ioBinding, device, tf32, limit, shard, shardCount, resume, restart, exactQuant, checkpoint,
         };
         cmd.Exclusive(resume, restart, "--resume continues the checkpoints, --restart discards them");
         var pre = PreprocessingOptions.AddTo(cmd);
@@ -41,6 +47,9 @@ internal static class ExtractCommand
         cmd.SetAction((r, ct) => CliRunner.RunAsync(async token =>
         {
             var modelPath = ModelOption.Resolve(r.GetValue(model));
+            // A GPU wants whole batches in one call and larger batches than the CPU's defaults (kept when given).
+            bool cuda = OrtSessionFactory.ResolveDevice(DeviceOption.Parse(r.GetValue(device)!)).Device == Device.Cuda;
+            int? Given(Option<int> o) => r.GetResult(o) is { Implicit: false } ? r.GetValue(o) : null;
             var options = new ExtractorOptions
             {
                 Layers = r.GetValue(layers)!,
@@ -51,18 +60,27 @@ internal static class ExtractCommand
                     var p => throw new InvalidOptionException($"--pool must be avg or max, not '{p}'"),
                 },
                 ExactQuantized = r.GetValue(exactQuant),
-                Device = SessionFactory.ParseDevice(r.GetValue(device)!),
+                Device = DeviceOption.Parse(r.GetValue(device)!),
+                CudaTf32 = r.GetValue(tf32),
                 Threads = r.GetValue(threads),
                 Schedule = Enum.TryParse<ExtractionSchedule>(r.GetValue(schedule), ignoreCase: true, out var sch) && !int.TryParse(r.GetValue(schedule), out _) ? sch
                     : throw new InvalidOptionException($"--schedule must be workers, pipelined or phased, not '{r.GetValue(schedule)}'"),
-                RunSize = r.GetValue(runSize),
+                RunSize = (Given(runSize) ?? (cuda ? 0 : ExtractorOptions.DefaultRunSize)) is var rs && rs >= 0 ? rs
+                    : throw new InvalidOptionException("--run-size must be 0 (whole batch) or more"),
+                IoBinding = r.GetValue(ioBinding) switch
+                {
+                    "auto" => null,
+                    "on" => true,
+                    "off" => false,
+                    var b => throw new InvalidOptionException($"--io-binding must be auto, on or off, not '{b}'"),
+                },
                 PreprocessingRequest = pre.Read(r),
                 Tensorizer = pre.Decoder(r),
             };
             var outPath = r.GetValue(output)!;
             var job = new ExtractionJobOptions
             {
-                BatchSize = r.GetValue(batch),
+                BatchSize = Given(batch) ?? (cuda ? CudaBatch : 32),
                 DecodeThreads = r.GetValue(decodeThreads),
                 Limit = r.GetValue(limit),
                 Shard = ShardOption.Resolve(r.GetValue(shard), r.GetValue(shardCount)),
@@ -76,7 +94,7 @@ internal static class ExtractCommand
             CliRunner.Info($"extracting {extractor.Layout.Summary()} from {dataset.Items.Count:N0} inputs of {dataset.Source} with {extractor.ModelName}");
             var summary = await ProgressDisplay.RunAsync("extract", (progress, c) => extractor.ExtractToFileAsync(dataset, outPath, job, progress, c), token);
             foreach (var note in summary.Notes.Except(extractor.Notes)) CliRunner.Info(note);
-            CliRunner.Info($"wrote {summary.Rows:N0} rows to {summary.OutputPath} in {summary.Elapsed.TotalSeconds:F1} s" +
+            CliRunner.Info($"wrote {summary.Rows:N0} rows to {summary.OutputPath} in {summary.Elapsed.TotalSeconds:F2} s" +
                 (summary.ResumedRows > 0 ? $" ({summary.ResumedRows:N0} resumed from checkpoints)" : ""));
             if (summary.Skipped > 0)
                 CliRunner.Warn($"skipped {summary.Skipped:N0} inputs; reasons in {summary.ErrorsPath}");

@@ -35,6 +35,8 @@ public sealed class GradContext
     public ElementType FloatType { get; }
     /// <summary>ONNX Runtime's NCHWc channel block for convolutions the rules emit (0: plain ONNX Conv); see <see cref="NchwcConv"/>.</summary>
     public int NchwcBlock { get; init; }
+    /// <summary>How the Conv rule forms weight gradients.</summary>
+    public ConvWeightGradient ConvWeightGradient { get; init; }
     /// <summary>Nodes emitted so far, in execution order.</summary>
     public List<NodeProto> Emitted { get; } = [];
     /// <summary>Constant tensors the emitted nodes read.</summary>

@@ -1,5 +1,6 @@
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
 using static FeatureTransfer.Onnx.Graph.Nodes;
@@ -25,9 +26,9 @@ public static class NchwcConv
     /// <summary>
     /// ONNX Runtime's NCHWc channel block on this CPU (16 with AVX-512, 8 with AVX2), or 0 when the kernels are
     /// unavailable. Read from ONNX Runtime itself: <c>ReorderInput</c> pads 4 channels up to one block.
-    /// FT_NCHWC=0 turns the pass off (for comparisons).
+    /// <see cref="TrainingGraphOptions.Nchwc"/> turns the pass off (for comparisons).
     /// </summary>
-    public static int BlockSize => Environment.GetEnvironmentVariable("FT_NCHWC") == "0" ? 0 : Block.Value;
+    public static int BlockSize => Block.Value;
 
     private static int ProbeBlockSize()
     {
@@ -39,8 +40,7 @@ public static class NchwcConv
             m.Graph.Input.Add(TrainingGraphBuilder.ValueInfo("x", ElementType.Float, [1, 4, 1, 1]));
             m.Graph.Output.Add(new ValueInfoProto { Name = "y" });
             m.Graph.Node.Add(Make("ReorderInput", ["x"], ["y"], "reorder", Domain));
-            using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL, IntraOpNumThreads = 1 };
-            using var session = new InferenceSession(OnnxModelFile.ToBytes(m), options);
+            using var session = OrtSessionFactory.Create(m, new OrtSessionOptions { GraphOptimization = GraphOptimizationLevel.ORT_DISABLE_ALL, IntraOpThreads = 1 });
             using var x = OrtValue.CreateTensorValueFromMemory(new float[4], [1, 4, 1, 1]);
             using var runOptions = new RunOptions(); // held for the whole native call (see RunOptionsLifetimeTests)
             using var y = session.Run(runOptions, ["x"], [x], ["y"]);

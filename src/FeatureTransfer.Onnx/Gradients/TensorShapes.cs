@@ -1,4 +1,5 @@
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
 
@@ -45,9 +46,7 @@ public static class ShapeProbe
         }
         var probeModel = OrtProbe.WithOutputs(probe, computed);
         // Optimizations off: the probe must see the graph as written (no fused or constant-folded tensors).
-        using var options = OrtProbe.NewOptions();
-        options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
-        using var session = new InferenceSession(OnnxModelFile.ToBytes(probeModel), options);
+        using var session = OrtSessionFactory.Create(probeModel, OrtProbe.Options with { GraphOptimization = GraphOptimizationLevel.ORT_DISABLE_ALL });
         var one = OrtProbe.Run(session, OrtProbe.DummyInputs(session, inputShapes, 1, seed: 1), computed, fetchValues: false);
         var two = OrtProbe.Run(session, OrtProbe.DummyInputs(session, inputShapes, 2, seed: 1), computed, fetchValues: false);
         foreach (var (name, p2) in two)

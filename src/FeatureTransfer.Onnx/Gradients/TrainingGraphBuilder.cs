@@ -76,8 +76,9 @@ public static class TrainingGraphBuilder
             g.Input.Add(ValueInfo(p.Name, (ElementType)p.DataType, p.Dims.ToArray()));
         }
 
-        int block = floatType == ElementType.Float ? NchwcConv.BlockSize : 0;
-        var back = ReverseMode.Differentiate(g, shapes, spec.Trainable, new Dictionary<string, string> { [logits] = dLogits }, block);
+        int block = floatType == ElementType.Float && spec.Graph.Nchwc ? NchwcConv.BlockSize : 0;
+        var back = ReverseMode.Differentiate(g, shapes, spec.Trainable, new Dictionary<string, string> { [logits] = dLogits }, block,
+            spec.Graph.ConvWeightGradient);
         g.Node.AddRange(back.Nodes);
         g.Initializer.AddRange(back.Constants);
 

@@ -60,6 +60,8 @@ public sealed record TrainingSpec
     public double BatchNormMomentum { get; init; } = 0.9;
     /// <summary>Dropout active during training steps (it is always the identity in the exported model).</summary>
     public bool DropoutActive { get; init; } = true;
+    /// <summary>How the graph computes (NCHWc kernels, Conv weight-gradient formulation); the defaults are the fastest on the CPU.</summary>
+    public TrainingGraphOptions Graph { get; init; } = new();
 }
 
 /// <summary>A tensor carried from one step to the next.</summary>

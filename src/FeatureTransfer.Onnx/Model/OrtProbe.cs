@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Runtime;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -27,8 +28,8 @@ internal sealed record ProbeInput(string Name, ElementType Type, long[] Shape, f
 /// </summary>
 internal static class OrtProbe
 {
-    public static SessionOptions NewOptions()
-        => new() { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+    /// <summary>Session settings of every probe: errors only (probe graphs expose tensors ONNX Runtime warns about).</summary>
+    public static OrtSessionOptions Options { get; } = new() { LogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
 
     /// <summary>The model with <paramref name="extraOutputs"/> appended to graph.output (type left to ORT's inference).</summary>
     public static ModelProto WithOutputs(ModelProto model, IEnumerable<string> extraOutputs)
@@ -72,8 +73,7 @@ internal static class OrtProbe
     public static Dictionary<string, ProbedTensor> Run(ModelProto model, string inputName, ElementType inputType,
         long[] inputShape, float[] inputValues, IReadOnlyList<string> outputs, bool fetchValues)
     {
-        using var options = NewOptions();
-        using var session = new InferenceSession(model.ToByteArray(), options);
+        using var session = OrtSessionFactory.Create(model, Options);
         return Run(session, [new ProbeInput(inputName, inputType, inputShape, inputValues)], outputs, fetchValues);
     }
 

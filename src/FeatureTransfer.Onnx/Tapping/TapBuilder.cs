@@ -381,8 +381,7 @@ public static class TapBuilder
         long per = shape.Skip(1).Aggregate(1L, (a, b) => a * b);
         try
         {
-            using var options = OrtProbe.NewOptions();
-            using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(tapped.ToBytes(), options);
+            using var session = Runtime.OrtSessionFactory.Create(tapped.ToBytes(), OrtProbe.Options);
             string[] outs = [TappedModel.FeaturesOutput];
             var a = OrtProbe.Noise(per, 1);
             var ra = OrtProbe.Run(session, tapped.InputName, ElementType.Float, shape, a, outs, true)[outs[0]];

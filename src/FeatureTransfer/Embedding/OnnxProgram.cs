@@ -1,5 +1,6 @@
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
 
@@ -94,13 +95,11 @@ public sealed class OnnxProgram : IDisposable
     {
         inputName = model.Graph.Input[0].Name;
         inputDim = (int)model.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue;
-        using var options = new SessionOptions
+        session = OrtSessionFactory.Create(model, new OrtSessionOptions
         {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
-        };
-        if (threads > 0) options.IntraOpNumThreads = threads;
-        session = new InferenceSession(OnnxModelFile.ToBytes(model), options);
+            LogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+            IntraOpThreads = Math.Max(0, threads),
+        });
     }
 
     /// <summary>Rows per ORT call.</summary>

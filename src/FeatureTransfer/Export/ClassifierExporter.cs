@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Runtime;
 using System.Text.Json;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Extraction;
@@ -112,8 +113,7 @@ public static class ClassifierExporter
         var bytes = OnnxModelFile.ToBytes(model);
         try
         {
-            using var so = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
-            using var session = new InferenceSession(bytes, so);
+            using var session = OrtSessionFactory.Create(bytes, new OrtSessionOptions { LogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR });
         }
         catch (OnnxRuntimeException e)
         {

@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Runtime;
 using System.Diagnostics;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
@@ -51,10 +52,15 @@ public sealed class ExportedClassifier : IDisposable
         var model = OnnxModelFile.Load(modelPath);
         var info = ExportedClassifierInfo.Read(model, modelPath)
             ?? throw new InvalidModelException($"not a classifier exported by ft export (no '{ExportedClassifierInfo.MetadataKey}' metadata)", modelPath);
-        using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
-        if (threads > 0) options.IntraOpNumThreads = threads;
         InferenceSession session;
-        try { session = new InferenceSession(OnnxModelFile.ToBytes(model), options); }
+        try
+        {
+            session = OrtSessionFactory.Create(model, new OrtSessionOptions
+            {
+                LogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+                IntraOpThreads = Math.Max(0, threads),
+            });
+        }
         catch (OnnxRuntimeException e)
         {
             throw new InvalidModelException($"ONNX Runtime cannot load the classifier: {e.Message.Split('\n')[0]}", modelPath, e);

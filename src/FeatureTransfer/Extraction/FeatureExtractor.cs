@@ -9,6 +9,7 @@ using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 
@@ -39,6 +40,9 @@ public sealed class FeatureExtractor : IDisposable
     private readonly Lazy<TappedModel> _tapped;
     private readonly ConcurrentDictionary<int, Lazy<InferenceSession>> _sessions = new();
     private readonly List<string> _notes = [];
+    private readonly BoundRunnerPool _bound = new();
+    private readonly Lazy<Device> _device;
+    private volatile bool _sessionOnCuda; // where sessions actually run (Auto may fall back when CUDA cannot start)
 
     /// <summary>What loading a model file yields once: shared by every extractor configured from it.</summary>
     private sealed record LoadedModel(string Path, global::Onnx.ModelProto Model, string Sha256, ModelEntry? Entry, ModelInspection Inspection);
@@ -57,6 +61,7 @@ public sealed class FeatureExtractor : IDisposable
         // Resolving the layers now reports a wrong layer name at configuration time, not at the first image.
         var tensors = LayerSelection.Resolve(model.Inspection, options.Layers);
         _tensorizer = new ImageTensorizer(options.Tensorizer);
+        _device = new Lazy<Device>(() => OrtSessionFactory.ResolveDevice(options.Device).Device);
         _tapped = new Lazy<TappedModel>(() =>
         {
             var tapped = TapBuilder.Build(model.Model, tensors, new TapOptions { Pooling = options.Pooling, ExactQuantized = options.ExactQuantized });
@@ -73,21 +78,24 @@ public sealed class FeatureExtractor : IDisposable
     private InferenceSession CreateSession(int intraOpThreads)
     {
         var tapped = _tapped.Value;
-        using var sessionOptions = SessionFactory.CreateOptions(Options.Device, intraOpThreads, out var deviceNote);
-        lock (_notes)
-        {
-            if (_notes.Count == 0)
-            {
-                _notes.Add(deviceNote);
-                if (!tapped.SupportsBatching)
-                    _notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
-            }
-        }
-        try { return new InferenceSession(tapped.ToBytes(), sessionOptions); }
+        InferenceSession session;
+        DeviceChoice device;
+        try { session = OrtSessionFactory.Create(tapped.ToBytes(), Options.ToSessionOptions(intraOpThreads), out device); }
         catch (OnnxRuntimeException e)
         {
             throw new InvalidModelException($"ONNX Runtime cannot run the tapped model: {e.Message.Split('\n')[0]}", _model.Path, e);
         }
+        lock (_notes)
+        {
+            if (_notes.Count == 0)
+            {
+                _notes.Add(device.Note);
+                _sessionOnCuda = device.Device == Device.Cuda;
+                if (!tapped.SupportsBatching)
+                    _notes.Add($"batching: the model only runs one image at a time ({tapped.BatchingNote}); extracting image by image");
+            }
+        }
+        return session;
     }
 
     /// <summary>How this extractor was configured (layers, pooling, device, preprocessing override, decoder).</summary>
@@ -402,7 +410,7 @@ public sealed class FeatureExtractor : IDisposable
     /// GPU runs one batch at a time while the CPU decodes the next (<see cref="ExtractionSchedule.Pipelined"/>).</summary>
     private ExtractionSchedule EffectiveSchedule
         => Options.Schedule == ExtractionSchedule.Workers
-           && (Options.Device == Device.Cuda || (Options.Device == Device.Auto && SessionFactory.CudaAvailable()))
+           && _device.Value == Device.Cuda
             ? ExtractionSchedule.Pipelined
             : Options.Schedule;
 
@@ -629,9 +637,16 @@ public sealed class FeatureExtractor : IDisposable
         int len = Preprocessing.TensorLength, dim = Layout.Dimension;
         // A fixed run size (never the schedule) splits each batch, so the same rows always go through the same calls.
         int step = !SupportsBatching ? 1 : Options.RunSize > 0 ? Math.Min(Options.RunSize, n) : n;
+        bool cuda = _sessionOnCuda;
         for (int start = 0; start < n; start += step)
         {
             int count = Math.Min(step, n - start);
+            if (Options.IoBinding ?? cuda)
+            {
+                _bound.Run(session, _tapped.Value.InputName, _tapped.Value.OutputName, cuda ? 0 : null,
+                    input.AsSpan(start * len, count * len), Preprocessing.TensorShape(count), output.Slice(start * dim, count * dim));
+                continue;
+            }
             using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
                 input.AsMemory(start * len, count * len), Preprocessing.TensorShape(count));
             using var runOptions = new RunOptions();
@@ -646,6 +661,7 @@ public sealed class FeatureExtractor : IDisposable
     /// <summary>Releases the ONNX Runtime session, if one was created.</summary>
     public void Dispose()
     {
+        _bound.Dispose();
         foreach (var session in _sessions.Values)
             if (session.IsValueCreated) session.Value.Dispose();
     }

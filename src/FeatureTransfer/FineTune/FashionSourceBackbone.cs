@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Runtime;
 using System.Diagnostics;
 using System.Text.Json;
 using FeatureTransfer.Onnx.Builders;
@@ -195,9 +196,7 @@ public static class Metrics
     /// <summary>The first output of <paramref name="model"/> for every sample, concatenated (batches of 256).</summary>
     public static float[] Logits(ModelProto model, string input, float[] x, long[] sampleShape, int threads = 0)
     {
-        using var options = new SessionOptions();
-        if (threads > 0) options.IntraOpNumThreads = threads;
-        using var session = new InferenceSession(OnnxModelFile.ToBytes(model), options);
+        using var session = OrtSessionFactory.Create(model, new OrtSessionOptions { IntraOpThreads = Math.Max(0, threads) });
         long size = sampleShape.Aggregate(1L, (a, b) => a * b);
         int n = (int)(x.Length / size);
         var output = session.OutputNames[0];

@@ -1,5 +1,6 @@
 using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
 
@@ -40,30 +41,37 @@ public sealed class TrainingEngine : IDisposable
         public void Dispose() { CurrentValue.Dispose(); NextValue.Dispose(); }
     }
 
-    /// <summary>Builds the training graph of <paramref name="inference"/> and opens a session on it.</summary>
+    /// <summary>
+    /// The session settings of training: ONNX Runtime's defaults without the memory pattern. With it ONNX Runtime plans
+    /// one block for every intermediate of the step at once; without it the arena reuses freed buffers as the step runs
+    /// (ResNet-18, all layers, batch 32: peak memory about 40% lower at equal step time; benchmarks/README.md).
+    /// </summary>
+    public static OrtSessionOptions DefaultSessionOptions { get; } = new() { MemoryPattern = false };
+
+    /// <summary>Builds the training graph of <paramref name="inference"/> and opens a CPU session on it.</summary>
     /// <param name="inference">The inference model (any opset >= 7 with supported ops); the export keeps its graph.</param>
     /// <param name="spec">What to train and how.</param>
     /// <param name="threads">Intra-op threads (0: ONNX Runtime's default).</param>
-    /// <param name="configure">Optional last word on the session options (e.g. spinning, memory arena), for tuning and benchmarks.</param>
-    public TrainingEngine(ModelProto inference, TrainingSpec spec, int threads = 0, Action<SessionOptions>? configure = null)
+    public TrainingEngine(ModelProto inference, TrainingSpec spec, int threads = 0)
+        : this(inference, spec, DefaultSessionOptions with { IntraOpThreads = Math.Max(0, threads) })
     {
+    }
+
+    /// <summary>Builds the training graph of <paramref name="inference"/> and opens a session with <paramref name="session"/>
+    /// (device, threads, profiling, ...; start from <see cref="DefaultSessionOptions"/>).</summary>
+    /// <param name="inference">The inference model (any opset >= 7 with supported ops); the export keeps its graph.</param>
+    /// <param name="spec">What to train and how; on CUDA its graph leaves out the CPU-only NCHWc kernels.</param>
+    /// <param name="session">ONNX Runtime session settings.</param>
+    /// <exception cref="DeviceUnavailableException">CUDA was requested and cannot run.</exception>
+    public TrainingEngine(ModelProto inference, TrainingSpec spec, OrtSessionOptions session)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(session);
         _inference = OpsetUpgrade.ToAtLeast(inference, 17);
+        RunsOn = OrtSessionFactory.ResolveDevice(session.Device, session.DeviceId);
+        if (RunsOn.Device != Device.Cpu) spec = spec with { Graph = spec.Graph with { Nchwc = false } };
         Graph = TrainingGraphBuilder.Build(_inference, spec);
-        // No memory pattern: with it ONNX Runtime plans one block for every intermediate of the step at once; without it
-        // the arena reuses freed buffers as the step runs. ResNet-18 all layers, batch 32 (benchmarks/Training, load 7-9,
-        // alternating runs): peak RSS 1436 vs 2330 MB at equal step time (12.3 vs 12.6 s, 11.6 vs 11.6 s); head only
-        // and layer4 + head also equal in time (595 vs 632, 632 vs 697 MB).
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, EnableMemoryPattern = false };
-        if (threads > 0) options.IntraOpNumThreads = threads;
-        // Debugging aid: FT_ORT_PROFILE=<prefix> writes ONNX Runtime's per-node timing JSON.
-        if (Environment.GetEnvironmentVariable("FT_ORT_PROFILE") is { Length: > 0 } profile)
-        {
-            // The prefix must be set first: the EnableProfiling setter passes the current prefix to ONNX Runtime.
-            options.ProfileOutputPathPrefix = profile;
-            options.EnableProfiling = true;
-        }
-        configure?.Invoke(options);
-        _session = new InferenceSession(OnnxModelFile.ToBytes(Graph.Model), options);
+        _session = OrtSessionFactory.Create(Graph.Model, session);
         _slots = Graph.State.Select(s =>
         {
             if ((ElementType)s.Initial.DataType != ElementType.Float)
@@ -76,6 +84,9 @@ public sealed class TrainingEngine : IDisposable
         _outputNames = [Graph.LossOutput, Graph.LogitsOutput, .. _slots.Select(s => s.Tensor.Output)];
         _classes = (int)Graph.Classes;
     }
+
+    /// <summary>Where the steps run, and why.</summary>
+    public DeviceChoice RunsOn { get; }
 
     /// <summary>The training graph this engine runs.</summary>
     public TrainingGraph Graph { get; }

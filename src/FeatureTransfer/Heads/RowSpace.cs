@@ -2,6 +2,7 @@ using FeatureTransfer.Embedding;
 using FeatureTransfer.Features;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
@@ -51,14 +52,12 @@ internal static class RowSpace
             Name = "gram",
             Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)ElementType.Float } },
         });
-        using var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
-        };
         // Many small sessions in a row on a shared machine: idle ORT threads must not spin between them.
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        using var session = new InferenceSession(OnnxModelFile.ToBytes(model), options);
+        using var session = OrtSessionFactory.Create(model, new OrtSessionOptions
+        {
+            LogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+            AllowSpinning = false,
+        });
         using var input = OrtValue.CreateTensorValueFromMemory(data, [rows, norm.Dimension]);
         using var runOptions = new RunOptions();
         using var outputs = session.Run(runOptions, ["features"], [input], ["gram"]);

@@ -17,7 +17,8 @@ public sealed record GradInput(string Name, long[] Dims, double[]? Values = null
 public static class GradCheck
 {
     public static void Check(IReadOnlyList<NodeProto> nodes, IReadOnlyList<GradInput> inputs, string output,
-        ElementType type, double eps, double relTol, double absTol, int seed = 7, Func<double, double>? nudge = null, int opset = 17)
+        ElementType type, double eps, double relTol, double absTol, int seed = 7, Func<double, double>? nudge = null, int opset = 17,
+        ConvWeightGradient convWeightGradient = ConvWeightGradient.Auto)
     {
         var rng = new Random(seed);
         var values = new Dictionary<string, double[]>();
@@ -52,7 +53,8 @@ public static class GradCheck
         // Analytic gradient.
         var trainable = inputs.Where(i => i.Trainable && !i.Initializer).Select(i => i.Name).ToList();
         var gradModel = model.Clone();
-        var back = ReverseMode.Differentiate(gradModel.Graph, shapes, trainable, new Dictionary<string, string> { [output] = "dY" });
+        var back = ReverseMode.Differentiate(gradModel.Graph, shapes, trainable, new Dictionary<string, string> { [output] = "dY" },
+            convWeightGradient: convWeightGradient);
         gradModel.Graph.Input.Add(ValueInfo("dY", type, yShape.Dims));
         gradModel.Graph.Node.AddRange(back.Nodes);
         gradModel.Graph.Initializer.AddRange(back.Constants);

@@ -19,7 +19,11 @@ public class OpGradientTests
     private static NodeProto N(string op, string[] ins, params AttributeProto[] attrs) => Make(op, ins, ["Y"], attributes: attrs);
 
     private static void Check64(NodeProto n, params GradInput[] ins) => GradCheck.Check([n], ins, "Y", D, 1e-6, 1e-6, 1e-8);
-    private static void Check32Linear(NodeProto n, params GradInput[] ins) => GradCheck.Check([n], ins, "Y", F, 0.5, 1e-3, 1e-3);
+    // The Conv weight-gradient formulation of this test's checks (xunit makes one instance per test).
+    private ConvWeightGradient _weightGradient = ConvWeightGradient.Auto;
+
+    private void Check32Linear(NodeProto n, params GradInput[] ins)
+        => GradCheck.Check([n], ins, "Y", F, 0.5, 1e-3, 1e-3, convWeightGradient: _weightGradient);
 
     private static double AwayFrom(double v, params double[] kinks)
     {
@@ -146,36 +150,32 @@ public class OpGradientTests
     }
 
     [Theory]
-    [InlineData("slices")]
-    [InlineData("taps")]
-    [InlineData("onehot")]
-    [InlineData("swapped")]
-    public void Alternative_conv_weight_gradients_match_finite_differences(string method)
+    [InlineData(ConvWeightGradient.Slices)]
+    [InlineData(ConvWeightGradient.Taps)]
+    [InlineData(ConvWeightGradient.OneHot)]
+    [InlineData(ConvWeightGradient.Swapped)]
+    public void Alternative_conv_weight_gradients_match_finite_differences(ConvWeightGradient method)
     {
-        FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = method;
-        try
-        {
-            Conv_matches_finite_differences(1, 1, 1, 0, 3);
-            Conv_matches_finite_differences(1, 1, 1, 1, 3);
-            Conv_matches_finite_differences(1, 1, 1, 1, 2);
-            Conv1d_matches_finite_differences(1, 1, 1, 0, 3);
-            Conv1d_matches_finite_differences(1, 2, 1, 1, 3);
-            Conv3d_matches_finite_differences(1, 1, 1, 1, 3);
-            Conv3d_matches_finite_differences(1, 2, 1, 0, 2);
-            Conv_with_stride_one_and_asymmetric_pads_matches_finite_differences();
-            Conv_with_sixteen_input_channels_matches_finite_differences(1, 1, 3);
-            Conv_with_sixteen_input_channels_matches_finite_differences(2, 1, 3);
-            Conv_with_sixteen_input_channels_matches_finite_differences(3, 1, 2);
-            Conv_matches_finite_differences(2, 1, 1, 1, 3);
-            Conv_matches_finite_differences(1, 2, 1, 2, 3);
-            Conv_matches_finite_differences(2, 1, 2, 1, 3);
-            Conv_matches_finite_differences(2, 1, 1, 1, 4);
-            Conv_matches_finite_differences(2, 1, 1, 0, 1);
-            Conv1d_matches_finite_differences(2, 1, 1, 1, 3);
-            Conv3d_matches_finite_differences(2, 1, 2, 0, 2);
-            Conv_with_asymmetric_pads_and_strides_matches_finite_differences();
-        }
-        finally { FeatureTransfer.Onnx.Gradients.Rules.ConvRules.WeightGradientMethod = null; }
+        _weightGradient = method;
+        Conv_matches_finite_differences(1, 1, 1, 0, 3);
+        Conv_matches_finite_differences(1, 1, 1, 1, 3);
+        Conv_matches_finite_differences(1, 1, 1, 1, 2);
+        Conv1d_matches_finite_differences(1, 1, 1, 0, 3);
+        Conv1d_matches_finite_differences(1, 2, 1, 1, 3);
+        Conv3d_matches_finite_differences(1, 1, 1, 1, 3);
+        Conv3d_matches_finite_differences(1, 2, 1, 0, 2);
+        Conv_with_stride_one_and_asymmetric_pads_matches_finite_differences();
+        Conv_with_sixteen_input_channels_matches_finite_differences(1, 1, 3);
+        Conv_with_sixteen_input_channels_matches_finite_differences(2, 1, 3);
+        Conv_with_sixteen_input_channels_matches_finite_differences(3, 1, 2);
+        Conv_matches_finite_differences(2, 1, 1, 1, 3);
+        Conv_matches_finite_differences(1, 2, 1, 2, 3);
+        Conv_matches_finite_differences(2, 1, 2, 1, 3);
+        Conv_matches_finite_differences(2, 1, 1, 1, 4);
+        Conv_matches_finite_differences(2, 1, 1, 0, 1);
+        Conv1d_matches_finite_differences(2, 1, 1, 1, 3);
+        Conv3d_matches_finite_differences(2, 1, 2, 0, 2);
+        Conv_with_asymmetric_pads_and_strides_matches_finite_differences();
     }
 
     [Theory]

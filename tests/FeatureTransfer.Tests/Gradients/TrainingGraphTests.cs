@@ -150,6 +150,44 @@ public class TrainingGraphTests
     }
 
     [Fact]
+    public void Graph_options_change_how_the_step_computes_but_not_its_result()
+    {
+        var model = WideCnn();
+        var trainable = model.Graph.Initializer.Where(i => !i.Name.Contains("running")).Select(i => i.Name).ToList();
+        TrainingGraph Make(TrainingGraphOptions o) => TrainingGraphBuilder.Build(model, new TrainingSpec
+        {
+            Trainable = trainable,
+            InputShapes = new Dictionary<string, long[]> { ["x"] = [-1, 3, 8, 8] },
+            Optimizer = new OptimizerSpec { Momentum = 0 },
+            Graph = o,
+        });
+        static string Ops(TrainingGraph tg) => string.Join(",", tg.Model.Graph.Node.Select(n => n.Domain + ":" + n.OpType).Order(StringComparer.Ordinal));
+        var x = Batch(11, channels: 3);
+        Dictionary<string, float[]> Step(TrainingGraph tg)
+        {
+            using var session = new InferenceSession(tg.Model.ToByteArray());
+            return RunStep(session, tg, x, tg.State.ToDictionary(s => s.Input, s => Tensors.ToFloats(s.Initial)), lr: 1).Next;
+        }
+
+        var auto = Make(new TrainingGraphOptions());
+        var plain = Make(new TrainingGraphOptions { Nchwc = false });
+        Assert.DoesNotContain(plain.Model.Graph.Node, n => n.Domain == NchwcConv.Domain);
+        if (NchwcConv.BlockSize > 0) Assert.Contains(auto.Model.Graph.Node, n => n.Domain == NchwcConv.Domain);
+        // Auto is slices today; every other formulation emits other nodes.
+        Assert.Equal(Ops(auto), Ops(Make(new TrainingGraphOptions { ConvWeightGradient = ConvWeightGradient.Slices })));
+        var expected = Step(auto);
+        foreach (var graph in new[] { ConvWeightGradient.Taps, ConvWeightGradient.OneHot, ConvWeightGradient.Swapped }
+                     .Select(m => Make(new TrainingGraphOptions { ConvWeightGradient = m })).Append(plain))
+        {
+            if (graph != plain) Assert.NotEqual(Ops(auto), Ops(graph));
+            var next = Step(graph);
+            foreach (var (name, values) in expected)
+                for (int i = 0; i < values.Length; i++)
+                    Assert.True(Math.Abs(values[i] - next[name][i]) <= 1e-4 + 1e-4 * Math.Abs(values[i]), $"{name}[{i}]: {values[i]} vs {next[name][i]}");
+        }
+    }
+
+    [Fact]
     public void AdamW_and_nesterov_first_steps_follow_the_pytorch_formulas()
     {
         var model = SmallCnn();

@@ -9,20 +9,11 @@ namespace FeatureTransfer.Onnx.Gradients.Rules;
 /// dX: stride 1 a Conv with flipped weights; strided, one Conv per output phase (NCHWc) or ConvTranspose.
 /// Trained 2-D convolutions run in ONNX Runtime's NCHWc kernels when the shapes allow (<see cref="NchwcConv"/>).
 /// dW: an im2col built from strided Slices of the padded input, then one Gemm (one batched MatMul per group)
-/// (large matrix products rather than a convolution with a degenerate, image-sized kernel); see WeightGradientMethod.
+/// (large matrix products rather than a convolution with a degenerate, image-sized kernel); see <see cref="ConvWeightGradient"/>.
 /// </summary>
 internal static class ConvRules
 {
     public static void Register(Dictionary<string, GradientRule> r) => r["Conv"] = Conv;
-
-    /// <summary>
-    /// How the weight gradient is formed: "taps" (contiguous shifted slices of the stride phases, one Gemm per kernel
-    /// tap; one group, kernel larger than 1), "slices" (one strided Slice per kernel tap + Concat, then one Gemm),
-    /// "onehot" (one depthwise Conv with one-hot kernels over the batch stacked along the first spatial axis) or
-    /// "swapped" (no im2col: one Conv of X^T with dY^T as the kernel; groups = 1, else slices). All exact; the
-    /// micro benchmark (benchmarks/Training, FT_CONV_DW) compares them; null picks per shape (<see cref="DefaultMethod"/>).
-    /// </summary>
-    internal static string? WeightGradientMethod { get; set; }
 
     internal sealed record Geometry(long[] Kernel, long[] Strides, long[] Dilations, long[] PadsBegin, long[] PadsEnd, long Group);
 
@@ -245,9 +236,9 @@ internal static class ConvRules
         bool padded = geo.PadsBegin.Concat(geo.PadsEnd).Any(p => p != 0);
         string cols;
         long rowsPerImage = y.Dims[2]; // output rows of one image along the stacked axis (>= Hy: straddling rows)
-        var method = WeightGradientMethod ?? Environment.GetEnvironmentVariable("FT_CONV_DW") ?? DefaultMethod(geo, k, cIn);
-        if (method == "swapped" && groups == 1) return SwappedWeightGrad(c, geo, xt, x, y, w, g);
-        if (method == "taps" && groups == 1 && k > 1) return TapWeightGrad(c, geo, xt, x, y, w, g);
+        var method = c.ConvWeightGradient == ConvWeightGradient.Auto ? DefaultMethod(geo, k, cIn) : c.ConvWeightGradient;
+        if (method == ConvWeightGradient.Swapped && groups == 1) return SwappedWeightGrad(c, geo, xt, x, y, w, g);
+        if (method == ConvWeightGradient.Taps && groups == 1 && k > 1) return TapWeightGrad(c, geo, xt, x, y, w, g);
         if (k == 1)
         {
             // 1x1: a strided view of the (padded) input, or the input itself.
@@ -257,7 +248,7 @@ internal static class ConvRules
                 c.Ints(spatial.Select(i => geo.Strides[i] * (y.Dims[i + 2] - 1) + 1).ToArray()),
                 c.Ints(spatial.Select(i => i + 2).ToArray()), c.Ints(geo.Strides)]);
         }
-        else if (method == "slices")
+        else if (method == ConvWeightGradient.Slices)
         {
             // One strided Slice of the padded input per kernel tap, stacked after the channel axis: [C, K, N, spatial].
             string xp = padded ? c.Op("Pad", [xt, c.Ints([0, 0, .. geo.PadsBegin, 0, 0, .. geo.PadsEnd])]) : xt;
@@ -320,15 +311,15 @@ internal static class ConvRules
     }
 
     /// <summary>
-    /// The weight-gradient formulation when none is forced: "slices". Measured on ResNet-18 at batch 32
+    /// The weight-gradient formulation when none is forced: slices. Measured on ResNet-18 at batch 32
     /// (benchmarks/Training, 2 cores shared with other jobs, load 9-11, alternating in one process or one run after
     /// the other), with the training session's memory pattern off (TrainingEngine): micro, 6 rounds, s per step,
     /// slices vs taps: layer1 3x3 0.51 vs 0.68, layer2.0 3x3/2 0.31 vs 0.33, layer3 0.28 vs 0.37, layer4 0.34 vs 0.38;
-    /// the whole all-layers step 10.3 / 11.6 s vs 11.0 / 12.2 s, but peak RSS 1704-1724 vs 1413-1448 MB. Taps (FT_CONV_DW=taps)
+    /// the whole all-layers step 10.3 / 11.6 s vs 11.0 / 12.2 s, but peak RSS 1704-1724 vs 1413-1448 MB. Taps (<see cref="ConvWeightGradient.Taps"/>)
     /// is the low-memory choice. (With the memory pattern on, taps had won on layer1, 0.61 vs 0.86 s: the pattern
     /// made the large im2col block expensive.)
     /// </summary>
-    private static string DefaultMethod(Geometry geo, long k, long inChannels) => "slices";
+    private static ConvWeightGradient DefaultMethod(Geometry geo, long k, long inChannels) => ConvWeightGradient.Slices;
 
     /// <summary>
     /// dW without strided im2col copies. The padded input ([C, N, spatial], channels first) is split into its
