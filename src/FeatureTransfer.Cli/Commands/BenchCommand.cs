@@ -32,6 +32,7 @@ internal static class BenchCommand
         {
             models, train, test, output, layers, norms, heads, l2, svmSolver, folds, classes, perClass, seed, batch,
         };
+        var pre = PreprocessingOptions.AddTo(cmd);
         cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(async token =>
         {
             static string[] Split(string s) => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -51,6 +52,7 @@ internal static class BenchCommand
                 TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = r.GetValue(seed) },
                 TestData = new DatasetOptions { Classes = cls },
                 Job = new ExtractionJobOptions { BatchSize = r.GetValue(batch) },
+                Extractor = new ExtractorOptions { PreprocessingRequest = pre.Read(r), Tensorizer = pre.Decoder(r) },
             };
             var cells = await BenchmarkGrid.RunAsync(options, new Progress<string>(CliRunner.Info),
                 (title, work, t) => ProgressDisplay.RunAsync("extract " + title, work, t), token);

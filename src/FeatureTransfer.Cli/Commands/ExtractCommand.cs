@@ -92,6 +92,8 @@ internal static class ExtractCommand
             foreach (var note in extractor.Notes) CliRunner.Info(note);
             if (job.Shard is not null) CliRunner.Info($"shard: {job.Shard.Describe}");
             CliRunner.Info($"extracting {extractor.Layout.Summary()} from {dataset.Items.Count:N0} inputs of {dataset.Source} with {extractor.ModelName}");
+            CliRunner.Info($"preprocessing: {extractor.Preprocessing.Describe()} (from {extractor.PreprocessingSource})");
+            foreach (var w in extractor.PreprocessingWarnings) CliRunner.Warn(w);
             var summary = await ProgressDisplay.RunAsync("extract", (progress, c) => extractor.ExtractToFileAsync(dataset, outPath, job, progress, c), token);
             foreach (var note in summary.Notes.Except(extractor.Notes)) CliRunner.Info(note);
             CliRunner.Info($"wrote {summary.Rows:N0} rows to {summary.OutputPath} in {summary.Elapsed.TotalSeconds:F2} s" +

@@ -76,6 +76,7 @@ internal sealed class RunCliOptions
     private readonly Option<int> resplits = new Option<int>("--resplits") { Description = "Also pool train + test and run the whole selection on N stratified re-splits of the same sizes (features reused); reports test accuracy mean +- std", DefaultValueFactory = _ => 0 }.Must(NumberRule.ZeroOrAtLeast(2));
     private readonly Option<int> resplitSeed = new Option<int>("--resplit-seed") { Description = "Seed of the re-splits (split i depends only on the seed and i)", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
     private readonly bool requireData;
+    private readonly PreprocessingOptions pre;
 
     public RunCliOptions(Command cmd, bool requireData, string defaultOut = "ft-run", string? defaultSvmSolver = null, int? defaultCvRepeats = null)
     {
@@ -94,6 +95,7 @@ internal sealed class RunCliOptions
         }
         foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, svmSolver, folds, cvRepeats, batch, threads, noRaw, scoreAll, classes, perClass, seed, resplits, resplitSeed })
             cmd.Options.Add(opt);
+        pre = PreprocessingOptions.AddTo(cmd);
     }
 
     private static int? Repeats(int? n) => n is null or >= 1 ? n : throw new InvalidOptionException($"--cv-repeats must be at least 1, not {n}");
@@ -129,7 +131,7 @@ internal sealed class RunCliOptions
                 HeadDefaults = new HeadOptions { SvmSolver = solver } },
             TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = s },
             TestData = new DatasetOptions { Classes = cls },
-            Extractor = new ExtractorOptions { Threads = r.GetValue(threads) },
+            Extractor = new ExtractorOptions { Threads = r.GetValue(threads), PreprocessingRequest = pre.Read(r), Tensorizer = pre.Decoder(r) },
             Job = new ExtractionJobOptions { BatchSize = r.GetValue(batch) },
             RawBaseline = !r.GetValue(noRaw),
             Resplits = splits > 0 ? new ResplitOptions { Count = splits, Seed = r.GetValue(resplitSeed) } : null,

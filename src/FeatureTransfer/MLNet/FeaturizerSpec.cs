@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Runtime;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;

@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Onnx.Tapping;

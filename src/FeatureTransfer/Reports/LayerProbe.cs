@@ -77,9 +77,11 @@ public static class LayerProbe
     /// <summary><c>ft probe</c> end to end: extracts the FNE taps (or the given layers) of train and test, probes each, writes the report.</summary>
     public static async Task<(IReadOnlyList<ProbeResult> Results, string Report)> RunAsync(string modelPath, string trainSpec, string testSpec, string dir,
         string layers, DatasetOptions trainData, DatasetOptions testData, HeadOptions head, int folds, IProgress<string>? progress,
-        ExtractionJobOptions? job = null, CancellationToken ct = default)
+        ExtractionJobOptions? job = null, CancellationToken ct = default, ExtractorOptions? extractorOptions = null)
     {
-        using var extractor = FeatureExtractor.Load(modelPath, new ExtractorOptions { Layers = layers });
+        using var extractor = FeatureExtractor.Load(modelPath, (extractorOptions ?? new ExtractorOptions()) with { Layers = layers });
+        progress?.Report($"preprocessing: {extractor.Preprocessing.Describe()} (from {extractor.PreprocessingSource})");
+        foreach (var w in extractor.PreprocessingWarnings) progress?.Report($"warning: {w}");
         var train = DatasetLoader.Open(trainSpec, trainData, ct).RequireItems(trainSpec, trainData, "training images");
         var test = DatasetLoader.Open(testSpec, testData, ct).RequireItems(testSpec, testData, "test images");
         progress?.Report($"extracting {extractor.Layout.Summary()} for {train.Items.Count:N0} train and {test.Items.Count:N0} test images");

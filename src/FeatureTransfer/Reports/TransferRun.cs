@@ -189,6 +189,8 @@ public static class TransferRun
         try { extractor = FeatureExtractor.Load(modelPath, extractorOptions with { Layers = layers }); }
         finally { extractWatch.Stop(); }
         using var _ = extractor;
+        log?.Report($"preprocessing: {extractor.Preprocessing.Describe()} (from {extractor.PreprocessingSource})");
+        foreach (var w in extractor.PreprocessingWarnings) log?.Report($"warning: {w}");
         foreach (var note in extractor.Notes) log?.Report(note);
         var safe = SafeName(cacheName ?? layers);
         var tables = new List<FeatureTable>();
