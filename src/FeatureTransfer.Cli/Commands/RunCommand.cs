@@ -40,6 +40,14 @@ internal static class RunCommand
         }
         if (result.Stages is { } stages)
             CliRunner.Info("wall time: " + string.Join(", ", stages.Select(kv => $"{kv.Key.Replace('_', ' ')} {kv.Value:F2} s")));
+        if (result.FineTune is { } ft)
+        {
+            foreach (var c in ft.Candidates) CliRunner.Info($"{c.Name}: CV {c.CvMean:F4} +- {c.CvStd:F4} ({c.Seconds:F0} s)");
+            foreach (var skip in ft.Skipped) CliRunner.Info($"skipped {skip}");
+            CliRunner.Info(ft.Winner is { } w
+                ? $"strategy: fine-tuning wins ({w.Name}, CV {w.CvMean:F4} vs features {ft.FeaturesCvMean:F4}); test accuracy {ft.TestAccuracy * 100:F2}%; model: finetuned.onnx"
+                : $"strategy: features win (CV {ft.FeaturesCvMean:F4}{(ft.Candidates.Count > 0 ? $" vs fine-tuning {ft.Candidates.Max(c => c.CvMean):F4}" : "")})");
+        }
         foreach (var w in result.Warnings) CliRunner.Warn(w);
         foreach (var n in result.Notes) CliRunner.Info("note: " + n);
         CliRunner.Info($"report: {Path.GetFullPath(files.Html)} (also report.md, metrics.json, head.ftm)");
@@ -75,6 +83,8 @@ internal sealed class RunCliOptions
     private readonly Option<int> seed = new Option<int>("--seed") { Description = "Seed of the sample and of the CV folds", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
     private readonly Option<int> resplits = new Option<int>("--resplits") { Description = "Also pool train + test and run the whole selection on N stratified re-splits of the same sizes (features reused); reports test accuracy mean +- std", DefaultValueFactory = _ => 0 }.Must(NumberRule.ZeroOrAtLeast(2));
     private readonly Option<int> resplitSeed = new Option<int>("--resplit-seed") { Description = "Seed of the re-splits (split i depends only on the seed and i)", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
+    private readonly Option<string?> finetune = new("--finetune") { Description = "Also weigh fine-tuned models by the same CV: auto (head only and the last stage, each when its estimate fits --finetune-budget) or K (head only and the last K layers); off unless given" };
+    private readonly Option<double> finetuneBudget = new Option<double>("--finetune-budget") { Description = "Minutes (estimated, all folds and the final fit) a fine-tuned candidate may take under --finetune auto", DefaultValueFactory = _ => 5 }.Must(NumberRule.Positive);
     private readonly bool requireData;
     private readonly PreprocessingOptions pre;
 
@@ -95,6 +105,8 @@ internal sealed class RunCliOptions
         }
         foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, svmSolver, folds, cvRepeats, batch, threads, noRaw, scoreAll, classes, perClass, seed, resplits, resplitSeed })
             cmd.Options.Add(opt);
+        cmd.Options.Add(finetune);
+        cmd.Options.Add(finetuneBudget);
         pre = PreprocessingOptions.AddTo(cmd);
     }
 
@@ -136,6 +148,17 @@ internal sealed class RunCliOptions
             RawBaseline = !r.GetValue(noRaw),
             Resplits = splits > 0 ? new ResplitOptions { Count = splits, Seed = r.GetValue(resplitSeed) } : null,
             Fixed = fixedOptions,
+            FineTune = r.GetValue(finetune) switch
+            {
+                null => null,
+                var f when f == "auto" || (int.TryParse(f, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int k) && k >= 0)
+                    => new FineTune.FineTuneSelectionOptions
+                    {
+                        Candidates = f, Budget = TimeSpan.FromMinutes(r.GetValue(finetuneBudget)),
+                        Recipe = new FineTune.FineTuneOptions { ModelPath = "", Train = "" },
+                    },
+                var f => throw new InvalidOptionException($"--finetune takes auto or a number of layers, not '{f}'"),
+            },
         };
     }
 }

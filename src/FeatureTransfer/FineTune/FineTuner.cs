@@ -11,7 +11,7 @@ using Onnx;
 
 namespace FeatureTransfer.FineTune;
 
-/// <summary>Options of <see cref="FineTuner.Run"/> (<c>ft finetune</c>). Defaults follow the fast.ai/Keras transfer recipe.</summary>
+/// <summary>Options of <see cref="FineTuner"/> (<c>ft finetune</c>). Defaults follow the fast.ai/Keras transfer recipe.</summary>
 public sealed record FineTuneOptions
 {
     /// <summary>The pretrained ONNX model to fine-tune.</summary>
@@ -74,7 +74,7 @@ public sealed record FineTuneOptions
 /// <summary>One row of the learning curve.</summary>
 public sealed record FineTuneEpoch(int Epoch, string Stage, double TrainLoss, double TrainAccuracy, double HoldoutLoss, double HoldoutAccuracy, double LearningRate, double Seconds);
 
-/// <summary>Outcome of <see cref="FineTuner.Run"/>: the best model by holdout accuracy (exported form) and its scores.</summary>
+/// <summary>Outcome of <see cref="FineTuner"/>: the best model by holdout accuracy (exported form) and its scores.</summary>
 public sealed record FineTuneResult(ModelProto Model, IReadOnlyList<string> Classes, double BestHoldoutAccuracy, int BestEpoch,
     double? ValAccuracy, int[]? ValPredictions, IReadOnlyList<FineTuneEpoch> Curve, bool Stopped, Preprocessing Preprocessing)
 {
@@ -111,13 +111,39 @@ public static class FineTuner
 
         var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes, PerClass = o.PerClass, Seed = o.Seed }, ct).RequireItems(o.Train, role: "training images");
         var classes = (o.Classes ?? trainSet.Classes).ToList();
+        IReadOnlyList<ImageItem>? valItems = o.Val is null ? null : DatasetLoader.Open(o.Val, new DatasetOptions { Classes = classes }, ct).Items;
+        return Run(o, source, pre, trainSet.Items, classes, valItems, progress, ct);
+    }
+
+    /// <summary>
+    /// Fine-tunes on given images (e.g. one cross-validation fold): <paramref name="trainItems"/> (labelled with
+    /// <paramref name="classes"/>) train and give the holdout; <paramref name="valItems"/>, when given, are scored once at the end.
+    /// <see cref="FineTuneOptions.Train"/> and <see cref="FineTuneOptions.Val"/> only name the data in messages.
+    /// </summary>
+    public static FineTuneResult Run(FineTuneOptions o, IReadOnlyList<ImageItem> trainItems, IReadOnlyList<string> classes, IReadOnlyList<ImageItem>? valItems,
+        IProgress<string>? progress = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"--holdout {o.Holdout}: expected a fraction in (0, 0.5)");
+        if (o.Batch < 2) throw new InvalidOptionException("--batch must be at least 2");
+        var source = OnnxModelFile.Load(o.ModelPath);
+        var request = o.PreprocessingRequest ?? new PreprocessingRequest();
+        if (o.Preprocessing is { } whole) request = request with { Complete = whole };
+        var pre = ModelPreprocessing.Resolve(o.ModelPath, source, request).Value;
+        if (pre.Layout != TensorLayout.NCHW) throw new InvalidOptionException("fine-tuning supports NCHW models");
+        return Run(o, source, pre, trainItems, classes.ToList(), valItems, progress, ct);
+    }
+
+    private static FineTuneResult Run(FineTuneOptions o, ModelProto source, Preprocessing pre, IReadOnlyList<ImageItem> trainItems, List<string> classes,
+        IReadOnlyList<ImageItem>? valItems, IProgress<string>? progress, CancellationToken ct)
+    {
         if (classes.Count < 2) throw new DatasetException("fine-tuning needs at least two classes", o.Train);
         var inputName = new GraphIndex(source.Graph).UserInputs.Single().Name;
         long[] sample = [pre.Channels, pre.Height, pre.Width];
         var inputShapes = new Dictionary<string, long[]> { [inputName] = [-1, .. sample] };
 
-        progress?.Report($"decoding {trainSet.Items.Count} training images ({pre.Describe()})");
-        var all = Tensorize(trainSet.Items, classes, pre, o.Train, ct);
+        progress?.Report($"decoding {trainItems.Count} training images ({pre.Describe()})");
+        var all = Tensorize(trainItems, classes, pre, o.Train, ct);
         var (train, holdout) = Split(all, o.Holdout, o.Seed, sample);
         progress?.Report($"{train.Count} train / {holdout.Count} holdout images, {classes.Count} classes");
 
@@ -167,14 +193,50 @@ public static class FineTuner
         FashionSourceBackbone.Describe(final, classes.ToArray(), pre);
 
         double? valAcc = null; int[]? valPred = null;
-        if (o.Val is not null && !ct.IsCancellationRequested)
+        if (valItems is not null && !ct.IsCancellationRequested)
         {
-            var valSet = DatasetLoader.Open(o.Val, new DatasetOptions { Classes = classes }, ct);
-            var val = Tensorize(valSet.Items, classes, pre, o.Val, ct);
+            var val = Tensorize(valItems, classes, pre, o.Val ?? "validation images", ct);
             valPred = Metrics.Predict(final, inputName, val.X, sample, o.Threads);
             valAcc = (double)valPred.Where((p, i) => p == val.Y[i]).Count() / val.Count;
         }
         return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { HeadStageBaseImages = headStageBase.Images };
+    }
+
+    /// <summary>
+    /// Seconds one <see cref="Run(FineTuneOptions, IProgress{string}?, CancellationToken)"/> on <paramref name="trainImages"/>
+    /// images would take at most (every epoch run): three training steps of the unfrozen network on a blank batch are
+    /// timed (the first one not counted) and scaled by the steps of all epochs, plus the holdout scoring and the
+    /// head stage's one forward pass per image. Decoding is not counted. Used to decide whether fine-tuning fits a budget.
+    /// </summary>
+    public static double EstimateSeconds(FineTuneOptions o, int trainImages, int classes)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        var source = OnnxModelFile.Load(o.ModelPath);
+        var request = o.PreprocessingRequest ?? new PreprocessingRequest();
+        if (o.Preprocessing is { } whole) request = request with { Complete = whole };
+        var pre = ModelPreprocessing.Resolve(o.ModelPath, source, request).Value;
+        var inputName = new GraphIndex(source.Graph).UserInputs.Single().Name;
+        long[] sample = [pre.Channels, pre.Height, pre.Width];
+        var inputShapes = new Dictionary<string, long[]> { [inputName] = [-1, .. sample] };
+        var head = HeadSurgery.Replace(source, classes, o.Seed, o.ModelPath);
+        var baseParams = BaseParameters(head.Model, o.Unfreeze, head.HeadParameters, inputShapes);
+        int b = Math.Max(2, Math.Min(o.Batch, trainImages));
+        var spec = Spec(o, head.HeadParameters, baseParams, inputName, sample, o.BatchNorm ?? BatchNormMode.Inference);
+        using var engine = new TrainingEngine(head.Model, spec, o.Threads);
+        var x = new float[b * sample.Aggregate(1L, (p, q) => p * q)];
+        var y = new long[b];
+        var rates = Enumerable.Repeat(0.0, engine.Graph.LearningRateInputs.Count).ToList();
+        engine.Step(x, y, b, rates);
+        var clock = Stopwatch.StartNew();
+        engine.Step(x, y, b, rates);
+        engine.Step(x, y, b, rates);
+        double perStep = clock.Elapsed.TotalSeconds / 2;
+        int trainRows = (int)Math.Round(trainImages * (1 - o.Holdout));
+        int steps = Math.Max(1, trainRows / b);
+        int epochs = baseParams.Count == 0 ? 0 : o.Epochs;
+        // A forward pass costs about a third of a training step of the unfrozen network.
+        double forwardPerImage = perStep / b / 3;
+        return epochs * (steps * perStep + (trainImages - trainRows) * forwardPerImage) + trainImages * forwardPerImage;
     }
 
     /// <summary>Counts images run through the full network (base included).</summary>

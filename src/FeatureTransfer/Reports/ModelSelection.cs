@@ -124,6 +124,9 @@ public sealed class SelectionResult
     /// </summary>
     public required Dictionary<string, double> TimingsSeconds { get; init; }
 
+    /// <summary>Fine-tuned candidates weighed against the chosen features (ft run --finetune), when asked.</summary>
+    public FineTune.FineTuneSelectionResult? FineTune { get; set; }
+
     /// <summary>Folds actually used.</summary>
     public int Folds { get; init; }
 

@@ -31,6 +31,9 @@ public sealed record RunContext
 
     /// <summary>Repeated stratified re-splits of the pooled images, when run.</summary>
     public ResplitResult? Resplits { get; init; }
+
+    /// <summary>Fine-tuned candidates weighed against the features, when asked.</summary>
+    public FineTune.FineTuneSelectionResult? FineTune { get; init; }
 }
 
 /// <summary>Files written by <see cref="RunReport.Write"/>.</summary>
@@ -78,10 +81,13 @@ public static partial class RunReport
         foreach (var (stage, seconds) in context.Stages ?? r.TimingsSeconds)
             if (stage != "extract" && stage != "total") timings.TryAdd(stage, seconds);
         if (context.Stages?.TryGetValue("extract", out var features) == true) timings["extract_features"] = features;
+        var fineTuneWon = context.FineTune is { Winner: not null, TestAccuracy: not null };
         var metrics = new Dictionary<string, object?>
         {
-            ["accuracy"] = r.TestResult.Accuracy,
-            ["macro_f1"] = r.TestResult.MacroF1,
+            // The winning strategy's test accuracy: the features' chosen configuration, or a fine-tuned model that beat it by CV.
+            ["accuracy"] = fineTuneWon ? context.FineTune!.TestAccuracy : r.TestResult.Accuracy,
+            ["macro_f1"] = fineTuneWon ? null : r.TestResult.MacroF1,
+            ["strategy"] = context.FineTune is { } ftr ? StrategyJson(ftr, r) : null,
             ["chosen"] = Candidate(r.Chosen, withScores: false),
             ["candidates"] = r.Candidates.Select(c => Candidate(c, withScores: true)).ToList(),
             ["baselines"] = r.RawBaseline is null ? new Dictionary<string, object>() : new Dictionary<string, object>
@@ -143,6 +149,22 @@ public static partial class RunReport
         }
         return d;
     }
+
+    private static Dictionary<string, object?> StrategyJson(FineTune.FineTuneSelectionResult f, SelectionResult r) => new()
+    {
+        ["winner"] = f.Winner?.Name ?? "features",
+        ["features"] = new Dictionary<string, object?> { ["config"] = r.Chosen.Label, ["cv_mean"] = r.Chosen.Cv.Mean, ["cv_std"] = r.Chosen.Cv.Std, ["test_accuracy"] = r.TestResult.Accuracy },
+        ["fine_tuned"] = f.Candidates.Select(c => new Dictionary<string, object?>
+        {
+            ["name"] = c.Name, ["unfreeze"] = c.Unfreeze, ["cv_mean"] = c.CvMean, ["cv_std"] = c.CvStd, ["cv_folds"] = c.FoldAccuracies,
+            ["estimated_s"] = c.EstimatedSeconds, ["cv_s"] = c.Seconds,
+            ["test_accuracy"] = ReferenceEquals(c, f.Winner) ? f.TestAccuracy : null,
+        }).ToList(),
+        ["skipped"] = f.Skipped,
+        ["margin_cv"] = (f.Candidates.Count == 0 ? (double?)null : f.Candidates.Max(c => c.CvMean) - r.Chosen.Cv.Mean),
+        ["train_rows"] = r.TrainRows,
+        ["seconds"] = f.Seconds,
+    };
 
     private static Dictionary<string, object?> ResplitsJson(ResplitResult rs, SelectionResult r)
     {
@@ -206,6 +228,7 @@ public static partial class RunReport
             if (r.RawBaseline is { } rb)
                 md.AppendLine(inv, $"| raw pixels | {EvaluationReport.Md(rb.Description)} / standardize / {HeadKinds.Name(rb.Head.Kind)} {Params(rb.Head)} | {rb.Cv.Mean:F4} +- {rb.Cv.Std:F4} | {rb.TestAccuracy:F4} |");
         }
+        if (context.FineTune is { } ft) FineTuneSection(md, ft, r);
         if (context.Resplits is { } rs)
         {
             md.AppendLine().AppendLine(inv, $"## Repeated stratified re-splits ({rs.Splits.Count} splits, seed {rs.Seed})").AppendLine();
@@ -241,6 +264,39 @@ public static partial class RunReport
             md.AppendLine("Stages: " + string.Join(", ", stages.Select(kv => $"{kv.Key.Replace('_', ' ')} {kv.Value.ToString("F2", inv)} s")) + ".").AppendLine();
         md.AppendLine("Files: `metrics.json`, `candidates.csv`, `predictions.csv`, `per_class.csv`.");
         return md.ToString();
+    }
+
+    /// <summary>Features or fine-tuning: every strategy's CV side by side with the data size and how well each depth transfers.</summary>
+    private static void FineTuneSection(StringBuilder md, FineTune.FineTuneSelectionResult f, SelectionResult r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        md.AppendLine().AppendLine("## Features or fine-tuning").AppendLine();
+        int perClass = r.TrainRows / Math.Max(1, r.TestResult.Classes.Count);
+        md.AppendLine(inv, $"{r.TrainRows:N0} training images (about {perClass:N0} per class). Every strategy scored by the same {r.Folds}-fold cross-validation on the training set; the test set was scored once, for the winner (the features' chosen configuration is always scored, see above).").AppendLine();
+        md.AppendLine("| strategy | CV mean +- std | test | time |").AppendLine("|---|---|---:|---:|");
+        bool featuresWon = f.Winner is null;
+        md.AppendLine(inv, $"| {(featuresWon ? "**features**" : "features")}: {EvaluationReport.Md(r.Chosen.Label)} | {r.Chosen.Cv.Mean:F4} +- {r.Chosen.Cv.Std:F4} | {r.TestResult.Accuracy:F4}{(featuresWon ? "" : " (not used for the choice)")} | |");
+        foreach (var c in f.Candidates)
+        {
+            bool won = ReferenceEquals(c, f.Winner);
+            md.AppendLine(inv, $"| {(won ? $"**{c.Name}**" : c.Name)} | {c.CvMean:F4} +- {c.CvStd:F4} | {(won && f.TestAccuracy is { } t ? $"{t:F4}" : "")} | {c.Seconds:F0} s |");
+        }
+        foreach (var s in f.Skipped) md.AppendLine(inv, $"| {EvaluationReport.Md(s)} | skipped | | |");
+        // How the layers transfer: the bottleneck against the whole network's embedding, by the same CV.
+        var bottleneck = r.PresetBest.FirstOrDefault(c => c.Layers == "bottleneck");
+        var fne = r.PresetBest.FirstOrDefault(c => c.Layers == "fne");
+        md.AppendLine();
+        if (bottleneck is not null && fne is not null)
+        {
+            string reading = bottleneck.Cv.Mean >= fne.Cv.Mean
+                ? "the last layer transfers as well as the whole network, a sign the target resembles the source task."
+                : "earlier layers add to the last one, a sign the target differs from the source task.";
+            md.AppendLine(inv, $"Source-target similarity (layer probe by CV): bottleneck {bottleneck.Cv.Mean:F4}, all layers (FNE) {fne.Cv.Mean:F4}: {reading}").AppendLine();
+        }
+        double best = f.Candidates.Count == 0 ? double.NaN : f.Candidates.Max(c => c.CvMean);
+        md.AppendLine(featuresWon
+            ? (f.Candidates.Count == 0 ? "No fine-tuned candidate ran: the features stand." : string.Create(inv, $"**Features win**: fine-tuning's best CV is {best:F4}, {(r.Chosen.Cv.Mean - best) * 100:F2} points below the features'."))
+            : string.Create(inv, $"**Fine-tuning wins** ({f.Winner!.Name}): CV {f.Winner.CvMean:F4}, {(f.Winner.CvMean - r.Chosen.Cv.Mean) * 100:F2} points above the features; its model is `finetuned.onnx`, test accuracy {f.TestAccuracy:F4}."));
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
+using FeatureTransfer.FineTune;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Onnx.Tapping;
@@ -46,6 +47,12 @@ public sealed record TransferRunOptions
     /// <summary>Also run repeated stratified re-splits of the pooled train + test images (null: no).</summary>
     public ResplitOptions? Resplits { get; init; }
 
+    /// <summary>
+    /// Fine-tuned candidates to weigh against the features (null: none). Their recipe's model, data and preprocessing
+    /// come from this run's options.
+    /// </summary>
+    public FineTuneSelectionOptions? FineTune { get; init; }
+
     /// <summary>What the user fixed on the command line, for the report.</summary>
     public IReadOnlyList<string> Fixed { get; init; } = [];
 }
@@ -86,6 +93,20 @@ public static class TransferRun
         var result = ModelSelection.Run(presets, raw, o.Selection, log, ct);
         foreach (var key in new[] { "cv", "final_fit", "evaluate", "not_for_choice", "raw_baseline" })
             if (result.TimingsSeconds.TryGetValue(key, out var v)) stages[key] = v;
+        FineTuneSelectionResult? fineTune = null;
+        if (o.FineTune is { } ft)
+        {
+            var fineTuneWatch = Stopwatch.StartNew();
+            var recipe = ft.Recipe with
+            {
+                ModelPath = o.ModelPath, Train = o.Train, Val = null,
+                PreprocessingRequest = o.Extractor.PreprocessingRequest, Preprocessing = o.Extractor.Preprocessing, Threads = o.Extractor.Threads,
+            };
+            fineTune = FineTuneSelection.Run(ft with { Recipe = recipe, Folds = result.Folds, Seed = o.Selection.Seed }, train, test, result.Chosen.Cv.Mean, log, ct);
+            if (fineTune.Final is { } final)
+                OnnxModelFile.Save(final.Model, Path.Combine(o.OutputDirectory, "finetuned.onnx"));
+            stages["finetune"] = fineTuneWatch.Elapsed.TotalSeconds;
+        }
         ResplitResult? resplits = null;
         if (o.Resplits is { } rs)
         {
@@ -109,7 +130,9 @@ public static class TransferRun
             Fixed = o.Fixed,
             Stages = stages,
             Resplits = resplits,
+            FineTune = fineTune,
         });
+        result.FineTune = fineTune;
         return (result, files);
     }
 
