@@ -33,6 +33,20 @@ def build(arch, weights):
     return model
 
 
+def write_preprocessing(path, size):
+    """torchvision's ImageNet preprocessing in the model's metadata_props (the key FeatureTransfer reads), so every
+    ft command knows it without options: RGB, x/255, ImageNet mean/std, resize size*256/224 then centre crop."""
+    import json
+    import onnx
+    m = onnx.load(path)
+    pre = {"height": size, "width": size, "resize": round(size * 256 / 224), "crop": "center", "channel_order": "RGB",
+           "layout": "NCHW", "channels": 3, "scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    del m.metadata_props[:]
+    entry = m.metadata_props.add()
+    entry.key, entry.value = "featuretransfer.preprocessing", json.dumps(pre)
+    onnx.save(m, path)
+
+
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("arch", nargs="+", help="torchvision.models names, e.g. resnet18 mobilenet_v2 squeezenet1_1 vgg11")
@@ -40,6 +54,7 @@ def main(argv):
     p.add_argument("--opset", type=int, default=13)
     p.add_argument("--weights", default=None, help="DEFAULT (torchvision pretrained, from the local cache) or a .pth state_dict")
     p.add_argument("--size", type=int, default=224, help="input height = width used for tracing")
+    p.add_argument("--no-metadata", action="store_true", help="do not write torchvision's preprocessing into metadata_props")
     a = p.parse_args(argv)
     if a.weights not in (None, "DEFAULT") and len(a.arch) != 1:
         raise SystemExit("--weights FILE applies to a single architecture")
@@ -55,6 +70,8 @@ def main(argv):
                               input_names=["input"], output_names=["output"],
                               dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
                               do_constant_folding=True)
+        if not a.no_metadata:
+            write_preprocessing(tmp, a.size)
         os.replace(tmp, target)  # atomic: a half-written file never has the final name
         print(target)
 

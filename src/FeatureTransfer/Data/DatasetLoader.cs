@@ -407,61 +407,11 @@ public static class DatasetLoader
         throw new DatasetException($"no {stem}[.gz] in this folder", dir);
     }
 
-    private static Stream OpenIdx(string path)
-    {
-        try
-        {
-            Stream s = File.OpenRead(path);
-            return path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(s, CompressionMode.Decompress) : s;
-        }
-        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
-        {
-            throw new DatasetException($"cannot read: {e.Message}", path, e);
-        }
-    }
-
     private static (byte[] Pixels, int Count, int Rows, int Cols) ReadIdxImages(string path)
     {
-        try
-        {
-            using var s = OpenIdx(path);
-            Span<byte> header = stackalloc byte[16];
-            s.ReadExactly(header);
-            int magic = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header);
-            if (magic != 0x00000803) throw new DatasetException($"not an idx3-ubyte image file (magic 0x{magic:x8})", path);
-            int count = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[4..]);
-            int rows = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[8..]);
-            int cols = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[12..]);
-            if (count < 0 || rows <= 0 || cols <= 0 || (long)count * rows * cols > int.MaxValue)
-                throw new DatasetException($"implausible idx header: {count} images of {rows}x{cols}", path);
-            var pixels = new byte[count * rows * cols];
-            s.ReadExactly(pixels);
-            return (pixels, count, rows, cols);
-        }
-        catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
-        {
-            throw new DatasetException($"truncated or corrupt idx file: {e.Message}", path, e);
-        }
+        var (pixels, dims) = IdxFile.Read(path, rank: 3);
+        return (pixels, dims[0], dims[1], dims[2]);
     }
 
-    private static byte[] ReadIdxLabels(string path)
-    {
-        try
-        {
-            using var s = OpenIdx(path);
-            Span<byte> header = stackalloc byte[8];
-            s.ReadExactly(header);
-            int magic = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header);
-            if (magic != 0x00000801) throw new DatasetException($"not an idx1-ubyte label file (magic 0x{magic:x8})", path);
-            int count = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[4..]);
-            if (count < 0) throw new DatasetException($"implausible idx header: {count} labels", path);
-            var labels = new byte[count];
-            s.ReadExactly(labels);
-            return labels;
-        }
-        catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
-        {
-            throw new DatasetException($"truncated or corrupt idx file: {e.Message}", path, e);
-        }
-    }
+    private static byte[] ReadIdxLabels(string path) => IdxFile.Read(path, rank: 1).Data;
 }

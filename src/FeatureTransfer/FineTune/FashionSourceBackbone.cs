@@ -5,6 +5,7 @@ using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Model;
 using Microsoft.ML.OnnxRuntime;
+using FeatureTransfer.Data;
 using FeatureTransfer.Imaging;
 using Onnx;
 

@@ -82,6 +82,24 @@ public class ModelPreprocessingTests
     }
 
     [Fact]
+    public void Export_torchvision_py_writes_torchvisions_preprocessing_into_the_file()
+    {
+        using var dir = TestPaths.NewTempDir();
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(TestPaths.RepoRoot, "onnx-models", "export_torchvision.py"), "squeezenet1_1", "--out", dir.Path }) psi.ArgumentList.Add(a);
+        using (var p = System.Diagnostics.Process.Start(psi)!)
+        {
+            p.StandardOutput.ReadToEnd();
+            var err = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, err);
+        }
+        var r = ModelPreprocessing.Resolve(dir.File("squeezenet1_1.onnx"));
+        Assert.Equal($"model metadata ({ModelPreprocessing.MetadataKey})", r.Source);
+        Assert.Equal(Preprocessing.ImageNet, r.Value);
+    }
+
+    [Fact]
     public void Mlnets_raw_resnet18_is_recognised_and_warned_about_its_mean_image()
     {
         var raw = MlNetResNet18.PackageFile("tools/DnnImageModels/ResNet18Onnx/ResNet18.onnx");

@@ -33,6 +33,7 @@ public static class OnnxTestModels
             psi.ArgumentList.Add(arch);
             psi.ArgumentList.Add("--out");
             psi.ArgumentList.Add(dir);
+            psi.ArgumentList.Add("--no-metadata"); // plain torch.onnx.export files, as users bring them
             using var p = Process.Start(psi)!;
             var err = p.StandardError.ReadToEndAsync();
             p.StandardOutput.ReadToEnd();
