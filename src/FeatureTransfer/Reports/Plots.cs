@@ -43,22 +43,33 @@ public static class Plots
         var labels = classes.Select(c => c.Length > 14 ? c[..13] + "…" : c).ToArray();
         plt.Axes.Bottom.SetTicks(positions, labels);
         plt.Axes.Left.SetTicks(positions, labels);
-        plt.Axes.Bottom.TickLabelStyle.Rotation = k > 4 ? 45 : 0;
-        plt.Axes.Bottom.TickLabelStyle.Alignment = k > 4 ? Alignment.MiddleLeft : Alignment.UpperCenter;
+        int size = Math.Clamp(140 + 60 * k, 420, 1400);
+        // Rotate the column labels only when they would not fit their cells (about 7 px per character at 12 px),
+        // and then reserve the room they need below the axis so neither they nor the axis title are cut.
+        int longest = labels.Max(l => l.Length);
+        bool rotate = longest * 7.5 > (size - 120.0) / k;
+        plt.Axes.Bottom.TickLabelStyle.FontSize = 12;
+        plt.Axes.Left.TickLabelStyle.FontSize = 12;
+        if (rotate)
+        {
+            plt.Axes.Bottom.TickLabelStyle.Rotation = 45;
+            plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+            plt.Axes.Bottom.MinimumSize = (float)(longest * 7.5 * 0.71 + 45);
+        }
         plt.Axes.SetLimits(-0.5, k - 0.5, k - 0.5, -0.5);
         plt.XLabel("predicted");
         plt.YLabel("true");
         plt.Title(title, 14);
-        int size = Math.Clamp(140 + 60 * k, 420, 1400);
-        plt.SavePng(path, size + 60, size);
+        plt.SavePng(path, size + 60, size + (rotate ? (int)(longest * 5.5) : 0));
     }
 
     /// <summary>
     /// Horizontal bars with error bars (e.g. CV mean +- std per candidate), first label on top, each tick label followed
     /// by its value. The x axis is zoomed to the values (not 0-1), so differences of a point are visible; bar
-    /// <paramref name="highlight"/> is drawn in another colour. A reference line outside that range is named in the title instead.
+    /// <paramref name="highlight"/> is drawn in another colour. A reference far below that range is not drawn.
     /// </summary>
-    public static void BarsWithErrors(string path, IReadOnlyList<string> labels, IReadOnlyList<double> values, IReadOnlyList<double> errors,
+    /// <returns>Whether the reference line is in the chart (else the caller says where it lies).</returns>
+    public static bool BarsWithErrors(string path, IReadOnlyList<string> labels, IReadOnlyList<double> values, IReadOnlyList<double> errors,
         string title, string xLabel, double? reference = null, string? referenceLabel = null, int? highlight = null)
     {
         var plt = new Plot();
@@ -88,8 +99,6 @@ public static class Plots
             if (referenceLabel is not null) line.LegendText = $"{referenceLabel} {reference.Value.ToString("F4", Inv)}";
             plt.ShowLegend(Edge.Bottom);
         }
-        else if (reference is { } off && referenceLabel is not null)
-            title += $" ({referenceLabel} {off.ToString("F3", Inv)}: off the left edge)";
         var tickLabels = Enumerable.Range(0, n).Select(i => $"{labels[i]}   {values[i].ToString("F4", Inv)} ± {errors[i].ToString("F4", Inv)}").ToArray();
         plt.Axes.Left.SetTicks(Enumerable.Range(0, n).Select(i => (double)(n - 1 - i)).ToArray(), tickLabels);
         plt.Axes.Left.TickLabelStyle.FontSize = 12;
@@ -97,7 +106,10 @@ public static class Plots
         plt.Axes.SetLimitsY(-0.6, n - 0.4);
         plt.XLabel(xLabel);
         plt.Title(title, 14);
+        // Centred on the figure, not on the data area the long tick labels push to the right.
+        plt.Axes.Title.FullFigureCenter = true;
         plt.SavePng(path, 1150, Math.Max(300, 26 * n + 150));
+        return referenceShown;
     }
 
     /// <summary>

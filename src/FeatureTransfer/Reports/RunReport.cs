@@ -56,9 +56,9 @@ public static class RunReport
         var sorted = SortedByCv(r);
         var shown = sorted.Take(CvChartBars).ToList();
         if (!shown.Contains(r.Chosen)) shown.Add(r.Chosen);
-        Plots.BarsWithErrors(cvPng, shown.Select(c => c.Label).ToList(), shown.Select(c => c.Cv.Mean).ToList(), shown.Select(c => c.Cv.Std).ToList(),
-            $"top {shown.Count} of {sorted.Count} candidates: {r.Folds}-fold CV{(r.CvRepeats > 1 ? $" x {r.CvRepeats}" : "")} accuracy on the training set",
-            "CV accuracy (mean ± std over folds)", r.RawBaseline?.Cv.Mean, r.RawBaseline is null ? null : "raw pixels (CV)", shown.IndexOf(r.Chosen));
+        bool baselineInChart = Plots.BarsWithErrors(cvPng, shown.Select(c => c.Label).ToList(), shown.Select(c => c.Cv.Mean).ToList(), shown.Select(c => c.Cv.Std).ToList(),
+            $"CV accuracy of the top {shown.Count} of {sorted.Count} candidates (training set)", "CV accuracy (mean ± std over folds)",
+            r.RawBaseline?.Cv.Mean, r.RawBaseline is null ? null : "raw pixels (CV)", shown.IndexOf(r.Chosen));
         EvaluationReport.WritePredictions(Path.Combine(dir, "predictions.csv"), r.Test, r.TestPredictions);
         EvaluationReport.WritePerClass(Path.Combine(dir, "per_class.csv"), r.TestResult);
         SpreadsheetCsv.Write(Path.Combine(dir, "candidates.csv"),
@@ -123,7 +123,7 @@ public static class RunReport
         };
         var files = new RunReportFiles(dir, Path.Combine(dir, "report.html"), Path.Combine(dir, "report.md"), Path.Combine(dir, "metrics.json"));
         EvaluationReport.WriteJson(files.Metrics, metrics);
-        var md = Markdown(r, context, timings, dir);
+        var md = Markdown(r, context, timings, dir, baselineInChart);
         ReportDocument.Write(dir, md, "FeatureTransfer: transfer learning report");
         return files;
     }
@@ -204,7 +204,7 @@ public static class RunReport
     private static List<CandidateResult> SortedByCv(SelectionResult r)
         => r.Candidates.OrderByDescending(c => c.Cv.Mean).ThenBy(c => c.Cv.Std).ThenBy(c => c.Label, StringComparer.Ordinal).ToList();
 
-    private static string Markdown(SelectionResult r, RunContext context, Dictionary<string, double> timings, string dir)
+    private static string Markdown(SelectionResult r, RunContext context, Dictionary<string, double> timings, string dir, bool baselineInChart)
     {
         var md = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
@@ -215,40 +215,40 @@ public static class RunReport
         md.AppendLine(inv, $"- Fixed on the command line: {(context.Fixed.Count == 0 ? "nothing" : string.Join(", ", context.Fixed.Select(f => $"`{f}`")))}; " +
                            $"everything else chosen by {r.Folds}-fold stratified cross-validation{(r.CvRepeats > 1 ? $" repeated {r.CvRepeats} times" : "")} on the training set only.");
         md.AppendLine().AppendLine(inv, $"## Result: test accuracy **{t.Accuracy * 100:F2}%**, macro-F1 {t.MacroF1:F4}").AppendLine();
-        md.AppendLine(inv, $"Chosen: **{r.Chosen.Label}** (CV {r.Chosen.Cv.Mean:F4} +- {r.Chosen.Cv.Std:F4}). The test set was scored once, for this configuration.");
+        md.AppendLine(inv, $"Chosen: **{r.Chosen.Label}** (CV {r.Chosen.Cv.Mean:F4} ± {r.Chosen.Cv.Std:F4}). The test set was scored once, for this configuration.");
         if (r.RunnerUp is { } ru)
-            md.AppendLine().AppendLine(inv, $"Runner-up: {EvaluationReport.Md(ru.Label)} (CV {ru.Cv.Mean:F4} +- {ru.Cv.Std:F4}).");
+            md.AppendLine().AppendLine(inv, $"Runner-up: {EvaluationReport.Md(ru.Label)} (CV {ru.Cv.Mean:F4} ± {ru.Cv.Std:F4}).");
         if (r.RawBaseline is { } b)
             md.AppendLine().AppendLine(inv, $"Raw-input baseline ({EvaluationReport.Md(b.Description)}, {HeadKinds.Name(b.Head.Kind)} on standardized pixels): " +
-                                             $"CV {b.Cv.Mean:F4} +- {b.Cv.Std:F4}, test {b.TestAccuracy * 100:F2}%.");
+                                             $"CV {b.Cv.Mean:F4} ± {b.Cv.Std:F4}, test {b.TestAccuracy * 100:F2}%.");
         foreach (var w in r.Warnings) md.AppendLine().AppendLine(inv, $"> **Warning:** {EvaluationReport.Md(w)}");
         foreach (var n in r.Notes) md.AppendLine().AppendLine(inv, $"> Note: {EvaluationReport.Md(n)}");
         if (r.PresetBest.Count > 1 || r.RawBaseline is not null)
         {
             md.AppendLine().AppendLine("## Layer presets side by side").AppendLine();
             md.AppendLine("Each preset with its own best configuration by the same cross-validation; test accuracies other than the chosen one's are **not used for the choice**.").AppendLine();
-            md.AppendLine("| features | best configuration by CV | CV mean +- std | test |").AppendLine("|---|---|---|---:|");
+            md.AppendLine("| features | best configuration by CV | CV mean ± std | test |").AppendLine("|---|---|---|---:|");
             foreach (var c in r.PresetBest)
-                md.AppendLine(inv, $"| {EvaluationReport.Md(c.Layers)} | {EvaluationReport.Md(c.Label)} | {c.Cv.Mean:F4} +- {c.Cv.Std:F4} | {(c.TestAccuracy is { } a ? $"{a:F4}" : "")} |");
+                md.AppendLine(inv, $"| {EvaluationReport.Md(c.Layers)} | {EvaluationReport.Md(c.Label)} | {c.Cv.Mean:F4} ± {c.Cv.Std:F4} | {(c.TestAccuracy is { } a ? $"{a:F4}" : "")} |");
             if (r.RawBaseline is { } rb)
-                md.AppendLine(inv, $"| raw pixels | {EvaluationReport.Md(rb.Description)} / standardize / {HeadKinds.Name(rb.Head.Kind)} {Params(rb.Head)} | {rb.Cv.Mean:F4} +- {rb.Cv.Std:F4} | {rb.TestAccuracy:F4} |");
+                md.AppendLine(inv, $"| raw pixels | {EvaluationReport.Md(rb.Description)} / standardize / {HeadKinds.Name(rb.Head.Kind)} {Params(rb.Head)} | {rb.Cv.Mean:F4} ± {rb.Cv.Std:F4} | {rb.TestAccuracy:F4} |");
         }
         if (context.FineTune is { } ft) FineTuneSection(md, ft, r);
         if (context.Resplits is { } rs)
         {
             md.AppendLine().AppendLine(inv, $"## Repeated stratified re-splits ({rs.Splits.Count} splits, seed {rs.Seed})").AppendLine();
             md.AppendLine(string.Create(inv, $"The {rs.PooledRows} train + test images pooled (features extracted once), then {rs.Splits.Count} stratified {rs.TrainRows}/{rs.TestRows} splits; ") +
-                          "on each, the whole selection ran on the training part only and the test part was scored once. Accuracy on the test parts, mean +- std (min - max):").AppendLine();
-            md.AppendLine("| features | re-splits: mean +- std | min - max | official split |").AppendLine("|---|---|---|---:|");
-            md.AppendLine(inv, $"| **chosen by CV on each split** | **{rs.Chosen.Mean:F4} +- {rs.Chosen.Std:F4}** | {rs.Chosen.Min:F4} - {rs.Chosen.Max:F4} | {r.TestResult.Accuracy:F4} |");
+                          "on each, the whole selection ran on the training part only and the test part was scored once. Accuracy on the test parts, mean ± std (min - max):").AppendLine();
+            md.AppendLine("| features | re-splits: mean ± std | min - max | official split |").AppendLine("|---|---|---|---:|");
+            md.AppendLine(inv, $"| **chosen by CV on each split** | **{rs.Chosen.Mean:F4} ± {rs.Chosen.Std:F4}** | {rs.Chosen.Min:F4} - {rs.Chosen.Max:F4} | {r.TestResult.Accuracy:F4} |");
             foreach (var (preset, a) in rs.Presets)
             {
                 double? official = preset == r.RawBaseline?.Name ? r.RawBaseline.TestAccuracy : r.PresetBest.FirstOrDefault(c => c.Layers == preset)?.TestAccuracy;
-                md.AppendLine(inv, $"| {EvaluationReport.Md(preset)} (best by CV) | {a.Mean:F4} +- {a.Std:F4} | {a.Min:F4} - {a.Max:F4} | {(official is { } o ? $"{o:F4}" : "")} |");
+                md.AppendLine(inv, $"| {EvaluationReport.Md(preset)} (best by CV) | {a.Mean:F4} ± {a.Std:F4} | {a.Min:F4} - {a.Max:F4} | {(official is { } o ? $"{o:F4}" : "")} |");
             }
             md.AppendLine().AppendLine("Chosen on the re-splits: " + string.Join(", ", rs.ChoiceCounts.Select(kv => $"{EvaluationReport.Md(kv.Key)} ({kv.Value}x)")) + ".");
         }
-        CandidatesSection(md, r);
+        CandidatesSection(md, r, baselineInChart);
         md.AppendLine("## Test set, chosen configuration").AppendLine();
         md.AppendLine(inv, $"{EvaluationReport.Md(r.Chosen.Label)}, scored once on {t.LabelledRows:N0} test images: accuracy {t.Accuracy * 100:F2}%, macro-F1 {t.MacroF1:F4}.").AppendLine();
         md.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
@@ -268,7 +268,7 @@ public static class RunReport
     }
 
     /// <summary>The candidates by CV, best first: the top ones open, the rest folded; the chosen one in bold.</summary>
-    private static void CandidatesSection(StringBuilder md, SelectionResult r)
+    private static void CandidatesSection(StringBuilder md, SelectionResult r, bool baselineInChart)
     {
         var inv = CultureInfo.InvariantCulture;
         var sorted = SortedByCv(r);
@@ -298,6 +298,8 @@ public static class RunReport
             md.AppendLine("</details>").AppendLine();
         }
         md.AppendLine("![cross-validation accuracy of the top candidates](cv.png)").AppendLine();
+        if (r.RawBaseline is { } b && !baselineInChart)
+            md.AppendLine(inv, $"The chart's axis spans the top candidates; the raw-pixel baseline (CV {b.Cv.Mean:F4}) lies far to its left.").AppendLine();
     }
 
     /// <summary>Features or fine-tuning: every strategy's CV side by side with the data size and how well each depth transfers.</summary>
@@ -307,13 +309,13 @@ public static class RunReport
         md.AppendLine().AppendLine("## Features or fine-tuning").AppendLine();
         int perClass = r.TrainRows / Math.Max(1, r.TestResult.Classes.Count);
         md.AppendLine(inv, $"{r.TrainRows:N0} training images (about {perClass:N0} per class). Every strategy scored by the same {r.Folds}-fold cross-validation on the training set; the test set was scored once, for the winner (the features' chosen configuration is always scored, see above).").AppendLine();
-        md.AppendLine("| strategy | CV mean +- std | test | time |").AppendLine("|---|---|---:|---:|");
+        md.AppendLine("| strategy | CV mean ± std | test | time |").AppendLine("|---|---|---:|---:|");
         bool featuresWon = f.Winner is null;
-        md.AppendLine(inv, $"| {(featuresWon ? "**features**" : "features")}: {EvaluationReport.Md(r.Chosen.Label)} | {r.Chosen.Cv.Mean:F4} +- {r.Chosen.Cv.Std:F4} | {r.TestResult.Accuracy:F4}{(featuresWon ? "" : " (not used for the choice)")} | |");
+        md.AppendLine(inv, $"| {(featuresWon ? "**features**" : "features")}: {EvaluationReport.Md(r.Chosen.Label)} | {r.Chosen.Cv.Mean:F4} ± {r.Chosen.Cv.Std:F4} | {r.TestResult.Accuracy:F4}{(featuresWon ? "" : " (not used for the choice)")} | |");
         foreach (var c in f.Candidates)
         {
             bool won = ReferenceEquals(c, f.Winner);
-            md.AppendLine(inv, $"| {(won ? $"**{c.Name}**" : c.Name)} | {c.CvMean:F4} +- {c.CvStd:F4} | {(won && f.TestAccuracy is { } t ? $"{t:F4}" : "")} | {c.Seconds:F0} s |");
+            md.AppendLine(inv, $"| {(won ? $"**{c.Name}**" : c.Name)} | {c.CvMean:F4} ± {c.CvStd:F4} | {(won && f.TestAccuracy is { } t ? $"{t:F4}" : "")} | {c.Seconds:F0} s |");
         }
         foreach (var s in f.Skipped) md.AppendLine(inv, $"| {EvaluationReport.Md(s)} | skipped | | |");
         // How the layers transfer: the bottleneck against the whole network's embedding, by the same CV.

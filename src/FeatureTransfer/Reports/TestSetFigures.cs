@@ -63,7 +63,7 @@ internal static class TestSetFigures
             rows.Select(r => test.Labels[r]!).ToList(), rows.Select(r => p.PredictedLabel(r) != test.Labels[r]).ToList(),
             $"test set, {what}: PCA", "principal component 1", "principal component 2");
         md.AppendLine("## The embedding on the test set (2-D map)").AppendLine();
-        md.AppendLine(Inv, $"{what} as the head sees it ({norm.RecipeName}), projected to its first two principal components; colour = true class, black rings = misclassified. " +
+        md.AppendLine(Inv, $"{char.ToUpperInvariant(what[0])}{what[1..]} as the head sees it ({norm.RecipeName}), projected to its first two principal components; colour = true class, black rings = misclassified. " +
                            $"Classes that separate here separate for a linear head too; overlap in two dimensions does not mean overlap in all of them. " +
                            $"(PCA only: no served .NET library does t-SNE or UMAP.)").AppendLine();
         md.AppendLine("![2-D PCA map of the test embedding](map.png)").AppendLine();
