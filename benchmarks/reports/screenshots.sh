@@ -19,10 +19,10 @@ fi
 dotnet build "$repo/src/FeatureTransfer.Cli" -c Release -v q -nologo >/dev/null
 ft() { dotnet run --project "$repo/src/FeatureTransfer.Cli" -c Release --no-build -- "$@"; }
 
-ft demo --out "$out/five-class" >/dev/null
+ft demo --out "$out/five-class" >"$out/five-class.log" 2>&1
 if [ -d "$shared/datasets/hymenoptera_data" ]; then
   ft run --model "$shared/models/mobilenetv2-12-int8.onnx" --train "$shared/datasets/hymenoptera_data/train" \
-         --test "$shared/datasets/hymenoptera_data/val" --out "$out/two-class" >/dev/null
+         --test "$shared/datasets/hymenoptera_data/val" --out "$out/two-class" >"$out/two-class.log" 2>&1
 else
   echo "no $shared/datasets/hymenoptera_data: two-class run skipped" >&2
 fi

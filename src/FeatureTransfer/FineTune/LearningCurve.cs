@@ -45,6 +45,7 @@ public static class LearningCurve
         plot.Axes.SetLimitsY(0, maxLoss * 1.05, plot.Axes.Left);
         plot.Title("fine-tuning learning curve", 14);
         plot.XLabel("epoch");
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.ShowLegend(ScottPlot.Edge.Bottom);
         plot.SavePng(path, 900, 520);
     }

@@ -28,7 +28,9 @@ public static class Plots
             for (int c = 0; c < k; c++) flipped[k - 1 - r, c] = data[r, c];
         var hm = plt.Add.Heatmap(flipped);
         hm.Colormap = new ScottPlot.Colormaps.Viridis();
-        hm.Extent = new CoordinateRect(-0.5, k - 0.5, k - 0.5, -0.5);
+        // Position gives the centres of the corner cells (the drawn area is one cell larger): cell (r, c) centred on (c, r).
+        if (k > 1) hm.Position = new CoordinateRect(0, k - 1, k - 1, 0);
+        else hm.Extent = new CoordinateRect(-0.5, 0.5, 0.5, -0.5);
         hm.ManualRange = new ScottPlot.Range(0, 1);
         for (int r = 0; r < k; r++)
             for (int c = 0; c < k; c++)
@@ -143,8 +145,10 @@ public static class Plots
             label.LabelAlignment = best > cv.Count * 0.6 ? Alignment.LowerRight : best < cv.Count * 0.4 ? Alignment.LowerLeft : Alignment.LowerCenter;
             label.LabelFontSize = 12;
             label.LabelOffsetY = -8;
+            label.LabelBackgroundColor = Colors.White.WithAlpha(0.85);
         }
         plt.Axes.Margins(0.03, 0.18);
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plt.XLabel("depth (tapped layer, input to output)");
         plt.YLabel("accuracy");
         plt.Title(title, 14);

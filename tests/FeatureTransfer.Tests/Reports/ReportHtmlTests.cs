@@ -113,7 +113,7 @@ public partial class ReportHtmlTests
 
     private static string Python(string script)
     {
-        var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         using var p = Process.Start(psi)!;
         p.StandardInput.Write(script);
         p.StandardInput.Close();
