@@ -210,7 +210,7 @@ public static class BenchmarkGrid
             md.AppendLine().AppendLine("![CV accuracy per cell](bench.png)");
         }
         EvaluationReport.WriteText(Path.Combine(dir, "bench.md"), md.ToString());
-        EvaluationReport.WriteText(Path.Combine(dir, "bench.html"), RunReport.Html(md.ToString(), dir));
+        EvaluationReport.WriteText(Path.Combine(dir, "bench.html"), ReportDocument.ToHtml(md.ToString(), dir, "FeatureTransfer: benchmark"));
     }
 
     private static string Config(BenchCell c) => $"{c.Model} / {c.Layers} / {c.Norm} / {c.Head}";

@@ -8,11 +8,16 @@ using FeatureTransfer.Heads;
 namespace FeatureTransfer.Reports;
 
 /// <summary>Files written by <see cref="EvaluationReport.Write"/>.</summary>
-public sealed record EvaluationReportFiles(string Directory, string Metrics, string Report, string Predictions, string PerClass, string ConfusionCsv, string ConfusionPng);
+public sealed record EvaluationReportFiles(string Directory, string Metrics, string Report, string Predictions, string PerClass, string ConfusionCsv, string ConfusionPng)
+{
+    /// <summary>report.html: the same report as <see cref="Report"/>, self-contained (plots embedded).</summary>
+    public string Html => Path.Combine(Directory, "report.html");
+}
 
 /// <summary>
 /// The <c>ft evaluate</c> report: <c>metrics.json</c>, <c>predictions.csv</c> (per-row scores), <c>per_class.csv</c>,
-/// <c>confusion.csv</c> + <c>confusion.png</c>, and <c>report.md</c> embedding the plot. CSV files are spreadsheet-safe.
+/// <c>confusion.csv</c> + <c>confusion.png</c> (+ row-normalised), ROC/PR for two classes, a 2-D map of the embedding,
+/// the misclassified rows, and <c>report.md</c> + <c>report.html</c> from one source. CSV files are spreadsheet-safe.
 /// </summary>
 public static class EvaluationReport
 {
@@ -40,8 +45,6 @@ public static class EvaluationReport
         WritePredictions(files.Predictions, test, predictions);
         WritePerClass(files.PerClass, result);
         WriteConfusionCsv(files.ConfusionCsv, result);
-        Plots.Confusion(files.ConfusionPng, result.Classes, result.Confusion,
-            $"{HeadKinds.Name(head.Kind)} on {head.Normalization.RecipeName}: accuracy {result.Accuracy * 100:F1}%");
 
         var metrics = new Dictionary<string, object?>
         {
@@ -70,7 +73,7 @@ public static class EvaluationReport
             ["tool_version"] = ToolInfo.Version,
         };
         WriteJson(files.Metrics, metrics);
-        WriteText(files.Report, Markdown(head, test, result, featuresPath, headPath));
+        ReportDocument.Write(dir, Markdown(dir, head, test, predictions, result, featuresPath, headPath), "FeatureTransfer: evaluation report");
         return files;
     }
 
@@ -108,7 +111,7 @@ public static class EvaluationReport
         => SpreadsheetCsv.Write(path, ["true \\ predicted", .. result.Classes],
             result.Classes.Select((c, i) => new object?[] { c }.Concat(result.Confusion[i].Cast<object?>()).ToArray()));
 
-    private static string Markdown(TrainedHead head, FeatureTable test, EvaluationResult r, string? featuresPath, string? headPath)
+    private static string Markdown(string dir, TrainedHead head, FeatureTable test, HeadPredictions predictions, EvaluationResult r, string? featuresPath, string? headPath)
     {
         var md = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
@@ -121,7 +124,15 @@ public static class EvaluationReport
         md.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
         foreach (var c in r.PerClass)
             md.AppendLine(inv, $"| {Md(c.Class)} | {c.Precision:F3} | {c.Recall:F3} | {c.F1:F3} | {c.Support} |");
-        md.AppendLine().AppendLine("![confusion matrix](confusion.png)").AppendLine();
+        md.AppendLine();
+        if (r.LabelledRows > 0)
+        {
+            TestSetFigures.Confusion(md, dir, r);
+            TestSetFigures.Curves(md, dir, test, predictions);
+            // Feature files carry ids, not the images: the mistakes are listed by id.
+            TestSetFigures.Misclassified(md, dir, test, predictions, null, default);
+            TestSetFigures.Map(md, dir, test, predictions, head.Normalization, Md(test.Layout.Summary()), null, default);
+        }
         md.AppendLine("Files: `metrics.json`, `predictions.csv` (per-row scores), `per_class.csv`, `confusion.csv`.");
         return md.ToString();
     }

@@ -44,8 +44,8 @@ public static class LayerProbe
         Directory.CreateDirectory(dir);
         SpreadsheetCsv.Write(Path.Combine(dir, "probe.csv"), ["depth", "layer", "op", "dimension", "cv_mean", "cv_std", "test_accuracy"],
             results.Select(r => new object?[] { r.Depth, r.Layer, r.Op, r.Dimension, r.Cv.Mean, r.Cv.Std, r.TestAccuracy }));
-        Plots.Line(Path.Combine(dir, "probe.png"), results.Select(r => r.Layer).ToList(), results.Select(r => r.TestAccuracy).ToList(),
-            $"linear probe ({HeadKinds.Name(head.Kind)} on {NormRecipes.Name(norm)}) test accuracy vs depth", "test accuracy");
+        Plots.ProbeCurve(Path.Combine(dir, "probe.png"), results.Select(r => r.Layer).ToList(), results.Select(r => r.Cv.Mean).ToList(),
+            results.Select(r => r.TestAccuracy).ToList(), $"linear probe ({HeadKinds.Name(head.Kind)} on {NormRecipes.Name(norm)}) per layer");
         EvaluationReport.WriteJson(Path.Combine(dir, "metrics.json"), new Dictionary<string, object>
         {
             ["model"] = model,
@@ -66,12 +66,9 @@ public static class LayerProbe
         foreach (var r in results)
             md.AppendLine(inv, $"| {r.Depth} | {EvaluationReport.Md(r.Layer)} | {r.Op} | {r.Dimension} | {r.Cv.Mean:F4} +- {r.Cv.Std:F4} | {r.TestAccuracy:F4} |");
         var best = results.MaxBy(r => r.Cv.Mean);
-        if (best is not null) md.AppendLine().AppendLine(inv, $"Best layer by CV: **{EvaluationReport.Md(best.Layer)}** (depth {best.Depth}).");
+        if (best is not null) md.AppendLine().AppendLine(inv, $"Best layer by CV: **{EvaluationReport.Md(best.Layer)}** (depth {best.Depth}, CV {best.Cv.Mean:F4}, test {best.TestAccuracy:F4}). The test accuracies are shown, not used to pick the layer.");
         md.AppendLine().AppendLine("![accuracy vs depth](probe.png)");
-        var report = Path.Combine(dir, "report.md");
-        EvaluationReport.WriteText(report, md.ToString());
-        EvaluationReport.WriteText(Path.Combine(dir, "report.html"), RunReport.Html(md.ToString(), dir));
-        return report;
+        return ReportDocument.Write(dir, md.ToString(), "FeatureTransfer: linear probe per layer").Markdown;
     }
 
     /// <summary><c>ft probe</c> end to end: extracts the FNE taps (or the given layers) of train and test, probes each, writes the report.</summary>

@@ -1,7 +1,5 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
-using System.Text.RegularExpressions;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Heads;
 
@@ -34,6 +32,9 @@ public sealed record RunContext
 
     /// <summary>Fine-tuned candidates weighed against the features, when asked.</summary>
     public FineTune.FineTuneSelectionResult? FineTune { get; init; }
+
+    /// <summary>The test images (matched to feature rows by id), for thumbnails of the misclassified ones; null: ids only.</summary>
+    public IReadOnlyList<Data.ImageItem>? TestImages { get; init; }
 }
 
 /// <summary>Files written by <see cref="RunReport.Write"/>.</summary>
@@ -44,7 +45,7 @@ public sealed record RunReportFiles(string Directory, string Html, string Markdo
 /// <c>metrics.json</c> in the DESIGN.md schema, <c>candidates.csv</c>, <c>predictions.csv</c>, <c>per_class.csv</c>,
 /// <c>cv.png</c> and <c>confusion.png</c>.
 /// </summary>
-public static partial class RunReport
+public static class RunReport
 {
     /// <summary>Writes report.html, report.md, metrics.json, predictions.csv, the confusion matrix and plots into <paramref name="dir"/>.</summary>
     public static RunReportFiles Write(string dir, SelectionResult r, RunContext context)
@@ -52,14 +53,12 @@ public static partial class RunReport
         Directory.CreateDirectory(dir);
         var inv = CultureInfo.InvariantCulture;
         var cvPng = Path.Combine(dir, "cv.png");
-        var confusionPng = Path.Combine(dir, "confusion.png");
-        var sorted = r.Candidates.OrderByDescending(c => c.Cv.Mean).ToList();
-        var shown = sorted.Take(24).ToList();
-        Plots.BarsWithErrors(cvPng, shown.Select(c => c.Label).ToList(), shown.Select(c => c.Cv.Mean).ToList(), shown.Select(c => c.Cv.Std).ToList(),
-            $"{r.Folds}-fold CV{(r.CvRepeats > 1 ? $" x {r.CvRepeats}" : "")} accuracy on the training set (mean +- std)", "CV accuracy",
-            r.RawBaseline?.Cv.Mean, r.RawBaseline is null ? null : "raw pixels (CV)");
-        Plots.Confusion(confusionPng, r.TestResult.Classes, r.TestResult.Confusion,
-            $"test: {r.Chosen.Label}, accuracy {r.TestResult.Accuracy * 100:F1}%");
+        var sorted = SortedByCv(r);
+        var shown = sorted.Take(CvChartBars).ToList();
+        if (!shown.Contains(r.Chosen)) shown.Add(r.Chosen);
+        bool baselineInChart = Plots.BarsWithErrors(cvPng, shown.Select(c => c.Label).ToList(), shown.Select(c => c.Cv.Mean).ToList(), shown.Select(c => c.Cv.Std).ToList(),
+            $"CV accuracy of the top {shown.Count} of {sorted.Count} candidates (training set)", "CV accuracy (mean ± std over folds)",
+            r.RawBaseline?.Cv.Mean, r.RawBaseline is null ? null : "raw pixels (CV)", shown.IndexOf(r.Chosen));
         EvaluationReport.WritePredictions(Path.Combine(dir, "predictions.csv"), r.Test, r.TestPredictions);
         EvaluationReport.WritePerClass(Path.Combine(dir, "per_class.csv"), r.TestResult);
         SpreadsheetCsv.Write(Path.Combine(dir, "candidates.csv"),
@@ -124,9 +123,8 @@ public static partial class RunReport
         };
         var files = new RunReportFiles(dir, Path.Combine(dir, "report.html"), Path.Combine(dir, "report.md"), Path.Combine(dir, "metrics.json"));
         EvaluationReport.WriteJson(files.Metrics, metrics);
-        var md = Markdown(r, context, timings);
-        EvaluationReport.WriteText(files.Markdown, md);
-        EvaluationReport.WriteText(files.Html, Html(md, dir));
+        var md = Markdown(r, context, timings, dir, baselineInChart);
+        ReportDocument.Write(dir, md, "FeatureTransfer: transfer learning report");
         return files;
     }
 
@@ -199,7 +197,14 @@ public static partial class RunReport
 
     private static string Params(HeadOptions h) => string.Join(" ", h.Describe().Select(kv => $"{kv.Key}={EvaluationReport.Fmt(kv.Value)}"));
 
-    private static string Markdown(SelectionResult r, RunContext context, Dictionary<string, double> timings)
+    /// <summary>Candidates listed in the open table and drawn in the CV chart; the rest are folded.</summary>
+    internal const int TopCandidates = 10, CvChartBars = 15;
+
+    /// <summary>Candidates by CV mean, best first (ties: smaller std, then the label).</summary>
+    private static List<CandidateResult> SortedByCv(SelectionResult r)
+        => r.Candidates.OrderByDescending(c => c.Cv.Mean).ThenBy(c => c.Cv.Std).ThenBy(c => c.Label, StringComparer.Ordinal).ToList();
+
+    private static string Markdown(SelectionResult r, RunContext context, Dictionary<string, double> timings, string dir, bool baselineInChart)
     {
         var md = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
@@ -210,60 +215,91 @@ public static partial class RunReport
         md.AppendLine(inv, $"- Fixed on the command line: {(context.Fixed.Count == 0 ? "nothing" : string.Join(", ", context.Fixed.Select(f => $"`{f}`")))}; " +
                            $"everything else chosen by {r.Folds}-fold stratified cross-validation{(r.CvRepeats > 1 ? $" repeated {r.CvRepeats} times" : "")} on the training set only.");
         md.AppendLine().AppendLine(inv, $"## Result: test accuracy **{t.Accuracy * 100:F2}%**, macro-F1 {t.MacroF1:F4}").AppendLine();
-        md.AppendLine(inv, $"Chosen: **{r.Chosen.Label}** (CV {r.Chosen.Cv.Mean:F4} +- {r.Chosen.Cv.Std:F4}). The test set was scored once, for this configuration.");
+        md.AppendLine(inv, $"Chosen: **{r.Chosen.Label}** (CV {r.Chosen.Cv.Mean:F4} ± {r.Chosen.Cv.Std:F4}). The test set was scored once, for this configuration.");
         if (r.RunnerUp is { } ru)
-            md.AppendLine().AppendLine(inv, $"Runner-up: {EvaluationReport.Md(ru.Label)} (CV {ru.Cv.Mean:F4} +- {ru.Cv.Std:F4}).");
+            md.AppendLine().AppendLine(inv, $"Runner-up: {EvaluationReport.Md(ru.Label)} (CV {ru.Cv.Mean:F4} ± {ru.Cv.Std:F4}).");
         if (r.RawBaseline is { } b)
             md.AppendLine().AppendLine(inv, $"Raw-input baseline ({EvaluationReport.Md(b.Description)}, {HeadKinds.Name(b.Head.Kind)} on standardized pixels): " +
-                                             $"CV {b.Cv.Mean:F4} +- {b.Cv.Std:F4}, test {b.TestAccuracy * 100:F2}%.");
+                                             $"CV {b.Cv.Mean:F4} ± {b.Cv.Std:F4}, test {b.TestAccuracy * 100:F2}%.");
         foreach (var w in r.Warnings) md.AppendLine().AppendLine(inv, $"> **Warning:** {EvaluationReport.Md(w)}");
         foreach (var n in r.Notes) md.AppendLine().AppendLine(inv, $"> Note: {EvaluationReport.Md(n)}");
         if (r.PresetBest.Count > 1 || r.RawBaseline is not null)
         {
             md.AppendLine().AppendLine("## Layer presets side by side").AppendLine();
             md.AppendLine("Each preset with its own best configuration by the same cross-validation; test accuracies other than the chosen one's are **not used for the choice**.").AppendLine();
-            md.AppendLine("| features | best configuration by CV | CV mean +- std | test |").AppendLine("|---|---|---|---:|");
+            md.AppendLine("| features | best configuration by CV | CV mean ± std | test |").AppendLine("|---|---|---|---:|");
             foreach (var c in r.PresetBest)
-                md.AppendLine(inv, $"| {EvaluationReport.Md(c.Layers)} | {EvaluationReport.Md(c.Label)} | {c.Cv.Mean:F4} +- {c.Cv.Std:F4} | {(c.TestAccuracy is { } a ? $"{a:F4}" : "")} |");
+                md.AppendLine(inv, $"| {EvaluationReport.Md(c.Layers)} | {EvaluationReport.Md(c.Label)} | {c.Cv.Mean:F4} ± {c.Cv.Std:F4} | {(c.TestAccuracy is { } a ? $"{a:F4}" : "")} |");
             if (r.RawBaseline is { } rb)
-                md.AppendLine(inv, $"| raw pixels | {EvaluationReport.Md(rb.Description)} / standardize / {HeadKinds.Name(rb.Head.Kind)} {Params(rb.Head)} | {rb.Cv.Mean:F4} +- {rb.Cv.Std:F4} | {rb.TestAccuracy:F4} |");
+                md.AppendLine(inv, $"| raw pixels | {EvaluationReport.Md(rb.Description)} / standardize / {HeadKinds.Name(rb.Head.Kind)} {Params(rb.Head)} | {rb.Cv.Mean:F4} ± {rb.Cv.Std:F4} | {rb.TestAccuracy:F4} |");
         }
         if (context.FineTune is { } ft) FineTuneSection(md, ft, r);
         if (context.Resplits is { } rs)
         {
             md.AppendLine().AppendLine(inv, $"## Repeated stratified re-splits ({rs.Splits.Count} splits, seed {rs.Seed})").AppendLine();
             md.AppendLine(string.Create(inv, $"The {rs.PooledRows} train + test images pooled (features extracted once), then {rs.Splits.Count} stratified {rs.TrainRows}/{rs.TestRows} splits; ") +
-                          "on each, the whole selection ran on the training part only and the test part was scored once. Accuracy on the test parts, mean +- std (min - max):").AppendLine();
-            md.AppendLine("| features | re-splits: mean +- std | min - max | official split |").AppendLine("|---|---|---|---:|");
-            md.AppendLine(inv, $"| **chosen by CV on each split** | **{rs.Chosen.Mean:F4} +- {rs.Chosen.Std:F4}** | {rs.Chosen.Min:F4} - {rs.Chosen.Max:F4} | {r.TestResult.Accuracy:F4} |");
+                          "on each, the whole selection ran on the training part only and the test part was scored once. Accuracy on the test parts, mean ± std (min - max):").AppendLine();
+            md.AppendLine("| features | re-splits: mean ± std | min - max | official split |").AppendLine("|---|---|---|---:|");
+            md.AppendLine(inv, $"| **chosen by CV on each split** | **{rs.Chosen.Mean:F4} ± {rs.Chosen.Std:F4}** | {rs.Chosen.Min:F4} - {rs.Chosen.Max:F4} | {r.TestResult.Accuracy:F4} |");
             foreach (var (preset, a) in rs.Presets)
             {
                 double? official = preset == r.RawBaseline?.Name ? r.RawBaseline.TestAccuracy : r.PresetBest.FirstOrDefault(c => c.Layers == preset)?.TestAccuracy;
-                md.AppendLine(inv, $"| {EvaluationReport.Md(preset)} (best by CV) | {a.Mean:F4} +- {a.Std:F4} | {a.Min:F4} - {a.Max:F4} | {(official is { } o ? $"{o:F4}" : "")} |");
+                md.AppendLine(inv, $"| {EvaluationReport.Md(preset)} (best by CV) | {a.Mean:F4} ± {a.Std:F4} | {a.Min:F4} - {a.Max:F4} | {(official is { } o ? $"{o:F4}" : "")} |");
             }
             md.AppendLine().AppendLine("Chosen on the re-splits: " + string.Join(", ", rs.ChoiceCounts.Select(kv => $"{EvaluationReport.Md(kv.Key)} ({kv.Value}x)")) + ".");
         }
-        md.AppendLine().AppendLine("## Candidates (cross-validation on the training set)").AppendLine();
-        md.AppendLine("Side by side: each layer preset and normalization with the same heads. Test accuracies of the other candidates are shown for information only: they were **not used for the choice**.").AppendLine();
-        md.AppendLine("| layers | norm | head | params | CV mean +- std | test (not used for choice) | CV fit time |").AppendLine("|---|---|---|---|---|---:|---:|");
-        foreach (var c in r.Candidates.OrderBy(c => HeadKinds.Name(c.Head.Kind), StringComparer.Ordinal).ThenBy(c => c.Head.EffectiveL2).ThenBy(c => c.Layers, StringComparer.Ordinal).ThenBy(c => c.Norm))
-        {
-            bool chosen = ReferenceEquals(c, r.Chosen);
-            string B(string s) => chosen ? $"**{s}**" : s;
-            md.AppendLine(inv, $"| {B(EvaluationReport.Md(c.Layers))} | {B(NormRecipes.Name(c.Norm))} | {B(HeadKinds.Name(c.Head.Kind))} | {Params(c.Head)} | {B($"{c.Cv.Mean:F4} +- {c.Cv.Std:F4}")} | {(c.TestAccuracy is { } a ? $"{a:F4}" : "")} | {c.FitSeconds:F1} s |");
-        }
-        md.AppendLine().AppendLine("![cross-validation accuracy per candidate](cv.png)").AppendLine();
+        CandidatesSection(md, r, baselineInChart);
         md.AppendLine("## Test set, chosen configuration").AppendLine();
+        md.AppendLine(inv, $"{EvaluationReport.Md(r.Chosen.Label)}, scored once on {t.LabelledRows:N0} test images: accuracy {t.Accuracy * 100:F2}%, macro-F1 {t.MacroF1:F4}.").AppendLine();
         md.AppendLine("| class | precision | recall | F1 | support |").AppendLine("|---|---:|---:|---:|---:|");
         foreach (var c in t.PerClass) md.AppendLine(inv, $"| {EvaluationReport.Md(c.Class)} | {c.Precision:F3} | {c.Recall:F3} | {c.F1:F3} | {c.Support} |");
-        md.AppendLine().AppendLine("![confusion matrix](confusion.png)").AppendLine();
+        md.AppendLine();
+        TestSetFigures.Confusion(md, dir, t);
+        TestSetFigures.Curves(md, dir, r.Test, r.TestPredictions);
+        TestSetFigures.Misclassified(md, dir, r.Test, r.TestPredictions, context.TestImages, default);
+        TestSetFigures.Map(md, dir, r.Test, r.TestPredictions, r.ChosenHead.Normalization, $"the chosen features ({EvaluationReport.Md(r.Chosen.Layers)})", null, default);
         md.AppendLine("## Wall time per stage").AppendLine();
         md.AppendLine("| extract | fit (CV + final) | evaluate | total |").AppendLine("|---:|---:|---:|---:|");
         md.AppendLine(inv, $"| {timings["extract"]:F1} s | {timings["fit"]:F1} s | {timings["evaluate"]:F1} s | {timings["total"]:F1} s |").AppendLine();
         if (context.Stages is { Count: > 0 } stages)
             md.AppendLine("Stages: " + string.Join(", ", stages.Select(kv => $"{kv.Key.Replace('_', ' ')} {kv.Value.ToString("F2", inv)} s")) + ".").AppendLine();
-        md.AppendLine("Files: `metrics.json`, `candidates.csv`, `predictions.csv`, `per_class.csv`.");
+        md.AppendLine("Files: `metrics.json`, `candidates.csv` (every candidate), `predictions.csv` (per-image scores), `per_class.csv`.");
         return md.ToString();
+    }
+
+    /// <summary>The candidates by CV, best first: the top ones open, the rest folded; the chosen one in bold.</summary>
+    private static void CandidatesSection(StringBuilder md, SelectionResult r, bool baselineInChart)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sorted = SortedByCv(r);
+        var top = sorted.Take(TopCandidates).ToList();
+        if (!top.Contains(r.Chosen)) top.Add(r.Chosen);
+        var rest = sorted.Where(c => !top.Contains(c)).ToList();
+        md.AppendLine().AppendLine("## Candidates (cross-validation on the training set)").AppendLine();
+        md.AppendLine(inv, $"{sorted.Count} configurations (layers x normalization x head x regularization), sorted by CV mean; the chosen one in **bold**. " +
+                           $"Every score here is on the training set; the test set was scored once, for the chosen configuration.").AppendLine();
+        void Table(IEnumerable<CandidateResult> rows)
+        {
+            md.AppendLine("| # | layers | norm | head | params | CV mean ± std | CV fit time |").AppendLine("|---:|---|---|---|---|---|---:|");
+            foreach (var c in rows)
+            {
+                bool chosen = ReferenceEquals(c, r.Chosen);
+                string B(string s) => chosen ? $"**{s}**" : s;
+                md.AppendLine(inv, $"| {sorted.IndexOf(c) + 1} | {B(EvaluationReport.Md(c.Layers))} | {B(NormRecipes.Name(c.Norm))} | {B(HeadKinds.Name(c.Head.Kind))} | {EvaluationReport.Md(Params(c.Head))} | {B($"{c.Cv.Mean:F4} ± {c.Cv.Std:F4}")} | {c.FitSeconds:F1} s |");
+            }
+            md.AppendLine();
+        }
+        Table(top);
+        if (rest.Count > 0)
+        {
+            // Raw HTML folds the long tail; Markdown inside needs the blank lines around it.
+            md.AppendLine(inv, $"<details><summary>The other {rest.Count} candidates (CV {rest[^1].Cv.Mean:F4} - {rest[0].Cv.Mean:F4})</summary>").AppendLine();
+            Table(rest);
+            md.AppendLine("</details>").AppendLine();
+        }
+        md.AppendLine("![cross-validation accuracy of the top candidates](cv.png)").AppendLine();
+        if (r.RawBaseline is { } b && !baselineInChart)
+            md.AppendLine(inv, $"The chart's axis spans the top candidates; the raw-pixel baseline (CV {b.Cv.Mean:F4}) lies far to its left.").AppendLine();
     }
 
     /// <summary>Features or fine-tuning: every strategy's CV side by side with the data size and how well each depth transfers.</summary>
@@ -273,13 +309,13 @@ public static partial class RunReport
         md.AppendLine().AppendLine("## Features or fine-tuning").AppendLine();
         int perClass = r.TrainRows / Math.Max(1, r.TestResult.Classes.Count);
         md.AppendLine(inv, $"{r.TrainRows:N0} training images (about {perClass:N0} per class). Every strategy scored by the same {r.Folds}-fold cross-validation on the training set; the test set was scored once, for the winner (the features' chosen configuration is always scored, see above).").AppendLine();
-        md.AppendLine("| strategy | CV mean +- std | test | time |").AppendLine("|---|---|---:|---:|");
+        md.AppendLine("| strategy | CV mean ± std | test | time |").AppendLine("|---|---|---:|---:|");
         bool featuresWon = f.Winner is null;
-        md.AppendLine(inv, $"| {(featuresWon ? "**features**" : "features")}: {EvaluationReport.Md(r.Chosen.Label)} | {r.Chosen.Cv.Mean:F4} +- {r.Chosen.Cv.Std:F4} | {r.TestResult.Accuracy:F4}{(featuresWon ? "" : " (not used for the choice)")} | |");
+        md.AppendLine(inv, $"| {(featuresWon ? "**features**" : "features")}: {EvaluationReport.Md(r.Chosen.Label)} | {r.Chosen.Cv.Mean:F4} ± {r.Chosen.Cv.Std:F4} | {r.TestResult.Accuracy:F4}{(featuresWon ? "" : " (not used for the choice)")} | |");
         foreach (var c in f.Candidates)
         {
             bool won = ReferenceEquals(c, f.Winner);
-            md.AppendLine(inv, $"| {(won ? $"**{c.Name}**" : c.Name)} | {c.CvMean:F4} +- {c.CvStd:F4} | {(won && f.TestAccuracy is { } t ? $"{t:F4}" : "")} | {c.Seconds:F0} s |");
+            md.AppendLine(inv, $"| {(won ? $"**{c.Name}**" : c.Name)} | {c.CvMean:F4} ± {c.CvStd:F4} | {(won && f.TestAccuracy is { } t ? $"{t:F4}" : "")} | {c.Seconds:F0} s |");
         }
         foreach (var s in f.Skipped) md.AppendLine(inv, $"| {EvaluationReport.Md(s)} | skipped | | |");
         // How the layers transfer: the bottleneck against the whole network's embedding, by the same CV.
@@ -298,87 +334,4 @@ public static partial class RunReport
             ? (f.Candidates.Count == 0 ? "No fine-tuned candidate ran: the features stand." : string.Create(inv, $"**Features win**: fine-tuning's best CV is {best:F4}, {(r.Chosen.Cv.Mean - best) * 100:F2} points below the features'."))
             : string.Create(inv, $"**Fine-tuning wins** ({f.Winner!.Name}): CV {f.Winner.CvMean:F4}, {(f.Winner.CvMean - r.Chosen.Cv.Mean) * 100:F2} points above the features; its model is `finetuned.onnx`, test accuracy {f.TestAccuracy:F4}."));
     }
-
-    /// <summary>
-    /// The same report as self-contained HTML: the Markdown subset written above (headings, paragraphs, lists, quotes,
-    /// tables, bold, code, images) rendered by hand, with images inlined as base64 data URIs so it opens offline.
-    /// (No Markdown renderer is among our dependencies, and the subset is small.)
-    /// </summary>
-    internal static string Html(string markdown, string dir)
-    {
-        var html = new StringBuilder();
-        html.AppendLine("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>FeatureTransfer report</title><style>")
-            .AppendLine("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}")
-            .AppendLine("table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}th{background:#f3f3f3}")
-            .AppendLine("td.r,th.r{text-align:right}blockquote{border-left:4px solid #e67e22;background:#fdf2e9;margin:1em 0;padding:.5em 1em}")
-            .AppendLine("img{max-width:100%}code{background:#f4f4f4;padding:0 .2em}</style></head><body>");
-        var lines = markdown.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
-        for (int i = 0; i < lines.Count; i++)
-        {
-            var line = lines[i];
-            if (line.StartsWith("# ", StringComparison.Ordinal)) html.AppendLine($"<h1>{Inline(line[2..], dir)}</h1>");
-            else if (line.StartsWith("## ", StringComparison.Ordinal)) html.AppendLine($"<h2>{Inline(line[3..], dir)}</h2>");
-            else if (line.StartsWith("- ", StringComparison.Ordinal))
-            {
-                html.AppendLine("<ul>");
-                for (; i < lines.Count && lines[i].StartsWith("- ", StringComparison.Ordinal); i++) html.AppendLine($"<li>{Inline(lines[i][2..], dir)}</li>");
-                i--;
-                html.AppendLine("</ul>");
-            }
-            else if (line.StartsWith("> ", StringComparison.Ordinal)) html.AppendLine($"<blockquote>{Inline(line[2..], dir)}</blockquote>");
-            else if (line.StartsWith('|'))
-            {
-                var header = Cells(line);
-                var align = i + 1 < lines.Count ? Cells(lines[i + 1]) : [];
-                html.AppendLine("<table><tr>" + string.Concat(header.Select((h, k) => $"<th{(k < align.Count && align[k].EndsWith(':') ? " class=\"r\"" : "")}>{Inline(h, dir)}</th>")) + "</tr>");
-                for (i += 2; i < lines.Count && lines[i].StartsWith('|'); i++)
-                    html.AppendLine("<tr>" + string.Concat(Cells(lines[i]).Select((c, k) => $"<td{(k < align.Count && align[k].EndsWith(':') ? " class=\"r\"" : "")}>{Inline(c, dir)}</td>")) + "</tr>");
-                i--;
-                html.AppendLine("</table>");
-            }
-            else if (line.Length > 0) html.AppendLine($"<p>{Inline(line, dir)}</p>");
-        }
-        html.AppendLine("</body></html>");
-        return html.ToString();
-    }
-
-    private static List<string> Cells(string row)
-    {
-        var cells = new List<string>();
-        var cur = new StringBuilder();
-        var s = row.Trim();
-        for (int k = 1; k < s.Length; k++)
-        {
-            if (s[k] == '\\' && k + 1 < s.Length) { cur.Append(s[k]).Append(s[k + 1]); k++; continue; }
-            if (s[k] == '|') { cells.Add(cur.ToString().Trim()); cur.Clear(); continue; }
-            cur.Append(s[k]);
-        }
-        return cells;
-    }
-
-    private static string Inline(string text, string dir)
-    {
-        var image = ImageRegex().Match(text);
-        if (image.Success)
-        {
-            var file = Path.Combine(dir, image.Groups[2].Value);
-            var src = File.Exists(file) ? "data:image/png;base64," + Convert.ToBase64String(File.ReadAllBytes(file)) : image.Groups[2].Value;
-            return $"<img alt=\"{WebUtility.HtmlEncode(image.Groups[1].Value)}\" src=\"{src}\">";
-        }
-        // Markdown escapes first (\| \\), then HTML-encode, then bold and code.
-        var unescaped = text.Replace("\\|", "|").Replace("\\\\", "\\").Replace("&lt;", "<");
-        var encoded = WebUtility.HtmlEncode(unescaped);
-        encoded = BoldRegex().Replace(encoded, "<strong>$1</strong>");
-        encoded = CodeRegex().Replace(encoded, "<code>$1</code>");
-        return encoded;
-    }
-
-    [GeneratedRegex(@"^!\[([^\]]*)\]\(([^)]+)\)$")]
-    private static partial Regex ImageRegex();
-
-    [GeneratedRegex(@"\*\*(.+?)\*\*")]
-    private static partial Regex BoldRegex();
-
-    [GeneratedRegex(@"`([^`]+)`")]
-    private static partial Regex CodeRegex();
 }

@@ -131,6 +131,7 @@ public static class TransferRun
             Stages = stages,
             Resplits = resplits,
             FineTune = fineTune,
+            TestImages = test.Items,
         });
         result.FineTune = fineTune;
         return (result, files);

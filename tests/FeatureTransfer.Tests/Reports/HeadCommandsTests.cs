@@ -43,7 +43,7 @@ public class HeadCommandsTests
         double acc = metrics.RootElement.GetProperty("accuracy").GetDouble();
         Assert.True(acc > 0.7, $"accuracy {acc}");
         Assert.Contains($"accuracy {acc * 100:F2}%", e.Err);
-        foreach (var f in new[] { "report.md", "predictions.csv", "per_class.csv", "confusion.csv", "confusion.png" })
+        foreach (var f in new[] { "report.md", "report.html", "predictions.csv", "per_class.csv", "confusion.csv", "confusion.png", "confusion_normalized.png" })
             Assert.True(File.Exists(Path.Combine(report, f)), f);
 
         var fne = dir.File("test_fne.npy");
