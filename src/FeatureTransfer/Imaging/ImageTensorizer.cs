@@ -200,8 +200,7 @@ public sealed class ImageTensorizer
         return Orient(target!, w, h, o, s);
     }
 
-    private static bool SwapsAxes(SKEncodedOrigin origin)
-        => origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+    private static bool SwapsAxes(SKEncodedOrigin origin) => Upright.SwapsAxes(origin);
 
     private void CheckSize(string path, int width, int height)
     {
@@ -310,33 +309,12 @@ public sealed class ImageTensorizer
         return full;
     }
 
-    /// <summary>Applies the EXIF orientation (same mapping as PIL's ImageOps.exif_transpose): rare, so a plain loop.</summary>
+    /// <summary>Applies the EXIF orientation into the scratch pixel buffer (<see cref="Upright"/>).</summary>
     private static (int, int) Orient(byte[] stored, int sw, int sh, SKEncodedOrigin origin, Scratch s)
     {
-        bool swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
-        int dw = swap ? sh : sw, dh = swap ? sw : sh;
-        var outPx = s.Rent(ref s.Pixels, dw * dh * 4);
-        var src = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(stored.AsSpan(0, sw * sh * 4));
-        var dst = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(outPx.AsSpan(0, dw * dh * 4));
-        for (int y = 0; y < dh; y++)
-        {
-            for (int x = 0; x < dw; x++)
-            {
-                (int sx, int sy) = origin switch
-                {
-                    SKEncodedOrigin.TopRight => (sw - 1 - x, y),
-                    SKEncodedOrigin.BottomRight => (sw - 1 - x, sh - 1 - y),
-                    SKEncodedOrigin.BottomLeft => (x, sh - 1 - y),
-                    SKEncodedOrigin.LeftTop => (y, x),
-                    SKEncodedOrigin.RightTop => (y, sh - 1 - x),
-                    SKEncodedOrigin.RightBottom => (sw - 1 - y, sh - 1 - x),
-                    SKEncodedOrigin.LeftBottom => (sw - 1 - y, x),
-                    _ => (x, y),
-                };
-                dst[y * dw + x] = src[sy * sw + sx];
-            }
-        }
-        return (dw, dh);
+        var outPx = s.Rent(ref s.Pixels, sw * sh * 4);
+        return Upright.Apply(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(stored.AsSpan(0, sw * sh * 4)), sw, sh, origin,
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(outPx.AsSpan(0, sw * sh * 4)));
     }
 
     private int ReadFile(string path, Scratch s)

@@ -1,4 +1,5 @@
 using FeatureTransfer.Data;
+using FeatureTransfer.Imaging;
 using SkiaSharp;
 
 namespace FeatureTransfer.Reports;
@@ -77,27 +78,10 @@ internal static class Thumbnails
     {
         if (origin == SKEncodedOrigin.TopLeft) return null;
         int sw = stored.Width, sh = stored.Height;
-        bool swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
-        int dw = swap ? sh : sw, dh = swap ? sw : sh;
-        var result = new SKBitmap(new SKImageInfo(dw, dh, SKColorType.Rgba8888, SKAlphaType.Premul));
-        var src = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(stored.GetPixelSpan());
-        var dst = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(result.GetPixelSpan());
-        for (int y = 0; y < dh; y++)
-            for (int x = 0; x < dw; x++)
-            {
-                (int sx, int sy) = origin switch
-                {
-                    SKEncodedOrigin.TopRight => (sw - 1 - x, y),
-                    SKEncodedOrigin.BottomRight => (sw - 1 - x, sh - 1 - y),
-                    SKEncodedOrigin.BottomLeft => (x, sh - 1 - y),
-                    SKEncodedOrigin.LeftTop => (y, x),
-                    SKEncodedOrigin.RightTop => (y, sh - 1 - x),
-                    SKEncodedOrigin.RightBottom => (sw - 1 - y, sh - 1 - x),
-                    SKEncodedOrigin.LeftBottom => (sw - 1 - y, x),
-                    _ => (x, y),
-                };
-                dst[y * dw + x] = src[sy * sw + sx];
-            }
+        bool swap = Upright.SwapsAxes(origin);
+        var result = new SKBitmap(new SKImageInfo(swap ? sh : sw, swap ? sw : sh, SKColorType.Rgba8888, SKAlphaType.Premul));
+        Upright.Apply(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(stored.GetPixelSpan()), sw, sh, origin,
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(result.GetPixelSpan()));
         return result;
     }
 }
