@@ -9,7 +9,7 @@ namespace FeatureTransfer.Extraction;
 /// run on the same output is refused at once, naming the holder recorded in <c>owner.json</c>. The operating system releases the
 /// lock when the holding process exits or is killed, so a lock left behind by a dead run is simply taken over; the
 /// recorded process id is for the message only (a pid may be reused, and on another host it means nothing here).
-/// On a network file system the lock only works where that file system supports <c>flock</c> (NFSv4 and Lustre do).
+/// On a network file system the lock only works where that file system supports <c>flock</c> (Linux NFS clients emulate it with NFS locks).
 /// </summary>
 public sealed class ExtractionJobLock : IDisposable
 {
