@@ -35,6 +35,7 @@ internal sealed class CheckpointStore
         var dir = jobLock.JobDirectory;
         var jobFile = Path.Combine(dir, "job.json");
         var store = new CheckpointStore(dir, jobLock);
+        RemoveStaleTemporaries(dir[..^".ftjob".Length]);
         if (restart) store.DeleteContents();
         resumedBatches = 0;
         if (File.Exists(jobFile))
@@ -53,6 +54,20 @@ internal sealed class CheckpointStore
         store.DeleteContents(); // chunks without a job.json (its write was interrupted) cannot be trusted
         AtomicFile.WriteAllText(jobFile, JsonSerializer.Serialize(fingerprint, JsonOptions));
         return store;
+    }
+
+    /// <summary>
+    /// Deletes what a killed run left beside the output while assembling it: the feature writer's temporaries
+    /// (<c>.&lt;name&gt;.*.tmp</c>, data file and sidecar) and the errors file's. Safe under the job's lock: only a run
+    /// on this output writes them.
+    /// </summary>
+    private static void RemoveStaleTemporaries(string output)
+    {
+        var folder = Path.GetDirectoryName(output)!;
+        var name = Path.GetFileName(output);
+        foreach (var pattern in new[] { "." + name + ".*.tmp", name + ".errors.csv.tmp-*" })
+            foreach (var f in Directory.EnumerateFiles(folder, pattern))
+                File.Delete(f);
     }
 
     /// <summary>Chunks in batch order.</summary>

@@ -57,7 +57,8 @@ public sealed class ExtractionJobLock : IDisposable
             try
             {
                 Directory.CreateDirectory(dir);
-                stream = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+                // Opened for reading only: a file held open for writing would stop the file system being remounted read-only.
+                stream = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.Read, FileShare.None, 1, FileOptions.None);
             }
             catch (IOException e) when (IsLockConflict(e))
             {
@@ -80,11 +81,8 @@ public sealed class ExtractionJobLock : IDisposable
             var owner = JobOwner.Current();
             try
             {
-                // For a person looking into the folder: the lock file says who holds it (other processes cannot read it while held).
+                // Beside the lock, not in it: other processes cannot open a file while it is locked.
                 var text = JsonSerializer.SerializeToUtf8Bytes(owner, OwnerJson);
-                stream.SetLength(0);
-                stream.Write(text);
-                stream.Flush();
                 AtomicFile.Write(Path.Combine(dir, OwnerFile), s => s.Write(text));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
