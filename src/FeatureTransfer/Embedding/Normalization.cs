@@ -273,8 +273,9 @@ public sealed class FittedNormalization
             return JsonSerializer.Deserialize<FittedNormalization>(json, ProvenanceJson.Options)
                 ?? throw new FeatureTransferException("normalization is empty", source);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException)
         {
+            // ArgumentException: the statistics' own checks (lengths that do not fit the recipe), run while deserializing.
             throw new FeatureTransferException($"normalization is not valid ({e.Message})", source, e);
         }
     }

@@ -57,7 +57,9 @@ public sealed class FeatureExtractor : IDisposable
         _tensorizer = new ImageTensorizer(options.Tensorizer);
         _tapped = new Lazy<TappedModel>(() =>
         {
-            var tapped = TapBuilder.Build(model.Model, tensors, new TapOptions { Pooling = options.Pooling, ExactQuantized = options.ExactQuantized });
+            TappedModel tapped;
+            try { tapped = TapBuilder.Build(model.Model, tensors, new TapOptions { Pooling = options.Pooling, ExactQuantized = options.ExactQuantized }); }
+            catch (InvalidModelException e) when (e.FilePath is null) { throw new InvalidModelException(e.Message, model.Path, e); }
             CheckInputMatches(tapped, Preprocessing, model.Path);
             return tapped;
         });
@@ -661,8 +663,9 @@ public sealed class FeatureExtractor : IDisposable
     {
         var entry = model.MetadataProps.FirstOrDefault(p => p.Key == PreprocessingMetadataKey);
         if (entry is null) return null;
-        try { return JsonSerializer.Deserialize<Preprocessing>(entry.Value, JsonDefaults.Options); }
+        try { return JsonSerializer.Deserialize<Preprocessing>(entry.Value, JsonDefaults.Options)?.Validate(); }
         catch (JsonException e) { throw new InvalidModelException($"metadata '{PreprocessingMetadataKey}' is not valid preprocessing JSON ({e.Message})", path, e); }
+        catch (InvalidOptionException e) { throw new InvalidModelException($"metadata '{PreprocessingMetadataKey}' holds invalid preprocessing ({e.Message})", path, e); }
     }
 
     private static void CheckInputMatches(TappedModel tapped, Preprocessing p, string path)

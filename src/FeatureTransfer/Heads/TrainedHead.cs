@@ -294,6 +294,14 @@ public sealed class TrainedHead
             string normJson;
             using (var r = new StreamReader(Entry(zip, "normalization.json", path).Open())) normJson = r.ReadToEnd();
             var norm = FittedNormalization.FromJson(normJson, path);
+            // The parts must agree before any of them sizes an array or an ONNX graph.
+            if (head.Options is null || head.Classes is not { Count: > 0 } || head.Classes.Any(c => c is null) || head.Features?.Layout is null)
+                throw new FeatureTransferException("not a valid head file: head.json lacks its options, classes or feature layout", path);
+            if (head.Features.Layout.Dimension != norm.Dimension)
+                throw new FeatureTransferException($"not a valid head file: its layout has {head.Features.Layout.Dimension} features, its normalization {norm.Dimension}", path);
+            if (head.Linear is not null && (head.LinearClasses != head.Classes.Count || head.LinearDimension != norm.Dimension))
+                throw new FeatureTransferException(
+                    $"not a valid head file: linear weights of [{head.LinearClasses}, {head.LinearDimension}] for {head.Classes.Count} classes of {norm.Dimension} features", path);
             var ml = new MLContext(seed: head.Options.Seed);
             var names = zip.GetEntry("mlnet.zip") is not null
                 ? ["mlnet.zip"]
@@ -304,7 +312,7 @@ public sealed class TrainedHead
                 using var ms = new MemoryStream();
                 using (var s = Entry(zip, names[m], path).Open()) s.CopyTo(ms);
                 ms.Position = 0;
-                models[m] = ml.Model.Load(ms, out _);
+                models[m] = LoadMlNet(ml, ms, names[m], path);
             }
             LinearWeights? linear = null;
             if (head.Linear is not null)
@@ -319,9 +327,26 @@ public sealed class TrainedHead
             }
             return new TrainedHead(head.Options, norm, head.Classes, head.Features, linear, ml, models);
         }
-        catch (Exception e) when (e is InvalidDataException or JsonException or EndOfStreamException or FormatException)
+        catch (Exception e) when (e is InvalidDataException or JsonException or EndOfStreamException or FormatException or ArgumentException)
         {
+            // ArgumentException: an unknown linear output kind (Enum.Parse).
             throw new FeatureTransferException($"not a valid head file ({e.Message})", path, e);
+        }
+    }
+
+    /// <summary>
+    /// ML.NET's model loader reports a corrupt model with many exception types (InvalidOperationException, FormatException,
+    /// TargetInvocationException around its component constructors, ...): any of them, thrown while loading this entry,
+    /// means the head file is corrupt, and is reported as such with the original as the inner exception.
+    /// </summary>
+    private static ITransformer LoadMlNet(MLContext ml, Stream s, string entry, string path)
+    {
+        try { return ml.Model.Load(s, out _); }
+        catch (Exception e) when (e is not FeatureTransferException and not OperationCanceledException)
+        {
+            var inner = e;
+            while (inner.InnerException is { } next) inner = next;
+            throw new FeatureTransferException($"not a valid head file: {entry} is not a readable ML.NET model ({inner.GetType().Name}: {inner.Message.Split('\n')[0]})", path, e);
         }
     }
 

@@ -136,6 +136,8 @@ public sealed class ModelCatalog
         {
             try { e.Preprocessing.Validate(); }
             catch (InvalidOptionException x) { throw new FeatureTransferException($"model '{e.Name}': {x.Message}", catalogPath, x); }
+            if (e.Url is not null && !(Uri.TryCreate(e.Url, UriKind.Absolute, out var url) && url.Scheme is "https" or "http"))
+                throw new FeatureTransferException($"model '{e.Name}': url '{e.Url}' is not an absolute http(s) URL", catalogPath);
         }
         string full = System.IO.Path.GetFullPath(catalogPath);
         return new ModelCatalog(full, entries, FindRepoRoot(System.IO.Path.GetDirectoryName(full)!));
