@@ -30,7 +30,9 @@ public sealed record FuzzTarget(string Name, string MainFile, string Kind, bool 
         new FuzzTarget("head-ftm", "head.ftm", "ftm", false, dir =>
         {
             var head = TrainedHead.Load(Path.Combine(dir, "head.ftm"));
-            _ = head.Evaluate(FeatureFiles.Read(Path.Combine(dir, "features.csv")));
+            var features = Path.Combine(dir, "features.csv");
+            head.RequireCompatible(FeatureFiles.ReadProvenance(features), features); // as ft evaluate does
+            _ = head.Evaluate(FeatureFiles.Read(features));
         }),
         new FuzzTarget("features-csv", "f.csv", "csv", false, dir => _ = FeatureFiles.Read(Path.Combine(dir, "f.csv"))),
         new FuzzTarget("features-parquet", "f.parquet", "parquet", false, dir => _ = FeatureFiles.Read(Path.Combine(dir, "f.parquet"))),
