@@ -89,6 +89,8 @@ public static class OnnxModelFile
         foreach (var t in AllTensors(model.Graph))
         {
             if (t.DataLocation != TensorProto.Types.DataLocation.External) continue;
+            if (t.ExternalData.GroupBy(e => e.Key).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new InvalidModelException($"initializer '{t.Name}' gives its external data '{twice.Key}' twice", path);
             var entries = t.ExternalData.ToDictionary(e => e.Key, e => e.Value);
             if (!entries.TryGetValue("location", out var location) || string.IsNullOrEmpty(location))
                 throw new InvalidModelException($"initializer '{t.Name}' has external data without a location", path);

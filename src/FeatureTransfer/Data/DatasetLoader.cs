@@ -426,6 +426,31 @@ public static class DatasetLoader
         }
     }
 
+    /// <summary>
+    /// The <paramref name="declared"/> bytes that follow an idx header. Nothing of the declared size is allocated before the
+    /// data is there (fuzzing: a 10-byte file declaring 2 GB made the reader allocate 2 GB): a plain file is checked against
+    /// its length; a gzip stream is read as it inflates.
+    /// </summary>
+    private static byte[] ReadDeclared(Stream s, int declared, string path)
+    {
+        if (s.CanSeek)
+        {
+            long left = s.Length - s.Position;
+            if (declared > left)
+                throw new DatasetException($"truncated or corrupt idx file: the header declares {declared:N0} data bytes but the file holds {left:N0}", path);
+            var data = new byte[declared];
+            s.ReadExactly(data);
+            return data;
+        }
+        using var ms = new MemoryStream();
+        var buffer = new byte[1 << 16];
+        int n;
+        while (ms.Length < declared && (n = s.Read(buffer, 0, (int)Math.Min(buffer.Length, declared - ms.Length))) > 0) ms.Write(buffer, 0, n);
+        if (ms.Length != declared)
+            throw new DatasetException($"truncated or corrupt idx file: the header declares {declared:N0} data bytes but the data ends after {ms.Length:N0}", path);
+        return ms.ToArray();
+    }
+
     private static (byte[] Pixels, int Count, int Rows, int Cols) ReadIdxImages(string path)
     {
         try
@@ -440,9 +465,7 @@ public static class DatasetLoader
             int cols = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[12..]);
             if (count < 0 || rows <= 0 || cols <= 0 || (long)count * rows * cols > int.MaxValue)
                 throw new DatasetException($"implausible idx header: {count} images of {rows}x{cols}", path);
-            var pixels = new byte[count * rows * cols];
-            s.ReadExactly(pixels);
-            return (pixels, count, rows, cols);
+            return (ReadDeclared(s, count * rows * cols, path), count, rows, cols);
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
         {
@@ -461,9 +484,7 @@ public static class DatasetLoader
             if (magic != 0x00000801) throw new DatasetException($"not an idx1-ubyte label file (magic 0x{magic:x8})", path);
             int count = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[4..]);
             if (count < 0) throw new DatasetException($"implausible idx header: {count} labels", path);
-            var labels = new byte[count];
-            s.ReadExactly(labels);
-            return labels;
+            return ReadDeclared(s, count, path);
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException)
         {

@@ -24,6 +24,7 @@ public class OnnxFuzzFindingsTests(ITestOutputHelper output)
         "input-dim-2^40",             // was an OverflowException allocating the shape probe's dummy input
         "external-offset-not-integer", // was a FormatException from long.Parse
         "external-length-overflows",  // was an OverflowException: offset + length wrapped around
+        "external-location-twice",    // was an ArgumentException from ToDictionary
         "node-reads-a-later-output",  // was a typed error that did not name the file
         "metadata-3-means-1-channel", // was an InvalidOptionException that did not name the file
     ];
@@ -52,6 +53,10 @@ public class OnnxFuzzFindingsTests(ITestOutputHelper output)
             case "external-length-overflows":
                 File.WriteAllBytes(dir.File("weights.bin"), new byte[4096]);
                 MakeExternal(weight, "weights.bin", ("offset", "1"), ("length", long.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                break;
+            case "external-location-twice":
+                File.WriteAllBytes(dir.File("weights.bin"), new byte[4096]);
+                MakeExternal(weight, "weights.bin", ("location", "weights.bin"));
                 break;
             case "node-reads-a-later-output":
                 g.Node[1].Input[0] = g.Node[^1].Output[0];
