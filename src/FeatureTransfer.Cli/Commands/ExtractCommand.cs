@@ -3,6 +3,7 @@ using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Onnx.Runtime;
+using FeatureTransfer.Features;
 using FeatureTransfer.Onnx.Tapping;
 
 namespace FeatureTransfer.Cli.Commands;
@@ -78,8 +79,12 @@ internal static class ExtractCommand
                 Tensorizer = pre.Decoder(r),
             };
             var outPath = r.GetValue(output)!;
+            FeatureFiles.FormatOf(outPath); // a bad extension is a usage error, before any job folder is made
+            // First the job's lock, so a second run on this output is refused at once, not after loading the model.
+            using var jobLock = ExtractionJobLock.Acquire(outPath);
             var job = new ExtractionJobOptions
             {
+                Lock = jobLock,
                 BatchSize = Given(batch) ?? (cuda ? CudaBatch : 32),
                 DecodeThreads = r.GetValue(decodeThreads),
                 Limit = r.GetValue(limit),

@@ -14,10 +14,13 @@ public sealed class GraphIndex
     private readonly Dictionary<string, TensorProto> _initializers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ValueInfoProto> _valueInfo = new(StringComparer.Ordinal);
     private readonly Dictionary<NodeProto, int> _order = new(ReferenceEqualityComparer.Instance);
+    private readonly string? _sourcePath;
 
-    /// <summary>Indexes <paramref name="graph"/> (producers, consumers, initializers, value infos); the graph must not change while the index is used.</summary>
-    public GraphIndex(GraphProto graph)
+    /// <summary>Indexes <paramref name="graph"/> (producers, consumers, initializers, value infos); the graph must not change while the index is used.
+    /// <paramref name="sourcePath"/> names the model file in errors.</summary>
+    public GraphIndex(GraphProto graph, string? sourcePath = null)
     {
+        _sourcePath = sourcePath;
         Graph = graph;
         foreach (var t in graph.Initializer) _initializers[t.Name] = t;
         foreach (var n in graph.Node)
@@ -82,7 +85,7 @@ public sealed class GraphIndex
     public static string DisplayName(NodeProto n)
         => n.Name.Length > 0 ? n.Name : $"{n.OpType}({(n.Output.Count > 0 ? n.Output[0] : "?")})";
 
-    private static List<NodeProto> Sort(GraphProto graph)
+    private List<NodeProto> Sort(GraphProto graph)
     {
         // Kahn's algorithm keeping file order among ready nodes; tensors from outside (inputs,
         // initializers, outer-scope names) count as available.
@@ -121,7 +124,7 @@ public sealed class GraphIndex
             }
         }
         if (order.Count != graph.Node.Count)
-            throw new InvalidModelException("the graph has a cycle or a node whose input is never produced");
+            throw new InvalidModelException("the graph has a cycle or a node whose input is never produced", _sourcePath);
         return order;
     }
 

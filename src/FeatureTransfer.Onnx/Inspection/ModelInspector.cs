@@ -19,8 +19,9 @@ public static class ModelInspector
     public static ModelInspection Inspect(ModelProto model, string? sourcePath = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        model = OpsetUpgrade.ForOnnxRuntime(model);
-        var index = new GraphIndex(model.Graph);
+        try { model = OpsetUpgrade.ForOnnxRuntime(model); }
+        catch (InvalidModelException e) when (e.FilePath is null) { throw new InvalidModelException(e.Message, sourcePath, e); }
+        var index = new GraphIndex(model.Graph, sourcePath);
         var facts = new GraphFacts(index);
         var input = SingleUserInput(index, sourcePath);
 
@@ -96,6 +97,11 @@ public static class ModelInspector
         // The probe runs with batch 1 on a copy whose input batch is as in the file (fixed-batch files stay valid).
         var shape = ProbeShape(input, batch: FileBatch(input));
         var type = (ElementType)input.Type.TensorType.ElemType;
+        // Checked before the dummy input is allocated: a file can declare any dims.
+        long elements = 1;
+        foreach (long d in shape) elements = d > 0 && elements <= MaxProbeElements / d ? elements * d : long.MaxValue;
+        if (elements > MaxProbeElements)
+            throw new InvalidModelException($"input '{input.Name}' declares shape [{string.Join(", ", shape)}]: far more values than an image input has", sourcePath);
         var probeModel = OrtProbe.WithOutputs(model, candidates);
         probeModel.Graph.ValueInfo.Clear(); // stale value_info must not contradict what ORT infers
         try
@@ -108,6 +114,9 @@ public static class ModelInspector
             throw new InvalidModelException($"ONNX Runtime cannot run the model on a dummy input of shape [{string.Join(", ", shape)}]: {e.Message}", sourcePath, e);
         }
     }
+
+    /// <summary>Largest dummy input the shape probe feeds (64 Mi values: a 4,096 x 4,096 RGB image is 50 Mi).</summary>
+    private const long MaxProbeElements = 1L << 26;
 
     /// <summary>The batch size the file fixes, or 1 when it is symbolic.</summary>
     internal static long FileBatch(ValueInfoProto input)

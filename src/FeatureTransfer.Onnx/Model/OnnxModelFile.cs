@@ -6,7 +6,8 @@ namespace FeatureTransfer.Onnx.Model;
 /// <summary>
 /// Reads and writes ONNX files through the classes generated from <c>Proto/onnx.proto</c>.
 /// Loading validates what untrusted files can get wrong: malformed or truncated protobuf, a missing graph,
-/// external-data references that escape the model's folder. External data is inlined on load so that a
+/// external-data references that escape the model's folder or its end, convolution/pooling sizes no CNN has
+/// (<see cref="SpatialAttributeCheck"/>). External data is inlined on load so that a
 /// modified graph can be handed to ONNX Runtime as bytes.
 /// </summary>
 public static class OnnxModelFile
@@ -26,6 +27,7 @@ public static class OnnxModelFile
         }
         var model = Parse(bytes, path);
         InlineExternalData(model, Path.GetDirectoryName(Path.GetFullPath(path))!, path);
+        SpatialAttributeCheck.Validate(model, path);
         return model;
     }
 
@@ -87,6 +89,8 @@ public static class OnnxModelFile
         foreach (var t in AllTensors(model.Graph))
         {
             if (t.DataLocation != TensorProto.Types.DataLocation.External) continue;
+            if (t.ExternalData.GroupBy(e => e.Key).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new InvalidModelException($"initializer '{t.Name}' gives its external data '{twice.Key}' twice", path);
             var entries = t.ExternalData.ToDictionary(e => e.Key, e => e.Value);
             if (!entries.TryGetValue("location", out var location) || string.IsNullOrEmpty(location))
                 throw new InvalidModelException($"initializer '{t.Name}' has external data without a location", path);
@@ -97,10 +101,10 @@ public static class OnnxModelFile
                 throw new InvalidModelException($"initializer '{t.Name}' refers to external data outside the model's folder ('{location}'): refused", path);
             if (!File.Exists(file))
                 throw new InvalidModelException($"external data file '{location}' of initializer '{t.Name}' is missing", path);
-            long offset = entries.TryGetValue("offset", out var o) ? long.Parse(o, System.Globalization.CultureInfo.InvariantCulture) : 0;
+            long offset = entries.TryGetValue("offset", out var o) ? ParseExternal(o, "offset", t.Name, path) : 0;
             using var fs = File.OpenRead(file);
-            long length = entries.TryGetValue("length", out var l) ? long.Parse(l, System.Globalization.CultureInfo.InvariantCulture) : fs.Length - offset;
-            if (offset < 0 || length < 0 || offset + length > fs.Length)
+            long length = entries.TryGetValue("length", out var l) ? ParseExternal(l, "length", t.Name, path) : fs.Length - offset;
+            if (offset < 0 || length < 0 || offset > fs.Length || length > fs.Length - offset || length > Array.MaxLength)
                 throw new InvalidModelException($"external data of initializer '{t.Name}' lies beyond the end of '{location}'", path);
             var buffer = new byte[length];
             fs.Position = offset;
@@ -110,6 +114,10 @@ public static class OnnxModelFile
             t.DataLocation = TensorProto.Types.DataLocation.Default;
         }
     }
+
+    private static long ParseExternal(string value, string key, string tensor, string path)
+        => long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long v) ? v
+            : throw new InvalidModelException($"initializer '{tensor}' has external data {key} '{value}', not a non-negative integer", path);
 
     private static IEnumerable<TensorProto> AllTensors(GraphProto g)
     {

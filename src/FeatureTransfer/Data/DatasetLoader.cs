@@ -314,6 +314,12 @@ public static class DatasetLoader
                     errors.Add(new($"{manifest}:{line}", "empty path"));
                     continue;
                 }
+                if (rel.Contains('\0', StringComparison.Ordinal))
+                {
+                    // No file system allows it; .NET's path functions throw on it.
+                    errors.Add(new($"{manifest}:{line}", "path contains a NUL character"));
+                    continue;
+                }
                 string full = Path.GetFullPath(Path.Combine(root, rel));
                 string relative = Path.GetRelativePath(root, full);
                 if (relative == ".." || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) || Path.IsPathRooted(relative))

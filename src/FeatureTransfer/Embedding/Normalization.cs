@@ -86,6 +86,7 @@ public sealed class FittedNormalization
     [JsonConstructor]
     public FittedNormalization(NormRecipe recipe, FeatureLayout layout, float[]? mean, float[]? std, float lowThreshold, float highThreshold)
     {
+        if (layout?.Taps is null) throw new ArgumentException("the normalization has no feature layout", nameof(layout));
         int d = layout.Dimension;
         if (recipe.Standardizes() && (mean is null || std is null || mean.Length != d || std.Length != d))
             throw new ArgumentException($"recipe {NormRecipes.Name(recipe)} needs mean and std of length {d}");
@@ -270,11 +271,15 @@ public sealed class FittedNormalization
     {
         try
         {
-            return JsonSerializer.Deserialize<FittedNormalization>(json, ProvenanceJson.Options)
+            var norm = JsonSerializer.Deserialize<FittedNormalization>(json, ProvenanceJson.Options)
                 ?? throw new FeatureTransferException("normalization is empty", source);
+            ProvenanceCheck.RequireLayout(norm.Layout, source);
+            return norm;
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOptionException)
         {
+            // ArgumentException and InvalidOptionException: the statistics' own checks (a layout missing, lengths that do not
+            // fit the recipe, an unknown recipe, crossed thresholds), run while deserializing.
             throw new FeatureTransferException($"normalization is not valid ({e.Message})", source, e);
         }
     }

@@ -15,20 +15,28 @@ internal sealed class CheckpointStore
 {
     private const string Magic = "FTCHUNK1";
     private readonly string _dir;
+    private readonly ExtractionJobLock _lock;
 
-    private CheckpointStore(string dir) => _dir = dir;
+    private CheckpointStore(string dir, ExtractionJobLock jobLock)
+    {
+        _dir = dir;
+        _lock = jobLock;
+    }
 
     public static string JobDirFor(string outputPath) => Path.GetFullPath(outputPath) + ".ftjob";
 
     /// <summary>
-    /// Opens the job folder for <paramref name="fingerprint"/>: resumes when an earlier run left one with the same
-    /// fingerprint, refuses (naming the difference) when it differs, starts afresh when <paramref name="restart"/>.
+    /// Opens the job folder for <paramref name="fingerprint"/> under <paramref name="jobLock"/> (held by this run): resumes when
+    /// an earlier run left one with the same fingerprint, refuses (naming the difference) when it differs, starts afresh when
+    /// <paramref name="restart"/>.
     /// </summary>
-    public static CheckpointStore Open(string outputPath, JobFingerprint fingerprint, bool restart, out int resumedBatches)
+    public static CheckpointStore Open(ExtractionJobLock jobLock, JobFingerprint fingerprint, bool restart, out int resumedBatches)
     {
-        var dir = JobDirFor(outputPath);
+        var dir = jobLock.JobDirectory;
         var jobFile = Path.Combine(dir, "job.json");
-        if (restart && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        var store = new CheckpointStore(dir, jobLock);
+        RemoveStaleTemporaries(dir[..^".ftjob".Length]);
+        if (restart) store.DeleteContents();
         resumedBatches = 0;
         if (File.Exists(jobFile))
         {
@@ -40,13 +48,26 @@ internal sealed class CheckpointStore
                 throw new ProvenanceMismatchException(
                     $"an interrupted job for this output exists but computed something else ({diff}); " +
                     "use --restart to discard it, or another --out", dir);
-            var store = new CheckpointStore(dir);
             resumedBatches = store.CleanAndCountContiguous();
             return store;
         }
-        Directory.CreateDirectory(dir);
+        store.DeleteContents(); // chunks without a job.json (its write was interrupted) cannot be trusted
         AtomicFile.WriteAllText(jobFile, JsonSerializer.Serialize(fingerprint, JsonOptions));
-        return new CheckpointStore(dir);
+        return store;
+    }
+
+    /// <summary>
+    /// Deletes what a killed run left beside the output while assembling it: the feature writer's temporaries
+    /// (<c>.&lt;name&gt;.*.tmp</c>, data file and sidecar) and the errors file's. Safe under the job's lock: only a run
+    /// on this output writes them.
+    /// </summary>
+    private static void RemoveStaleTemporaries(string output)
+    {
+        var folder = Path.GetDirectoryName(output)!;
+        var name = Path.GetFileName(output);
+        foreach (var pattern in new[] { "." + name + ".*.tmp", name + ".errors.csv.tmp-*" })
+            foreach (var f in Directory.EnumerateFiles(folder, pattern))
+                File.Delete(f);
     }
 
     /// <summary>Chunks in batch order.</summary>
@@ -100,10 +121,22 @@ internal sealed class CheckpointStore
         return rows;
     }
 
-    /// <summary>Removes the job folder once the output is complete.</summary>
+    /// <summary>Removes the job folder once the output is complete: its contents, then the lock (<see cref="ExtractionJobLock.Dispose"/>).</summary>
     public void Delete()
     {
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        try { DeleteContents(); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        _lock.Dispose();
+    }
+
+    /// <summary>Deletes everything in the folder but the lock (<c>--restart</c>, or leftovers without a job.json).</summary>
+    private void DeleteContents()
+    {
+        foreach (var f in Directory.EnumerateFileSystemEntries(_dir).ToList())
+        {
+            if (ExtractionJobLock.IsLockFile(f)) continue;
+            if (Directory.Exists(f)) Directory.Delete(f, recursive: true);
+            else File.Delete(f);
+        }
     }
 
     /// <summary>Deletes temporaries and chunks after a gap; returns the number of batches already done.</summary>

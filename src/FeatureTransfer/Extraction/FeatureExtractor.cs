@@ -64,7 +64,9 @@ public sealed class FeatureExtractor : IDisposable
         _device = new Lazy<Device>(() => OrtSessionFactory.ResolveDevice(options.Device).Device);
         _tapped = new Lazy<TappedModel>(() =>
         {
-            var tapped = TapBuilder.Build(model.Model, tensors, new TapOptions { Pooling = options.Pooling, ExactQuantized = options.ExactQuantized });
+            TappedModel tapped;
+            try { tapped = TapBuilder.Build(model.Model, tensors, new TapOptions { Pooling = options.Pooling, ExactQuantized = options.ExactQuantized }); }
+            catch (InvalidModelException e) when (e.FilePath is null) { throw new InvalidModelException(e.Message, model.Path, e); }
             CheckInputMatches(tapped, Preprocessing, model.Path);
             return tapped;
         });
@@ -320,8 +322,14 @@ public sealed class FeatureExtractor : IDisposable
         var dir = Path.GetDirectoryName(Path.GetFullPath(outputPath))!;
         if (!Directory.Exists(dir))
             throw new FeatureTransferException("output folder does not exist", dir);
-        var store = CheckpointStore.Open(outputPath, fingerprint, job.Restart, out int doneBatches);
+        if (job.Lock is { } given && (!given.IsHeld || given.JobDirectory != CheckpointStore.JobDirFor(outputPath)))
+            throw new ArgumentException($"{nameof(job.Lock)} is not a held lock on the job folder of {outputPath}", nameof(job));
+        using var ownLock = job.Lock is null ? ExtractionJobLock.Acquire(outputPath) : null;
+        var jobLock = job.Lock ?? ownLock!;
+        var store = CheckpointStore.Open(jobLock, fingerprint, job.Restart, out int doneBatches);
         var notes = new List<string>(Notes);
+        if (jobLock.PreviousOwner is { } previous)
+            notes.Add($"taking over the job folder from {previous}, which stopped without finishing");
         long resumedRows = 0;
         if (doneBatches > 0)
         {

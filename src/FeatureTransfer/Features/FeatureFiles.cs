@@ -575,17 +575,28 @@ internal static class ParquetFeatureReader
     public static FeatureProvenance ReadProvenance(string path)
     {
         var reader = Open(path);
-        try { return Provenance(reader, path); }
+        try { return Guard(path, () => Provenance(reader, path)); }
         finally { reader.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
     }
 
     private static ParquetReader Open(string path)
     {
-        try { return ParquetReader.CreateAsync(path).GetAwaiter().GetResult(); }
-        catch (Exception e) when (e is IOException or InvalidDataException or NotSupportedException or InvalidOperationException
-                                      or ArgumentException)
+        ParquetFooterCheck.Validate(path);
+        return Guard(path, () => ParquetReader.CreateAsync(path).GetAwaiter().GetResult());
+    }
+
+    /// <summary>
+    /// Runs Parquet.Net on a file. It reports corrupt data with many exception types (its ParquetException and
+    /// ThriftProtocolException, InvalidDataException from its decompressors, ArgumentOutOfRange, IndexOutOfRange or Overflow
+    /// from its decoders, OutOfMemory for a declared size): any of them, thrown while it reads this file, means the file
+    /// is not readable, and is reported as such with the original as the inner exception.
+    /// </summary>
+    private static T Guard<T>(string path, Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception e) when (e is not FeatureTransferException and not OperationCanceledException)
         {
-            throw new FeatureFileException($"not a readable Parquet file ({e.Message})", path, e);
+            throw new FeatureFileException($"not a readable Parquet file ({e.GetType().Name}: {e.Message.Split('\n')[0]})", path, e);
         }
     }
 
@@ -600,7 +611,7 @@ internal static class ParquetFeatureReader
     public static FeatureTable Read(string path)
     {
         var reader = Open(path);
-        try { return Read(reader, path); }
+        try { return Guard(path, () => Read(reader, path)); }
         finally { reader.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
     }
 
@@ -683,17 +694,21 @@ internal static class NpyFeatureReader
         if (s.ReadAtLeast(pre, 10, throwOnEndOfStream: false) < 10 || pre[0] != 0x93 || !pre[1..6].SequenceEqual("NUMPY"u8))
             throw new FeatureFileException("not a .npy file (bad magic)", path);
         int major = pre[6];
-        int headerLen, prefix;
+        long headerLen;
+        int prefix;
         if (major == 1) { headerLen = BitConverter.ToUInt16(pre[8..10]); prefix = 10; }
         else
         {
             Span<byte> two = stackalloc byte[2];
-            s.ReadExactly(two);
-            headerLen = (int)BitConverter.ToUInt32([pre[8], pre[9], two[0], two[1]]);
+            if (s.ReadAtLeast(two, 2, throwOnEndOfStream: false) < 2) throw new FeatureFileException("truncated .npy header", path);
+            headerLen = BitConverter.ToUInt32([pre[8], pre[9], two[0], two[1]]);
             prefix = 12;
         }
+        // The declared header length is checked against the file before anything of that size is allocated.
+        if (headerLen > s.Length - prefix || headerLen > MaxHeaderBytes)
+            throw new FeatureFileException($"the .npy header declares {headerLen:N0} bytes, more than the file holds or than a header needs", path);
         var hb = new byte[headerLen];
-        if (s.ReadAtLeast(hb, headerLen, throwOnEndOfStream: false) < headerLen) throw new FeatureFileException("truncated .npy header", path);
+        if (s.ReadAtLeast(hb, hb.Length, throwOnEndOfStream: false) < hb.Length) throw new FeatureFileException("truncated .npy header", path);
         var h = Encoding.Latin1.GetString(hb);
         if (!h.Contains("'descr': '<f4'")) throw new FeatureFileException("only little-endian float32 ('<f4') .npy files are supported", path);
         if (h.Contains("'fortran_order': True")) throw new FeatureFileException("Fortran-ordered .npy files are not supported", path);
@@ -703,8 +718,10 @@ internal static class NpyFeatureReader
         var parts = h[(open + 10)..close].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (parts.Length != 2 || !long.TryParse(parts[0], out long rows) || !int.TryParse(parts[1], out int dims))
             throw new FeatureFileException($"expected a 2-D [rows, dims] .npy, got shape ({h[(open + 10)..close]})", path);
-        return (rows, dims, prefix + headerLen);
+        return (rows, dims, prefix + (int)headerLen);
     }
+
+    private const int MaxHeaderBytes = 1 << 20;
 
     public static FeatureTable Read(string path)
     {
@@ -718,10 +735,19 @@ internal static class NpyFeatureReader
             var root = doc.RootElement;
             if (!root.TryGetProperty("provenance", out var p)) throw new FeatureFileException("sidecar has no 'provenance'", sidecar);
             provenance = ProvenanceJson.FromElement(p, sidecar);
-            if (!root.TryGetProperty("ids", out var idArr) || !root.TryGetProperty("labels", out var labArr))
-                throw new FeatureFileException("sidecar has no 'ids' and 'labels'", sidecar);
-            foreach (var e in idArr.EnumerateArray()) ids.Add(e.GetString() ?? throw new FeatureFileException("null id", sidecar));
-            foreach (var e in labArr.EnumerateArray()) labels.Add(e.ValueKind == JsonValueKind.Null ? null : e.GetString());
+            if (!root.TryGetProperty("ids", out var idArr) || !root.TryGetProperty("labels", out var labArr)
+                || idArr.ValueKind != JsonValueKind.Array || labArr.ValueKind != JsonValueKind.Array)
+                throw new FeatureFileException("sidecar has no 'ids' and 'labels' arrays", sidecar);
+            try
+            {
+                foreach (var e in idArr.EnumerateArray()) ids.Add(e.GetString() ?? throw new FeatureFileException("null id", sidecar));
+                foreach (var e in labArr.EnumerateArray()) labels.Add(e.ValueKind == JsonValueKind.Null ? null : e.GetString());
+            }
+            catch (InvalidOperationException e)
+            {
+                // GetString on a number, or a string that is not valid UTF-8.
+                throw new FeatureFileException($"sidecar ids and labels must be strings ({e.Message})", sidecar, e);
+            }
         }
         using var s = File.OpenRead(path);
         var (rows, dims, offset) = ParseHeader(s, path);

@@ -30,8 +30,8 @@ public static class ProvenanceJson
     {
         try
         {
-            return JsonSerializer.Deserialize<FeatureProvenance>(json, Options)
-                ?? throw new FeatureFileException("provenance is empty", source);
+            return ProvenanceCheck.Require(JsonSerializer.Deserialize<FeatureProvenance>(json, Options)
+                ?? throw new FeatureFileException("provenance is empty", source), source);
         }
         catch (JsonException e)
         {
@@ -44,7 +44,7 @@ public static class ProvenanceJson
     {
         try
         {
-            return element.Deserialize<FeatureProvenance>(Options) ?? throw new FeatureFileException("provenance is empty", source);
+            return ProvenanceCheck.Require(element.Deserialize<FeatureProvenance>(Options) ?? throw new FeatureFileException("provenance is empty", source), source);
         }
         catch (JsonException e)
         {

@@ -157,6 +157,8 @@ public sealed class ModelCatalog
         {
             try { e.Preprocessing.Validate(); }
             catch (InvalidOptionException x) { throw new FeatureTransferException($"model '{e.Name}': {x.Message}", catalogPath, x); }
+            if (e.Url is not null && !(Uri.TryCreate(e.Url, UriKind.Absolute, out var url) && url.Scheme is "https" or "http"))
+                throw new FeatureTransferException($"model '{e.Name}': url '{e.Url}' is not an absolute http(s) URL", catalogPath);
         }
         if (userCatalogPath is not null && System.IO.File.Exists(userCatalogPath))
         {
