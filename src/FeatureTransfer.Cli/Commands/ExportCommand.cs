@@ -26,10 +26,20 @@ internal static class ExportCommand
         {
             model, head, output, withPre, exact,
         };
+        // The head's features record the preprocessing they were made with, and the export uses exactly that; the same
+        // flags as every --model command are accepted so that a command line can be reused, and must agree with it.
+        var pre = PreprocessingOptions.AddTo(cmd, decoder: false);
         cmd.SetAction((r, ct) => CliRunner.RunAsync(token =>
         {
             var trained = TrainedHead.Load(r.GetValue(head)!);
             var modelPath = r.GetValue(model) is { } given ? ModelOption.Resolve(given) : CatalogModelOf(trained) ?? ModelOption.Resolve(null);
+            if (pre.Read(r) is { IsEmpty: false } asked && trained.Features.Preprocessing is { } recorded)
+            {
+                var wanted = ModelPreprocessing.Resolve(modelPath, request: asked with { Complete = asked.Preset is null ? recorded : null }).Value;
+                if (!wanted.Equals(recorded))
+                    throw new ProvenanceMismatchException($"the head's features were extracted with {recorded.Describe()}; the options ask for {wanted.Describe()}: " +
+                        "export uses the features' preprocessing, so drop the options or extract and train again with them", r.GetValue(head)!);
+            }
             var summary = ClassifierExporter.Export(modelPath, trained, r.GetValue(output)!,
                 new ExportOptions { WithPreprocessing = r.GetValue(withPre), ExactQuantized = r.GetValue(exact) }, token);
             CliRunner.Info($"wrote {summary.Path} ({summary.Bytes / 1024.0 / 1024.0:F1} MB, opset {summary.Opset}): " +
