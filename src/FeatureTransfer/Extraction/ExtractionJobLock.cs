@@ -126,7 +126,7 @@ public sealed class ExtractionJobLock : IDisposable
     /// <see cref="IOException"/> whose HResult is that error code.</summary>
     private static bool IsLockConflict(IOException e)
         => e is not FileNotFoundException and not DirectoryNotFoundException && !(e is PathTooLongException)
-           && (OperatingSystem.IsWindows() ? (e.HResult & 0xFFFF) is 32 or 33 : e.HResult is 11 /* EAGAIN = EWOULDBLOCK */);
+           && (OperatingSystem.IsWindows() ? (e.HResult & 0xFFFF) is 32 or 33 : e.HResult is 11 or 35 /* EWOULDBLOCK: Linux, macOS */);
 
     /// <summary>Probes the path with a shared lock: if that succeeds (or the file is gone), the path names another file than the
     /// one just locked, i.e. the folder was deleted and recreated in between.</summary>

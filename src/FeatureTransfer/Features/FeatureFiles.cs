@@ -581,8 +581,18 @@ internal static class ParquetFeatureReader
 
     private static ParquetReader Open(string path)
     {
-        ParquetFooterCheck.Validate(path);
-        return Guard(path, () => ParquetReader.CreateAsync(path).GetAwaiter().GetResult());
+        ParquetThriftCheck.Validate(path);
+        var reader = Guard(path, () => ParquetReader.CreateAsync(path).GetAwaiter().GetResult());
+        try
+        {
+            if (reader.Metadata is { } metadata) ParquetThriftCheck.ValidatePages(path, metadata);
+            return reader;
+        }
+        catch
+        {
+            reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
     }
 
     /// <summary>

@@ -357,6 +357,7 @@ public sealed class TrainedHead
                 using var ms = new MemoryStream(ReadEntry(zip, names[m], head, path));
                 models[m] = LoadMlNet(ml, ms, names[m], path);
             }
+            if (models.Length == 1) RequireScoreSlots(ml, models[0], norm.Dimension, head.Classes.Count, path);
             LinearWeights? linear = null;
             if (head.Linear is not null)
             {
@@ -391,6 +392,24 @@ public sealed class TrainedHead
             while (inner.InnerException is { } next) inner = next;
             throw new FeatureTransferException($"not a valid head file: {entry} is not a readable ML.NET model ({inner.GetType().Name}: {inner.Message.Split('\n')[0]})", path, e);
         }
+    }
+
+    /// <summary>head.json (which holds the checksums, so none covers it) must list as many classes as the multiclass model
+    /// scores (fuzzing: a shortened class list failed only when scoring).</summary>
+    private static void RequireScoreSlots(MLContext ml, ITransformer model, int dimension, int classes, string path)
+    {
+        DataViewSchema.Column? score;
+        try
+        {
+            var input = MlData.Load(ml, [new float[dimension]], dimension, null, classes).Schema;
+            score = model.GetOutputSchema(input).GetColumnOrNull("Score");
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new FeatureTransferException($"not a valid head file: its ML.NET model does not take {dimension} features ({e.Message})", path, e);
+        }
+        if (score?.Type is not Microsoft.ML.Data.VectorDataViewType { Size: var slots } || slots != classes)
+            throw new FeatureTransferException($"not a valid head file: head.json lists {classes} classes, its ML.NET model scores {score?.Type.ToString() ?? "none"}", path);
     }
 
     private static ZipArchiveEntry Entry(ZipArchive zip, string name, string path)

@@ -247,6 +247,7 @@ public sealed class FuzzRunner : IDisposable
         var m = message.Replace(dir, "<case>", StringComparison.Ordinal);
         m = Regex.Replace(m, @"'[^']*'", "'…'");
         m = Regex.Replace(m, @"-?\d[\d,\.]*", "#");
+        m = Regex.Replace(m, @"\p{C}", "?"); // control characters from mutated text (NUL) stay out of reports
         return m.Length > 160 ? m[..160] : m;
     }
 

@@ -1,13 +1,14 @@
 namespace FeatureTransfer.Features;
 
 /// <summary>
-/// Checks a Parquet file's footer before Parquet.Net parses it: the magic bytes, a footer length that fits the file,
-/// and a metadata block that is well-formed Thrift compact protocol (every length and element count within the bytes
-/// that remain, known types, bounded nesting, a struct that ends before the footer does). Parquet.Net's Thrift reader
-/// loops forever when the metadata runs out in the middle of a field (found by fuzzing: the last byte of the footer
-/// changed from STOP to a field header), so such a file must never reach it.
+/// Checks the Thrift structures of a Parquet file before Parquet.Net parses them: the magic bytes, a footer length that
+/// fits the file, a footer that is well-formed Thrift compact protocol (every length and element count within the bytes
+/// that remain, known types, bounded nesting, a struct that ends before the footer does), and then every page header of
+/// every column chunk, each page's size within its chunk. Parquet.Net's Thrift reader loops forever when a structure
+/// runs out in the middle of a field (found by fuzzing: the footer's last byte changed from STOP to a field header; five
+/// bytes inserted into a column chunk, shifting a page header onto the chunk's end), so such a file must never reach it.
 /// </summary>
-internal static class ParquetFooterCheck
+internal static class ParquetThriftCheck
 {
     private const int MaxDepth = 64;
 
@@ -34,7 +35,7 @@ internal static class ParquetFooterCheck
         int pos = 0;
         try
         {
-            SkipStruct(footer, ref pos, 0);
+            SkipStruct(footer, ref pos, 0, null);
         }
         catch (FormatException e)
         {
@@ -42,20 +43,81 @@ internal static class ParquetFooterCheck
         }
     }
 
+    /// <summary>
+    /// Walks the page headers of every column chunk that <paramref name="metadata"/> (from a footer that passed
+    /// <see cref="Validate"/>) lists: each a well-formed Thrift struct whose compressed page size keeps the next page
+    /// inside the chunk, and the chunks inside the file.
+    /// </summary>
+    public static void ValidatePages(string path, Parquet.Meta.FileMetaData metadata)
+    {
+        using var fs = File.OpenRead(path);
+        long dataEnd = fs.Length - 8;
+        foreach (var rowGroup in metadata.RowGroups ?? [])
+            foreach (var chunk in rowGroup.Columns ?? [])
+            {
+                var m = chunk.MetaData ?? throw Bad(path, "a column chunk without metadata");
+                long start = m.DictionaryPageOffset is long dict && dict > 0 && dict < m.DataPageOffset ? dict : m.DataPageOffset;
+                long end = start + m.TotalCompressedSize;
+                if (start < 4 || m.TotalCompressedSize <= 0 || end > dataEnd || end < start)
+                    throw Bad(path, $"column chunk [{start:N0}, {end:N0}) outside the data ({dataEnd:N0} bytes)");
+                long page = start;
+                while (page < end)
+                {
+                    // A page header is small; read what the chunk has left, at most 64 KiB, and more if the header needs it.
+                    int window = (int)Math.Min(end - page, 1 << 16);
+                    while (true)
+                    {
+                        var buffer = new byte[window];
+                        fs.Position = page;
+                        fs.ReadExactly(buffer);
+                        int pos = 0;
+                        var fields = new Dictionary<int, long>();
+                        try
+                        {
+                            SkipStruct(buffer, ref pos, 0, fields);
+                        }
+                        catch (FormatException) when (window < end - page)
+                        {
+                            window = (int)Math.Min(end - page, (long)window * 4);
+                            continue;
+                        }
+                        catch (FormatException e)
+                        {
+                            throw Bad(path, $"corrupt page header at byte {page:N0}: {e.Message}");
+                        }
+                        if (!fields.TryGetValue(3, out long size) || size < 0 || size > end - page - pos)
+                            throw Bad(path, $"the page at byte {page:N0} declares {size:N0} bytes, beyond its column chunk");
+                        page += pos + size;
+                        break;
+                    }
+                }
+            }
+    }
+
     private static FeatureFileException Bad(string path, string why) => new($"not a readable Parquet file ({why})", path);
 
-    private static void SkipStruct(byte[] b, ref int pos, int depth)
+    /// <summary>Skips a struct; <paramref name="topLevelInts"/>, when given, receives its integer fields by field id.</summary>
+    private static void SkipStruct(byte[] b, ref int pos, int depth, Dictionary<int, long>? topLevelInts)
     {
         if (depth > MaxDepth) throw new FormatException("nesting too deep");
+        int id = 0;
         while (true)
         {
             byte header = Byte(b, ref pos);
             if (header == 0) return; // STOP
             int type = header & 0x0F;
-            if ((header >> 4) == 0) _ = Varint(b, ref pos); // long form: the field id follows as a zigzag varint
+            int delta = header >> 4;
+            id = delta == 0 ? (int)ZigZag(Varint(b, ref pos)) : id + delta; // long form: the id follows as a zigzag varint
+            if (topLevelInts is not null && type is 4 or 5 or 6)
+            {
+                topLevelInts[id] = ZigZag(Varint(b, ref pos));
+                continue;
+            }
             SkipValue(b, ref pos, type, depth);
         }
     }
+
+    private static long ZigZag(ulong v) => (long)(v >> 1) ^ -(long)(v & 1);
 
     private static void SkipValue(byte[] b, ref int pos, int type, int depth)
     {
@@ -93,7 +155,7 @@ internal static class ParquetFooterCheck
                 }
                 break;
             }
-            case 12: SkipStruct(b, ref pos, depth + 1); break;
+            case 12: SkipStruct(b, ref pos, depth + 1, null); break;
             case 13: Advance(b, ref pos, 16); break; // UUID
             default: throw new FormatException($"unknown Thrift type {type}");
         }
