@@ -70,7 +70,7 @@ public sealed class ExtractionJobLock : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new FeatureTransferException($"cannot create the job's lock file ({e.Message})", lockPath, e);
+                throw new FeatureTransferException($"cannot write the output: cannot create the job's lock file ({e.Message})", lockPath, e);
             }
             if (!StillNamesLockedFile(lockPath) && attempt < 3)
             {
@@ -88,7 +88,7 @@ public sealed class ExtractionJobLock : IDisposable
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 stream.Dispose();
-                throw new FeatureTransferException($"cannot record the job's owner ({e.Message})", dir, e);
+                throw new FeatureTransferException($"cannot write the output: cannot record the job's owner ({e.Message})", dir, e);
             }
             return new ExtractionJobLock(dir, stream, owner, previous);
         }

@@ -79,7 +79,8 @@ public class EvaluationTests
         var png = File.ReadAllBytes(files.ConfusionPng);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
         var md = File.ReadAllText(files.Report);
-        Assert.Contains("![confusion matrix](confusion.png)", md);
+        Assert.Contains("(confusion.png)", md);
+        Assert.Contains("(confusion_normalized.png)", md);
         Assert.Contains("| bag |", md);
         Assert.Equal(6, File.ReadAllLines(files.ConfusionCsv).Length);
     }
