@@ -11,7 +11,9 @@ What it reproduces exactly:
   * the preprocessing graph: RGB planes 0..255 -> BGR (Split + Concat) minus the 3x224x224 mean image;
   * CNTK's padding: pads are read per Conv/MaxPool; where they are asymmetric (the stem conv [3,3,2,2], the max pool
     [1,1,0,0], the strided 3x3 convs [1,1,0,0]; ONNX order top, left, bottom, right) the module applies F.pad with
-    those pads (-inf for the max pool) and convolves without padding;
+    those pads (-inf for the max pool) and convolves without padding. (At 224 px, the only size since the mean image
+    is 224x224, torchvision's symmetric padding with the begin pads gives bit-identical features: CNTK's smaller end
+    pad is never reached by a window. Checked once; the explicit F.pad keeps the mapping literal.);
   * BatchNormalization eps and momentum from the graph (PyTorch momentum = 1 - ONNX momentum);
   * the block structure found in the graph: this "ResNet-18" has [2, 2, 2, 3] basic blocks (19 convolutions
     besides the three 1x1 shortcuts), one more block in the last stage than torchvision's resnet18 ([2, 2, 2, 2]),

@@ -5,10 +5,11 @@
 #   benchmarks/pytorch/side_by_side.sh [OUT_DIR]        # env: H (dataset root), SEEDS ("0 1 2"), THREADS (2)
 #   EXTRA="--head-epochs 1 --epochs 1" SEEDS=0 benchmarks/pytorch/side_by_side.sh   # a quick check of the script
 #
-# Both loops use the defaults of ft finetune (no option besides --seed), 2 threads each, one at a time; the order
+# Both loops use the defaults of ft finetune (no option besides --seed and --threads), 2 threads each, one at a time; the order
 # alternates per seed (even seeds: ft first; odd: PyTorch first). Wall time = the whole process (start-up, decoding,
 # both stages, val scoring). The load average is sampled every 15 s into OUT_DIR/load.tsv.
-# Writes OUT_DIR/runs.tsv (one row per run) and OUT_DIR/summary.md (mean, std, range; ft/PyTorch time ratio per seed).
+# Writes OUT_DIR/runs.tsv (one row per run) and OUT_DIR/summary.md (side_by_side_summary.py: mean, std and values per
+# seed; ft/PyTorch ratio per seed of the whole run and of one unfrozen epoch).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
@@ -62,31 +63,5 @@ for s in $SEEDS; do
   if (( s % 2 == 0 )); then run_ft "$s"; run_torch "$s"; else run_torch "$s"; run_ft "$s"; fi
 done
 
-"$PY" - "$OUT" <<'EOF'
-import csv, statistics as st, sys
-out = sys.argv[1]
-rows = list(csv.DictReader(open(f"{out}/runs.tsv"), delimiter="\t"))
-loads = [float(l.split("\t")[1].split()[0]) for l in open(f"{out}/load.tsv") if "\t" in l]
-def agg(tool, key):
-    v = [float(r[key]) for r in rows if r["tool"] == tool]
-    sd = st.stdev(v) if len(v) > 1 else 0.0
-    return v, st.mean(v), sd
-lines = ["| | ft finetune | PyTorch 1.13 |", "|---|---:|---:|"]
-for key, name, fmt in (("val_accuracy", "val accuracy", "{:.4f}"), ("seconds", "wall time s", "{:.0f}")):
-    cells = []
-    for tool in ("ft", "pytorch"):
-        v, m, sd = agg(tool, key)
-        cells.append(f"{fmt.format(m)} +- {fmt.format(sd)} (" + ", ".join(fmt.format(x) for x in v) + ")")
-    lines.append(f"| {name}, mean +- std (seeds {', '.join(r['seed'] for r in rows if r['tool'] == 'ft')}) | {cells[0]} | {cells[1]} |")
-ratios = []
-for r in rows:
-    if r["tool"] == "ft":
-        t = next(x for x in rows if x["tool"] == "pytorch" and x["seed"] == r["seed"])
-        ratios.append(float(r["seconds"]) / float(t["seconds"]))
-lines.append(f"| wall time ratio ft / PyTorch per seed | " + ", ".join(f"{x:.2f}" for x in ratios) + f" (mean {st.mean(ratios):.2f}) | |")
-lines.append("")
-lines.append(f"load average (1 min, sampled every 15 s): {min(loads):.1f}-{max(loads):.1f}, median {st.median(loads):.1f}")
-open(f"{out}/summary.md", "w").write("\n".join(lines) + "\n")
-print("\n".join(lines))
-EOF
+"$PY" benchmarks/pytorch/side_by_side_summary.py "$OUT"
 echo "logs, models and curves: $OUT"
