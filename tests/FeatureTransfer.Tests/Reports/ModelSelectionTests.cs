@@ -112,7 +112,7 @@ public class ModelSelectionTests
         Assert.DoesNotContain("http", html);
         Assert.Contains("not used for the choice", html);
         var md = File.ReadAllText(files.Markdown);
-        Assert.Contains("![confusion matrix](confusion.png)", md);
+        Assert.Contains("(confusion.png)", md);
         Assert.Contains("| fne | none | svm |", md.Replace("**", ""));
         Assert.Contains(messages, s => s.StartsWith("chosen by 3-fold CV", StringComparison.Ordinal));
     }
