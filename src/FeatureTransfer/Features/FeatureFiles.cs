@@ -532,7 +532,10 @@ internal static class CsvFeatureReader
         }
         var ids = new List<string>();
         var labels = new List<string?>();
-        var data = new FloatGrowBuffer((int)Math.Min(Math.Max(provenance.Rows, 1) * d, Array.MaxLength));
+        // The sidecar's row count is a hint from an untrusted file: every value takes at least two bytes
+        // ("0,"), so the file's own length bounds what can be preallocated.
+        long fileBound = new FileInfo(path).Length / 2;
+        var data = new FloatGrowBuffer((int)Math.Min(Math.Min(Math.Max(provenance.Rows, 1L) * d, fileBound), Array.MaxLength));
         while (reader.Read())
         {
             if (reader.FieldCount != d + 2)
