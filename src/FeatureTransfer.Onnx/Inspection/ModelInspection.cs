@@ -70,6 +70,12 @@ public sealed record ModelInspection
     /// </summary>
     public IReadOnlyDictionary<string, string> ModulePaths { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Outputs of Identity and inference-mode Dropout nodes (not listed in <see cref="Tappable"/>) -> the tappable tensor
+    /// they alias, so that a graph output such as <c>logits = Identity(fc)</c> can still be named.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Aliases { get; init; } = new Dictionary<string, string>();
+
     /// <summary>The tappable tensor of that name, or null.</summary>
     public TappableTensor? Find(string tensor) => Tappable.FirstOrDefault(t => t.Tensor == tensor);
 

@@ -61,6 +61,7 @@ public static class ModelInspector
             Classifier = classifier is null ? null : GraphIndex.DisplayName(classifier),
             Fne = fne,
             ModulePaths = Tapping.ModulePaths.Of(index),
+            Aliases = AliasesOf(index, tappableNames),
         };
     }
 
@@ -90,6 +91,23 @@ public static class ModelInspector
                 : dims.Count == 4 && i == 1 ? 3 : 1;
         }
         return shape;
+    }
+
+    /// <summary>Identity / Dropout outputs whose chain of aliases ends at a tappable tensor -> that tensor.</summary>
+    private static Dictionary<string, string> AliasesOf(GraphIndex index, HashSet<string> tappable)
+    {
+        var source = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var node in index.TopologicalOrder)
+            if (node.OpType is "Identity" or "Dropout" && node.Input.Count > 0 && node.Output.Count > 0 && node.Output[0].Length > 0)
+                source[node.Output[0]] = node.Input[0];
+        var aliases = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var alias in source.Keys)
+        {
+            var t = alias;
+            for (int hops = 0; hops <= source.Count && source.TryGetValue(t, out var next); hops++) t = next;
+            if (tappable.Contains(t)) aliases[alias] = t;
+        }
+        return aliases;
     }
 
     private static Dictionary<string, ProbedTensor> ProbeShapes(ModelProto model, ValueInfoProto input, List<string> candidates, string? sourcePath)

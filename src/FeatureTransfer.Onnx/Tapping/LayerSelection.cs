@@ -47,6 +47,7 @@ public static class LayerSelection
         ArgumentNullException.ThrowIfNull(name);
         var meanings = new List<(string How, string Tensor)>();
         if (inspection.Find(name) is { } t) meanings.Add(($"tensor '{name}'", t.Tensor));
+        else if (inspection.Aliases.TryGetValue(name, out var aliased)) meanings.Add(($"tensor '{name}' (an alias of '{aliased}')", aliased));
         foreach (var byNode in inspection.Tappable.Where(x => x.Node == name))
             meanings.Add(($"the output '{byNode.Tensor}' of node '{name}'", byNode.Tensor));
         if (inspection.ModulePaths.TryGetValue(name, out var byPath))
