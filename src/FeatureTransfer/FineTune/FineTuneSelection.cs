@@ -35,6 +35,8 @@ public sealed record FineTuneCandidate(string Name, string Unfreeze, IReadOnlyLi
     public double CvMean => FoldAccuracies.Average();
     /// <summary>Population standard deviation of the fold accuracies.</summary>
     public double CvStd => Math.Sqrt(FoldAccuracies.Select(a => (a - CvMean) * (a - CvMean)).Average());
+    /// <summary>The learning curve of its first fold (holdout = that fold), for the report.</summary>
+    public IReadOnlyList<FineTuneEpoch> FirstFoldCurve { get; init; } = [];
 }
 
 /// <summary>What fine-tuning added to an <c>ft run</c>: its candidates, what was skipped, and the winner's test score.</summary>
@@ -111,15 +113,17 @@ public static class FineTuneSelection
             log?.Report(string.Create(CultureInfo.InvariantCulture, $"{name}: {k}-fold CV (estimated at most {estimate / 60:F1} min)"));
             var clock = Stopwatch.StartNew();
             var accuracies = new List<double>();
+            IReadOnlyList<FineTuneEpoch> firstCurve = [];
             for (int f = 0; f < k; f++)
             {
                 var fit = items.Where((_, i) => fold[i] != f).ToList();
                 var held = items.Where((_, i) => fold[i] == f).ToList();
                 var result = FineTuner.Run(candidate, fit, classes, held, null, cancellationToken);
                 accuracies.Add(result.ValAccuracy ?? 0);
+                if (f == 0) firstCurve = result.Curve;
                 log?.Report(string.Create(CultureInfo.InvariantCulture, $"{name}: fold {f + 1}/{k} accuracy {accuracies[^1]:F4}"));
             }
-            var c = new FineTuneCandidate(name, unfreeze, accuracies, estimate, clock.Elapsed.TotalSeconds);
+            var c = new FineTuneCandidate(name, unfreeze, accuracies, estimate, clock.Elapsed.TotalSeconds) { FirstFoldCurve = firstCurve };
             ran.Add(c);
             log?.Report(string.Create(CultureInfo.InvariantCulture, $"{name}: CV {c.CvMean:F4} +- {c.CvStd:F4} ({c.Seconds:F0} s)"));
         }

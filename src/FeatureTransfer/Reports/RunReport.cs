@@ -233,7 +233,7 @@ public static class RunReport
             if (r.RawBaseline is { } rb)
                 md.AppendLine(inv, $"| raw pixels | {EvaluationReport.Md(rb.Description)} / standardize / {HeadKinds.Name(rb.Head.Kind)} {Params(rb.Head)} | {rb.Cv.Mean:F4} ± {rb.Cv.Std:F4} | {rb.TestAccuracy:F4} |");
         }
-        if (context.FineTune is { } ft) FineTuneSection(md, ft, r);
+        if (context.FineTune is { } ft) FineTuneSection(md, ft, r, dir);
         if (context.Resplits is { } rs)
         {
             md.AppendLine().AppendLine(inv, $"## Repeated stratified re-splits ({rs.Splits.Count} splits, seed {rs.Seed})").AppendLine();
@@ -303,7 +303,7 @@ public static class RunReport
     }
 
     /// <summary>Features or fine-tuning: every strategy's CV side by side with the data size and how well each depth transfers.</summary>
-    private static void FineTuneSection(StringBuilder md, FineTune.FineTuneSelectionResult f, SelectionResult r)
+    private static void FineTuneSection(StringBuilder md, FineTune.FineTuneSelectionResult f, SelectionResult r, string dir)
     {
         var inv = CultureInfo.InvariantCulture;
         md.AppendLine().AppendLine("## Features or fine-tuning").AppendLine();
@@ -333,5 +333,25 @@ public static class RunReport
         md.AppendLine(featuresWon
             ? (f.Candidates.Count == 0 ? "No fine-tuned candidate ran: the features stand." : string.Create(inv, $"**Features win**: fine-tuning's best CV is {best:F4}, {(r.Chosen.Cv.Mean - best) * 100:F2} points below the features'."))
             : string.Create(inv, $"**Fine-tuning wins** ({f.Winner!.Name}): CV {f.Winner.CvMean:F4}, {(f.Winner.CvMean - r.Chosen.Cv.Mean) * 100:F2} points above the features; its model is `finetuned.onnx`, test accuracy {f.TestAccuracy:F4}."));
+        FineTuneCurve(md, f, dir);
+    }
+
+    /// <summary>
+    /// The learning curve behind the verdict, losses and accuracies on two axes: the winner's final fit (its holdout is
+    /// the test set, scored once, so only its last epoch's accuracy is the reported one), else the best candidate's first
+    /// CV fold (its holdout is that fold).
+    /// </summary>
+    private static void FineTuneCurve(StringBuilder md, FineTune.FineTuneSelectionResult f, string dir)
+    {
+        var (curve, what) = f.Final is { Curve.Count: > 0 } final
+            ? (final.Curve, $"final fit of {f.Winner!.Name} on all training images (holdout: the test set)")
+            : f.Candidates.MaxBy(c => c.CvMean) is { FirstFoldCurve.Count: > 0 } best
+                ? (best.FirstFoldCurve, $"{best.Name}, first cross-validation fold (holdout: that fold)")
+                : (null, "");
+        if (curve is null) return;
+        FineTune.LearningCurve.WritePng(curve, Path.Combine(dir, "finetune_curve.png"));
+        FineTune.LearningCurve.WriteCsv(curve, Path.Combine(dir, "finetune_curve.csv"));
+        md.AppendLine().AppendLine(CultureInfo.InvariantCulture, $"Learning curve: {EvaluationReport.Md(what)} (`finetune_curve.csv`).").AppendLine();
+        md.AppendLine("![fine-tuning learning curve: losses (left axis) and accuracies (right axis) per epoch](finetune_curve.png)");
     }
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using FeatureTransfer.Tests.TestSupport;
 
@@ -42,6 +43,18 @@ public class RunFineTuneTests
         var md = File.ReadAllText(Path.Combine(outDir, "report.md"));
         Assert.Contains("## Features or fine-tuning", md, StringComparison.Ordinal);
         Assert.Contains(winner == "features" ? "**Features win**" : "**Fine-tuning wins**", md, StringComparison.Ordinal);
+        // The curve behind the verdict: one row per epoch run, losses finite, accuracies in [0, 1], the plot in the report.
+        var curve = File.ReadAllLines(Path.Combine(outDir, "finetune_curve.csv"));
+        Assert.StartsWith("epoch,stage,train_loss", curve[0], StringComparison.Ordinal);
+        Assert.True(curve.Length > 1, "no epoch in finetune_curve.csv");
+        foreach (var row in curve.Skip(1).Select(l => l.Split(',')))
+        {
+            Assert.True(double.IsFinite(double.Parse(row[2], CultureInfo.InvariantCulture)), string.Join(',', row));
+            Assert.InRange(double.Parse(row[5], CultureInfo.InvariantCulture), 0, 1);
+        }
+        Assert.True(new FileInfo(Path.Combine(outDir, "finetune_curve.png")).Length > 10_000);
+        Assert.Contains("](finetune_curve.png)", md, StringComparison.Ordinal);
+        Assert.Contains(winner == "features" ? "first cross-validation fold" : "final fit of", md, StringComparison.Ordinal);
     }
 
     [Fact]
