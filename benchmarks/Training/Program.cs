@@ -13,6 +13,7 @@ using Onnx;
 //   TrainingBenchmark [run] [--modes a,b,c] [--rounds 3] [--steps 3] [--warmup 1] [--batch 32] [--threads 2]
 //                     [--bn train|frozen] [--size 224] [--profile DIR] [--dw slices|taps|onehot|swapped] [--nchwc on|off]
 //   TrainingBenchmark engine --model M.onnx --mode a|b|c [--session nospin+noarena+...] [--ort-profile PREFIX] [...]   (one configuration of our engine; used by run)
+//   TrainingBenchmark peak [--threads 2] [--rounds 5]   (the Gemm / conv GFLOP/s that run reports steps against)
 //   TrainingBenchmark micro [--layers layer1,layer3] [--methods slices,taps,onehot,swapped] [--rounds 2] [--steps 3] [--nchwc on|off]
 // --dw forces a Conv weight-gradient formulation, --nchwc off keeps trained convolutions out of ONNX Runtime's NCHWc
 // kernels (both TrainingGraphOptions), --profile/--ort-profile write ONNX Runtime's profile of the engine.
@@ -22,6 +23,7 @@ return args_.Command switch
     "engine" => EngineChild.Run(args_),
     "run" => Runner.Run(args_),
     "micro" => Micro.Run(args_),
+    "peak" => HardwarePeak.Run(args_),
     _ => Usage(),
 };
 
@@ -245,6 +247,24 @@ internal static class Runner
             var ratios = ft.Zip(pt, (f, t) => f.Median / t.Median).Order().ToList();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {Modes.Describe(mode)} | {Median(ft.Select(x => x.Median))} ({Range(ft)}) | {Median(pt.Select(x => x.Median))} ({Range(pt)}) | **{MedianOf(ratios):F2}** ({ratios[0]:F2}-{ratios[^1]:F2}) | {ft.Max(x => x.PeakMb):F0} MB | {pt.Max(x => x.PeakMb):F0} MB |"));
+        }
+        // Against the hardware: each step's FLOPs (Conv + Linear, counted by the PyTorch script on the same model) over
+        // its median time, as a fraction of what ONNX Runtime reaches on one large Gemm and one 3x3 convolution here.
+        var peak = HardwarePeak.Measure(a.Int("threads", 2), 5);
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"hardware peak (ONNX Runtime, {a.Get("threads", "2")} threads, measured after the steps): Gemm 2048^3 {peak.GemmGflops:F1} GFLOP/s, conv 3x3 128ch 28x28 batch 32 {peak.ConvGflops:F1} GFLOP/s"));
+        Console.WriteLine("| step | GFLOP per step | ft GFLOP/s | fraction of conv peak | PyTorch GFLOP/s | fraction of conv peak |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var mode in modes)
+        {
+            var line = Check(Exec("/usr/bin/python3", [script, "flops", "--mode", mode, "--batch", a.Get("batch", "32"), "--size", size.ToString(CultureInfo.InvariantCulture)]), "flops")
+                .Split('\n').Last(l => l.StartsWith("mode=", StringComparison.Ordinal));
+            double gflop = D(line.Split(' ').Select(t => t.Split('=')).First(t => t[0] == "step_gflop")[1]);
+            double ft = MedianOf(results.Where(x => x.Side == "ft" && x.Mode == mode).Select(x => x.Median));
+            double pt = MedianOf(results.Where(x => x.Side == "torch" && x.Mode == mode).Select(x => x.Median));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {Modes.Describe(mode)} | {gflop:F1} | {gflop / ft:F1} | **{gflop / ft / peak.ConvGflops:F2}** | {gflop / pt:F1} | {gflop / pt / peak.ConvGflops:F2} |"));
         }
         Console.WriteLine($"load after: {Load()}");
         return 0;

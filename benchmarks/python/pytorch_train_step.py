@@ -6,6 +6,8 @@ torchvision 0.14, weights=None, nothing downloaded).
       torchvision ResNet-18 (seed 0, 1000 classes), exported in eval mode with TrainingMode.PRESERVE and no constant
       folding: BatchNormalization nodes are kept (not fused into Conv) and initializers keep the PyTorch parameter
       names (BN values randomised so that the exporter does not merge equal tensors) (conv1.weight, layer4.0.bn1.weight, fc.bias, ...), so both sides train the same parameters.
+  pytorch_train_step.py flops --mode a|b|c [--batch 32] [--size 224]
+      FLOPs of one training step (Conv2d + Linear: forward, weight gradients, needed input gradients).
   pytorch_train_step.py step --mode a|b|c [--bn train|frozen] [--batch 32] [--threads 2] [--steps 5] [--warmup 1] [--size 224]
       times forward + cross-entropy + backward + SGD(momentum 0.9) update per batch of random images.
       a: fc only; b: layer4 + fc; c: all parameters. BatchNorm of the unfrozen part: --bn train = batch statistics and
@@ -84,6 +86,39 @@ def step(a):
           f"min_s={min(times):.4f} peak_mb={peak:.0f} threads={torch.get_num_threads()} loss={loss.item():.4f}")
 
 
+def flops(a):
+    """FLOPs of one training step of a mode, counted on Conv2d and Linear only (2 per multiply-add; BatchNorm, ReLU,
+    pooling and the loss are memory-bound and left out, as usual): the forward of every layer, the weight gradient of
+    every trained layer, and the input gradient of every layer whose input needs one (recorded in a real forward pass
+    with the mode's requires_grad, so a frozen prefix costs no backward)."""
+    model = build(a.size)
+    prefixes = PREFIXES[a.mode]
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(prefixes))
+    model.eval()
+    total = {"forward": 0, "weight_grad": 0, "input_grad": 0}
+
+    def hook(m, inp, out):
+        x = inp[0]
+        if isinstance(m, torch.nn.Conv2d):
+            macs = out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        else:
+            macs = out.numel() * m.in_features
+        total["forward"] += 2 * macs
+        if m.weight.requires_grad:
+            total["weight_grad"] += 2 * macs
+        if x.requires_grad:
+            total["input_grad"] += 2 * macs
+
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            m.register_forward_hook(hook)
+    model(torch.randn(a.batch, 3, a.size, a.size))
+    step_flops = sum(total.values())
+    print(f"mode={a.mode} batch={a.batch} step_gflop={step_flops / 1e9:.3f} forward_gflop={total['forward'] / 1e9:.3f} "
+          f"weight_grad_gflop={total['weight_grad'] / 1e9:.3f} input_grad_gflop={total['input_grad'] / 1e9:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -98,8 +133,12 @@ def main():
     s.add_argument("--steps", type=int, default=5)
     s.add_argument("--warmup", type=int, default=1)
     s.add_argument("--size", type=int, default=224)
+    f = sub.add_parser("flops")
+    f.add_argument("--mode", choices=list(PREFIXES), required=True)
+    f.add_argument("--batch", type=int, default=32)
+    f.add_argument("--size", type=int, default=224)
     a = ap.parse_args()
-    export(a) if a.cmd == "export" else step(a)
+    {"export": export, "step": step, "flops": flops}[a.cmd](a)
 
 
 if __name__ == "__main__":
