@@ -561,7 +561,7 @@ internal static class SidecarReader
         // The provenance comes first in the sidecar; read only up to it so large id lists are not parsed.
         using var fs = File.OpenRead(sidecar);
         using var doc = ParseDocument(fs, sidecar);
-        if (!doc.RootElement.TryGetProperty("provenance", out var p))
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("provenance", out var p))
             throw new FeatureFileException("sidecar has no 'provenance'", sidecar);
         return ProvenanceJson.FromElement(p, sidecar);
     }

@@ -183,7 +183,7 @@ public sealed class ModelCatalog
         try
         {
             using var doc = JsonDocument.Parse(System.IO.File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
-            if (!doc.RootElement.TryGetProperty("models", out var models) || models.ValueKind != JsonValueKind.Array)
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("models", out var models) || models.ValueKind != JsonValueKind.Array)
                 throw new FeatureTransferException("no \"models\" array", path);
             return models.Deserialize<List<ModelEntry>>(Json) ?? [];
         }

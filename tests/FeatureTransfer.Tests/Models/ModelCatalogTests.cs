@@ -105,5 +105,11 @@ public sealed class ModelCatalogTests
         Assert.Contains("channels", Assert.Throws<FeatureTransferException>(() => ModelCatalog.Load(dir.File("bad.json"))).Message, StringComparison.Ordinal);
         File.WriteAllText(dir.File("broken.json"), "{ not json");
         Assert.Contains("invalid JSON", Assert.Throws<FeatureTransferException>(() => ModelCatalog.Load(dir.File("broken.json"))).Message, StringComparison.Ordinal);
+        // Valid JSON that is not an object (a number, an array) is the same typed refusal, not an InvalidOperationException.
+        foreach (var (file, text) in new[] { ("number.json", "7"), ("array.json", "[1, 2]") })
+        {
+            File.WriteAllText(dir.File(file), text);
+            Assert.Contains("no \"models\" array", Assert.Throws<FeatureTransferException>(() => ModelCatalog.Load(dir.File(file))).Message, StringComparison.Ordinal);
+        }
     }
 }
