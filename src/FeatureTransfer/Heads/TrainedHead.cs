@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Features;
+using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using Microsoft.ML;
@@ -194,9 +195,9 @@ public sealed class TrainedHead
         var b = new GraphBuilder(graph, "head/");
         var x = Normalization.AppendTo(b, "features");
         AppendLinear(b, x, "scores");
-        graph.Output.Add(GraphBuilder.FloatMatrix("scores", Classes.Count));
-        model.MetadataProps.Add(new StringStringEntryProto { Key = "labels", Value = JsonSerializer.Serialize(Classes) });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = "normalization", Value = Normalization.RecipeName });
+        b.Output(GraphBuilder.FloatMatrix("scores", Classes.Count));
+        MetadataProps.Set(model, "labels", JsonSerializer.Serialize(Classes));
+        MetadataProps.Set(model, "normalization", Normalization.RecipeName);
         return model;
     }
 
@@ -208,12 +209,12 @@ public sealed class TrainedHead
         var bias = b.Constant("b", lin.B, lin.Classes);
         if (lin.Output == LinearOutput.Margin)
         {
-            b.Graph.Node.Add(Nodes.Make("Gemm", [input, w, bias], [output], b.Name("gemm"), "", Nodes.Attr("transB", 1L)));
+            b.Node("Gemm", [input, w, bias], output, b.Name("gemm"), attributes: Nodes.Attr("transB", 1L));
         }
         else
         {
             var logits = b.Op("Gemm", [input, w, bias], Nodes.Attr("transB", 1L));
-            b.Graph.Node.Add(Nodes.Make("Softmax", [logits], [output], b.Name("softmax"), "", Nodes.Attr("axis", 1L)));
+            b.Node("Softmax", [logits], output, b.Name("softmax"), attributes: Nodes.Attr("axis", 1L));
         }
     }
 
