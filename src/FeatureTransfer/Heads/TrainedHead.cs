@@ -95,15 +95,6 @@ public sealed class TrainedHead
 
     private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
 
-    /// <summary>
-    /// Predicts <paramref name="table"/> and compares with its labels: accuracy, macro-F1, per-class metrics and the
-    /// confusion matrix (what <c>ft evaluate</c> reports, without writing files).
-    /// </summary>
-    public Reports.EvaluationResult Evaluate(FeatureTable table, CancellationToken ct = default)
-    {
-        ArgumentNullException.ThrowIfNull(table);
-        return Reports.Evaluation.Evaluate(table.Labels, Predict(table, ct));
-    }
 
     /// <summary>Scores a feature table (after checking it fits this head).</summary>
     public HeadPredictions Predict(FeatureTable table, CancellationToken ct = default)
