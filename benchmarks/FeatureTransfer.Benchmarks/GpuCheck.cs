@@ -38,7 +38,7 @@ internal static class GpuCheck
         catch (FeatureTransferException e)
         {
             Console.WriteLine($"error: {e.Message}");
-            return e.ExitCode;
+            return e.IsUsageError ? 2 : 1; // ft's usage and failure codes
         }
     }
 

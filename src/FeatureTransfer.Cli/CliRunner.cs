@@ -17,20 +17,20 @@ internal static class CliRunner
             Error(e.Message);
             Info($"  to fix: {CommandLine()} --preprocessing imagenet   (torchvision exports; caffe or inception for those conventions)");
             Info($"  or once: ft models add NAME {e.FilePath} --preprocessing imagenet");
-            return e.ExitCode;
+            return ExitCodes.For(e);
         }
         catch (FeatureTransferException e)
         {
             Error(e.Message);
             // A usage error found by the library (unknown layer, class or option combination): the usage line too,
             // as for errors found while parsing.
-            if (e.ExitCode == ExitCodes.Usage && CliContext.Command is { } command) CliContext.Error.WriteLine(UsageLine.For(command));
-            return e.ExitCode;
+            if (e.IsUsageError && CliContext.Command is { } command) CliContext.Error.WriteLine(UsageLine.For(command));
+            return ExitCodes.For(e);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             Error("cancelled");
-            return 130;
+            return ExitCodes.Cancelled;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or PathTooLongException)
         {

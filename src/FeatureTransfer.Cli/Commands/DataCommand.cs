@@ -2,6 +2,7 @@ using System.CommandLine;
 using CsvHelper;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
+using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
 
 namespace FeatureTransfer.Cli.Commands;

@@ -105,7 +105,7 @@ internal static class ExtractCommand
                 (summary.ResumedRows > 0 ? $" ({summary.ResumedRows:N0} resumed from checkpoints)" : ""));
             if (summary.Skipped > 0)
                 CliRunner.Warn($"skipped {summary.Skipped:N0} inputs; reasons in {summary.ErrorsPath}");
-            return summary.ExitCode;
+            return ExitCodes.For(summary);
         }, ct));
         return cmd;
     }
@@ -125,7 +125,7 @@ internal static class MergeCommand
             var summary = ShardMerge.Merge(r.GetValue(parts)!, r.GetValue(output)!, cancellationToken: token);
             CliRunner.Info($"merged {r.GetValue(parts)!.Length} shards: {summary.Rows:N0} rows into {summary.OutputPath}");
             if (summary.Skipped > 0) CliRunner.Warn($"{summary.Skipped:N0} inputs were skipped by the shards; reasons in {summary.ErrorsPath}");
-            return Task.FromResult(summary.ExitCode);
+            return Task.FromResult(ExitCodes.For(summary));
         }, ct));
         return cmd;
     }

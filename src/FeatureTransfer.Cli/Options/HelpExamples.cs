@@ -42,7 +42,7 @@ internal static class HelpExamples
         (ExitCodes.Failure, "failure: nothing was written (unreadable input, model that cannot run, ...)"),
         (ExitCodes.Usage, "usage error: unknown command or option, bad or contradictory values, unknown layer name"),
         (ExitCodes.CompletedWithSkippedInputs, "completed, but some inputs were skipped (see the errors file or the warnings)"),
-        (130, "cancelled with Ctrl-C (work done so far is kept where the command says so)"),
+        (ExitCodes.Cancelled, "cancelled with Ctrl-C (work done so far is kept where the command says so)"),
     ];
 
     public static string PathOf(Command command) => UsageLine.CommandPath(command) is var p && p.Length > 3 ? p[3..] : "";

@@ -67,6 +67,3 @@ public static class ReverseMode
         return new BackwardGraph(ctx.Emitted, ctx.Constants, grads);
     }
 }
-
-/// <summary>A node in the trainable part of a graph uses an op without a gradient rule.</summary>
-public sealed class UnsupportedOpException(string message) : FeatureTransferException(message);

@@ -122,12 +122,7 @@ public static class TrainingGraphBuilder
     }
 
     /// <summary>A graph input/output declaration; a negative dimension becomes the symbolic batch dimension <c>N</c>.</summary>
-    public static ValueInfoProto ValueInfo(string name, ElementType t, long[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (var d in dims) shape.Dim.Add(d < 0 ? new TensorShapeProto.Types.Dimension { DimParam = "N" } : new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)t, Shape = shape } } };
-    }
+    public static ValueInfoProto ValueInfo(string name, ElementType t, long[] dims) => Builders.GraphBuilder.ValueInfo(name, t, dims);
 
     /// <summary>
     /// Rewrites BatchNormalization nodes downstream of a trainable tensor into their inference form (running

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using FeatureTransfer.Features;
+using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Tapping;
 using Onnx;
@@ -235,8 +236,8 @@ public sealed class FittedNormalization
         var model = GraphBuilder.NewModel("features", Dimension, out var graph, "normalization_" + RecipeName);
         var b = new GraphBuilder(graph, "norm/");
         var output = AppendTo(b, "features");
-        graph.Node.Add(Nodes.Make("Identity", [output], ["normalized"], "norm/output"));
-        graph.Output.Add(GraphBuilder.FloatMatrix("normalized", Dimension));
+        b.Node("Identity", [output], "normalized", "norm/output");
+        b.Output(GraphBuilder.FloatMatrix("normalized", Dimension));
         return model;
     }
 

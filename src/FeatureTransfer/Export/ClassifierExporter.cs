@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Runtime;
 using System.Text.Json;
 using FeatureTransfer.Embedding;
@@ -134,11 +135,11 @@ public static class ClassifierExporter
     internal static ModelProto TreeScorer(TrainedHead head, TreeEnsembleSpec spec)
     {
         var model = GraphBuilder.NewModel("features", head.Normalization.Dimension, out var graph, "head_" + HeadKinds.Name(head.Kind));
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx.ml", Version = 2 });
+        GraphBuilder.ImportOpset(model, "ai.onnx.ml", 2);
         var b = new GraphBuilder(graph, "head/");
         var x = head.Normalization.AppendTo(b, "features");
         TreeEnsembleGraph.Append(graph, x, "scores", spec, "head/");
-        graph.Output.Add(GraphBuilder.FloatMatrix("scores", head.Classes.Count));
+        b.Output(GraphBuilder.FloatMatrix("scores", head.Classes.Count));
         return model;
     }
 

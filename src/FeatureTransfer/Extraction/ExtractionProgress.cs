@@ -21,18 +21,10 @@ public sealed record ExtractionProgress(long Done, long Total, long Skipped, dou
 /// <param name="Elapsed">Wall time of this process.</param>
 /// <param name="Notes">Things the user should know (device chosen, batching fallback, wide CSV, ...).</param>
 public sealed record ExtractionSummary(
-    string OutputPath, long Rows, long Skipped, string? ErrorsPath, long ResumedRows, TimeSpan Elapsed, IReadOnlyList<string> Notes)
-{
-    /// <summary>0 when everything was extracted, 3 when inputs were skipped (DESIGN.md exit codes).</summary>
-    public int ExitCode => Skipped > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success;
-}
+    string OutputPath, long Rows, long Skipped, string? ErrorsPath, long ResumedRows, TimeSpan Elapsed, IReadOnlyList<string> Notes);
 
 /// <summary>What a streamed extraction (<see cref="FeatureExtractor.ExtractAsync(Data.ImageDataset, Features.IFeatureWriter, IProgress{ExtractionProgress}?, CancellationToken)"/>) did.</summary>
 /// <param name="Rows">Rows written.</param>
 /// <param name="Skipped">Inputs that could not be listed or decoded, with the reason.</param>
 /// <param name="Elapsed">Wall time of the extraction.</param>
-public sealed record ExtractionResult(long Rows, IReadOnlyList<Data.SkippedInput> Skipped, TimeSpan Elapsed)
-{
-    /// <summary>0 when everything was extracted, 3 when inputs were skipped (DESIGN.md exit codes).</summary>
-    public int ExitCode => Skipped.Count > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success;
-}
+public sealed record ExtractionResult(long Rows, IReadOnlyList<Data.SkippedInput> Skipped, TimeSpan Elapsed);

@@ -3,6 +3,7 @@ using System.Globalization;
 using FeatureTransfer.Data;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
+using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
@@ -428,7 +429,7 @@ public static class FineTuner
     {
         var m = model.Clone();
         m.Graph.Output.Clear();
-        m.Graph.Output.Add(new ValueInfoProto { Name = bottleneck });
+        m.Graph.Output.Add(GraphBuilder.NameOnly(bottleneck));
         var f = Metrics.Logits(m, input, d.X, sample, threads);
         return new Data(f, d.Y, d.Count);
     }

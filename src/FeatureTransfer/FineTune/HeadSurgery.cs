@@ -1,3 +1,4 @@
+using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Graph;
@@ -44,20 +45,21 @@ public static class HeadSurgery
         var model = OpsetUpgrade.ToAtLeast(pruned, 17, OtherDomainNodes.Keep);
         BatchDimension.MakeDynamic(model);
         var g = model.Graph;
+        var b = new GraphBuilder(g, "head.");
 
         var headNodes = new List<string>();
         string x = tap.Tensor;
         if (tap.Quantized)
         {
             // The base stays int8 (not trainable); the head reads the dequantized bottleneck.
-            g.Node.Add(Make("DequantizeLinear", [x, tap.Scale!, tap.ZeroPoint!], ["head.dequantized"], name: "head.dequantize"));
+            b.Node("DequantizeLinear", [x, tap.Scale!, tap.ZeroPoint!], "head.dequantized", "head.dequantize");
             headNodes.Add("head.dequantize");
             x = "head.dequantized";
         }
         if (tap.Shape.Length == 4)
         {
-            g.Node.Add(Make("GlobalAveragePool", [x], ["head.pool"], name: "head.pool"));
-            g.Node.Add(Make("Flatten", ["head.pool"], ["head.flat"], name: "head.flat", attributes: Attr("axis", 1L)));
+            b.Node("GlobalAveragePool", [x], "head.pool", "head.pool");
+            b.Node("Flatten", ["head.pool"], "head.flat", "head.flat", attributes: Attr("axis", 1L));
             headNodes.AddRange(["head.pool", "head.flat"]);
             x = "head.flat";
         }
@@ -65,12 +67,12 @@ public static class HeadSurgery
         var rng = new Random(seed);
         double bound = 1 / Math.Sqrt(features);
         float U() => (float)((rng.NextDouble() * 2 - 1) * bound);
-        g.Initializer.Add(Tensors.FromFloats(WeightName, Enumerable.Range(0, (int)(classes * features)).Select(_ => U()).ToArray(), classes, features));
-        g.Initializer.Add(Tensors.FromFloats(BiasName, Enumerable.Range(0, classes).Select(_ => U()).ToArray(), classes));
-        g.Node.Add(Make("Gemm", [x, WeightName, BiasName], [LogitsName], name: "head.fc", attributes: Attr("transB", 1L)));
+        b.Initializer(WeightName, Enumerable.Range(0, (int)(classes * features)).Select(_ => U()).ToArray(), classes, features);
+        b.Initializer(BiasName, Enumerable.Range(0, classes).Select(_ => U()).ToArray(), classes);
+        b.Node("Gemm", [x, WeightName, BiasName], LogitsName, "head.fc", attributes: Attr("transB", 1L));
         headNodes.Add("head.fc");
         g.Output.Clear();
-        g.Output.Add(TrainingGraphBuilder.ValueInfo(LogitsName, ElementType.Float, [-1, classes]));
+        b.Output(GraphBuilder.ValueInfo(LogitsName, ElementType.Float, -1, classes));
         g.ValueInfo.Clear();
         // The head-only stage caches what feeds the trained part: the float bottleneck (after dequantization).
         string cached = tap.Quantized ? "head.dequantized" : tap.Tensor;

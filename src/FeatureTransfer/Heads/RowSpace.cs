@@ -1,5 +1,6 @@
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Features;
+using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Onnx.Runtime;
@@ -46,12 +47,8 @@ internal static class RowSpace
         var x = norm.AppendTo(b, "features");
         var xt = b.Op("Transpose", [x], Nodes.Attr("perm", new long[] { 1, 0 }));
         var g = b.Op("MatMul", [x, xt]);
-        graph.Node.Add(Nodes.Make("Identity", [g], ["gram"], "gram/output"));
-        graph.Output.Add(new ValueInfoProto
-        {
-            Name = "gram",
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)ElementType.Float } },
-        });
+        b.Node("Identity", [g], "gram", "gram/output");
+        b.Output(GraphBuilder.ValueInfoOfAnyShape("gram", ElementType.Float));
         // Many small sessions in a row on a shared machine: idle ORT threads must not spin between them.
         using var session = OrtSessionFactory.Create(model, new OrtSessionOptions
         {

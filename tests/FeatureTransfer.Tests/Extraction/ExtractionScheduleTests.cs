@@ -1,3 +1,4 @@
+using FeatureTransfer.Cli;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
@@ -65,7 +66,7 @@ public class ExtractionScheduleTests
             using var extractor = Extractor(schedule, threads: 2, layers: "bottleneck");
             var outFile = files[schedule] = tmp.File($"{schedule}.npy");
             var summary = await extractor.ExtractToFileAsync(data, outFile, job);
-            Assert.Equal(ExitCodes.CompletedWithSkippedInputs, summary.ExitCode);
+            Assert.Equal(ExitCodes.CompletedWithSkippedInputs, ExitCodes.For(summary));
             Assert.Equal(20, summary.Rows);
         }
         var reference = File.ReadAllBytes(files[ExtractionSchedule.Phased]);

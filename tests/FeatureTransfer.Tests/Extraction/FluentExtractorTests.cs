@@ -3,6 +3,7 @@ using FeatureTransfer.Embedding;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Reports;
 using FeatureTransfer.Onnx.Tapping;
 using FeatureTransfer.Tests.TestSupport;
 

@@ -4,6 +4,7 @@ using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
+using FeatureTransfer.Reports;
 using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.Fuzzing;

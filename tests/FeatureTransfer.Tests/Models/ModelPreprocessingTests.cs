@@ -1,3 +1,4 @@
+using FeatureTransfer.Cli;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
 using FeatureTransfer.Onnx.Model;
@@ -74,7 +75,7 @@ public class ModelPreprocessingTests
         var tv = OnnxTestModels.Torchvision("resnet18");
         var none = Assert.Throws<PreprocessingUnknownException>(() => ModelPreprocessing.Resolve(tv));
         Assert.Equal(tv, none.FilePath);
-        Assert.Equal(ExitCodes.Usage, none.ExitCode);
+        Assert.Equal(ExitCodes.Usage, ExitCodes.For(none));
         var partial = Assert.Throws<PreprocessingUnknownException>(() => ModelPreprocessing.Resolve(tv, request: new PreprocessingRequest { Size = 224 }));
         Assert.Contains("only size given", partial.Message, StringComparison.Ordinal);
         var ok = ModelPreprocessing.Resolve(tv, request: new PreprocessingRequest { Preset = "imagenet" });

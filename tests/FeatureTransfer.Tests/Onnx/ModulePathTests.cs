@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using FeatureTransfer.Cli;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Onnx.Inspection;
@@ -133,7 +134,7 @@ public class ModulePathTests
         var m = ModelInspector.Inspect(model, path);
         var e = Assert.Throws<UnknownLayerException>(() => LayerSelection.Resolve(m, "/layer4/layer4.1/Add_output_0"));
         Assert.Contains("is ambiguous: it names tensor '/layer4/layer4.1/Add_output_0', and the output '/layer4/layer4.1/relu_1/Relu_output_0' of node", e.Message, StringComparison.Ordinal);
-        Assert.Equal(ExitCodes.Usage, e.ExitCode);
+        Assert.Equal(ExitCodes.Usage, ExitCodes.For(e));
     }
 
     [Fact]

@@ -320,6 +320,7 @@ public class ToolPackageTests(PackedArtifacts packed, Xunit.Abstractions.ITestOu
             using FeatureTransfer.Embedding;
             using FeatureTransfer.Extraction;
             using FeatureTransfer.Heads;
+            using FeatureTransfer.Reports;
 
             var train = ImageDataset.Open(args[0], new DatasetOptions { Split = "train" });
             var test = ImageDataset.Open(args[0], new DatasetOptions { Split = "test" });

@@ -1,3 +1,4 @@
+using FeatureTransfer.Cli;
 using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Tests.TestSupport;
 using Microsoft.ML.OnnxRuntime;
@@ -16,7 +17,7 @@ public class OrtSessionFactoryTests
     {
         var e = Assert.Throws<DeviceUnavailableException>(() => OrtSessionFactory.ResolveDevice(Device.Cuda, cuda: NoCudnn, availableProviders: GpuBuild));
         Assert.Equal("CUDA unavailable: missing libcudnn.so.9 (cuDNN 9)", e.Message);
-        Assert.Equal(ExitCodes.Failure, e.ExitCode);
+        Assert.Equal(ExitCodes.Failure, ExitCodes.For(e));
     }
 
     [Fact]

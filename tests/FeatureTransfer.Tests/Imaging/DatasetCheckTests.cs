@@ -1,8 +1,9 @@
 using FeatureTransfer.Data;
+using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
 using FeatureTransfer.Tests.TestSupport;
 
-namespace FeatureTransfer.Tests.Data;
+namespace FeatureTransfer.Tests.Imaging;
 
 public class DatasetCheckTests
 {

@@ -1,9 +1,12 @@
 using System.Collections.Concurrent;
-using FeatureTransfer.Imaging;
+using FeatureTransfer.Data;
 
-namespace FeatureTransfer.Data;
+namespace FeatureTransfer.Imaging;
 
-/// <summary><c>ft data check</c>: finds the inputs an extraction would skip, before a long job runs into them.</summary>
+/// <summary>
+/// <c>ft data check</c>: finds the inputs an extraction would skip, before a long job runs into them. It decodes, so it
+/// lives with the decoder (Imaging reads Data, never the other way round).
+/// </summary>
 public static class DatasetCheck
 {
     /// <summary>
