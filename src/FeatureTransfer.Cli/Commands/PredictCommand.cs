@@ -70,9 +70,9 @@ internal static class PredictCommand
         {
             foreach (var p in predictions) Console.WriteLine($"{p.Id}\t{p.Predicted}");
         }
-        int labelled = predictions.Count(p => p.TrueLabel is not null);
+        var (correct, labelled) = Reports.Evaluation.Count(predictions.Count, i => predictions[i].TrueLabel is { } t ? t == predictions[i].Predicted : null);
         if (labelled > 0)
-            CliRunner.Info($"accuracy {predictions.Count(p => p.TrueLabel == p.Predicted) / (double)labelled * 100:F2}% on {labelled:N0} labelled images");
+            CliRunner.Info($"accuracy {correct / (double)labelled * 100:F2}% on {labelled:N0} labelled images");
         foreach (var s in skipped) CliRunner.Warn($"skipped {s.Path}: {s.Reason}");
         return skipped.Count > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success;
     }

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Onnx;
+using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Onnx.Model;
 
@@ -55,26 +56,11 @@ public static class OnnxModelFile
     /// <summary>Serializes a model to bytes (what ONNX Runtime's session constructor takes).</summary>
     public static byte[] ToBytes(ModelProto model) => model.ToByteArray();
 
-    /// <summary>Writes a model atomically: to a temporary file beside the target, then renamed over it.</summary>
+    /// <summary>Writes a model atomically and durably (<see cref="AtomicFile"/>).</summary>
     public static void Save(ModelProto model, string path)
     {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + $".tmp-{Environment.ProcessId}";
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                model.WriteTo(fs);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(tmp);
-            throw;
-        }
+        ArgumentNullException.ThrowIfNull(model);
+        AtomicFile.Write(path, model.WriteTo);
     }
 
     /// <summary>SHA-256 of a file, lower-case hex (the model identity recorded in provenance).</summary>

@@ -7,7 +7,6 @@ using FeatureTransfer.Onnx.Export;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Reports;
 using Microsoft.ML.OnnxRuntime;
-using SkiaSharp;
 
 namespace FeatureTransfer.Export;
 
@@ -17,7 +16,8 @@ public sealed record ClassifierPrediction(string Id, string? TrueLabel, string P
 /// <summary>
 /// An exported <c>classifier.onnx</c> (from <see cref="ClassifierExporter"/>) run with nothing but ONNX Runtime:
 /// <c>ft predict</c> on a classifier. Float-input classifiers get the same decoding and preprocessing as extraction
-/// (<see cref="ImageTensorizer"/>) in batches; classifiers with in-graph preprocessing get each image's decoded RGB
+/// (<see cref="ImageTensorizer"/>) in batches; classifiers with in-graph preprocessing get each image decoded by the same
+/// tensorizer (<see cref="ImageTensorizer.DecodeRgb"/>: same limits, EXIF orientation and refusal reasons) as RGB
 /// pixels (uint8 [1, H, W, 3]) and do the rest themselves.
 /// </summary>
 public sealed class ExportedClassifier : IDisposable
@@ -96,7 +96,7 @@ public sealed class ExportedClassifier : IDisposable
                 var reasons = new string?[count];
                 await Task.Run(() => Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken }, i =>
                 {
-                    try { decoded[i] = DecodeRgb(items[start + i]); }
+                    try { decoded[i] = tensorizer.DecodeRgb(items[start + i]); }
                     catch (InvalidImageException e) { reasons[i] = e.Reason; }
                 }), cancellationToken).ConfigureAwait(false);
                 for (int i = 0; i < count; i++)
@@ -145,73 +145,6 @@ public sealed class ExportedClassifier : IDisposable
         for (int i = 0; i < items.Count; i++)
             into.Add(new ClassifierPrediction(items[i].Id, items[i].Label, labels[i], (int)index[i], scores.Slice(i * k, k).ToArray()));
     }
-
-    /// <summary>
-    /// Decodes an image to tightly packed RGB bytes for a classifier with in-graph preprocessing (SkiaSharp, alpha
-    /// composited on black as <see cref="ImageTensorizer"/> does, EXIF orientation applied by the codec's origin).
-    /// In-memory grayscale items (idx:) are replicated to three channels.
-    /// </summary>
-    public static (byte[] Pixels, int Width, int Height) DecodeRgb(ImageItem item)
-    {
-        ArgumentNullException.ThrowIfNull(item);
-        if (!item.Pixels.IsEmpty)
-        {
-            var gray = item.Pixels.Span;
-            var rgb = new byte[gray.Length * 3];
-            for (int i = 0; i < gray.Length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = gray[i];
-            return (rgb, item.PixelWidth, item.PixelHeight);
-        }
-        var path = item.Path ?? throw new InvalidImageException(item.DisplayName, "item has neither a file path nor pixels");
-        byte[] file;
-        try { file = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InvalidImageException(path, $"cannot read file: {e.Message}", e);
-        }
-        using var codec = SKCodec.Create(new SKMemoryStream(file))
-            ?? throw new InvalidImageException(path, "not a decodable image");
-        var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888,
-            codec.Info.AlphaType == SKAlphaType.Opaque ? SKAlphaType.Opaque : SKAlphaType.Premul);
-        using var bitmap = new SKBitmap(info);
-        var result = codec.GetPixels(info, bitmap.GetPixels());
-        if (result != SKCodecResult.Success) throw new InvalidImageException(path, $"image decoding failed ({result})");
-        using var oriented = Orient(bitmap, codec.EncodedOrigin);
-        int w = oriented.Width, h = oriented.Height;
-        var rgba = oriented.GetPixelSpan();
-        var pixels = new byte[w * h * 3];
-        for (int i = 0, n = w * h; i < n; i++)
-        {
-            pixels[3 * i] = rgba[4 * i];
-            pixels[3 * i + 1] = rgba[4 * i + 1];
-            pixels[3 * i + 2] = rgba[4 * i + 2];
-        }
-        return (pixels, w, h);
-    }
-
-    private static SKBitmap Orient(SKBitmap bitmap, SKEncodedOrigin origin)
-    {
-        if (origin == SKEncodedOrigin.TopLeft) return bitmap.Copy();
-        bool swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
-        var info = new SKImageInfo(swap ? bitmap.Height : bitmap.Width, swap ? bitmap.Width : bitmap.Height, bitmap.ColorType, bitmap.AlphaType);
-        var result = new SKBitmap(info);
-        using var canvas = new SKCanvas(result);
-        canvas.SetMatrix(OrientationMatrix(origin, bitmap.Width, bitmap.Height));
-        using var image = SKImage.FromBitmap(bitmap);
-        canvas.DrawImage(image, 0, 0, SKSamplingOptions.Default); // orientation moves whole pixels: nearest sampling
-        return result;
-    }
-
-    private static SKMatrix OrientationMatrix(SKEncodedOrigin origin, int w, int h) => origin switch
-    {
-        SKEncodedOrigin.TopRight => new SKMatrix(-1, 0, w, 0, 1, 0, 0, 0, 1),
-        SKEncodedOrigin.BottomRight => new SKMatrix(-1, 0, w, 0, -1, h, 0, 0, 1),
-        SKEncodedOrigin.BottomLeft => new SKMatrix(1, 0, 0, 0, -1, h, 0, 0, 1),
-        SKEncodedOrigin.LeftTop => new SKMatrix(0, 1, 0, 1, 0, 0, 0, 0, 1),
-        SKEncodedOrigin.RightTop => new SKMatrix(0, -1, h, 1, 0, 0, 0, 0, 1),
-        SKEncodedOrigin.RightBottom => new SKMatrix(0, -1, h, -1, 0, w, 0, 0, 1),
-        SKEncodedOrigin.LeftBottom => new SKMatrix(0, 1, 0, -1, 0, w, 0, 0, 1),
-        _ => SKMatrix.Identity,
-    };
 
     /// <summary>
     /// Writes <c>predictions.csv</c> for people and spreadsheets: id, label, predicted, correct, <c>score:&lt;class&gt;</c>

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using FeatureTransfer.Data;
+using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Extraction;
 
@@ -65,6 +66,7 @@ internal sealed class CheckpointStore
     {
         var folder = Path.GetDirectoryName(output)!;
         var name = Path.GetFileName(output);
+        // name.errors.csv.tmp-* : temporaries of versions before AtomicFile named them .<file>.<random>.tmp
         foreach (var pattern in new[] { "." + name + ".*.tmp", name + ".errors.csv.tmp-*" })
             foreach (var f in Directory.EnumerateFiles(folder, pattern))
                 File.Delete(f);
@@ -142,7 +144,8 @@ internal sealed class CheckpointStore
     /// <summary>Deletes temporaries and chunks after a gap; returns the number of batches already done.</summary>
     private int CleanAndCountContiguous()
     {
-        foreach (var tmp in Directory.EnumerateFiles(_dir, "*.tmp-*")) File.Delete(tmp);
+        foreach (var pattern in new[] { ".*.tmp", "*.tmp-*" }) // AtomicFile's temporaries; *.tmp-* from earlier versions
+            foreach (var tmp in Directory.EnumerateFiles(_dir, pattern)) File.Delete(tmp);
         int next = 0;
         foreach (var chunk in Chunks().ToList())
         {
@@ -233,30 +236,4 @@ internal sealed class RowBuffer
         Labels.Clear();
         Errors.Clear();
     }
-}
-
-/// <summary>Atomic file writes: a temporary file beside the target, flushed, then renamed over it.</summary>
-internal static class AtomicFile
-{
-    public static void Write(string path, Action<Stream> write)
-    {
-        var tmp = path + $".tmp-{Environment.ProcessId}";
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                write(fs);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
-    }
-
-    public static void WriteAllText(string path, string text)
-        => Write(path, s => { var b = Encoding.UTF8.GetBytes(text); s.Write(b); });
 }

@@ -1,5 +1,6 @@
 using CsvHelper;
 using FeatureTransfer.Data;
+using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Extraction;
 

@@ -6,6 +6,7 @@ using CsvHelper;
 using FeatureTransfer.Onnx.Tapping;
 using Parquet;
 using Parquet.Schema;
+using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Features;
 
@@ -133,9 +134,6 @@ public static class FeatureFiles
         };
     }
 
-    internal static string TempPathBeside(string target)
-        => Path.Combine(Path.GetDirectoryName(target)!, "." + Path.GetFileName(target) + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
-
     internal static void WriteSidecar(Utf8JsonWriter json, string format, FeatureProvenance provenance)
     {
         json.WriteString("format", format);
@@ -164,7 +162,7 @@ internal abstract class FeatureWriterBase : IFeatureWriter
 
     protected string NewTemp(string forTarget)
     {
-        var t = FeatureFiles.TempPathBeside(forTarget);
+        var t = AtomicFile.TempPathBeside(forTarget);
         temps.Add(t);
         return t;
     }
@@ -195,7 +193,7 @@ internal abstract class FeatureWriterBase : IFeatureWriter
         ObjectDisposedException.ThrowIf(disposed, this);
         if (completed) return;
         var moves = Finish(Provenance with { Rows = RowCount });
-        foreach (var (temp, final) in moves) File.Move(temp, final, overwrite: true);
+        foreach (var (temp, final) in moves) AtomicFile.Commit(temp, final);
         completed = true;
     }
 

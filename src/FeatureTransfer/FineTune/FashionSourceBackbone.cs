@@ -176,11 +176,7 @@ public static class Metrics
 
     /// <summary>Rows of <paramref name="logits"/> (<paramref name="count"/> x <paramref name="classes"/>) whose argmax equals the label.</summary>
     public static long CountCorrect(float[] logits, long[] labels, int count, int classes)
-    {
-        long c = 0;
-        for (int k = 0; k < count; k++) if (Argmax(logits.AsSpan(k * classes, classes)) == labels[k]) c++;
-        return c;
-    }
+        => Reports.Evaluation.Count(count, k => Argmax(logits.AsSpan(k * classes, classes)) == labels[k]).Correct;
 
     /// <summary>Predicted class of every sample: runs <paramref name="model"/> (one float input) in batches of 256.</summary>
     public static int[] Predict(ModelProto model, string input, float[] x, long[] sampleShape, int threads = 0)
@@ -220,6 +216,6 @@ public static class Metrics
     public static double Accuracy(ModelProto model, string input, float[] x, long[] y, long[] sampleShape, int threads = 0)
     {
         var p = Predict(model, input, x, sampleShape, threads);
-        return (double)p.Where((c, i) => c == y[i]).Count() / y.Length;
+        return Reports.Evaluation.Accuracy(y.Length, i => p[i] == y[i]);
     }
 }

@@ -82,7 +82,7 @@ public static class FineTuneSelection
         var classes = items.Select(i => i.Label!).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var classOfRow = items.Select(i => classes.IndexOf(i.Label!)).ToList();
         int k = StratifiedKFold.UsableFolds(classOfRow, o.Folds);
-        var fold = StratifiedKFold.Assign(classOfRow, k, o.Seed);
+        var splits = CrossValidation.Splits(classOfRow, k, o.Seed);
         var recipe = o.Recipe with { Seed = o.Seed, Val = null };
 
         var plan = new List<(string Name, string Unfreeze)> { ("fine-tune: head only", "head") };
@@ -116,8 +116,8 @@ public static class FineTuneSelection
             IReadOnlyList<FineTuneEpoch> firstCurve = [];
             for (int f = 0; f < k; f++)
             {
-                var fit = items.Where((_, i) => fold[i] != f).ToList();
-                var held = items.Where((_, i) => fold[i] == f).ToList();
+                var fit = splits[f].Train.Select(i => items[i]).ToList();
+                var held = splits[f].Val.Select(i => items[i]).ToList();
                 var result = FineTuner.Run(candidate, fit, classes, held, null, cancellationToken);
                 accuracies.Add(result.ValAccuracy ?? 0);
                 if (f == 0) firstCurve = result.Curve;

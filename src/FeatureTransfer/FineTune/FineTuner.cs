@@ -197,8 +197,9 @@ public static class FineTuner
         if (valItems is not null && !ct.IsCancellationRequested)
         {
             var val = Tensorize(valItems, classes, pre, o.Val ?? "validation images", ct);
-            valPred = Metrics.Predict(final, inputName, val.X, sample, o.Threads);
-            valAcc = (double)valPred.Where((p, i) => p == val.Y[i]).Count() / val.Count;
+            var predicted = Metrics.Predict(final, inputName, val.X, sample, o.Threads);
+            valPred = predicted;
+            valAcc = Reports.Evaluation.Accuracy(val.Count, i => predicted[i] == val.Y[i]);
         }
         return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { HeadStageBaseImages = headStageBase.Images };
     }
@@ -381,7 +382,8 @@ public static class FineTuner
         if (d.Count == 0) return (0, 0);
         var logits = Metrics.Logits(model, input, d.X, sample, threads);
         int k = logits.Length / d.Count;
-        double loss = 0; long correct = 0;
+        double loss = 0;
+        var predicted = new int[d.Count];
         for (int i = 0; i < d.Count; i++)
         {
             var row = logits.AsSpan(i * k, k);
@@ -390,9 +392,9 @@ public static class FineTuner
             double sum = 0;
             foreach (var v in row) sum += Math.Exp(v - max);
             loss += -(row[(int)d.Y[i]] - max - Math.Log(sum));
-            if (Metrics.Argmax(row) == d.Y[i]) correct++;
+            predicted[i] = Metrics.Argmax(row);
         }
-        return (loss / d.Count, (double)correct / d.Count);
+        return (loss / d.Count, Reports.Evaluation.Accuracy(d.Count, i => predicted[i] == d.Y[i]));
     }
 
     /// <summary>The model with the given float tensors as its initializers.</summary>

@@ -37,44 +37,19 @@ public static class HeadTrainer
         if (options.Kind == HeadKind.Svm) options = options with { SvmSolver = options.EffectiveSvmSolver(train.Rows, train.Dimension) };
         if (options.CvFolds > 1 && options.L2 is null && options.Kind.IsLinear())
         {
-            float best = options.EffectiveL2;
-            double bestAcc = double.NegativeInfinity;
-            foreach (var l2 in options.EffectiveL2Grid)
-            {
-                var cv = CrossValidate(train, recipe, options with { L2 = l2, CvFolds = 0 }, options.CvFolds, options.Seed, normOptions, ct);
-                if (cv.Mean > bestAcc + 1e-12 || (cv.Mean >= bestAcc - 1e-12 && l2 > best)) { bestAcc = cv.Mean; best = l2; }
-            }
-            options = options with { L2 = best };
+            var plan = new CvPlan(options.CvFolds, Repeats: 1, options.Seed, normOptions);
+            var scores = CrossValidation.Grid(train, [recipe], CrossValidation.Settings(options), plan, null, "", ct, out _);
+            options = options with { L2 = CrossValidation.Best(scores).Head.L2 };
         }
         return Fit(train, y, classes, recipe, options with { CvFolds = 0 }, normOptions, ct);
     }
 
-    /// <summary>Stratified k-fold accuracy of one configuration on <paramref name="train"/> (normalization fitted per fold).</summary>
+    /// <summary>Stratified k-fold accuracy of one configuration on <paramref name="train"/> (normalization fitted per fold; <see cref="CrossValidation.Grid"/>).</summary>
     public static CvResult CrossValidate(FeatureTable train, NormRecipe recipe, HeadOptions options, int folds, int seed,
         NormalizationOptions? normOptions = null, CancellationToken ct = default)
     {
-        var (classes, y) = Classes(train);
-        int k = StratifiedKFold.UsableFolds(y, folds);
-        var fold = StratifiedKFold.Assign(y, k, seed);
-        var accs = new List<double>();
-        for (int f = 0; f < k; f++)
-        {
-            ct.ThrowIfCancellationRequested();
-            var trainRows = Enumerable.Range(0, train.Rows).Where(i => fold[i] != f).ToArray();
-            var valRows = Enumerable.Range(0, train.Rows).Where(i => fold[i] == f).ToArray();
-            if (valRows.Length == 0) continue;
-            var fTrain = train.SelectRows(trainRows);
-            var fVal = train.SelectRows(valRows);
-            var (fClasses, fy) = Classes(fTrain);
-            var head = Fit(fTrain, fy, fClasses, recipe, options with { CvFolds = 0 }, normOptions, ct);
-            var pred = head.Predict(fVal, ct);
-            int correct = 0;
-            for (int i = 0; i < valRows.Length; i++)
-                if (pred.PredictedLabel(i) == fVal.Labels[i]) correct++;
-            accs.Add((double)correct / valRows.Length);
-        }
-        _ = classes;
-        return new CvResult(accs);
+        var plan = new CvPlan(folds, Repeats: 1, seed, normOptions);
+        return CrossValidation.Grid(train, [recipe], [options with { CvFolds = 0 }], plan, null, "", ct, out _)[0].Cv;
     }
 
     /// <summary>Class names (ordinal order) and each row's class index; unlabelled rows are refused.</summary>

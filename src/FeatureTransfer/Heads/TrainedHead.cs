@@ -225,7 +225,7 @@ public sealed class TrainedHead
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = FeatureFiles.TempPathBeside(full);
+        var temp = Onnx.IO.AtomicFile.TempPathBeside(full);
         try
         {
             using (var zip = ZipFile.Open(temp, ZipArchiveMode.Create))
@@ -262,7 +262,7 @@ public sealed class TrainedHead
                     hashes);
                 WriteEntry(zip, "head.json", s => JsonSerializer.Serialize(s, head, Json));
             }
-            File.Move(temp, full, overwrite: true);
+            Onnx.IO.AtomicFile.Commit(temp, full);
         }
         finally
         {

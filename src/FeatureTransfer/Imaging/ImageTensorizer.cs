@@ -96,12 +96,55 @@ public sealed class ImageTensorizer
         }
     }
 
+    /// <summary>
+    /// Decodes an image at full size to tightly packed RGB bytes, upright (for a classifier with in-graph preprocessing):
+    /// the same decoders, limits, alpha handling, EXIF orientation and refusal reasons as <see cref="Write"/>. In-memory
+    /// grayscale items (idx:) are replicated to three channels.
+    /// </summary>
+    /// <exception cref="InvalidImageException">The file is missing, unreadable, not an image, truncated, corrupt or too large.</exception>
+    public (byte[] Pixels, int Width, int Height) DecodeRgb(ImageItem item)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var s = t_scratch ??= new Scratch();
+        try
+        {
+            if (!item.Pixels.IsEmpty)
+            {
+                CheckInMemory(item);
+                var gray = item.Pixels.Span;
+                var rgb = new byte[gray.Length * 3];
+                for (int i = 0; i < gray.Length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = gray[i];
+                return (rgb, item.PixelWidth, item.PixelHeight);
+            }
+            if (item.Path is null) throw new InvalidImageException(item.DisplayName, "item has neither a file path nor pixels");
+            var (w, h) = Decode(item.Path, null, s);
+            var rgba = s.Pixels.AsSpan(0, w * h * 4);
+            var pixels = new byte[w * h * 3];
+            for (int i = 0, n = w * h; i < n; i++)
+            {
+                pixels[3 * i] = rgba[4 * i];
+                pixels[3 * i + 1] = rgba[4 * i + 1];
+                pixels[3 * i + 2] = rgba[4 * i + 2];
+            }
+            return (pixels, w, h);
+        }
+        finally
+        {
+            s.TrimLarge();
+        }
+    }
+
+    private static void CheckInMemory(ImageItem item)
+    {
+        if (item.PixelWidth <= 0 || item.PixelHeight <= 0 || item.Pixels.Length != (long)item.PixelWidth * item.PixelHeight)
+            throw new InvalidImageException(item.DisplayName, $"in-memory pixels: {item.Pixels.Length} bytes do not match {item.PixelWidth}x{item.PixelHeight} grayscale");
+    }
+
     private void WriteCore(ImageItem item, Preprocessing p, Span<float> destination, Scratch s)
     {
         if (!item.Pixels.IsEmpty)
         {
-            if (item.PixelWidth <= 0 || item.PixelHeight <= 0 || item.Pixels.Length != (long)item.PixelWidth * item.PixelHeight)
-                throw new InvalidImageException(item.DisplayName, $"in-memory pixels: {item.Pixels.Length} bytes do not match {item.PixelWidth}x{item.PixelHeight} grayscale");
+            CheckInMemory(item);
             Tensorize(item.DisplayName, item.Pixels.Span, item.PixelWidth, item.PixelHeight, 1, p, destination, s);
             return;
         }
@@ -124,8 +167,11 @@ public sealed class ImageTensorizer
         }
     }
 
-    /// <summary>Decodes a file into <see cref="Scratch.Pixels"/> as RGBA8888 (alpha composited), upright; returns its size.</summary>
-    private (int Width, int Height) Decode(string path, Preprocessing p, Scratch s)
+    /// <summary>
+    /// Decodes a file into <see cref="Scratch.Pixels"/> as RGBA8888 (alpha composited), upright; returns its size.
+    /// <paramref name="p"/> lets large JPEGs decode at a reduced scale; null decodes at full size.
+    /// </summary>
+    private (int Width, int Height) Decode(string path, Preprocessing? p, Scratch s)
     {
         int length = ReadFile(path, s);
         if (Options.JpegDecoder != JpegDecoder.SkiaSharp && VipsJpegDecoder.IsJpeg(s.File.AsSpan(0, length)))
@@ -134,12 +180,12 @@ public sealed class ImageTensorizer
             {
                 if (TurboJpegDecoder.Available)
                 {
-                    if (DecodeWithTurbo(path, length, p, s) is { } fast) return fast;
+                    if (DecodeJpeg(TurboJpegDecoder.Decode, path, length, p, s) is { } fast) return fast;
                 }
                 else TurboJpegDecoder.ReportFallbackOnce(VipsJpegDecoder.Available ? "libvips" : "SkiaSharp");
             }
             if (!VipsJpegDecoder.Available) VipsJpegDecoder.ReportFallbackOnce();
-            else if (DecodeWithVips(path, length, p, s) is { } size) return size;
+            else if (DecodeJpeg(VipsJpegDecoder.Decode, path, length, p, s) is { } size) return size;
         }
         return DecodeWithSkia(path, length, p, s);
     }
@@ -150,17 +196,29 @@ public sealed class ImageTensorizer
     /// <summary>Why TurboJPEG (libturbojpeg.so.0) could not be loaded (null when it is used).</summary>
     public static string? TurboJpegFailure => TurboJpegDecoder.Failure;
 
-    /// <summary>TurboJPEG path; null when the JPEG is left to libvips/SkiaSharp (CMYK, or a header TurboJPEG refuses).</summary>
-    private (int Width, int Height)? DecodeWithTurbo(string path, int length, Preprocessing p, Scratch s)
+    /// <summary>Whether JPEGs are decoded with libvips in this process (false: SkiaSharp, see <see cref="JpegDecoderFailure"/>).</summary>
+    public static bool UsesLibvips => VipsJpegDecoder.Available;
+
+    /// <summary>Why libvips could not be loaded (null when it is used).</summary>
+    public static string? JpegDecoderFailure => VipsJpegDecoder.Failure;
+
+    /// <summary>
+    /// Decodes with a JPEG library (TurboJPEG or libvips): size limits, DCT-domain scale and EXIF orientation are applied
+    /// here the same for both. Null when the library leaves this JPEG to the next decoder (CMYK, a header it refuses...).
+    /// <paramref name="p"/> null: full size.
+    /// </summary>
+    private (int Width, int Height)? DecodeJpeg(JpegLibraryDecode library, string path, int length, Preprocessing? p, Scratch s)
     {
         var origin = SKEncodedOrigin.TopLeft;
-        var header = TurboJpegDecoder.Decode(path, s.File.AsSpan(0, length), h =>
+        var header = library(path, s.File.AsSpan(0, length), h =>
         {
             CheckSize(path, h.Width, h.Height);
             origin = (SKEncodedOrigin)h.Orientation;
-            if (!Options.ScaledJpegDecode) return 8;
+            if (!h.Supported) return 0;
+            if (!Options.ScaledJpegDecode || p is null) return 8;
             // Only 1/8, 1/4, 1/2: TurboJPEG's other M/8 scales use libjpeg's plain C IDCTs (no SIMD) and were slower than
             // the full-size SIMD decode here (500x375 at 6/8: 1.7-1.8 ms vs 1.35 ms CPU), besides moving pixels further.
+            // libjpeg's scaled size: ceil(size * M / 8).
             _ = ChooseJpegScale([1, 2, 4], m => new SKSizeI((h.Width * m + 7) / 8, (h.Height * m + 7) / 8),
                 new SKSizeI(h.Width, h.Height), SwapsAxes(origin), p, margin: 2, out int chosen);
             return chosen;
@@ -169,35 +227,6 @@ public sealed class ImageTensorizer
         if (header is null) return null;
         if (origin == SKEncodedOrigin.TopLeft) return (w, h);
         return Orient(target!, w, h, origin, s);
-    }
-
-    /// <summary>Whether JPEGs are decoded with libvips in this process (false: SkiaSharp, see <see cref="JpegDecoderFailure"/>).</summary>
-    public static bool UsesLibvips => VipsJpegDecoder.Available;
-
-    /// <summary>Why libvips could not be loaded (null when it is used).</summary>
-    public static string? JpegDecoderFailure => VipsJpegDecoder.Failure;
-
-    /// <summary>libvips path; null when the JPEG is of a kind left to SkiaSharp (CMYK, 16-bit...).</summary>
-    private (int Width, int Height)? DecodeWithVips(string path, int length, Preprocessing p, Scratch s)
-    {
-        var stored = SKEncodedOrigin.TopLeft;
-        var header = VipsJpegDecoder.Decode(path, s.File.AsSpan(0, length), h =>
-        {
-            CheckSize(path, h.Width, h.Height);
-            stored = (SKEncodedOrigin)h.Orientation;
-            if (!h.Supported) return 0;
-            if (!Options.ScaledJpegDecode) return 1;
-            var origin = (SKEncodedOrigin)h.Orientation;
-            // libjpeg's scaled size: ceil(size * scale).
-            ChooseJpegScale([1, 2, 4], m => new SKSizeI((h.Width * m + 7) / 8, (h.Height * m + 7) / 8),
-                new SKSizeI(h.Width, h.Height), SwapsAxes(origin), p, margin: 2, out int chosen);
-            return 8 / chosen;
-        }, bytes => stored != SKEncodedOrigin.TopLeft ? s.Rent(ref s.Oriented, bytes) : s.Rent(ref s.Pixels, bytes),
-        out var target, out int w, out int h);
-        if (header is not { } hd) return null;
-        var o = (SKEncodedOrigin)hd.Orientation;
-        if (o == SKEncodedOrigin.TopLeft) return (w, h);
-        return Orient(target!, w, h, o, s);
     }
 
     private static bool SwapsAxes(SKEncodedOrigin origin) => Upright.SwapsAxes(origin);
@@ -216,7 +245,7 @@ public sealed class ImageTensorizer
     /// <summary>Bytes Skia reads to recognise a format before it decides between "unknown" and "incomplete".</summary>
     private const int SkiaSniffBytes = 32;
 
-    private (int Width, int Height) DecodeWithSkia(string path, int length, Preprocessing p, Scratch s)
+    private (int Width, int Height) DecodeWithSkia(string path, int length, Preprocessing? p, Scratch s)
     {
         using var data = SKData.CreateCopy(s.File.AsSpan(0, length));
         using var stream = new SKMemoryStream(data);
@@ -240,7 +269,7 @@ public sealed class ImageTensorizer
 
         var origin = codec.EncodedOrigin;
         var size = new SKSizeI(info.Width, info.Height);
-        if (Options.ScaledJpegDecode && codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
+        if (Options.ScaledJpegDecode && p is not null && codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
             size = ChooseJpegScale([1, 2, 4], m => codec.GetScaledDimensions(m / 8f), size, SwapsAxes(origin), p, margin: 2, out _);
 
         bool opaque = info.AlphaType == SKAlphaType.Opaque;

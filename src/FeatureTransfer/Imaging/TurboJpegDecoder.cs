@@ -56,9 +56,6 @@ internal static partial class TurboJpegDecoder
         }
     }
 
-    /// <summary>Header of a JPEG as TurboJPEG reads it.</summary>
-    public readonly record struct Header(int Width, int Height, int Orientation);
-
     /// <summary>
     /// Reads the header; returns null when this JPEG is left to the other decoders (CMYK/YCCK, or a header TurboJPEG
     /// refuses: those decoders then report the reason as before). Otherwise <paramref name="choose"/> validates the
@@ -66,7 +63,7 @@ internal static partial class TurboJpegDecoder
     /// from <paramref name="rent"/>, in stored orientation.
     /// </summary>
     /// <exception cref="InvalidImageException">The data ends before the last pixel, or is corrupt.</exception>
-    public static unsafe Header? Decode(string path, ReadOnlySpan<byte> data, Func<Header, int> choose, Func<int, byte[]> rent,
+    public static unsafe JpegHeader? Decode(string path, ReadOnlySpan<byte> data, Func<JpegHeader, int> choose, Func<int, byte[]> rent,
         out byte[]? rgbx, out int width, out int height)
     {
         rgbx = null;
@@ -77,8 +74,9 @@ internal static partial class TurboJpegDecoder
         {
             if (tjDecompressHeader3(handle, src, (nuint)data.Length, &w, &h, &subsamp, &colorspace) != 0) return null;
             if (colorspace is ColorspaceCmyk or ColorspaceYcck) return null;
-            var header = new Header(w, h, ExifOrientation.Read(data));
+            var header = new JpegHeader(w, h, ExifOrientation.Read(data));
             int m = choose(header);
+            if (m == 0) return null;
             width = m == 8 ? w : (w * m + 7) / 8; // TJSCALED: ceil(size * M / 8)
             height = m == 8 ? h : (h * m + 7) / 8;
             var dst = rent(checked(width * height * 4));

@@ -66,22 +66,19 @@ internal static class VipsJpegDecoder
     /// <summary>JPEG signature (SOI followed by a marker).</summary>
     public static bool IsJpeg(ReadOnlySpan<byte> data) => data.Length >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
 
-    /// <summary>Header of a JPEG opened by libvips (pixels not decoded yet).</summary>
-    public readonly record struct Header(int Width, int Height, int Bands, int Orientation, bool Supported);
-
     /// <summary>
     /// Opens <paramref name="data"/> (header only: libvips decodes lazily), hands the header to <paramref name="choose"/>
-    /// which validates it and returns the shrink factor (1, 2, 4 or 8) or 0 to decline (then returns null), then decodes
+    /// which validates it and returns the scale numerator M (decode at M/8: 8, 4, 2 or 1) or 0 to decline (then returns null), then decodes
     /// into <paramref name="rgba"/> (RGBA8888, stored orientation; the buffer is grown through <paramref name="rent"/>).
     /// </summary>
     /// <exception cref="InvalidImageException">Truncated or corrupt data.</exception>
-    public static Header? Decode(string path, ReadOnlySpan<byte> data, Func<Header, int> choose, Func<int, byte[]> rent, out byte[]? rgba, out int width, out int height)
+    public static JpegHeader? Decode(string path, ReadOnlySpan<byte> data, Func<JpegHeader, int> choose, Func<int, byte[]> rent, out byte[]? rgba, out int width, out int height)
     {
         rgba = null;
         width = height = 0;
         using var source = Source.NewFromMemory(data);
-        Header header;
-        int shrink;
+        JpegHeader header;
+        int shrink, bands;
         Image? image = null;
         try
         {
@@ -91,9 +88,11 @@ internal static class VipsJpegDecoder
             bool supported = image.Format == Enums.BandFormat.Uchar
                 && (image.Bands == 3 && image.Interpretation == Enums.Interpretation.Srgb
                     || image.Bands == 1 && image.Interpretation == Enums.Interpretation.Bw);
-            header = new Header(image.Width, image.Height, image.Bands, orientation, supported);
-            shrink = choose(header);
-            if (shrink == 0) return null;
+            header = new JpegHeader(image.Width, image.Height, orientation, supported);
+            bands = image.Bands;
+            int m = choose(header);
+            if (m == 0) return null;
+            shrink = 8 / m; // libvips' shrink-on-load factor
             if (shrink != 1)
             {
                 image.Dispose();
@@ -109,8 +108,8 @@ internal static class VipsJpegDecoder
                 try
                 {
                     pixels = image.WriteToMemory(out ulong size);
-                    if (size != (ulong)n * (ulong)header.Bands)
-                        throw new InvalidImageException(path, $"libvips returned {size} bytes for {width}x{height}x{header.Bands}");
+                    if (size != (ulong)n * (ulong)bands)
+                        throw new InvalidImageException(path, $"libvips returned {size} bytes for {width}x{height}x{bands}");
                 }
                 catch (VipsException e)
                 {
@@ -121,7 +120,7 @@ internal static class VipsJpegDecoder
                 {
                     fixed (byte* dst = rgba)
                     {
-                        if (header.Bands == 3) ExpandRgb((byte*)pixels, (uint*)dst, n);
+                        if (bands == 3) ExpandRgb((byte*)pixels, (uint*)dst, n);
                         else ExpandGray((byte*)pixels, (uint*)dst, n);
                     }
                 }

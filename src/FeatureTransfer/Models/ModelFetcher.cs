@@ -52,7 +52,7 @@ public sealed class ModelFetcher(HttpClient? http = null)
                 throw new ModelFetchException($"checksum mismatch for '{entry.Name}': expected sha256 {entry.Sha256}, got {actual}; the download was removed", entry.Url);
             }
         }
-        File.Move(partial, target, overwrite: true);
+        Onnx.IO.AtomicFile.Commit(partial, target);
         return target;
     }
 

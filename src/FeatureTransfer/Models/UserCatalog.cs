@@ -53,7 +53,7 @@ public static class UserCatalog
         foreach (var old in models.Where(m => string.Equals((string?)m?["name"], name, StringComparison.OrdinalIgnoreCase)).ToList()) models.Remove(old);
         models.Add(JsonSerializer.SerializeToNode(entry, WriteOptions));
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(catalogPath))!);
-        AtomicFile.WriteAllText(catalogPath, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        Onnx.IO.AtomicFile.WriteAllText(catalogPath, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         return entry;
     }
 

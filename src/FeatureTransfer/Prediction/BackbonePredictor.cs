@@ -4,6 +4,7 @@ using FeatureTransfer.Extraction;
 using FeatureTransfer.Models;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Prediction;
 
@@ -81,28 +82,20 @@ public static class BackbonePredictor
     public static void WriteCsv(string path, IReadOnlyList<ImagePrediction> predictions)
     {
         int k = predictions.Count == 0 ? 0 : predictions.Max(p => p.Top.Count);
-        var tmp = path + $".tmp-{Environment.ProcessId}";
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var csv = CsvWriter.Create(File.Create(tmp), new CsvWriterOptions { Injection = CsvInjection.Escape }, leaveOpen: false))
+            using var csv = CsvWriter.Create(stream, new CsvWriterOptions { Injection = CsvInjection.Escape }, leaveOpen: true);
+            csv.WriteField("id");
+            csv.WriteField("label");
+            for (int i = 1; i <= k; i++) { csv.WriteField($"top{i}"); csv.WriteField($"p{i}"); }
+            csv.EndRecord();
+            foreach (var p in predictions)
             {
-                csv.WriteField("id");
-                csv.WriteField("label");
-                for (int i = 1; i <= k; i++) { csv.WriteField($"top{i}"); csv.WriteField($"p{i}"); }
+                csv.WriteField(p.Id);
+                csv.WriteField(p.Label ?? "");
+                foreach (var s in p.Top) { csv.WriteField(s.Label); csv.WriteField(s.Probability, "G6"); }
                 csv.EndRecord();
-                foreach (var p in predictions)
-                {
-                    csv.WriteField(p.Id);
-                    csv.WriteField(p.Label ?? "");
-                    foreach (var s in p.Top) { csv.WriteField(s.Label); csv.WriteField(s.Probability, "G6"); }
-                    csv.EndRecord();
-                }
             }
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        });
     }
 }

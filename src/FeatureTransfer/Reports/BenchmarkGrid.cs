@@ -136,9 +136,7 @@ public static class BenchmarkGrid
                 foreach (var w in todo)
                 {
                     ct.ThrowIfCancellationRequested();
-                    var grid = ModelSelection.CrossValidateGrid(preset.Train, [w.N], [w.H], selection, null, layers, ct, out _);
-                    var best = grid[0];
-                    foreach (var g in grid) if (ModelSelection.Better(g.Cv.Mean, g.Head, best.Cv.Mean, best.Head, sameFeatures: true)) best = g;
+                    var best = CrossValidation.Best(ModelSelection.CrossValidateGrid(preset.Train, [w.N], [w.H], selection, null, layers, ct, out _));
                     var fit = Stopwatch.StartNew();
                     var head = HeadTrainer.Train(preset.Train, w.N, best.Head with { CvFolds = 0 }, null, ct);
                     fit.Stop();

@@ -35,14 +35,12 @@ public static class Evaluation
         var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i, StringComparer.Ordinal);
         int k = classes.Count;
         var confusion = Enumerable.Range(0, k).Select(_ => new int[k]).ToArray();
-        int labelled = 0, unlabelled = 0, correct = 0;
+        int labelled = 0, unlabelled = 0;
         for (int r = 0; r < truth.Count; r++)
         {
             if (truth[r] is not { } t) { unlabelled++; continue; }
             labelled++;
-            int p = predictions.Predicted[r];
-            confusion[index[t]][p]++;
-            if (index[t] == p) correct++;
+            confusion[index[t]][predictions.Predicted[r]]++;
         }
         var perClass = new List<ClassMetrics>();
         var f1s = new List<double>();
@@ -58,8 +56,36 @@ public static class Evaluation
             if (support > 0 || predicted > 0) f1s.Add(f1);
         }
         return new EvaluationResult(
-            labelled == 0 ? double.NaN : (double)correct / labelled,
+            Accuracy(truth, predictions.Classes, predictions.Predicted),
             f1s.Count == 0 ? double.NaN : f1s.Average(),
             perClass, classes, confusion, labelled, unlabelled);
     }
+
+    /// <summary>
+    /// Share of the labelled rows predicted right (NaN when no row is labelled): the one accuracy count of the toolkit
+    /// (test metrics, cross-validation folds, fine-tuning). <paramref name="isCorrect"/> gives, per row, whether the
+    /// prediction is right, or null for a row without a true label (not scored).
+    /// </summary>
+    public static double Accuracy(int rows, Func<int, bool?> isCorrect)
+    {
+        var (correct, labelled) = Count(rows, isCorrect);
+        return labelled == 0 ? double.NaN : (double)correct / labelled;
+    }
+
+    /// <summary>Rows predicted right and rows scored (those with a true label); see <see cref="Accuracy(int, Func{int, bool?})"/>.</summary>
+    public static (int Correct, int Labelled) Count(int rows, Func<int, bool?> isCorrect)
+    {
+        int labelled = 0, correct = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            if (isCorrect(r) is not { } right) continue;
+            labelled++;
+            if (right) correct++;
+        }
+        return (correct, labelled);
+    }
+
+    /// <summary>Accuracy of predicted class indices into <paramref name="classes"/> against true labels (null = not scored).</summary>
+    public static double Accuracy(IReadOnlyList<string?> truth, IReadOnlyList<string> classes, IReadOnlyList<int> predicted)
+        => Accuracy(truth.Count, r => truth[r] is { } t ? string.Equals(classes[predicted[r]], t, StringComparison.Ordinal) : null);
 }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Reports;
 
@@ -150,10 +151,5 @@ public static class EvaluationReport
     internal static void WriteJson(string path, object value)
         => WriteText(path, JsonSerializer.Serialize(value, ProvenanceJson.Options));
 
-    internal static void WriteText(string path, string text)
-    {
-        var temp = FeatureFiles.TempPathBeside(Path.GetFullPath(path));
-        File.WriteAllText(temp, text, new UTF8Encoding(false));
-        File.Move(temp, path, overwrite: true);
-    }
+    internal static void WriteText(string path, string text) => AtomicFile.WriteAllText(path, text);
 }

@@ -276,13 +276,9 @@ public static class ModelSelection
     {
         CandidateResult? best = null;
         foreach (var c in candidates)
-            if (best is null || Better(c.Cv.Mean, c.Head, best.Cv.Mean, best.Head, c.Layers == best.Layers && c.Norm == best.Norm)) best = c;
+            if (best is null || CrossValidation.Better(c.Cv.Mean, c.Head, best.Cv.Mean, best.Head, c.Layers == best.Layers && c.Norm == best.Norm)) best = c;
         return best;
     }
-
-    /// <summary>True when a CV mean (and head) beats the best so far; <paramref name="sameFeatures"/>: same layers and normalization.</summary>
-    internal static bool Better(double mean, HeadOptions head, double bestMean, HeadOptions bestHead, bool sameFeatures)
-        => mean > bestMean + 1e-12 || (sameFeatures && Math.Abs(mean - bestMean) <= 1e-12 && HeadOptions.PreferOnTie(head, bestHead));
 
     internal static bool SameConfig(CandidateResult a, CandidateResult b) => a.Layers == b.Layers && a.Norm == b.Norm && a.Head == b.Head;
 
@@ -293,9 +289,7 @@ public static class ModelSelection
     internal static BaselineResult RawBaseline(LayerFeatures raw, HeadKind kind, SelectionOptions options, IProgress<string>? progress, CancellationToken ct, bool fast)
     {
         var rawNorm = NormRecipe.Standardize;
-        var grid = CrossValidateGrid(raw.Train, [rawNorm], [kind], options, progress, raw.Name, ct, out _);
-        var best = grid[0];
-        foreach (var g in grid) if (Better(g.Cv.Mean, g.Head, best.Cv.Mean, best.Head, sameFeatures: true)) best = g;
+        var best = CrossValidation.Best(CrossValidateGrid(raw.Train, [rawNorm], [kind], options, progress, raw.Name, ct, out _));
         double accuracy;
         if (fast) accuracy = TestAccuracy(raw, rawNorm, best.Head, options, ct);
         else
@@ -329,149 +323,20 @@ public static class ModelSelection
         var (z, zTest, dim) = RowSpace.Coordinates(gram, n, trainRows, testRows);
         var table = RowSpace.Table(train, trainRows, z, dim);
         var fitted = HeadTrainer.FitNormalized(table, z, y, classes, RowSpace.Identity(table, options.Normalization), head with { CvFolds = 0 }, ct, scoringOnly: true);
-        var predicted = fitted.PredictNormalized(zTest, test.Rows);
-        int labelled = 0, correct = 0;
-        for (int i = 0; i < test.Rows; i++)
-        {
-            if (test.Labels[i] is not { } l) continue;
-            labelled++;
-            if (classes[predicted[i]] == l) correct++;
-        }
-        return labelled == 0 ? double.NaN : (double)correct / labelled;
+        return Evaluation.Accuracy(test.Labels, classes, fitted.PredictNormalized(zTest, test.Rows));
     }
 
-    private static double Accuracy(HeadPredictions p, FeatureTable t)
-    {
-        int labelled = 0, correct = 0;
-        for (int i = 0; i < t.Rows; i++)
-        {
-            if (t.Labels[i] is not { } l) continue;
-            labelled++;
-            if (p.PredictedLabel(i) == l) correct++;
-        }
-        return labelled == 0 ? double.NaN : (double)correct / labelled;
-    }
+    private static double Accuracy(HeadPredictions p, FeatureTable t) => Evaluation.Accuracy(t.Labels, p.Classes, p.Predicted);
 
     /// <summary>
-    /// CV of every (norm, head, l2) on one table. Folds are the same for every candidate (same seed, same rows). The
-    /// normalization is fitted once per (fold, norm) on the fold's training rows (once in all for <c>none</c> and
-    /// <c>l2</c>, which have no fitted statistics) and shared by all heads. Linear heads on folds with fewer rows than
-    /// features are trained on the rows' coordinates in their own span (<see cref="RowSpace"/>, exact up to float
-    /// rounding) unless <see cref="SelectionOptions.RowSpaceCv"/> is off.
+    /// CV of every (norm, head, l2) on one table with the selection's folds, repeats and shortcuts
+    /// (<see cref="CrossValidation.Grid"/>): each head's L2 grid, or <see cref="SelectionOptions.L2"/> when fixed.
     /// </summary>
-    internal static List<(NormRecipe Norm, HeadOptions Head, CvResult Cv, double Seconds)> CrossValidateGrid(FeatureTable train,
-        IReadOnlyList<NormRecipe> norms, IReadOnlyList<HeadKind> heads, SelectionOptions options, IProgress<string>? progress,
-        string name, CancellationToken ct, out int folds)
+    internal static List<CvScore> CrossValidateGrid(FeatureTable train, IReadOnlyList<NormRecipe> norms, IReadOnlyList<HeadKind> heads,
+        SelectionOptions options, IProgress<string>? progress, string name, CancellationToken ct, out int folds)
     {
-        var (_, y) = HeadTrainer.Classes(train);
-        folds = StratifiedKFold.UsableFolds(y, options.Folds);
-        int k = folds;
-        var configs = new List<HeadOptions>();
-        foreach (var kind in heads)
-        {
-            var baseOptions = options.HeadDefaults with { Kind = kind, CvFolds = 0, Seed = options.Seed };
-            // auto resolves on the whole table, so every fold (row-space or not) and the final fit use the same solver.
-            if (kind == HeadKind.Svm) baseOptions = baseOptions with { SvmSolver = baseOptions.EffectiveSvmSolver(train.Rows, train.Dimension) };
-            if (!kind.IsLinear()) configs.Add(baseOptions with { L2 = null });
-            else if (options.L2 is { } fixedL2) configs.Add(baseOptions with { L2 = fixedL2 });
-            else foreach (var l2 in baseOptions.EffectiveL2Grid) configs.Add(baseOptions with { L2 = l2 });
-        }
-        // Repeat r deals the folds with seed Seed + r (repeat 0 = the single k-fold split); every candidate sees the same splits.
-        var foldRows = new List<(int[] Train, int[] Val)>();
-        for (int r = 0; r < options.EffectiveCvRepeats(train.Rows); r++)
-        {
-            var assignment = StratifiedKFold.Assign(y, k, options.Seed + r);
-            for (int f = 0; f < k; f++)
-                foldRows.Add((Enumerable.Range(0, train.Rows).Where(i => assignment[i] != f).ToArray(),
-                              Enumerable.Range(0, train.Rows).Where(i => assignment[i] == f).ToArray()));
-        }
-        int splits = foldRows.Count;
-        bool rowSpace = options.RowSpaceCv && configs.Any(c => c.Kind.IsLinear())
-            && foldRows.All(fr => RowSpace.Worthwhile(fr.Train.Length, train.Dimension, train.Rows));
-
-        var accs = new double?[norms.Count, configs.Count, splits];
-        var seconds = new double[norms.Count, configs.Count, splits];
-        var grams = rowSpace ? new RowSpace.GramSource(train, options.Normalization) : null;
-        // Folds run at once (one per core): each fold is independent, and a linear fit is single-threaded ML.NET work
-        // (tree heads use their own threads, so they keep folds in turn).
-        var parallel = new ParallelOptions
-        {
-            MaxDegreeOfParallelism = options.Parallel && configs.All(c => c.Kind.IsLinear()) ? Environment.ProcessorCount : 1,
-            CancellationToken = ct,
-        };
-        for (int n = 0; n < norms.Count; n++)
-        {
-            var recipe = norms[n];
-            // none and l2 are row-wise maps without fitted statistics: one normalization (and one Gram matrix) serves every fold.
-            FittedNormalization? shared = recipe.Standardizes() ? null : FittedNormalization.Fit(train, recipe, options.Normalization, ct);
-            // The rows normalized once for all folds (none, l2), when some head is fitted on the features themselves.
-            float[]? sharedX = shared is not null && configs.Any(c => !(rowSpace && c.Kind.IsLinear())) ? shared.Apply(train.Data, train.Rows, ct) : null;
-            Parallel.For(0, splits, parallel, f =>
-            {
-                var (trainRows, valRows) = foldRows[f];
-                if (valRows.Length == 0) return;
-                var sw = Stopwatch.StartNew();
-                var fTrain = train.SelectRows(trainRows);
-                var fVal = train.SelectRows(valRows);
-                var (classes, fy) = HeadTrainer.Classes(fTrain);
-                float[]? gram = grams?.For(recipe, trainRows, ct);
-                // The normalization object itself is needed only when some head is fitted on the features directly.
-                FittedNormalization? fitted = shared;
-                FittedNormalization Norm() => fitted ??= FittedNormalization.Fit(fTrain, recipe, options.Normalization, ct);
-                (float[] X, float[] XVal)? direct = null;
-                (FeatureTable Table, float[] Val, FittedNormalization Norm)? coords = null;
-                double prepSeconds = sw.Elapsed.TotalSeconds;
-                for (int h = 0; h < configs.Count; h++)
-                {
-                    ct.ThrowIfCancellationRequested();
-                    sw.Restart();
-                    int[] predicted;
-                    if (rowSpace && configs[h].Kind.IsLinear())
-                    {
-                        if (coords is null)
-                        {
-                            var (z, zVal, dim) = RowSpace.Coordinates(gram!, train.Rows, trainRows, valRows);
-                            var table = RowSpace.Table(train, trainRows, z, dim);
-                            coords = (table, zVal, RowSpace.Identity(table, options.Normalization));
-                        }
-                        var c = coords.Value;
-                        var head = HeadTrainer.FitNormalized(c.Table, c.Table.Data, fy, classes, c.Norm, configs[h], ct, scoringOnly: true);
-                        predicted = head.PredictNormalized(c.Val, valRows.Length);
-                    }
-                    else
-                    {
-                        if (direct is null)
-                        {
-                            if (sharedX is not null) direct = (train.SelectRowsOf(sharedX, trainRows), train.SelectRowsOf(sharedX, valRows));
-                            else direct = (Norm().Apply(fTrain.Data, fTrain.Rows, ct), Norm().Apply(fVal.Data, fVal.Rows, ct));
-                        }
-                        var head = HeadTrainer.FitNormalized(fTrain, direct.Value.X, fy, classes, Norm(), configs[h], ct, scoringOnly: true);
-                        predicted = head.PredictNormalized(direct.Value.XVal, fVal.Rows);
-                    }
-                    int correct = 0;
-                    for (int i = 0; i < fVal.Rows; i++) if (classes[predicted[i]] == fVal.Labels[i]) correct++;
-                    accs[n, h, f] = (double)correct / fVal.Rows;
-                    seconds[n, h, f] = sw.Elapsed.TotalSeconds + prepSeconds / configs.Count;
-                }
-            });
-            progress?.Report($"{name}: {NormRecipes.Name(recipe)} done ({folds} folds{(splits > folds ? $" x {splits / folds} repeats" : "")} x {configs.Count} head settings{(rowSpace ? ", row-space fits" : "")})");
-        }
-        var result = new List<(NormRecipe, HeadOptions, CvResult, double)>();
-        for (int n = 0; n < norms.Count; n++)
-            for (int h = 0; h < configs.Count; h++)
-            {
-                var foldAccuracies = Enumerable.Range(0, splits).Where(f => accs[n, h, f] is not null).Select(f => accs[n, h, f]!.Value).ToList();
-                result.Add((norms[n], configs[h], new CvResult(foldAccuracies), Enumerable.Range(0, splits).Sum(f => seconds[n, h, f])));
-            }
-        return result;
-    }
-
-    /// <summary>Rows <paramref name="rows"/> of a row-major matrix with <paramref name="t"/>'s dimension.</summary>
-    private static float[] SelectRowsOf(this FeatureTable t, float[] x, int[] rows)
-    {
-        int d = t.Dimension;
-        var r = new float[rows.Length * d];
-        for (int i = 0; i < rows.Length; i++) x.AsSpan(rows[i] * d, d).CopyTo(r.AsSpan(i * d, d));
-        return r;
+        var settings = heads.SelectMany(kind => CrossValidation.Settings(options.HeadDefaults with { Kind = kind, Seed = options.Seed }, options.L2)).ToList();
+        var plan = new CvPlan(options.Folds, options.EffectiveCvRepeats(train.Rows), options.Seed, options.Normalization, options.RowSpaceCv, options.Parallel);
+        return CrossValidation.Grid(train, norms, settings, plan, progress, name, ct, out folds);
     }
 }

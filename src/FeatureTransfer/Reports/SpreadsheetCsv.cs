@@ -1,4 +1,5 @@
 using CsvHelper;
+using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Reports;
 
@@ -15,39 +16,28 @@ public static class SpreadsheetCsv
     /// <summary>Writes rows (header first) atomically: into a temporary file, then renamed into place.</summary>
     public static void Write(string path, IReadOnlyList<string> header, IEnumerable<object?[]> rows)
     {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = Features.FeatureFiles.TempPathBeside(full);
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = File.Create(temp))
-            using (var csv = CsvWriter.Create(stream, Options))
+            using var csv = CsvWriter.Create(stream, Options, leaveOpen: true);
+            foreach (var h in header) csv.WriteField(h);
+            csv.EndRecord();
+            foreach (var row in rows)
             {
-                foreach (var h in header) csv.WriteField(h);
-                csv.EndRecord();
-                foreach (var row in rows)
+                foreach (var cell in row)
                 {
-                    foreach (var cell in row)
+                    switch (cell)
                     {
-                        switch (cell)
-                        {
-                            case null: csv.WriteField(""); break;
-                            case float f: csv.WriteField(f, ""); break;
-                            case double d: csv.WriteField(d, ""); break;
-                            case int i: csv.WriteField(i, ""); break;
-                            case long l: csv.WriteField(l, ""); break;
-                            case bool b: csv.WriteField(b ? "true" : "false"); break;
-                            default: csv.WriteField(cell.ToString()); break;
-                        }
+                        case null: csv.WriteField(""); break;
+                        case float f: csv.WriteField(f, ""); break;
+                        case double d: csv.WriteField(d, ""); break;
+                        case int i: csv.WriteField(i, ""); break;
+                        case long l: csv.WriteField(l, ""); break;
+                        case bool b: csv.WriteField(b ? "true" : "false"); break;
+                        default: csv.WriteField(cell.ToString()); break;
                     }
-                    csv.EndRecord();
                 }
+                csv.EndRecord();
             }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        });
     }
 }

@@ -53,7 +53,7 @@ public class ExportParityTests(ITestOutputHelper output)
         var prePath = dir.File("classifier-pre.onnx");
         OnnxModelFile.Save(ClassifierExporter.Build(FashionSource, head, new ExportOptions { WithPreprocessing = true }), prePath);
         using var session = new InferenceSession(prePath);
-        var pixels = test.Items.SelectMany(i => ExportedClassifier.DecodeRgb(i).Pixels).ToArray();
+        var pixels = test.Items.SelectMany(i => new ImageTensorizer().DecodeRgb(i).Pixels).ToArray();
         using var input = OrtValue.CreateTensorValueFromMemory(pixels, [test.Items.Count, 28, 28, 3]);
         using var runOptions = new RunOptions();
         using var outs = session.Run(runOptions, [ClassifierGraph.ImageInput], [input], [ClassifierGraph.LabelOutput, ClassifierGraph.ScoresOutput]);
@@ -146,7 +146,7 @@ public class ExportParityTests(ITestOutputHelper output)
             {
                 var expected = new float[p.TensorLength];
                 tensorizer.Write(item, p, expected);
-                var (pixels, w, h) = ExportedClassifier.DecodeRgb(item);
+                var (pixels, w, h) = tensorizer.DecodeRgb(item);
                 using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, h, w, 3]);
                 using var runOptions = new RunOptions();
                 using var outs = session.Run(runOptions, [ClassifierGraph.ImageInput], [input], ["pixels"]);
@@ -184,7 +184,7 @@ public class ExportParityTests(ITestOutputHelper output)
             var item = new ImageItem(Path.GetFileName(file), null, file);
             var expected = new float[p.TensorLength];
             tensorizer.Write(item, p, expected);
-            var (pixels, w, h) = ExportedClassifier.DecodeRgb(item);
+            var (pixels, w, h) = tensorizer.DecodeRgb(item);
             using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, h, w, 3]);
             using var runOptions = new RunOptions();
             using var outs = session.Run(runOptions, [ClassifierGraph.ImageInput], [input], ["pixels"]);

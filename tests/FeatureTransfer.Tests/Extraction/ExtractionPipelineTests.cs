@@ -145,6 +145,7 @@ public class OutputFailureTests
         Assert.Contains("cannot write the output", e.Message);
         Assert.Contains("f.csv", e.Message);
         Assert.False(File.Exists(outFile));
+        Assert.Empty(Directory.GetFiles(disk.Path, "*.tmp", SearchOption.AllDirectories)); // AtomicFile's temporaries
         Assert.Empty(Directory.GetFiles(disk.Path, "*.tmp-*", SearchOption.AllDirectories));
     }
 

@@ -103,7 +103,7 @@ public class RowSpaceTests
             if (direct[i].Cv.FoldAccuracies.SequenceEqual(fast[i].Cv.FoldAccuracies)) identical++;
         }
         Assert.True(identical >= fast.Count * 8 / 10, $"{identical} of {fast.Count} candidates have identical fold accuracies");
-        static int Best(List<(NormRecipe Norm, HeadOptions Head, CvResult Cv, double Seconds)> g)
+        static int Best(List<CvScore> g)
             => Enumerable.Range(0, g.Count).Aggregate(0, (b, i) => g[i].Cv.Mean > g[b].Cv.Mean + 1e-12 ? i : b);
         Assert.Equal(direct[Best(direct)].Cv.Mean, fast[Best(fast)].Cv.Mean, 2);
     }
