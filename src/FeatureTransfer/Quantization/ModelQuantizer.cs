@@ -37,13 +37,13 @@ public static class ModelQuantizer
         options ??= new QuantizeOptions();
         if (options.CalibrationImages <= 0) throw new InvalidOptionException("--calibration-images must be positive");
         if (options.HoldoutImages < 0) throw new InvalidOptionException("--holdout-images must be 0 or more");
-        if (options.Percentile is <= 50 or > 100) throw new InvalidOptionException("--percentile must lie in (50, 100]");
+        if (options.Percentile is <= 50 or >= 100) throw new InvalidOptionException("--percentile must be in (50, 100)");
         if (!outputPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) throw new InvalidOptionException($"--out must be an .onnx file, not '{outputPath}'");
         if (Path.GetFullPath(outputPath) == Path.GetFullPath(modelPath)) throw new InvalidOptionException("--out must differ from --model");
 
         var model = OnnxModelFile.Load(modelPath);
+        var plan = QuantizationPlan.Create(model, modelPath); // a graph it cannot quantize is refused before any image is read
         var preprocessing = ModelPreprocessing.Resolve(modelPath, model, options.Preprocessing);
-        var plan = QuantizationPlan.Create(model, modelPath);
 
         var data = DatasetLoader.Open(calibrationData, dataOptions, cancellationToken).RequireItems(calibrationData, dataOptions, "calibration images");
         var shuffled = Shuffle(data.Items, options.Seed);
