@@ -46,6 +46,7 @@ internal static class FloatGraphPreparation
         var inits = new HashSet<string>(g.Initializer.Select(i => i.Name), StringComparer.Ordinal);
         foreach (var i in g.Input.Where(i => inits.Contains(i.Name)).ToList()) g.Input.Remove(i);
         RemoveDropout(g);
+        BypassConstantIdentity(g);
         FoldBatchNorm(g);
         var live = new HashSet<string>(g.Node.SelectMany(n => n.Output).Concat(g.Input.Select(i => i.Name)), StringComparer.Ordinal);
         foreach (var v in g.ValueInfo.Where(v => !live.Contains(v.Name)).ToList()) g.ValueInfo.Remove(v);
@@ -94,6 +95,23 @@ internal static class FloatGraphPreparation
                 for (int i = 0; i < n.Input.Count; i++) if (n.Input[i] == y) n.Input[i] = x;
             g.Node.Remove(d);
         }
+    }
+
+    /// <summary>
+    /// Identity of a weight (PyTorch's exporter writes one per shared or renamed parameter): its readers read the weight
+    /// itself, so that a Conv/Gemm sees a constant weight it can quantize.
+    /// </summary>
+    private static void BypassConstantIdentity(GraphProto g)
+    {
+        var index = new GraphIndex(g);
+        var outputs = new HashSet<string>(g.Output.Select(o => o.Name), StringComparer.Ordinal);
+        var bypass = g.Node.Where(n => n.OpType == "Identity" && index.ConstantValue(n.Input[0]) is not null && !outputs.Contains(n.Output[0]))
+            .ToDictionary(n => n.Output[0], n => n.Input[0], StringComparer.Ordinal);
+        if (bypass.Count == 0) return;
+        foreach (var n in g.Node)
+            for (int i = 0; i < n.Input.Count; i++)
+                if (bypass.TryGetValue(n.Input[i], out var source)) n.Input[i] = source;
+        foreach (var n in g.Node.Where(n => n.OpType == "Identity" && bypass.ContainsKey(n.Output[0])).ToList()) g.Node.Remove(n);
     }
 
     /// <summary>Conv -> BatchNormalization (inference, constant statistics, Conv output read by the BN alone) becomes one Conv.</summary>
