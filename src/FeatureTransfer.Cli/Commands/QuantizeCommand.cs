@@ -56,6 +56,8 @@ internal static class QuantizeCommand
                 Console.Out.WriteLine(string.Create(c, $"parity on {p.Images} held-out images (cosine mean / 5th percentile, relative error):"));
                 foreach (var l in p.Layers)
                     Console.Out.WriteLine(string.Create(c, $"  {l.Preset,-10} {l.Fp32Tensor,-40} {l.CosineMean:F4} / {l.CosineP5:F4}  {l.RelativeErrorMean:F4}"));
+                foreach (var pr in p.Probes)
+                    Console.Out.WriteLine(string.Create(c, $"  probe {pr.Layers} + {pr.Norm} + {pr.Head}, {pr.Folds}-fold CV on {pr.Images} images: fp32 {pr.Fp32Accuracy:F4}, int8 {pr.Int8Accuracy:F4} ({pr.ChangePoints:+0.00;-0.00;0.00} points)"));
                 foreach (var n in p.Notes) CliRunner.Info($"note: {n}");
                 Console.Out.WriteLine($"report: {result.ParityMarkdownPath} and {result.ParityJsonPath}");
             }

@@ -90,14 +90,13 @@ public static class ModelQuantizer
         {
             var items = holdout.OrderBy(i => i.Id, StringComparer.Ordinal).ToList();
             var set = new ImageDataset(holdoutSource, items, data.Classes, DatasetLoader.ListingHash(items));
-            var (layers, images, notes) = await TransferParity.MeasureAsync(modelPath, outputPath, preprocessing.Value, set, cancellationToken).ConfigureAwait(false);
-            notes.Add("probe accuracy (cross-validated head, fp32 vs int8 features) is not part of this report yet: compare `ft run` on both models");
+            var (layers, probes, images, notes) = await TransferParity.MeasureAsync(modelPath, outputPath, preprocessing.Value, set, cancellationToken).ConfigureAwait(false);
             report = new ParityReport
             {
                 Model = Path.GetFullPath(modelPath), Quantized = Path.GetFullPath(outputPath), Holdout = holdoutSource, Images = images,
                 Calibration = $"{method}, {calibration.Count - skipped} images of {data.Source}",
                 QuantizedLayers = quantized.QuantizedLayers, TotalLayers = quantized.TotalLayers, QuantizedShare = quantized.LayerShare,
-                Layers = layers, Notes = notes,
+                Layers = layers, Probes = probes, Notes = notes,
             };
             string stem = outputPath[..^".onnx".Length];
             jsonPath = stem + ".parity.json";

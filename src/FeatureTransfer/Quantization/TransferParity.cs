@@ -19,6 +19,17 @@ namespace FeatureTransfer.Quantization;
 /// <param name="RelativeErrorMean">Mean over images of ||int8 - fp32|| / ||fp32||.</param>
 public sealed record LayerParity(string Preset, string Fp32Tensor, string Int8Tensor, int Width, double CosineMean, double CosineP5, double RelativeErrorMean);
 
+/// <summary>Cross-validated linear-probe accuracy on fp32 vs int8 features of the held-out images (same folds).</summary>
+/// <param name="Layers">bottleneck or fne.</param>
+/// <param name="Norm">Normalization fitted inside each fold.</param>
+/// <param name="Head">Head trained in each fold.</param>
+/// <param name="Folds">Stratified folds.</param>
+/// <param name="Images">Labelled images probed.</param>
+/// <param name="Fp32Accuracy">Mean fold accuracy on fp32 features.</param>
+/// <param name="Int8Accuracy">Mean fold accuracy on int8 features.</param>
+/// <param name="ChangePoints">(int8 - fp32) x 100.</param>
+public sealed record ProbeParity(string Layers, string Norm, string Head, int Folds, int Images, double Fp32Accuracy, double Int8Accuracy, double ChangePoints);
+
 /// <summary>The transfer-parity report of <c>ft quantize</c> (written as <c>M-int8.parity.json</c> and <c>.md</c>).</summary>
 public sealed record ParityReport
 {
@@ -40,6 +51,8 @@ public sealed record ParityReport
     public double QuantizedShare { get; init; }
     /// <summary>Bottleneck first, then every FNE layer.</summary>
     public IReadOnlyList<LayerParity> Layers { get; init; } = [];
+    /// <summary>Probe accuracy, fp32 vs int8 (empty when the held-out images are unlabelled or too few).</summary>
+    public IReadOnlyList<ProbeParity> Probes { get; init; } = [];
     /// <summary>What the report does not cover or could not match.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 
@@ -70,6 +83,13 @@ public sealed record ParityReport
         sb.AppendLine("|---|---|---|---:|---:|---:|---:|");
         foreach (var l in Layers)
             sb.AppendLine(c, $"| {l.Preset} | `{l.Fp32Tensor}` | `{l.Int8Tensor}` | {l.Width} | {l.CosineMean:F4} | {l.CosineP5:F4} | {l.RelativeErrorMean:F4} |");
+        if (Probes.Count > 0)
+        {
+            sb.AppendLine().AppendLine("| probe (cross-validated on the held-out images) | folds | images | fp32 accuracy | int8 accuracy | change (points) |");
+            sb.AppendLine("|---|---:|---:|---:|---:|---:|");
+            foreach (var p in Probes)
+                sb.AppendLine(c, $"| {p.Layers} + {p.Norm} + {p.Head} | {p.Folds} | {p.Images} | {p.Fp32Accuracy:F4} | {p.Int8Accuracy:F4} | {p.ChangePoints:+0.00;-0.00;0.00} |");
+        }
         if (Notes.Count > 0) sb.AppendLine().AppendLine(string.Join(Environment.NewLine, Notes.Select(n => "- " + n)));
         return sb.ToString();
     }
@@ -78,10 +98,14 @@ public sealed record ParityReport
 /// <summary>Measures fp32 vs int8 features (bottleneck and FNE, pooled as <c>ft extract</c> pools them) on held-out images.</summary>
 internal static class TransferParity
 {
-    public static async Task<(IReadOnlyList<LayerParity> Layers, int Images, List<string> Notes)> MeasureAsync(
+    /// <summary>Folds of the probe: 5 as <c>ft run</c>'s model selection, fewer when a class has fewer held-out images.</summary>
+    private const int ProbeFolds = 5;
+
+    public static async Task<(IReadOnlyList<LayerParity> Layers, IReadOnlyList<ProbeParity> Probes, int Images, List<string> Notes)> MeasureAsync(
         string fp32Path, string int8Path, Imaging.Preprocessing preprocessing, ImageDataset holdout, CancellationToken ct)
     {
         var layers = new List<LayerParity>();
+        var probes = new List<ProbeParity>();
         var notes = new List<string>();
         int images = 0;
         foreach (var preset in new[] { "bottleneck", "fne" })
@@ -94,6 +118,7 @@ internal static class TransferParity
             var rowsB = b.Ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i, StringComparer.Ordinal);
             var pairs = a.Ids.Select((id, i) => (i, j: rowsB.GetValueOrDefault(id, -1))).Where(p => p.j >= 0).ToList();
             images = pairs.Count;
+            probes.AddRange(Probe(preset, a.SelectRows(pairs.Select(p => p.i).ToList()), b.SelectRows(pairs.Select(p => p.j).ToList()), notes, ct));
             var ta = a.Layout.Taps;
             var tb = b.Layout.Taps;
             if (ta.Count != tb.Count || ta.Zip(tb).Any(p => p.First.Length != p.Second.Length))
@@ -127,6 +152,27 @@ internal static class TransferParity
                     cos.Length == 0 ? double.NaN : cos.Average(), p5, pairs.Count == 0 ? double.NaN : rel / pairs.Count));
             }
         }
-        return (layers, images, notes);
+        return (layers, probes, images, notes);
+    }
+
+    /// <summary>
+    /// A fixed probe per preset (bottleneck + standardize, FNE + the FNE discretization; linear SVM, ft run's default
+    /// head) cross-validated with the same stratified folds on fp32 and int8 features: how much int8 moves transfer accuracy.
+    /// </summary>
+    private static IEnumerable<ProbeParity> Probe(string preset, FeatureTable fp32, FeatureTable int8, List<string> notes, CancellationToken ct)
+    {
+        var labelled = fp32.Labels.All(l => !string.IsNullOrEmpty(l));
+        var counts = fp32.Labels.Where(l => l is not null).GroupBy(l => l).Select(g => g.Count()).ToList();
+        if (!labelled || counts.Count < 2 || counts.Min() < 2)
+        {
+            if (preset == "bottleneck") notes.Add("probe accuracy: the held-out images need labels of at least 2 classes with 2 images each; not measured");
+            yield break;
+        }
+        var norm = preset == "fne" ? Embedding.NormRecipe.Fne : Embedding.NormRecipe.Standardize;
+        var head = new Heads.HeadOptions { Kind = Heads.HeadKind.Svm };
+        int folds = Heads.StratifiedKFold.UsableFolds(Heads.HeadTrainer.Classes(fp32).Y, ProbeFolds);
+        var x = Heads.HeadTrainer.CrossValidate(fp32, norm, head, folds, seed: 0, ct: ct).Mean;
+        var y = Heads.HeadTrainer.CrossValidate(int8, norm, head, folds, seed: 0, ct: ct).Mean;
+        yield return new ProbeParity(preset, preset == "fne" ? "fne" : "standardize", "svm", folds, fp32.Rows, x, y, (y - x) * 100);
     }
 }

@@ -50,6 +50,21 @@ public class ModelQuantizerTests(QuantizedModelFixture models, ITestOutputHelper
     }
 
     [SharedFact]
+    public void The_probe_accuracy_of_int8_features_is_within_two_of_sixteen_images_of_fp32()
+    {
+        var p = models.SqueezeNet.Parity!;
+        Assert.Equal(["bottleneck", "fne"], p.Probes.Select(x => x.Layers));
+        foreach (var probe in p.Probes)
+        {
+            output.WriteLine($"{probe.Layers}: {probe.Folds}-fold fp32 {probe.Fp32Accuracy:F4} int8 {probe.Int8Accuracy:F4}");
+            Assert.Equal(16, probe.Images);
+            Assert.InRange(probe.Fp32Accuracy, 0.5, 1); // ants vs bees: the ImageNet features transfer
+            Assert.InRange(probe.ChangePoints, -12.5, 12.5);
+        }
+        Assert.Contains("| bottleneck + standardize + svm |", File.ReadAllText(models.SqueezeNet.ParityMarkdownPath!), StringComparison.Ordinal);
+    }
+
+    [SharedFact]
     public void Onnx_runtime_fuses_the_qdq_pairs_into_int8_convolutions_squeezenet() => Onnx_runtime_fuses_the_qdq_pairs_into_int8_convolutions("squeezenet");
 
     [DebianDataFact(TestPaths.FashionMnistDir)]
