@@ -75,7 +75,8 @@ public sealed class QuantizationPlan
                 shared[n.Output[0]] = shared.GetValueOrDefault(n.Input[0], n.Input[0]);
             }
         }
-        Layers = layers;
+        // A layer whose input stays float (it is also a graph output) keeps fp32 weights: no int8 kernel could run it.
+        Layers = layers.Where(l => set.Contains(l.Input[0])).ToList();
         TotalLayers = total;
         Activations = index.TopologicalOrder.SelectMany(n => n.Input.Concat(n.Output)).Where(set.Contains).Distinct().ToList();
         SharedWith = shared;
