@@ -22,6 +22,7 @@ internal static class HelpExamples
         ["data list"] = ["ft data list --data ../shared/datasets/hymenoptera_data --split train"],
         ["data check"] = ["ft data check --data ../shared/datasets/hymenoptera_data --model mobilenetv2-12-int8"],
         ["extract"] = ["ft extract -m ../shared/models/mobilenetv2-12-int8.onnx -d ../shared/datasets/hymenoptera_data/train --layers fne -o train.parquet"],
+        ["quantize"] = ["ft quantize -m ../shared/models/derived/SqueezeNet_fp32_from_fp16.onnx --calibrate ../shared/datasets/hymenoptera_data/train -o squeezenet-int8.onnx"],
         ["merge"] = ["ft merge part-0.parquet part-1.parquet -o all.parquet"],
         ["predict"] = ["ft predict -m ../shared/models/mobilenetv2-12-int8.onnx -d ../shared/datasets/hymenoptera_data/val --imagenet-top5"],
         ["run"] = ["ft run -m ../shared/models/mobilenetv2-12-int8.onnx --train ../shared/datasets/hymenoptera_data/train --test ../shared/datasets/hymenoptera_data/val -o runs/ants-bees"],

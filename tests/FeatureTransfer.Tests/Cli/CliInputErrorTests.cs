@@ -24,6 +24,7 @@ public class CliInputErrorTests
         ["data check"] = ["-d", Missing],
         ["extract"] = ["-d", Missing, "-o", "OUT/f.csv"],
         ["merge"] = [Missing + ".csv", "-o", "OUT/m.csv"],
+        ["quantize"] = ["--calibrate", Missing, "-o", "OUT/q.onnx"],
         ["predict"] = ["-d", Missing],
         ["run"] = ["--train", Missing, "--test", Missing, "-o", "OUT/run"],
         ["probe"] = ["--train", Missing, "--test", Missing, "-o", "OUT/probe"],
