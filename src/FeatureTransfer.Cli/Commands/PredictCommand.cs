@@ -70,7 +70,7 @@ internal static class PredictCommand
         {
             foreach (var p in predictions) Console.WriteLine($"{p.Id}\t{p.Predicted}");
         }
-        var (correct, labelled) = Reports.Evaluation.Count(predictions.Count, i => predictions[i].TrueLabel is { } t ? t == predictions[i].Predicted : null);
+        var (correct, labelled) = Heads.Evaluation.Count(predictions.Count, i => predictions[i].TrueLabel is { } t ? t == predictions[i].Predicted : null);
         if (labelled > 0)
             CliRunner.Info($"accuracy {correct / (double)labelled * 100:F2}% on {labelled:N0} labelled images");
         foreach (var s in skipped) CliRunner.Warn($"skipped {s.Path}: {s.Reason}");

@@ -176,7 +176,7 @@ public static class Metrics
 
     /// <summary>Rows of <paramref name="logits"/> (<paramref name="count"/> x <paramref name="classes"/>) whose argmax equals the label.</summary>
     public static long CountCorrect(float[] logits, long[] labels, int count, int classes)
-        => Reports.Evaluation.Count(count, k => Argmax(logits.AsSpan(k * classes, classes)) == labels[k]).Correct;
+        => Heads.Evaluation.Count(count, k => Argmax(logits.AsSpan(k * classes, classes)) == labels[k]).Correct;
 
     /// <summary>Predicted class of every sample: runs <paramref name="model"/> (one float input) in batches of 256.</summary>
     public static int[] Predict(ModelProto model, string input, float[] x, long[] sampleShape, int threads = 0)
@@ -216,6 +216,6 @@ public static class Metrics
     public static double Accuracy(ModelProto model, string input, float[] x, long[] y, long[] sampleShape, int threads = 0)
     {
         var p = Predict(model, input, x, sampleShape, threads);
-        return Reports.Evaluation.Accuracy(y.Length, i => p[i] == y[i]);
+        return Heads.Evaluation.Accuracy(y.Length, i => p[i] == y[i]);
     }
 }

@@ -199,7 +199,7 @@ public static class FineTuner
             var val = Tensorize(valItems, classes, pre, o.Val ?? "validation images", ct);
             var predicted = Metrics.Predict(final, inputName, val.X, sample, o.Threads);
             valPred = predicted;
-            valAcc = Reports.Evaluation.Accuracy(val.Count, i => predicted[i] == val.Y[i]);
+            valAcc = Heads.Evaluation.Accuracy(val.Count, i => predicted[i] == val.Y[i]);
         }
         return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { HeadStageBaseImages = headStageBase.Images };
     }
@@ -394,7 +394,7 @@ public static class FineTuner
             loss += -(row[(int)d.Y[i]] - max - Math.Log(sum));
             predicted[i] = Metrics.Argmax(row);
         }
-        return (loss / d.Count, Reports.Evaluation.Accuracy(d.Count, i => predicted[i] == d.Y[i]));
+        return (loss / d.Count, Heads.Evaluation.Accuracy(d.Count, i => predicted[i] == d.Y[i]));
     }
 
     /// <summary>The model with the given float tensors as its initializers.</summary>

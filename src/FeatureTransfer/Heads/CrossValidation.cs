@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using FeatureTransfer.Embedding;
 using FeatureTransfer.Features;
-using FeatureTransfer.Reports;
+
 
 namespace FeatureTransfer.Heads;
 

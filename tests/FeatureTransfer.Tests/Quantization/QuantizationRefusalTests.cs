@@ -30,7 +30,7 @@ public class QuantizationRefusalTests
         Assert.Equal("LpNormalization", e.Op);
         Assert.Equal("l2norm", e.Node);
         Assert.StartsWith("cnn.onnx: cannot quantize: stopped at node 'l2norm' (LpNormalization)", e.Message, StringComparison.Ordinal);
-        Assert.Equal(ExitCodes.Failure, e.ExitCode);
+        Assert.Equal(FeatureTransfer.Cli.ExitCodes.Failure, FeatureTransfer.Cli.ExitCodes.For(e));
     }
 
     [SharedFact]
