@@ -47,7 +47,9 @@ internal static class QuantizeCommand
             var outPath = r.GetValue(output)!;
             if (!outPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) throw new InvalidOptionException($"--out must be an .onnx file, not '{outPath}'");
             CliRunner.Info($"quantizing {modelPath} calibrated on {options.CalibrationImages} images of {r.GetValue(calibrate)}");
-            var result = await ModelQuantizer.QuantizeAsync(modelPath, r.GetValue(calibrate)!, outPath, options, data, null, token);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var result = await ProgressDisplay.RunAsync("calibrate", (progress, c) => ModelQuantizer.QuantizeAsync(modelPath, r.GetValue(calibrate)!, outPath, options, data,
+                new CalibrationToExtraction(progress, clock), c), token);
             var c = CultureInfo.InvariantCulture;
             Console.Out.WriteLine(string.Create(c, $"wrote {result.OutputPath}: {result.Model.QuantizedLayers} of {result.Model.TotalLayers} Conv/Gemm/MatMul nodes quantized ({result.Model.LayerShare:P1}), {result.Model.QuantizedActivations} activations, calibrated on {result.CalibrationImages} images"));
             if (result.SkippedImages > 0) CliRunner.Warn($"{result.SkippedImages} calibration images could not be read and were left out");
@@ -65,4 +67,11 @@ internal static class QuantizeCommand
         }, ct));
         return cmd;
     }
+}
+
+/// <summary>Shows calibration on the progress display the extraction commands use.</summary>
+internal sealed class CalibrationToExtraction(IProgress<FeatureTransfer.Extraction.ExtractionProgress> inner, System.Diagnostics.Stopwatch clock) : IProgress<CalibrationProgress>
+{
+    public void Report(CalibrationProgress value)
+        => inner.Report(new FeatureTransfer.Extraction.ExtractionProgress(value.Done, value.Total, 0, value.Done / Math.Max(1e-9, clock.Elapsed.TotalSeconds), clock.Elapsed));
 }

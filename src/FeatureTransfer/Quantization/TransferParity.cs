@@ -161,13 +161,18 @@ internal static class TransferParity
     /// </summary>
     private static IEnumerable<ProbeParity> Probe(string preset, FeatureTable fp32, FeatureTable int8, List<string> notes, CancellationToken ct)
     {
-        var labelled = fp32.Labels.All(l => !string.IsNullOrEmpty(l));
-        var counts = fp32.Labels.Where(l => l is not null).GroupBy(l => l).Select(g => g.Count()).ToList();
-        if (!labelled || counts.Count < 2 || counts.Min() < 2)
+        // Classes with a single held-out image cannot be both trained and scored: they are left out of the probe.
+        var counts = fp32.Labels.Where(l => !string.IsNullOrEmpty(l)).GroupBy(l => l!).ToDictionary(g => g.Key, g => g.Count());
+        var rows = Enumerable.Range(0, fp32.Rows).Where(i => fp32.Labels[i] is { Length: > 0 } l && counts[l] >= 2).ToList();
+        if (counts.Values.Count(c => c >= 2) < 2)
         {
             if (preset == "bottleneck") notes.Add("probe accuracy: the held-out images need labels of at least 2 classes with 2 images each; not measured");
             yield break;
         }
+        if (rows.Count < fp32.Rows && preset == "bottleneck")
+            notes.Add($"probe accuracy: {fp32.Rows - rows.Count} held-out images of classes with fewer than 2 (or no label) left out of the probe");
+        fp32 = fp32.SelectRows(rows);
+        int8 = int8.SelectRows(rows);
         var norm = preset == "fne" ? Embedding.NormRecipe.Fne : Embedding.NormRecipe.Standardize;
         var head = new Heads.HeadOptions { Kind = Heads.HeadKind.Svm };
         int folds = Heads.StratifiedKFold.UsableFolds(Heads.HeadTrainer.Classes(fp32).Y, ProbeFolds);
