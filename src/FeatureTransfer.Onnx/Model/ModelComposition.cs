@@ -67,7 +67,7 @@ public static class ModelComposition
         g.Input.AddRange(legacy);
         g.ValueInfo.Clear();
         composed.IrVersion = Math.Max(a.IrVersion, b.IrVersion);
-        Gradients.BatchDimension.MakeDynamic(composed);
+        BatchDimension.MakeDynamic(composed);
         return composed;
     }
 }

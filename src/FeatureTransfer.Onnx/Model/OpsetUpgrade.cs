@@ -1,4 +1,3 @@
-using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Graph;
 using Onnx;
 

