@@ -12,7 +12,7 @@ public static class LearningCurve
         var sb = new StringBuilder("epoch,stage,train_loss,train_accuracy,holdout_loss,holdout_accuracy,learning_rate,seconds\n");
         foreach (var e in curve)
             sb.Append(CultureInfo.InvariantCulture, $"{e.Epoch},{e.Stage},{e.TrainLoss:R},{e.TrainAccuracy:R},{e.HoldoutLoss:R},{e.HoldoutAccuracy:R},{e.LearningRate:R},{e.Seconds:F2}\n");
-        File.WriteAllText(path, sb.ToString());
+        Onnx.IO.AtomicFile.WriteAllText(path, sb.ToString());
     }
 
     /// <summary>
