@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Issue 17, item 3: features vs fine-tuning on Fashion-MNIST target classes 5-9 from the embedded source backbone
+# (`fashion-source`, trained on classes 0-4), N labelled training images per class, scored once on all 5,000 t10k
+# test images of classes 5-9.
+#   (a) features: `ft run` with exactly the flags of benchmarks/Heads/run_curve.sh (FNE and bottleneck presets, svm head,
+#       norm and L2 chosen by 5-fold CV on the N x 5 images), so the numbers continue README's learning curve;
+#   (b) fine-tuning: `ft finetune --unfreeze all` on the same stratified draw (--per-class N --seed S is the same draw in
+#       both commands); its own 10% holdout of those images does the early stopping and the checkpoint choice.
+# The fine-tuning recipe is fixed beforehand, not chosen on the test images: the head stage on cached features
+# (default, up to 30 epochs), then all layers at lr 0.05 (head) / 0.005 (base, --base-lr-factor 0.1), cosine with warm-up,
+# flip + crop augmentation, batch 32, early stopping after 5 epochs without holdout improvement.
+# Epoch budget of the unfrozen stage: $EPOCHS (default 15) for 100 and 1,000 per class, $EPOCHS_FULL (default 5) for the
+# full 6,000 per class (= all 30,000 training images of classes 5-9).
+# Usage: benchmarks/FineTune/fashion_table.sh [OUT_DIR] [SIZES] [SEEDS]
+#   defaults: /tmp/ft-fashion-table, "100 1000 6000", "0 1 2" (the size 6000 runs seed 0 only)
+# One process at a time under `nice -n 10`, sizes in the order given (partial results are usable); a run whose result
+# row exists in OUT_DIR is skipped, so the script resumes. Writes benchmarks/FineTune/fashion_table_<UTC date>.csv
+# (n_per_class, seed, method, test_accuracy, wall_s, cpu_s, epochs) and prints the Markdown table of means +- std.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:-/tmp/ft-fashion-table}
+SIZES=${2:-"100 1000 6000"}
+SEEDS=${3:-"0 1 2"}
+EPOCHS=${EPOCHS:-15}
+EPOCHS_FULL=${EPOCHS_FULL:-5}
+CSV=${CSV:-benchmarks/FineTune/fashion_table_$(date -u +%F).csv}
+D=/usr/share/datasets/fashion-mnist
+CL=sandal,shirt,sneaker,bag,ankle-boot
+mkdir -p "$OUT"
+
+# Built once; a copy of the build, so that rebuilding the repository meanwhile cannot change the tool between runs.
+if [ ! -f "$OUT/bin/ft.dll" ]; then
+  dotnet build src/FeatureTransfer.Cli -c Release -v q -nologo >/dev/null
+  rm -rf "$OUT/bin" && cp -r src/FeatureTransfer.Cli/bin/Release/net10.0 "$OUT/bin"
+fi
+FT="nice -n 10 dotnet $OUT/bin/ft.dll"
+
+# timed NAME CMD...: runs CMD under /usr/bin/time; wall and CPU (user + system) seconds go to $OUT/NAME.time.
+timed() {
+  local name=$1; shift
+  /usr/bin/time -f "%e %U %S" -o "$OUT/$name.time" "$@" > "$OUT/$name.out" 2> "$OUT/$name.log"
+}
+cost() { awk '{ printf "%.1f,%.1f", $1, $2 + $3 }' "$OUT/$1.time"; }
+
+for n in $SIZES; do
+  seeds=$SEEDS; epochs=$EPOCHS
+  if [ "$n" -ge 6000 ]; then seeds=0; epochs=$EPOCHS_FULL; fi
+  for s in $seeds; do
+    # (b) first at the full size (the longer and more informative run), (a) first otherwise; both for every (n, seed).
+    order="features finetune"; [ "$n" -ge 6000 ] && order="finetune features"
+    for method in $order; do
+      name="n${n}_s${s}_$method"
+      [ -f "$OUT/$name.row" ] && continue
+      load_before=$(cut -d' ' -f1 /proc/loadavg)
+      if [ "$method" = features ]; then
+        # The command of benchmarks/Heads/run_curve.sh, unchanged.
+        timed "$name" $FT run --train idx:$D --test idx:$D:t10k \
+          --classes $CL --per-class "$n" --seed "$s" --head svm \
+          --layers bottleneck --layers fne --norm none,standardize,fne --folds 5 --score-all --out "$OUT/$name"
+        # FNE + its CV-chosen norm/L2 (the curve's "FNE + SVM" column) and ft run's own choice over both presets.
+        python3 - "$OUT/$name/metrics.json" "$n" "$s" "$(cost "$name")" > "$OUT/$name.row" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); n, s, t = sys.argv[2:5]
+fne = next(c for c in m["preset_best"] if c["layers"] == "fne")
+print(f'{n},{s},features_fne_svm,{fne["test_accuracy_not_used_for_choice"]:.4f},{t},')
+print(f'{n},{s},features_cv_choice,{m["accuracy"]:.4f},{t},')
+PY
+      else
+        timed "$name" $FT finetune --model fashion-source --train idx:$D --val idx:$D:t10k \
+          --classes $CL --per-class "$n" --seed "$s" --unfreeze all --lr 0.05 --epochs "$epochs" --batch 32 \
+          --out "$OUT/$name.onnx"
+        acc=$(grep -ho 'val accuracy [0-9.]*' "$OUT/$name.out" "$OUT/$name.log" | tail -1 | awk '{print $3}')
+        ep=$(($(wc -l < "$OUT/$name.curve.csv") - 1))
+        echo "$n,$s,finetune_all_layers,$acc,$(cost "$name"),$ep" > "$OUT/$name.row"
+      fi
+      echo "n=$n seed=$s $method: $(cut -d, -f4 "$OUT/$name.row" | tr '\n' ' ')($(cost "$name") s wall,cpu; load $load_before -> $(cut -d' ' -f1 /proc/loadavg))"
+    done
+  done
+done
+
+echo "n_per_class,seed,method,test_accuracy,wall_s,cpu_s,epochs" > "$CSV"
+cat "$OUT"/*.row | sort -t, -k1,1n -k3,3 -k2,2n >> "$CSV"
+python3 - "$CSV" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+methods = [("features_fne_svm", "FNE + SVM (`ft run`, CV)"), ("features_cv_choice", "`ft run`'s CV choice"),
+           ("finetune_all_layers", "fine-tuned, all layers")]
+def cell(v):
+    if not v: return ""
+    return f"{v[0]:.4f}" if len(v) == 1 else f"{statistics.mean(v):.4f} +- {statistics.pstdev(v):.4f}"
+print("| N / class | seeds | " + " | ".join(t for _, t in methods) + " | wall features / fine-tuning (median) | epochs (fine-tuning) |")
+print("|---:|---|" + "---:|" * len(methods) + "---:|---|")
+for n in sorted({int(r["n_per_class"]) for r in rows}):
+    rn = [r for r in rows if int(r["n_per_class"]) == n]
+    acc = {k: [float(r["test_accuracy"]) for r in rn if r["method"] == k] for k, _ in methods}
+    wall = {k: [float(r["wall_s"]) for r in rn if r["method"] == k] for k, _ in methods}
+    seeds = sorted({r["seed"] for r in rn})
+    med = lambda v: f"{statistics.median(v):.0f} s" if v else "-"
+    eps = ",".join(r["epochs"] for r in rn if r["method"] == "finetune_all_layers")
+    print(f"| {n:,} | {','.join(seeds)} | " + " | ".join(cell(acc[k]) for k, _ in methods)
+          + f" | {med(wall['features_fne_svm'])} / {med(wall['finetune_all_layers'])} | {eps} |")
+PY
