@@ -31,12 +31,13 @@ internal static class FinetuneCommand
         var scratch = new Option<bool>("--from-scratch") { Description = "re-initialise all weights and train everything (batch-statistics BN)" };
         var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => 0.1 }.Must(NumberRule.Between(0, 0.5));
         var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => 5 }.Must(NumberRule.Positive);
+        var select = new Option<string>("--select") { Description = "holdout criterion of the checkpoint choice and early stopping: accuracy (ties by loss) | loss (finer on small holdouts)", DefaultValueFactory = _ => "accuracy" };
         var bnTrain = new Option<bool>("--bn-train") { Description = "unfrozen BatchNorm layers use batch statistics (default: frozen statistics)" };
         var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = all cores)", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);
         var output = new Option<string>("--out", "-o") { Description = "fine-tuned .onnx", Required = true };
         var cmd = new Command("finetune", "Fine-tune a CNN on your classes with FeatureTransfer's ONNX gradient engine; exports a standard ONNX classifier.");
-        foreach (var o in new Option[] { model, train, val, classes, perClass, unfreeze, epochs, headEpochs, batch, optimizer, lr, baseFactor, decay, wd, augment, scratch, holdout, patience, bnTrain, seed, threads, output })
+        foreach (var o in new Option[] { model, train, val, classes, perClass, unfreeze, epochs, headEpochs, batch, optimizer, lr, baseFactor, decay, wd, augment, scratch, holdout, patience, select, bnTrain, seed, threads, output })
             cmd.Options.Add(o);
         cmd.Exclusive(scratch, unfreeze, "--from-scratch trains every layer");
         var pre = PreprocessingOptions.AddTo(cmd);
@@ -74,6 +75,7 @@ internal static class FinetuneCommand
                 FromScratch = r.GetValue(scratch),
                 Holdout = r.GetValue(holdout),
                 Patience = r.GetValue(patience),
+                Select = CheckpointRule.Parse(r.GetValue(select)!),
                 BatchNorm = r.GetValue(bnTrain) ? BatchNormMode.Training : null,
                 Seed = r.GetValue(seed),
                 Threads = r.GetValue(threads),

@@ -60,6 +60,8 @@ public sealed record FineTuneOptions
     public double Holdout { get; init; } = 0.1;
     /// <summary>Epochs without holdout improvement before early stopping.</summary>
     public int Patience { get; init; } = 5;
+    /// <summary>What "improvement" on the holdout means for the checkpoint choice and early stopping.</summary>
+    public CheckpointCriterion Select { get; init; } = CheckpointCriterion.Accuracy;
     /// <summary>Seed of the head initialization, holdout split, shuffling and augmentation.</summary>
     public int Seed { get; init; }
     /// <summary>ONNX Runtime intra-op threads (0 = one per core).</summary>
@@ -352,7 +354,7 @@ public static class FineTuner
             progress?.Report(string.Create(CultureInfo.InvariantCulture,
                 $"epoch {row.Epoch} [{stage}]: train loss {row.TrainLoss:F4} acc {row.TrainAccuracy:F3} | holdout loss {hLoss:F4} acc {hAcc:F3} | lr {lr:G3} | {row.Seconds:F1} s"));
             if (counted > 0 && double.IsFinite(hLoss)) lastGood = engine.Snapshot();
-            if (hAcc > best.Accuracy || (hAcc == best.Accuracy && hLoss < best.Loss))
+            if (CheckpointRule.Better(o.Select, hAcc, hLoss, best.Accuracy, best.Loss))
             {
                 best.Accuracy = hAcc; best.Loss = hLoss; best.Epoch = row.Epoch; best.Weights = snapshot; sinceBest = 0;
             }
