@@ -44,7 +44,7 @@ public sealed partial class FeatureExtractor
         if (batchSize <= 0) throw new InvalidOptionException("--batch must be at least 1");
         var (workers, intraOp) = Plan(endBatch - firstBatch);
         // A session that exists already (Notes creates one) is reused rather than building a second one for a small
-        // job: creating a session costs more (0.3-0.5 s for MobileNetV2) than a few batches on fewer threads.
+        // job: creating a session costs more than a few batches on fewer threads (benchmarks/README.md).
         var existing = _sessions.Where(kv => kv.Value.IsValueCreated).Select(kv => kv.Key).ToList();
         if (existing.Count > 0 && !existing.Contains(intraOp)) intraOp = existing[0];
         var session = Session(intraOp);

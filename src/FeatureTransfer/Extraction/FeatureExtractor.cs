@@ -225,7 +225,7 @@ public sealed partial class FeatureExtractor : IDisposable
         return new FeatureExtractor(_model, Options, job);
     }
 
-    /// <summary>Images per ONNX Runtime call (also fixes batch boundaries, see DESIGN.md). Returns a new extractor.</summary>
+    /// <summary>Images per ONNX Runtime call (also fixes batch boundaries, see docs/batch-jobs.md). Returns a new extractor.</summary>
     public FeatureExtractor WithBatchSize(int batchSize) => WithJob(DefaultJob with { BatchSize = batchSize });
 
     private FeatureExtractor With(ExtractorOptions options) => new(_model, options, DefaultJob);

@@ -20,7 +20,7 @@ public sealed partial class ImageTensorizer
             if (!h.Supported) return 0;
             if (!Options.ScaledJpegDecode || p is null) return 8;
             // Only 1/8, 1/4, 1/2: TurboJPEG's other M/8 scales use libjpeg's plain C IDCTs (no SIMD) and were slower than
-            // the full-size SIMD decode here (500x375 at 6/8: 1.7-1.8 ms vs 1.35 ms CPU), besides moving pixels further.
+            // the full-size SIMD decode (figures in docs/data-and-preprocessing.md), besides moving pixels further.
             // libjpeg's scaled size: ceil(size * M / 8).
             _ = ChooseJpegScale([1, 2, 4], m => new SKSizeI((h.Width * m + 7) / 8, (h.Height * m + 7) / 8),
                 new SKSizeI(h.Width, h.Height), SwapsAxes(origin), p, margin: 2, out int chosen);
