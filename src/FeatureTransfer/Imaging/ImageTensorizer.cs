@@ -4,7 +4,7 @@ using SkiaSharp;
 namespace FeatureTransfer.Imaging;
 
 /// <summary>
-/// Turns one image into its slice of a batch input tensor: decode (libvips for RGB/gray JPEGs, SkiaSharp otherwise;
+/// Turns one image into its slice of a batch input tensor: decode (TurboJPEG, else libvips, for RGB/gray JPEGs; SkiaSharp otherwise;
 /// EXIF orientation applied),
 /// resize the shorter side and center-crop exactly as torchvision's <c>Resize</c>+<c>CenterCrop</c> on PIL images
 /// (PIL's antialiased bilinear filter in its 8-bit fixed-point arithmetic, computed only for the cropped pixels),
