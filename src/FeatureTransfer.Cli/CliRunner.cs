@@ -3,7 +3,7 @@ using Spectre.Console;
 
 namespace FeatureTransfer.Cli;
 
-/// <summary>Runs a command body and turns user errors into one line on stderr plus the DESIGN.md exit code.</summary>
+/// <summary>Runs a command body and turns user errors into one line on stderr plus its exit code (<c>ExitCodes</c>).</summary>
 internal static class CliRunner
 {
     public static async Task<int> RunAsync(Func<CancellationToken, Task<int>> body, CancellationToken ct)

@@ -2,7 +2,7 @@ using FeatureTransfer.Extraction;
 
 namespace FeatureTransfer.Cli;
 
-/// <summary>Exit codes of <c>ft</c> (DESIGN.md), and how the library's results and errors map to them.</summary>
+/// <summary>Exit codes of <c>ft</c> (the README's table), and how the library's results and errors map to them.</summary>
 public static class ExitCodes
 {
     /// <summary>Everything was done.</summary>

@@ -29,7 +29,7 @@ internal static class FtCli
         return root;
     }
 
-    /// <summary>Parses and runs <paramref name="args"/>; returns the exit code (DESIGN.md: 0, 1, 2, 3, 130).</summary>
+    /// <summary>Parses and runs <paramref name="args"/>; returns the exit code (0, 1, 2, 3, 130: <c>ExitCodes</c>).</summary>
     /// <param name="args">The command line without the program name.</param>
     /// <param name="configuration">Output/error writers and Ctrl-C handling (null: the console, no Ctrl-C grace period).</param>
     public static async Task<int> RunAsync(string[] args, InvocationConfiguration? configuration = null)

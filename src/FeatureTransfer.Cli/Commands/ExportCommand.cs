@@ -15,7 +15,7 @@ internal static class ExportCommand
         {
             Description = "The backbone the head's features came from (default: the models.json entry with the head's model SHA-256, else the default model)",
         };
-        var head = new Option<string>("--head") { Description = "Head file written by ft train / ft run (svm or logreg)", Required = true };
+        var head = new Option<string>("--head") { Description = "Head file written by ft train / ft run (svm, logreg, fasttree or lightgbm)", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "classifier.onnx to write", Required = true };
         var withPre = new Option<bool>("--with-preprocessing")
         {

@@ -36,7 +36,7 @@ internal static class HelpExamples
         ["train-backbone"] = ["ft train-backbone --epochs 3 -o fashion-source.onnx"],
     };
 
-    /// <summary>The exit codes of every command (DESIGN.md), as <c>ft --help</c> and README list them.</summary>
+    /// <summary>The exit codes of every command, as <c>ft --help</c> and README list them.</summary>
     public static IReadOnlyList<(int Code, string Meaning)> ExitCodeMeanings { get; } =
     [
         (ExitCodes.Success, "success"),

@@ -2,7 +2,7 @@ namespace FeatureTransfer.Data;
 
 /// <summary>
 /// One input of a dataset. <see cref="Id"/> is the row key (relative path with '/' separators, or the index
-/// for <c>idx:</c> data, zero-padded so that ordinal order is numeric order); rows are ordered by it (DESIGN.md).
+/// for <c>idx:</c> data, zero-padded so that ordinal order is numeric order); rows are ordered by it (docs/batch-jobs.md).
 /// </summary>
 /// <param name="Id">Row key, unique within the dataset.</param>
 /// <param name="Label">Class label, or null for unlabelled data.</param>

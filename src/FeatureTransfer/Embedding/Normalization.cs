@@ -79,7 +79,7 @@ public sealed record NormalizationOptions
 /// <summary>
 /// A fitted, serializable normalization: fitted on training rows only, applied unchanged to any other rows. It is
 /// evaluated as a float32 ONNX subgraph (<see cref="AppendTo"/>) run by ONNX Runtime, the same subgraph that an
-/// exported classifier embeds (DESIGN.md, "one normalizer implementation").
+/// exported classifier embeds, so export parity is exact by construction.
 /// </summary>
 public sealed class FittedNormalization
 {

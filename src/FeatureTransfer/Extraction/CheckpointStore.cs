@@ -100,7 +100,7 @@ internal sealed class CheckpointStore
 
     /// <summary>Reads a chunk written by <see cref="WriteChunk"/>, into <paramref name="reuse"/> when given (its rows are
     /// replaced): assembling the output reuses one buffer, so a long job does not leave a large-object-heap array per
-    /// chunk behind (2000 MobileNetV2 FNE rows: peak working set 1.39x that of 200 rows before, two 17 MB arrays per chunk).</summary>
+    /// chunk behind (peak memory then grew with the job's length; figures in benchmarks/README.md).</summary>
     public static RowBuffer ReadChunk(string path, int dimension, RowBuffer? reuse = null)
     {
         using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);

@@ -60,7 +60,7 @@ public sealed record ExtractorOptions
         IntraOpThreads = Math.Max(0, intraOpThreads),
         InterOpThreads = 1,
         // No busy-waiting between operators: image decoding runs on the same cores while ORT computes, and spinning ORT
-        // threads took their CPU (MobileNetV2 on 2 loaded cores: 23.3 vs 17.9 img/s, 13.8 vs 18.9 ms CPU per image).
+        // threads took their CPU (figures: benchmarks/README.md, "Figures behind code comments").
         AllowSpinning = false,
         CudaTf32 = CudaTf32,
     };
@@ -69,7 +69,7 @@ public sealed record ExtractorOptions
 /// <summary>How a batch job runs over a dataset (the data side of a job).</summary>
 public sealed record ExtractionJobOptions
 {
-    /// <summary>Images per ONNX Runtime call. Also fixes batch boundaries (DESIGN.md), so resumed and sharded runs match.</summary>
+    /// <summary>Images per ONNX Runtime call. Also fixes batch boundaries (docs/batch-jobs.md), so resumed and sharded runs match.</summary>
     public int BatchSize { get; init; } = 32;
 
     /// <summary>Threads decoding a batch in the <see cref="ExtractionSchedule.Pipelined"/> and <see cref="ExtractionSchedule.Phased"/>

@@ -35,7 +35,7 @@ public sealed record FeatureProvenance
     /// <summary>Shard "k/N" this file holds, or null for the whole listing.</summary>
     public string? Shard { get; init; }
 
-    /// <summary>Batch size that fixed batch boundaries (DESIGN.md row order).</summary>
+    /// <summary>Batch size that fixed batch boundaries (row order, docs/batch-jobs.md).</summary>
     public int BatchSize { get; init; }
 
     /// <summary>

@@ -68,7 +68,7 @@ public sealed class PreprocessingUnknownException(string message, string path) :
 }
 
 /// <summary>
-/// The one place that decides how images become a model's input (DESIGN.md), in this order: explicit values; a named
+/// The one place that decides how images become a model's input, in this order: explicit values; a named
 /// preset completed by explicit values; the catalog entry matched by SHA-256 (shipped catalog, then the user's); the
 /// model's own <c>metadata_props</c>. Explicit values on a known model complete that model's own preprocessing.
 /// </summary>

@@ -42,7 +42,7 @@ public sealed record RunReportFiles(string Directory, string Html, string Markdo
 
 /// <summary>
 /// The <c>ft run</c> report: <c>report.html</c> (opens offline, plots embedded as data URIs), <c>report.md</c>,
-/// <c>metrics.json</c> in the DESIGN.md schema, <c>candidates.csv</c>, <c>predictions.csv</c>, <c>per_class.csv</c>,
+/// <c>metrics.json</c> (schema in docs/heads-and-reports.md), <c>candidates.csv</c>, <c>predictions.csv</c>, <c>per_class.csv</c>,
 /// <c>cv.png</c> and <c>confusion.png</c>.
 /// </summary>
 public static class RunReport

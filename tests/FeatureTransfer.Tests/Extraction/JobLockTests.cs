@@ -11,7 +11,8 @@ namespace FeatureTransfer.Tests.Extraction;
 /// </summary>
 public class JobLockTests(ITestOutputHelper output)
 {
-    // 3,000 Fashion-MNIST test images through the embedded backbone: ~2 s alone, with a checkpoint per batch.
+    // 3,000 Fashion-MNIST test images through the embedded backbone with a checkpoint per batch: a job long enough to
+    // be met by a second process while it runs.
     private static readonly string[] Job =
         ["--data", $"idx:{TestPaths.FashionMnistDir}:t10k", "--limit", "3000", "--layers", "bottleneck", "--batch", "16", "--checkpoint-batches", "1", "--threads", "1"];
 

@@ -31,7 +31,7 @@ public class FuzzTests(ITestOutputHelper output)
         int seed = Env("FT_FUZZ_SEED", 22);
         int maxCases = Env("FT_FUZZ_CASES", int.MaxValue);
         double total = Env("FT_FUZZ_SECONDS", Environment.GetEnvironmentVariable("CI") == "true" ? 300 : 26);
-        // The ONNX targets cost 0.1-1 s per case (a session each): they get a larger share of the time.
+        // The ONNX targets cost far more per case (a session each): they get a larger share of the time.
         double weight = FuzzTarget.All[target].Kind == "onnx" ? 2 : 1;
         double weights = FuzzTarget.All.Values.Sum(t => t.Kind == "onnx" ? 2.0 : 1.0);
         var budget = maxCases == int.MaxValue ? TimeSpan.FromSeconds(total * weight / weights) : TimeSpan.MaxValue;

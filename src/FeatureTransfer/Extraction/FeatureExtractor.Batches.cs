@@ -1,0 +1,98 @@
+using FeatureTransfer.Data;
+using FeatureTransfer.Features;
+using FeatureTransfer.Imaging;
+using FeatureTransfer.Models;
+using FeatureTransfer.Onnx.Inspection;
+using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
+using Microsoft.ML.OnnxRuntime;
+
+namespace FeatureTransfer.Extraction;
+
+// One batch: decode its images in parallel, run the tapped model, hand the rows on.
+public sealed partial class FeatureExtractor
+{
+    private void RunDecoded(IReadOnlyList<ImageItem> items, InferenceSession session, DecodedBatch decoded, float[] features, RowBuffer rows)
+    {
+        rows.Clear();
+        int n = decoded.Items.Count, dim = Layout.Dimension;
+        if (n > 0)
+        {
+            Infer(session, decoded.Buffer, n, features.AsSpan(0, n * dim));
+            for (int i = 0; i < n; i++)
+            {
+                var item = items[decoded.Items[i]];
+                rows.Add(item.Id, item.Label, features.AsSpan(i * dim, dim));
+            }
+        }
+        rows.Errors.AddRange(decoded.Errors);
+    }
+
+    /// <summary>
+    /// Decodes inputs [<paramref name="start"/>, start + <paramref name="count"/>) into <paramref name="buffer"/>, each
+    /// straight into its slot, with up to <paramref name="threads"/> threads (1: on the calling thread); the good images
+    /// are then compacted to the front in order, and the unreadable ones returned as skipped inputs.
+    /// </summary>
+    private (List<int> Good, List<SkippedInput> Errors) Decode(IReadOnlyList<ImageItem> items, int start, int count, float[] buffer, int threads, CancellationToken ct)
+    {
+        int len = Preprocessing.TensorLength;
+        var reasons = new string?[count];
+        void One(int i)
+        {
+            try { _tensorizer.Write(items[start + i], Preprocessing, buffer.AsSpan(i * len, len)); }
+            catch (InvalidImageException e) { reasons[i] = e.Reason; }
+            catch (IOException e) { reasons[i] = $"cannot read: {e.Message}"; }
+            catch (UnauthorizedAccessException e) { reasons[i] = $"cannot read: {e.Message}"; }
+        }
+        if (threads <= 1)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                One(i);
+            }
+        }
+        else Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct }, One);
+        var good = new List<int>(count);
+        var errors = new List<SkippedInput>();
+        for (int i = 0; i < count; i++)
+        {
+            if (reasons[i] is null)
+            {
+                if (good.Count != i) buffer.AsSpan(i * len, len).CopyTo(buffer.AsSpan(good.Count * len, len));
+                good.Add(start + i);
+            }
+            else errors.Add(new SkippedInput(items[start + i].DisplayName, reasons[i]!));
+        }
+        return (good, errors);
+    }
+
+    /// <summary>Runs the tapped model on <paramref name="n"/> preprocessed images; writes [n, D] features.</summary>
+    private void Infer(InferenceSession session, float[] input, int n, Span<float> output)
+    {
+        int len = Preprocessing.TensorLength, dim = Layout.Dimension;
+        // A fixed run size (never the schedule) splits each batch, so the same rows always go through the same calls.
+        int step = !SupportsBatching ? 1 : Options.RunSize > 0 ? Math.Min(Options.RunSize, n) : n;
+        bool cuda = _sessionOnCuda;
+        for (int start = 0; start < n; start += step)
+        {
+            int count = Math.Min(step, n - start);
+            if (Options.IoBinding ?? cuda)
+            {
+                _bound.Run(session, _tapped.Value.InputName, _tapped.Value.OutputName, cuda ? 0 : null,
+                    input.AsSpan(start * len, count * len), Preprocessing.TensorShape(count), output.Slice(start * dim, count * dim));
+                continue;
+            }
+            using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                input.AsMemory(start * len, count * len), Preprocessing.TensorShape(count));
+            using var runOptions = new RunOptions();
+            using var results = session.Run(runOptions, [_tapped.Value.InputName], [value], [_tapped.Value.OutputName]);
+            var span = results[0].GetTensorDataAsSpan<float>();
+            if (span.Length != count * dim)
+                throw new InvalidOperationException($"the tapped model returned {span.Length} values for {count} images of {dim} features");
+            span.CopyTo(output.Slice(start * dim, count * dim));
+        }
+    }
+
+    private sealed record DecodedBatch(int Index, float[] Buffer, List<int> Items, List<SkippedInput> Errors);
+}
