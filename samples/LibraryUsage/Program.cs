@@ -36,7 +36,7 @@ var (testFeatures, skipped) = await extractor.ExtractAsync(test, progress: progr
 Console.WriteLine($"test: {testFeatures.Rows} rows in memory ({skipped.Count} skipped)");
 
 // Normalization (standardize + discretize, as in the FNE paper) and the head are fitted on the training rows only.
-var head = HeadTrainer.Train(FeatureFiles.Read(trainFile), NormRecipe.Fne, new HeadOptions { Kind = HeadKind.LogReg }, ct: ct);
+var head = HeadTrainer.Train(FeatureFiles.Read(trainFile), NormRecipe.Fne, new HeadOptions { Kind = HeadKind.LogReg }, cancellationToken: ct);
 var metrics = head.Evaluate(testFeatures, ct);
 head.Save(Path.Combine(outDir, "head.ftm"));
 

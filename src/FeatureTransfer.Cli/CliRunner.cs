@@ -6,11 +6,11 @@ namespace FeatureTransfer.Cli;
 /// <summary>Runs a command body and turns user errors into one line on stderr plus its exit code (<c>ExitCodes</c>).</summary>
 internal static class CliRunner
 {
-    public static async Task<int> RunAsync(Func<CancellationToken, Task<int>> body, CancellationToken ct)
+    public static async Task<int> RunAsync(Func<CancellationToken, Task<int>> body, CancellationToken cancellationToken)
     {
         try
         {
-            return await body(ct).ConfigureAwait(false);
+            return await body(cancellationToken).ConfigureAwait(false);
         }
         catch (Models.PreprocessingUnknownException e)
         {
@@ -27,7 +27,7 @@ internal static class CliRunner
             if (e.IsUsageError && CliContext.Command is { } command) CliContext.Error.WriteLine(UsageLine.For(command));
             return ExitCodes.For(e);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             Error("cancelled");
             return ExitCodes.Cancelled;

@@ -33,7 +33,7 @@ internal static class BenchCommand
             models, train, test, output, layers, norms, heads, l2, svmSolver, folds, classes, perClass, seed, batch,
         };
         var pre = PreprocessingOptions.AddTo(cmd);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(async token =>
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(async token =>
         {
             static string[] Split(string s) => s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             var cls = r.GetValue(classes) is { } c ? Split(c) : null;
@@ -58,7 +58,7 @@ internal static class BenchCommand
                 (title, work, t) => ProgressDisplay.RunAsync("extract " + title, work, t), token);
             CliRunner.Info($"{cells.Count} cells; table: {Path.GetFullPath(Path.Combine(options.OutputDirectory, "bench.md"))} (also bench.csv, bench.html, bench.png)");
             return ExitCodes.Success;
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

@@ -26,7 +26,7 @@ internal static class DataCommand
             foreach (var o in new Option[] { Data, Split, Classes, PerClass, Seed, Limit }) c.Options.Add(o);
         }
 
-        public ImageDataset Open(ParseResult r, CancellationToken ct)
+        public ImageDataset Open(ParseResult r, CancellationToken cancellationToken)
         {
             var options = new DatasetOptions
             {
@@ -36,7 +36,7 @@ internal static class DataCommand
                 Seed = r.GetValue(Seed),
                 Limit = r.GetValue(Limit),
             };
-            return DatasetLoader.Open(r.GetValue(Data)!, options, ct).RequireItems(r.GetValue(Data)!, options);
+            return DatasetLoader.Open(r.GetValue(Data)!, options, cancellationToken).RequireItems(r.GetValue(Data)!, options);
         }
     }
 
@@ -53,7 +53,7 @@ internal static class DataCommand
         var o = DataOptions.Create();
         var list = new Command("list", "Count items per class, print the listing hash and every entry that could not be listed.");
         o.AddTo(list);
-        list.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(token =>
+        list.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(token =>
         {
             var ds = o.Open(r, token);
             Console.WriteLine($"{ds.Source}: {ds.Items.Count:N0} items, {ds.Classes.Count} classes, listing sha256 {ds.ListingSha256}");
@@ -61,7 +61,7 @@ internal static class DataCommand
                 Console.WriteLine($"  {group.Key}: {group.Count():N0}");
             foreach (var e in ds.ListingErrors) CliRunner.Warn($"not listed: {e.Path}: {e.Reason}");
             return Task.FromResult(ds.ListingErrors.Count > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success);
-        }, ct));
+        }, cancellationToken));
         return list;
     }
 
@@ -74,7 +74,7 @@ internal static class DataCommand
         o.AddTo(check);
         check.Options.Add(model);
         check.Options.Add(threads);
-        check.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(token =>
+        check.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(token =>
         {
             var catalog = ModelCatalog.Load();
             string? name = r.GetValue(model);
@@ -90,7 +90,7 @@ internal static class DataCommand
             }
             CliRunner.Info($"{ds.Items.Count - (skipped.Count - ds.ListingErrors.Count):N0} of {ds.Items.Count:N0} listed images decode ({entry.Name}: {p.Describe()}); {skipped.Count:N0} skipped");
             return Task.FromResult(skipped.Count == 0 ? ExitCodes.Success : ExitCodes.CompletedWithSkippedInputs);
-        }, ct));
+        }, cancellationToken));
         return check;
     }
 }

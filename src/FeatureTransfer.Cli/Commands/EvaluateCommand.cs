@@ -20,17 +20,17 @@ internal static class EvaluateCommand
         cmd.Options.Add(features);
         cmd.Options.Add(report);
         data.AddTo(cmd);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(_ =>
         {
             var head = TrainedHead.Load(r.GetValue(headPath)!);
             var path = r.GetValue(features)!;
             head.RequireCompatible(FeatureFiles.ReadProvenance(path), path);
             var table = data.Get(r).Apply(FeatureFiles.Read(path), path);
             var dir = r.GetValue(report)!;
-            var (result, files) = EvaluationReport.Run(head, table, dir, path, r.GetValue(headPath), ct);
+            var (result, files) = EvaluationReport.Run(head, table, dir, path, r.GetValue(headPath), cancellationToken);
             CliRunner.Info($"accuracy {result.Accuracy * 100:F2}%, macro-F1 {result.MacroF1:F4} on {result.LabelledRows:N0} rows; report: {files.Report}");
             return Task.FromResult(ExitCodes.Success);
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

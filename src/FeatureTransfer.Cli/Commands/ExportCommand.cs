@@ -29,7 +29,7 @@ internal static class ExportCommand
         // The head's features record the preprocessing they were made with, and the export uses exactly that; the same
         // flags as every --model command are accepted so that a command line can be reused, and must agree with it.
         var pre = PreprocessingOptions.AddTo(cmd, decoder: false);
-        cmd.SetAction((r, ct) => CliRunner.RunAsync(token =>
+        cmd.SetAction((r, cancellationToken) => CliRunner.RunAsync(token =>
         {
             var trained = TrainedHead.Load(r.GetValue(head)!);
             var modelPath = r.GetValue(model) is { } given ? ModelOption.Resolve(given) : CatalogModelOf(trained) ?? ModelOption.Resolve(null);
@@ -46,7 +46,7 @@ internal static class ExportCommand
                 $"input '{summary.InputName}', outputs {string.Join(", ", summary.Outputs)}; {summary.Layout.Summary()}, " +
                 $"{summary.Normalization} normalization, {summary.Head} head, {summary.Labels.Count} classes");
             return Task.FromResult(ExitCodes.Success);
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 

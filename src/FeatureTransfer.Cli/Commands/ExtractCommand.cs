@@ -45,7 +45,7 @@ internal static class ExtractCommand
         cmd.Exclusive(resume, restart, "--resume continues the checkpoints, --restart discards them");
         var pre = PreprocessingOptions.AddTo(cmd);
         var dataOptions = DataOptions.AddTo(cmd);
-        cmd.SetAction((r, ct) => CliRunner.RunAsync(async token =>
+        cmd.SetAction((r, cancellationToken) => CliRunner.RunAsync(async token =>
         {
             var modelPath = ModelOption.Resolve(r.GetValue(model));
             // A GPU wants whole batches in one call and larger batches than the CPU's defaults (kept when given).
@@ -106,7 +106,7 @@ internal static class ExtractCommand
             if (summary.Skipped > 0)
                 CliRunner.Warn($"skipped {summary.Skipped:N0} inputs; reasons in {summary.ErrorsPath}");
             return ExitCodes.For(summary);
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }
@@ -120,13 +120,13 @@ internal static class MergeCommand
         var parts = new Argument<string[]>("parts") { Description = "Shard outputs of the same job (k/N each)", Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--out", "-o") { Description = "Merged feature file", Required = true };
         var cmd = new Command("merge", "Combine the outputs of --shard k/N runs into one feature file") { parts, output };
-        cmd.SetAction((r, ct) => CliRunner.RunAsync(token =>
+        cmd.SetAction((r, cancellationToken) => CliRunner.RunAsync(token =>
         {
             var summary = ShardMerge.Merge(r.GetValue(parts)!, r.GetValue(output)!, cancellationToken: token);
             CliRunner.Info($"merged {r.GetValue(parts)!.Length} shards: {summary.Rows:N0} rows into {summary.OutputPath}");
             if (summary.Skipped > 0) CliRunner.Warn($"{summary.Skipped:N0} inputs were skipped by the shards; reasons in {summary.ErrorsPath}");
             return Task.FromResult(ExitCodes.For(summary));
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

@@ -41,7 +41,7 @@ internal static class FinetuneCommand
             cmd.Options.Add(o);
         cmd.Exclusive(scratch, unfreeze, "--from-scratch trains every layer");
         var pre = PreprocessingOptions.AddTo(cmd);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(_ =>
         {
             var modelPath = ModelOption.Resolve(r.GetValue(model));
             var cls = r.GetValue(classes)!;
@@ -81,7 +81,7 @@ internal static class FinetuneCommand
                 Threads = r.GetValue(threads),
                 PreprocessingRequest = pre.Read(r),
             };
-            var result = FineTuner.Run(options, new SyncProgress(CliRunner.Info), ct);
+            var result = FineTuner.Run(options, new SyncProgress(CliRunner.Info), cancellationToken);
             var outPath = r.GetValue(output)!;
             OnnxModelFile.Save(result.Model, outPath);
             var stem = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath));
@@ -90,7 +90,7 @@ internal static class FinetuneCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"best holdout accuracy {result.BestHoldoutAccuracy:F4} (epoch {result.BestEpoch}){(result.ValAccuracy is double v ? $"; val accuracy {v:F4}" : "")}; wrote {outPath}, {stem}.curve.csv/.png{(result.Stopped ? " (stopped early by Ctrl-C: best checkpoint kept)" : "")}"));
             return Task.FromResult(0);
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

@@ -18,7 +18,7 @@ internal static class InspectCommand
         cmd.Arguments.Add(model);
         cmd.Options.Add(json);
         var pre = PreprocessingOptions.AddTo(cmd, decoder: false);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(_ =>
         {
             var path = Path.GetFullPath(ModelOption.Resolve(r.GetValue(model)));
             var loaded = OnnxModelFile.Load(path);
@@ -44,7 +44,7 @@ internal static class InspectCommand
                 foreach (var w in resolved?.Warnings ?? []) Console.Out.WriteLine($"warning: {w}");
             }
             return Task.FromResult(ExitCodes.Success);
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 

@@ -22,7 +22,7 @@ internal static class ModelsCommand
         var catalogOption = new Option<string?>("--catalog") { Description = "models.json to read (default: the one next to ft or in the repository)" };
         var list = new Command("list", "List the catalog: name, where the file is, SHA-256, input and preprocessing.");
         list.Options.Add(catalogOption);
-        list.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        list.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(_ =>
         {
             var catalog = ModelCatalog.Load(r.GetValue(catalogOption));
             int repositoryOnly = 0;
@@ -50,7 +50,7 @@ internal static class ModelsCommand
             if (repositoryOnly > 0)
                 CliRunner.Info($"({repositoryOnly} entries whose files exist only beside the FeatureTransfer source repository are not listed)");
             return Task.FromResult(ExitCodes.Success);
-        }, ct));
+        }, cancellationToken));
         return list;
     }
 
@@ -69,7 +69,7 @@ internal static class ModelsCommand
         fetch.Options.Add(catalogOption);
         fetch.Options.Add(from);
         fetch.Options.Add(sources);
-        fetch.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(async token =>
+        fetch.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(async token =>
         {
             var catalog = ModelCatalog.Load(r.GetValue(catalogOption));
             string wanted = r.GetValue(name)!;
@@ -108,7 +108,7 @@ internal static class ModelsCommand
             }
             CliRunner.Info(entry.Sha256 is null ? $"{path} (NOT verified: no SHA-256 in the catalog)" : $"{path} (sha256 verified)");
             return ExitCodes.Success;
-        }, ct));
+        }, cancellationToken));
         return fetch;
     }
 
@@ -122,7 +122,7 @@ internal static class ModelsCommand
         add.Arguments.Add(file);
         add.Options.Add(writeMetadata);
         var pre = PreprocessingOptions.AddTo(add, decoder: false);
-        add.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        add.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(_ =>
         {
             string path = r.GetValue(file)!;
             var model = FeatureTransfer.Onnx.Model.OnnxModelFile.Load(path);
@@ -139,7 +139,7 @@ internal static class ModelsCommand
                 CliRunner.Info($"  self-describing copy: {copy}");
             }
             return Task.FromResult(ExitCodes.Success);
-        }, ct));
+        }, cancellationToken));
         return add;
     }
 

@@ -27,7 +27,7 @@ internal static class PredictCommand
         cmd.Exclusive(top, imagenetTop5, "--imagenet-top5 means --top 5");
         var pre = PreprocessingOptions.AddTo(cmd);
         var dataOptions = DataOptions.AddTo(cmd);
-        cmd.SetAction((r, ct) => CliRunner.RunAsync(async token =>
+        cmd.SetAction((r, cancellationToken) => CliRunner.RunAsync(async token =>
         {
             var modelPath = ModelOption.Resolve(r.GetValue(model));
             var dataset = DatasetLoader.Open(r.GetValue(data)!, dataOptions.Read(r)).RequireItems(r.GetValue(data)!);
@@ -49,7 +49,7 @@ internal static class PredictCommand
             }
             foreach (var s in skipped) CliRunner.Warn($"skipped {s.Path}: {s.Reason}");
             return skipped.Count > 0 ? ExitCodes.CompletedWithSkippedInputs : ExitCodes.Success;
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 

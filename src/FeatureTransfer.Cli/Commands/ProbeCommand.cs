@@ -28,7 +28,7 @@ internal static class ProbeCommand
             model, train, test, output, layers, headName, svmSolver, folds, classes, perClass, seed,
         };
         var pre = PreprocessingOptions.AddTo(cmd);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(async token =>
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(async token =>
         {
             var cls = r.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             var kind = HeadKinds.Parse(r.GetValue(headName)!);
@@ -42,7 +42,7 @@ internal static class ProbeCommand
             if (best is not null) CliRunner.Info($"best layer by CV: {best.Layer} (depth {best.Depth}, CV {best.Cv.Mean:F4}, test {best.TestAccuracy:F4})");
             CliRunner.Info($"report: {Path.GetFullPath(report)}");
             return ExitCodes.Success;
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

@@ -25,7 +25,7 @@ internal static class QuantizeCommand
         };
         var pre = PreprocessingOptions.AddTo(cmd, decoder: false);
         var dataOptions = DataOptions.AddTo(cmd);
-        cmd.SetAction((r, ct) => CliRunner.RunAsync(async token =>
+        cmd.SetAction((r, cancellationToken) => CliRunner.RunAsync(async token =>
         {
             var data = dataOptions.Read(r);
             var options = new QuantizeOptions
@@ -64,7 +64,7 @@ internal static class QuantizeCommand
                 Console.Out.WriteLine($"report: {result.ParityMarkdownPath} and {result.ParityJsonPath}");
             }
             return ExitCodes.Success;
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

@@ -19,15 +19,15 @@ internal static class RunCommand
     {
         var cmd = new Command("run", "Extract, choose layers/normalization/head by cross-validation on train, score test once, write report.html/report.md/metrics.json");
         var o = new RunCliOptions(cmd, requireData: true);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(token => Execute(o.Read(r), token), ct));
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(token => Execute(o.Read(r), token), cancellationToken));
         return cmd;
     }
 
-    public static async Task<int> Execute(TransferRunOptions options, CancellationToken ct)
+    public static async Task<int> Execute(TransferRunOptions options, CancellationToken cancellationToken)
     {
         var log = new SynchronousLog();
         var (result, files) = await TransferRun.RunAsync(options, log,
-            (title, work, c) => ProgressDisplay.RunAsync("extract " + title, work, c), ct);
+            (title, work, c) => ProgressDisplay.RunAsync("extract " + title, work, c), cancellationToken);
         CliRunner.Info($"chosen: {result.Chosen.Label} (CV {result.Chosen.Cv.Mean:F4} +- {result.Chosen.Cv.Std:F4}); " +
                        $"test accuracy {result.TestResult.Accuracy * 100:F2}%, macro-F1 {result.TestResult.MacroF1:F4}");
         if (result.RunnerUp is { } ru) CliRunner.Info($"runner-up: {ru.Label} (CV {ru.Cv.Mean:F4} +- {ru.Cv.Std:F4})");
@@ -174,12 +174,12 @@ internal static class DemoCommand
         // made its cross-validation 2-3x slower (figures in docs/heads-and-reports.md), and ft run's default 3 repeats at
         // this size would triple it again.
         var o = new RunCliOptions(cmd, requireData: false, defaultOut: "ft-demo", defaultSvmSolver: "pegasos", defaultCvRepeats: 1);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(token =>
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(token =>
         {
             var sample = Path.Combine(AppContext.BaseDirectory, "samples", "fashion-mnist");
             if (!Directory.Exists(sample)) throw new DatasetException("the bundled sample is missing next to the tool", sample);
             return RunCommand.Execute(o.Read(r, Path.Combine(sample, "train"), Path.Combine(sample, "test")), token);
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

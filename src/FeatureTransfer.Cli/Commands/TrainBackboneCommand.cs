@@ -23,7 +23,7 @@ internal static class TrainBackboneCommand
         var output = new Option<string>("--out", "-o") { Description = "output .onnx", Required = true };
         var cmd = new Command("train-backbone", "Train the small Fashion-MNIST source CNN from scratch with FeatureTransfer's ONNX gradient engine.");
         foreach (var o in new Option[] { data, classes, epochs, batch, lr, seed, threads, limit, output }) cmd.Options.Add(o);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(_ =>
         {
             var ids = r.GetValue(classes)!.Split(',').Select(s => int.TryParse(s, CultureInfo.InvariantCulture, out var v) && v is >= 0 and <= 9 ? v
                 : throw new InvalidOptionException($"--classes: '{s}' is not a Fashion-MNIST label 0-9")).ToArray();
@@ -32,13 +32,13 @@ internal static class TrainBackboneCommand
                 DataDir = r.GetValue(data)!, Classes = ids, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch),
                 LearningRate = r.GetValue(lr), Seed = r.GetValue(seed), Threads = r.GetValue(threads), MaxTrainImages = r.GetValue(limit),
             };
-            var result = FashionSourceBackbone.Train(options, new SyncProgress(CliRunner.Info), ct);
+            var result = FashionSourceBackbone.Train(options, new SyncProgress(CliRunner.Info), cancellationToken);
             var path = r.GetValue(output)!;
             OnnxModelFile.Save(result.Model, path);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"test accuracy {result.TestAccuracy:F4} on classes {string.Join(',', ids)}; {result.SecondsPerStep * 1000:F1} ms/step; wrote {path}"));
             return Task.FromResult(0);
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

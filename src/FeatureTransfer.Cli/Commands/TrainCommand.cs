@@ -22,21 +22,21 @@ internal static class TrainCommand
         norm.AddTo(cmd);
         head.AddTo(cmd);
         data.AddTo(cmd);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(_ =>
         {
             var sw = Stopwatch.StartNew();
             var path = r.GetValue(features)!;
             var selection = data.Get(r);
             var table = selection.Apply(FeatureFiles.Read(path), path);
             var options = head.Get(r, selection.Seed);
-            var trained = HeadTrainer.Train(table, norm.GetRecipe(r), options, norm.GetOptions(r), ct);
+            var trained = HeadTrainer.Train(table, norm.GetRecipe(r), options, norm.GetOptions(r), cancellationToken);
             var outPath = r.GetValue(output)!;
             trained.Save(outPath);
             var chosen = options.CvFolds > 1 && options.L2 is null && options.Kind.IsLinear() ? $", l2 {trained.Options.L2:G3} chosen by {options.CvFolds}-fold CV" : "";
             CliRunner.Info($"trained {HeadKinds.Name(trained.Kind)} on {trained.Normalization.RecipeName} features: {table.Rows:N0} rows x {table.Dimension:N0} features, " +
                            $"{trained.Classes.Count} classes{chosen} in {sw.Elapsed.TotalSeconds:F1} s -> {outPath}");
             return Task.FromResult(ExitCodes.Success);
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

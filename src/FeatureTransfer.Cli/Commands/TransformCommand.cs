@@ -22,7 +22,7 @@ internal static class TransformCommand
         norm.AddTo(cmd);
         cmd.Options.Add(features);
         cmd.Options.Add(output);
-        cmd.SetAction((ParseResult r, CancellationToken ct) => CliRunner.RunAsync(_ =>
+        cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(_ =>
         {
             var head = r.GetValue(headPath);
             var from = r.GetValue(normFrom);
@@ -41,13 +41,13 @@ internal static class TransformCommand
                 var train = FeatureFiles.Read(from!);
                 if (train.Layout.DescribeMismatch(table.Layout) is { } why)
                     throw new ProvenanceMismatchException($"--norm-from features differ from --features: {why}", path);
-                fitted = FittedNormalization.Fit(train, norm.GetRecipe(r), norm.GetOptions(r), ct);
+                fitted = FittedNormalization.Fit(train, norm.GetRecipe(r), norm.GetOptions(r), cancellationToken);
             }
             var outPath = r.GetValue(output)!;
-            FeatureFiles.Write(outPath, fitted.Apply(table, ct), CliRunner.Warn);
+            FeatureFiles.Write(outPath, fitted.Apply(table, cancellationToken), CliRunner.Warn);
             CliRunner.Info($"{fitted.RecipeName}: {table.Rows:N0} rows x {table.Dimension:N0} features -> {outPath}");
             return Task.FromResult(ExitCodes.Success);
-        }, ct));
+        }, cancellationToken));
         return cmd;
     }
 }

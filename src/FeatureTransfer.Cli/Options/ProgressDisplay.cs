@@ -6,7 +6,7 @@ namespace FeatureTransfer.Cli;
 /// <summary>A Spectre.Console progress bar (images/s, ETA) on a terminal; a plain log line every few seconds otherwise.</summary>
 internal static class ProgressDisplay
 {
-    public static async Task<T> RunAsync<T>(string title, Func<IProgress<ExtractionProgress>, CancellationToken, Task<T>> work, CancellationToken ct)
+    public static async Task<T> RunAsync<T>(string title, Func<IProgress<ExtractionProgress>, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
         if (!CliRunner.Interactive)
         {
@@ -18,7 +18,7 @@ internal static class ProgressDisplay
                 Console.Error.WriteLine($"{title}: {p.Done:N0}/{p.Total:N0} ({100.0 * p.Done / Math.Max(1, p.Total):F1}%), {p.ImagesPerSecond:F1} img/s" +
                     (p.Skipped > 0 ? $", {p.Skipped:N0} skipped" : "") + (p.Eta is { } eta && p.Done < p.Total ? $", ETA {eta:hh\\:mm\\:ss}" : ""));
             });
-            return await work(progress, ct);
+            return await work(progress, cancellationToken);
         }
         T result = default!;
         await AnsiConsole.Progress()
@@ -32,7 +32,7 @@ internal static class ProgressDisplay
                     task.Value = p.Done;
                     task.Description = $"{title} {p.ImagesPerSecond:F0} img/s" + (p.Skipped > 0 ? $" ({p.Skipped} skipped)" : "");
                 });
-                result = await work(progress, ct);
+                result = await work(progress, cancellationToken);
             });
         return result;
     }

@@ -28,7 +28,7 @@ public static class DatasetLoader
     /// <summary>Lists the dataset <paramref name="spec"/> and applies <paramref name="options"/>.</summary>
     /// <exception cref="DatasetException">The spec does not exist or cannot be read as a whole.</exception>
     /// <exception cref="InvalidOptionException">Options that do not fit the data (unknown class, per-class on unlabelled data).</exception>
-    public static ImageDataset Open(string spec, DatasetOptions? options = null, CancellationToken ct = default)
+    public static ImageDataset Open(string spec, DatasetOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(spec);
         options ??= DatasetOptions.Default;
@@ -37,19 +37,19 @@ public static class DatasetLoader
         string source;
         if (spec.StartsWith("idx:", StringComparison.Ordinal))
         {
-            (entries, source) = ListIdx(spec[4..], ct);
+            (entries, source) = ListIdx(spec[4..], cancellationToken);
         }
         else if (File.Exists(spec) && !Directory.Exists(spec))
         {
             if (!spec.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
                 throw new DatasetException("a dataset is a folder, a .csv manifest or idx:<dir>; this is a file that is not a .csv manifest", spec);
             source = Path.GetFullPath(spec);
-            entries = ListManifest(source, errors, ct);
+            entries = ListManifest(source, errors, cancellationToken);
         }
         else if (Directory.Exists(spec))
         {
             source = Path.GetFullPath(spec);
-            entries = ListFolder(source, errors, ct);
+            entries = ListFolder(source, errors, cancellationToken);
         }
         else
         {
@@ -145,7 +145,7 @@ public static class DatasetLoader
     public static IReadOnlySet<string> SplitFolderNames { get; } =
         new HashSet<string>(["train", "val", "valid", "validation", "test"], StringComparer.OrdinalIgnoreCase);
 
-    private static List<Entry> ListFolder(string root, List<SkippedInput> errors, CancellationToken ct)
+    private static List<Entry> ListFolder(string root, List<SkippedInput> errors, CancellationToken cancellationToken)
     {
         var entries = new List<Entry>();
         var topDirs = SubFolders(root, errors);
@@ -155,13 +155,13 @@ public static class DatasetLoader
             && topDirs.All(d => SplitFolderNames.Contains(Path.GetFileName(d)) && SubFolders(d, []).Count > 0);
         if (splitLayout)
         {
-            Walk(root, root, null, null, true, entries, errors, ct);
+            Walk(root, root, null, null, true, entries, errors, cancellationToken);
             foreach (var splitDir in topDirs)
             {
                 string split = Path.GetFileName(splitDir);
-                Walk(splitDir, root, null, split, true, entries, errors, ct);
+                Walk(splitDir, root, null, split, true, entries, errors, cancellationToken);
                 foreach (var classDir in SubFolders(splitDir, errors))
-                    WalkClass(classDir, root, split, entries, errors, ct);
+                    WalkClass(classDir, root, split, entries, errors, cancellationToken);
             }
             return entries;
         }
@@ -169,9 +169,9 @@ public static class DatasetLoader
         bool classFolders = topDirs.Count > 0;
         // Flat folder: images at the top level. Class folders: images below, label = top-level folder name;
         // an image lying at the top level next to class folders has no class and is listed as skipped.
-        Walk(root, root, null, null, classFolders, entries, errors, ct);
+        Walk(root, root, null, null, classFolders, entries, errors, cancellationToken);
         if (classFolders)
-            foreach (var dir in topDirs) WalkClass(dir, root, null, entries, errors, ct);
+            foreach (var dir in topDirs) WalkClass(dir, root, null, entries, errors, cancellationToken);
         return entries;
     }
 
@@ -180,12 +180,12 @@ public static class DatasetLoader
             .Where(d => !IsHidden(d) && !LooksLikeImage(d.Name) && !d.Name.Contains('\uFFFD', StringComparison.Ordinal))
             .Select(d => d.FullName)];
 
-    private static void WalkClass(string dir, string root, string? split, List<Entry> entries, List<SkippedInput> errors, CancellationToken ct)
-        => Walk(dir, root, Path.GetFileName(dir), split, false, entries, errors, ct);
+    private static void WalkClass(string dir, string root, string? split, List<Entry> entries, List<SkippedInput> errors, CancellationToken cancellationToken)
+        => Walk(dir, root, Path.GetFileName(dir), split, false, entries, errors, cancellationToken);
 
-    private static void Walk(string dir, string root, string? label, string? split, bool topOfClassFolders, List<Entry> entries, List<SkippedInput> errors, CancellationToken ct)
+    private static void Walk(string dir, string root, string? label, string? split, bool topOfClassFolders, List<Entry> entries, List<SkippedInput> errors, CancellationToken cancellationToken)
     {
-        ct.ThrowIfCancellationRequested();
+        cancellationToken.ThrowIfCancellationRequested();
         foreach (var entry in SafeEntries(dir, errors))
         {
             if (IsHidden(entry)) continue;
@@ -211,7 +211,7 @@ public static class DatasetLoader
                     errors.Add(new(full, "symbolic link to a folder below a class folder: not followed"));
                     continue;
                 }
-                Walk(full, root, label, split, false, entries, errors, ct);
+                Walk(full, root, label, split, false, entries, errors, cancellationToken);
                 continue;
             }
             if (!imageName) continue;
@@ -251,7 +251,7 @@ public static class DatasetLoader
 
     // ---------------------------------------------------------------- manifests
 
-    private static List<Entry> ListManifest(string manifest, List<SkippedInput> errors, CancellationToken ct)
+    private static List<Entry> ListManifest(string manifest, List<SkippedInput> errors, CancellationToken cancellationToken)
     {
         string root = Path.GetDirectoryName(manifest)!;
         var entries = new List<Entry>();
@@ -269,7 +269,7 @@ public static class DatasetLoader
             bool first = true;
             while (csv.Read())
             {
-                ct.ThrowIfCancellationRequested();
+                cancellationToken.ThrowIfCancellationRequested();
                 long line = csv.LineNumber;
                 int fields = csv.FieldCount;
                 string Field(int i) => i < fields ? csv.GetString(i) ?? "" : "";
@@ -332,7 +332,7 @@ public static class DatasetLoader
 
     // ---------------------------------------------------------------- idx
 
-    private static (List<Entry>, string) ListIdx(string rest, CancellationToken ct)
+    private static (List<Entry>, string) ListIdx(string rest, CancellationToken cancellationToken)
     {
         string dir = rest, prefix = "train";
         int colon = rest.LastIndexOf(':');
@@ -361,7 +361,7 @@ public static class DatasetLoader
         var memory = new ReadOnlyMemory<byte>(pixels);
         for (int i = 0; i < count; i++)
         {
-            if ((i & 0xFFF) == 0) ct.ThrowIfCancellationRequested();
+            if ((i & 0xFFF) == 0) cancellationToken.ThrowIfCancellationRequested();
             int l = labelBytes[i];
             string label = names is not null && l < names.Count ? names[l] : l.ToString(CultureInfo.InvariantCulture);
             entries.Add(new(new ImageItem(i.ToString(CultureInfo.InvariantCulture).PadLeft(width, '0'), label, null, memory.Slice(i * size, size), cols, rows)));

@@ -127,12 +127,12 @@ public sealed class FittedNormalization
     public int Dimension => Layout.Dimension;
 
     /// <summary>Fits <paramref name="recipe"/> on the training table's rows.</summary>
-    public static FittedNormalization Fit(FeatureTable train, NormRecipe recipe, NormalizationOptions? options = null, CancellationToken ct = default)
-        => Fit(train.Data, train.Rows, train.Layout, recipe, options, ct);
+    public static FittedNormalization Fit(FeatureTable train, NormRecipe recipe, NormalizationOptions? options = null, CancellationToken cancellationToken = default)
+        => Fit(train.Data, train.Rows, train.Layout, recipe, options, cancellationToken);
 
     /// <summary>Fits on row-major [rows, layout.Dimension] training data.</summary>
     public static FittedNormalization Fit(ReadOnlySpan<float> data, int rows, FeatureLayout layout, NormRecipe recipe,
-        NormalizationOptions? options = null, CancellationToken ct = default)
+        NormalizationOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= NormalizationOptions.Default;
         int d = layout.Dimension;
@@ -144,7 +144,7 @@ public sealed class FittedNormalization
         // has it, computed by the same ONNX graph that applies it.
         float[]? l2 = null;
         if (recipe.UsesL2())
-            l2 = new FittedNormalization(NormRecipe.L2, layout, null, null, options.LowThreshold, options.HighThreshold).Apply(data, rows, ct);
+            l2 = new FittedNormalization(NormRecipe.L2, layout, null, null, options.LowThreshold, options.HighThreshold).Apply(data, rows, cancellationToken);
         ReadOnlySpan<float> x = l2 is null ? data : l2;
 
         var sum = new double[d];
@@ -242,17 +242,17 @@ public sealed class FittedNormalization
     }
 
     /// <summary>Applies the normalization to row-major [rows, D] data with ONNX Runtime.</summary>
-    public float[] Apply(ReadOnlySpan<float> data, int rows, CancellationToken ct = default)
+    public float[] Apply(ReadOnlySpan<float> data, int rows, CancellationToken cancellationToken = default)
     {
         using var program = new OnnxProgram(ToOnnxModel());
-        return program.Run(data, rows, ["normalized"], ct)[0];
+        return program.Run(data, rows, ["normalized"], cancellationToken)[0];
     }
 
     /// <summary>Applies the normalization to a table; refuses a table with another feature layout.</summary>
-    public FeatureTable Apply(FeatureTable table, CancellationToken ct = default)
+    public FeatureTable Apply(FeatureTable table, CancellationToken cancellationToken = default)
     {
         RequireLayout(table.Layout, "features");
-        var data = Apply(table.Data, table.Rows, ct);
+        var data = Apply(table.Data, table.Rows, cancellationToken);
         var extra = new Dictionary<string, string>(table.Provenance.Extra) { ["normalization"] = RecipeName };
         return new FeatureTable(table.Ids, table.Labels, data, table.Provenance with { Extra = extra });
     }

@@ -32,7 +32,7 @@ public sealed class OnnxProgram : IDisposable
     public int ChunkRows { get; init; } = 2048;
 
     /// <summary>Runs the graph on <paramref name="rows"/> rows of <paramref name="input"/> and returns each requested output, row-major.</summary>
-    public float[][] Run(ReadOnlySpan<float> input, int rows, IReadOnlyList<string> outputs, CancellationToken ct = default)
+    public float[][] Run(ReadOnlySpan<float> input, int rows, IReadOnlyList<string> outputs, CancellationToken cancellationToken = default)
     {
         if (input.Length != (long)rows * inputDim) throw new ArgumentException($"{input.Length} values for {rows} x {inputDim}");
         var results = new float[outputs.Count][];
@@ -40,7 +40,7 @@ public sealed class OnnxProgram : IDisposable
         using var runOptions = new RunOptions();
         for (int start = 0; start < rows; start += ChunkRows)
         {
-            ct.ThrowIfCancellationRequested();
+            cancellationToken.ThrowIfCancellationRequested();
             int n = Math.Min(ChunkRows, rows - start);
             var part = chunk.AsMemory(0, n * inputDim);
             input.Slice(start * inputDim, n * inputDim).CopyTo(part.Span);

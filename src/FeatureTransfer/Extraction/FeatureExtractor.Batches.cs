@@ -33,7 +33,7 @@ public sealed partial class FeatureExtractor
     /// straight into its slot, with up to <paramref name="threads"/> threads (1: on the calling thread); the good images
     /// are then compacted to the front in order, and the unreadable ones returned as skipped inputs.
     /// </summary>
-    private (List<int> Good, List<SkippedInput> Errors) Decode(IReadOnlyList<ImageItem> items, int start, int count, float[] buffer, int threads, CancellationToken ct)
+    private (List<int> Good, List<SkippedInput> Errors) Decode(IReadOnlyList<ImageItem> items, int start, int count, float[] buffer, int threads, CancellationToken cancellationToken)
     {
         int len = Preprocessing.TensorLength;
         var reasons = new string?[count];
@@ -48,11 +48,11 @@ public sealed partial class FeatureExtractor
         {
             for (int i = 0; i < count; i++)
             {
-                ct.ThrowIfCancellationRequested();
+                cancellationToken.ThrowIfCancellationRequested();
                 One(i);
             }
         }
-        else Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct }, One);
+        else Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellationToken }, One);
         var good = new List<int>(count);
         var errors = new List<SkippedInput>();
         for (int i = 0; i < count; i++)

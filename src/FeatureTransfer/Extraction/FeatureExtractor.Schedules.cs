@@ -39,7 +39,7 @@ public sealed partial class FeatureExtractor
     /// that is what makes resumed, sharded and uninterrupted runs compute identical rows, whatever the schedule.
     /// </summary>
     private Task RunBatchesAsync(IReadOnlyList<ImageItem> items, int first, int end, int batchSize, int firstBatch, int endBatch,
-        int decodeThreads, Action<int, RowBuffer> onBatch, CancellationToken ct)
+        int decodeThreads, Action<int, RowBuffer> onBatch, CancellationToken cancellationToken)
     {
         if (batchSize <= 0) throw new InvalidOptionException("--batch must be at least 1");
         var (workers, intraOp) = Plan(endBatch - firstBatch);
@@ -52,9 +52,9 @@ public sealed partial class FeatureExtractor
         var range = new BatchRange(items, first, end, batchSize, firstBatch, endBatch);
         return EffectiveSchedule switch
         {
-            ExtractionSchedule.Workers => RunWorkersAsync(range, workers, session, onBatch, ct),
-            ExtractionSchedule.Phased => RunPhasedAsync(range, decodeThreads > 0 ? decodeThreads : cores, session, onBatch, ct),
-            _ => RunPipelinedAsync(range, decodeThreads > 0 ? decodeThreads : cores, session, onBatch, ct),
+            ExtractionSchedule.Workers => RunWorkersAsync(range, workers, session, onBatch, cancellationToken),
+            ExtractionSchedule.Phased => RunPhasedAsync(range, decodeThreads > 0 ? decodeThreads : cores, session, onBatch, cancellationToken),
+            _ => RunPipelinedAsync(range, decodeThreads > 0 ? decodeThreads : cores, session, onBatch, cancellationToken),
         };
     }
 
@@ -70,10 +70,10 @@ public sealed partial class FeatureExtractor
     /// another inside a batch. Finished batches go through a small reorder buffer; a worker may only start a batch
     /// while fewer than workers + 1 batches are waiting to be handed on, so memory stays flat.
     /// </summary>
-    private async Task RunWorkersAsync(BatchRange range, int workers, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken ct)
+    private async Task RunWorkersAsync(BatchRange range, int workers, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken cancellationToken)
     {
         int len = Preprocessing.TensorLength, dim = Layout.Dimension;
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var window = new SemaphoreSlim(workers + 1);
         var done = Channel.CreateUnbounded<(int Batch, RowBuffer Rows)>(new UnboundedChannelOptions { SingleReader = true });
         var free = new ConcurrentBag<RowBuffer>();
@@ -118,7 +118,7 @@ public sealed partial class FeatureExtractor
             var pending = new Dictionary<int, RowBuffer>();
             int expected = range.FirstBatch;
             // The outer token: a worker's failure completes the channel with its exception before cancelling the others.
-            await foreach (var (b, rows) in done.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            await foreach (var (b, rows) in done.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 pending.Add(b, rows);
                 while (pending.Remove(expected, out var ready))
@@ -143,7 +143,7 @@ public sealed partial class FeatureExtractor
     /// <paramref name="decodeThreads"/> threads; a bounded channel of 2 batches keeps memory flat. The better schedule
     /// on a GPU; on CPU, decoding and ONNX Runtime's threads compete for the same cores.
     /// </summary>
-    private async Task RunPipelinedAsync(BatchRange range, int decodeThreads, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken ct)
+    private async Task RunPipelinedAsync(BatchRange range, int decodeThreads, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken cancellationToken)
     {
         int len = Preprocessing.TensorLength;
         var pool = new ConcurrentBag<float[]>();
@@ -154,10 +154,10 @@ public sealed partial class FeatureExtractor
             {
                 for (int b = range.FirstBatch; b < range.EndBatch; b++)
                 {
-                    ct.ThrowIfCancellationRequested();
+                    cancellationToken.ThrowIfCancellationRequested();
                     if (!pool.TryTake(out var buffer)) buffer = new float[range.BatchSize * len];
-                    var (good, errors) = Decode(range.Items, range.Start(b), range.Count(b), buffer, decodeThreads, ct);
-                    await channel.Writer.WriteAsync(new DecodedBatch(b, buffer, good, errors), ct).ConfigureAwait(false);
+                    var (good, errors) = Decode(range.Items, range.Start(b), range.Count(b), buffer, decodeThreads, cancellationToken);
+                    await channel.Writer.WriteAsync(new DecodedBatch(b, buffer, good, errors), cancellationToken).ConfigureAwait(false);
                 }
                 channel.Writer.Complete();
             }
@@ -165,11 +165,11 @@ public sealed partial class FeatureExtractor
             {
                 channel.Writer.Complete(e);
             }
-        }, ct);
+        }, cancellationToken);
 
         var rows = new RowBuffer(Layout.Dimension, range.BatchSize);
         var features = new float[range.BatchSize * Layout.Dimension];
-        await foreach (var decoded in channel.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+        await foreach (var decoded in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
             RunDecoded(range.Items, session, decoded, features, rows);
             pool.Add(decoded.Buffer);
@@ -180,7 +180,7 @@ public sealed partial class FeatureExtractor
 
     /// <summary>Decode a batch with <paramref name="decodeThreads"/> threads, then run it with every ONNX Runtime thread:
     /// no overlap at all (a comparison point for the other schedules).</summary>
-    private Task RunPhasedAsync(BatchRange range, int decodeThreads, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken ct)
+    private Task RunPhasedAsync(BatchRange range, int decodeThreads, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken cancellationToken)
         => Task.Run(() =>
         {
             var buffer = new float[range.BatchSize * Preprocessing.TensorLength];
@@ -188,10 +188,10 @@ public sealed partial class FeatureExtractor
             var features = new float[range.BatchSize * Layout.Dimension];
             for (int b = range.FirstBatch; b < range.EndBatch; b++)
             {
-                ct.ThrowIfCancellationRequested();
-                var (good, errors) = Decode(range.Items, range.Start(b), range.Count(b), buffer, decodeThreads, ct);
+                cancellationToken.ThrowIfCancellationRequested();
+                var (good, errors) = Decode(range.Items, range.Start(b), range.Count(b), buffer, decodeThreads, cancellationToken);
                 RunDecoded(range.Items, session, new DecodedBatch(b, buffer, good, errors), features, rows);
                 onBatch(b, rows);
             }
-        }, ct);
+        }, cancellationToken);
 }

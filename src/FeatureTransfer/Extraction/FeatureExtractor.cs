@@ -24,7 +24,7 @@ namespace FeatureTransfer.Extraction;
 /// using var extractor = FeatureExtractor.Load("resnet18.onnx").Tap(Presets.Fne).WithPooling(Pooling.Max);
 /// var data = ImageDataset.Open("photos/train");
 /// using var writer = extractor.CreateWriter("train.parquet", data);
-/// var result = await extractor.ExtractAsync(data, writer, progress, ct);
+/// var result = await extractor.ExtractAsync(data, writer, progress, cancellationToken);
 /// </code>
 /// </example>
 public sealed partial class FeatureExtractor : IDisposable

@@ -18,7 +18,7 @@ public static class RawPixels
         => size * size * (dataset.Items.Count > 0 && dataset.Items.All(i => !i.Pixels.IsEmpty) ? 1 : 3);
 
     /// <summary>Raw pixel rows of <paramref name="dataset"/>; inputs that cannot be decoded are left out (extraction reports them).</summary>
-    public static FeatureTable FromDataset(ImageDataset dataset, int? size = null, CancellationToken ct = default)
+    public static FeatureTable FromDataset(ImageDataset dataset, int? size = null, CancellationToken cancellationToken = default)
     {
         int s = size ?? DefaultSize(dataset);
         bool gray = dataset.Items.Count > 0 && dataset.Items.All(i => !i.Pixels.IsEmpty);
@@ -30,7 +30,7 @@ public static class RawPixels
         // Decoding dominates: images are decoded on every core, rows kept in dataset order.
         var rows = new float[dataset.Items.Count][];
         var ok = new bool[dataset.Items.Count];
-        Parallel.For(0, dataset.Items.Count, new ParallelOptions { CancellationToken = ct }, i =>
+        Parallel.For(0, dataset.Items.Count, new ParallelOptions { CancellationToken = cancellationToken }, i =>
         {
             rows[i] = new float[dim];
             ok[i] = gray ? FromGray(dataset.Items[i], s, rows[i]) : FromFile(dataset.Items[i], s, rows[i]);

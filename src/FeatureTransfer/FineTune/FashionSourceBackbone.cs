@@ -92,7 +92,7 @@ public static class FashionSourceBackbone
     }
 
     /// <summary>Builds and trains the backbone; reports one line per epoch to <paramref name="progress"/>.</summary>
-    public static BackboneResult Train(BackboneTrainingOptions o, IProgress<string>? progress = null, CancellationToken ct = default)
+    public static BackboneResult Train(BackboneTrainingOptions o, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         var (trainX, trainY) = Load(o.DataDir, train: true, o.Classes, o.MaxTrainImages);
         var (testX, testY) = Load(o.DataDir, train: false, o.Classes);
@@ -121,7 +121,7 @@ public static class FashionSourceBackbone
             double lossSum = 0; long correct = 0;
             for (int s = 0; s < stepsPerEpoch; s++)
             {
-                ct.ThrowIfCancellationRequested();
+                cancellationToken.ThrowIfCancellationRequested();
                 for (int k = 0; k < b; k++)
                 {
                     int i = order[s * b + k];

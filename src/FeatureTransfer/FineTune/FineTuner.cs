@@ -99,7 +99,7 @@ public static class FineTuner
     private sealed record Data(float[] X, long[] Y, int Count);
 
     /// <summary>Fine-tunes: new head, head-only stage, then the unfrozen layers; early stopping on a holdout; writes the best model. Reports progress lines to <paramref name="progress"/>.</summary>
-    public static FineTuneResult Run(FineTuneOptions o, IProgress<string>? progress = null, CancellationToken ct = default)
+    public static FineTuneResult Run(FineTuneOptions o, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"--holdout {o.Holdout}: expected a fraction in (0, 0.5)");
         if (o.Batch < 2) throw new InvalidOptionException("--batch must be at least 2");
@@ -112,10 +112,10 @@ public static class FineTuner
         foreach (var w in resolved.Warnings) progress?.Report($"warning: {w}");
         if (pre.Layout != TensorLayout.NCHW) throw new InvalidOptionException("fine-tuning supports NCHW models");
 
-        var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes, PerClass = o.PerClass, Seed = o.Seed }, ct).RequireItems(o.Train, role: "training images");
+        var trainSet = DatasetLoader.Open(o.Train, new DatasetOptions { Classes = o.Classes, PerClass = o.PerClass, Seed = o.Seed }, cancellationToken).RequireItems(o.Train, role: "training images");
         var classes = (o.Classes ?? trainSet.Classes).ToList();
-        IReadOnlyList<ImageItem>? valItems = o.Val is null ? null : DatasetLoader.Open(o.Val, new DatasetOptions { Classes = classes }, ct).Items;
-        return Run(o, source, pre, trainSet.Items, classes, valItems, progress, ct);
+        IReadOnlyList<ImageItem>? valItems = o.Val is null ? null : DatasetLoader.Open(o.Val, new DatasetOptions { Classes = classes }, cancellationToken).Items;
+        return Run(o, source, pre, trainSet.Items, classes, valItems, progress, cancellationToken);
     }
 
     /// <summary>
@@ -124,7 +124,7 @@ public static class FineTuner
     /// <see cref="FineTuneOptions.Train"/> and <see cref="FineTuneOptions.Val"/> only name the data in messages.
     /// </summary>
     public static FineTuneResult Run(FineTuneOptions o, IReadOnlyList<ImageItem> trainItems, IReadOnlyList<string> classes, IReadOnlyList<ImageItem>? valItems,
-        IProgress<string>? progress = null, CancellationToken ct = default)
+        IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(o);
         if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"--holdout {o.Holdout}: expected a fraction in (0, 0.5)");
@@ -134,11 +134,11 @@ public static class FineTuner
         if (o.Preprocessing is { } whole) request = request with { Complete = whole };
         var pre = ModelPreprocessing.Resolve(o.ModelPath, source, request).Value;
         if (pre.Layout != TensorLayout.NCHW) throw new InvalidOptionException("fine-tuning supports NCHW models");
-        return Run(o, source, pre, trainItems, classes.ToList(), valItems, progress, ct);
+        return Run(o, source, pre, trainItems, classes.ToList(), valItems, progress, cancellationToken);
     }
 
     private static FineTuneResult Run(FineTuneOptions o, ModelProto source, Preprocessing pre, IReadOnlyList<ImageItem> trainItems, List<string> classes,
-        IReadOnlyList<ImageItem>? valItems, IProgress<string>? progress, CancellationToken ct)
+        IReadOnlyList<ImageItem>? valItems, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         if (classes.Count < 2) throw new DatasetException("fine-tuning needs at least two classes", o.Train);
         var inputName = new GraphIndex(source.Graph).UserInputs.Single().Name;
@@ -146,7 +146,7 @@ public static class FineTuner
         var inputShapes = new Dictionary<string, long[]> { [inputName] = [-1, .. sample] };
 
         progress?.Report($"decoding {trainItems.Count} training images ({pre.Describe()})");
-        var all = Tensorize(trainItems, classes, pre, o.Train, ct);
+        var all = Tensorize(trainItems, classes, pre, o.Train, cancellationToken);
         var (train, holdout) = Split(all, o.Holdout, o.Seed, sample);
         progress?.Report($"{train.Count} train / {holdout.Count} holdout images, {classes.Count} classes");
 
@@ -179,7 +179,7 @@ public static class FineTuner
             headStageBase.Images += train.Count + holdout.Count;
             var spec = Spec(o, head.HeadParameters, [], head.Bottleneck, stageSample, bnMode);
             stopped = TrainStage("head", stageModel, spec, stageTrain, stageHoldout, stageSample, head.Bottleneck, headEpochs, o, [], 0,
-                pre, weights, best, curve, progress, ct);
+                pre, weights, best, curve, progress, cancellationToken);
             foreach (var (k, v) in best.Weights ?? []) weights[k] = v;
         }
         // Stage 2: unfreeze.
@@ -188,7 +188,7 @@ public static class FineTuner
             var spec = Spec(o, head.HeadParameters, baseParams, inputName, sample, bnMode);
             int headBest = best.Epoch;
             stopped = TrainStage(unfreezeAll ? "all" : "unfrozen", model, spec, train, holdout, sample, inputName, o.Epochs, o, o.Augment, o.WarmupEpochs,
-                pre, weights, best, curve, progress, ct);
+                pre, weights, best, curve, progress, cancellationToken);
             if (best.Epoch == headBest && headEpochs > 0)
                 progress?.Report($"unfreezing did not improve the holdout: keeping the head-only model of epoch {headBest}");
         }
@@ -196,9 +196,9 @@ public static class FineTuner
         FashionSourceBackbone.Describe(final, classes.ToArray(), pre);
 
         double? valAcc = null; int[]? valPred = null;
-        if (valItems is not null && !ct.IsCancellationRequested)
+        if (valItems is not null && !cancellationToken.IsCancellationRequested)
         {
-            var val = Tensorize(valItems, classes, pre, o.Val ?? "validation images", ct);
+            var val = Tensorize(valItems, classes, pre, o.Val ?? "validation images", cancellationToken);
             var predicted = Metrics.Predict(final, inputName, val.X, sample, o.Threads);
             valPred = predicted;
             valAcc = Heads.Evaluation.Accuracy(val.Count, i => predicted[i] == val.Y[i]);
@@ -279,7 +279,7 @@ public static class FineTuner
 
     private static bool TrainStage(string stage, ModelProto model, TrainingSpec spec, Data train, Data holdout, long[] sample, string input,
         int epochs, FineTuneOptions o, IReadOnlyList<string> augment, double warmupEpochs, Preprocessing pre, Dictionary<string, float[]> weights,
-        Best best, List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken ct)
+        Best best, List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         using var engine = new TrainingEngine(Apply(model, weights), spec, o.Threads) { StopOnNonFiniteLoss = false };
         int sampleSize = (int)sample.Aggregate(1L, (a, b) => a * b);
@@ -306,7 +306,7 @@ public static class FineTuner
             {
                 for (int s = 0; s < steps; s++)
                 {
-                    ct.ThrowIfCancellationRequested();
+                    cancellationToken.ThrowIfCancellationRequested();
                     for (int k = 0; k < b; k++)
                     {
                         int i = order[s * b + k];
@@ -491,7 +491,7 @@ public static class FineTuner
         }
     }
 
-    private static Data Tensorize(IReadOnlyList<ImageItem> items, List<string> classes, Preprocessing pre, string source, CancellationToken ct)
+    private static Data Tensorize(IReadOnlyList<ImageItem> items, List<string> classes, Preprocessing pre, string source, CancellationToken cancellationToken)
     {
         var labeled = items.Where(i => i.Label is not null && classes.Contains(i.Label)).ToList();
         if (labeled.Count == 0) throw new DatasetException("no labelled images of the requested classes", source);
@@ -499,7 +499,7 @@ public static class FineTuner
         var x = new float[(long)labeled.Count * size];
         var y = new long[labeled.Count];
         var tensorizer = new ImageTensorizer();
-        Parallel.For(0, labeled.Count, new ParallelOptions { CancellationToken = ct }, i =>
+        Parallel.For(0, labeled.Count, new ParallelOptions { CancellationToken = cancellationToken }, i =>
         {
             tensorizer.Write(labeled[i], pre, x.AsSpan(i * size, size));
             y[i] = classes.IndexOf(labeled[i].Label!);

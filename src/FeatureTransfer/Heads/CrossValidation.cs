@@ -77,7 +77,7 @@ public static class CrossValidation
     /// rounding) when <see cref="CvPlan.RowSpace"/> is on. An svm's automatic solver is resolved on the whole table.
     /// </summary>
     public static List<CvScore> Grid(FeatureTable train, IReadOnlyList<NormRecipe> norms, IReadOnlyList<HeadOptions> heads, CvPlan plan,
-        IProgress<string>? progress, string name, CancellationToken ct, out int folds)
+        IProgress<string>? progress, string name, CancellationToken cancellationToken, out int folds)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(plan);
@@ -101,15 +101,15 @@ public static class CrossValidation
         var parallel = new ParallelOptions
         {
             MaxDegreeOfParallelism = plan.Parallel && configs.All(c => c.Kind.IsLinear()) ? Environment.ProcessorCount : 1,
-            CancellationToken = ct,
+            CancellationToken = cancellationToken,
         };
         for (int n = 0; n < norms.Count; n++)
         {
             var recipe = norms[n];
             // none and l2 are row-wise maps without fitted statistics: one normalization (and one Gram matrix) serves every fold.
-            FittedNormalization? shared = recipe.Standardizes() ? null : FittedNormalization.Fit(train, recipe, normalization, ct);
+            FittedNormalization? shared = recipe.Standardizes() ? null : FittedNormalization.Fit(train, recipe, normalization, cancellationToken);
             // The rows normalized once for all folds (none, l2), when some head is fitted on the features themselves.
-            float[]? sharedX = shared is not null && configs.Any(c => !(rowSpace && c.Kind.IsLinear())) ? shared.Apply(train.Data, train.Rows, ct) : null;
+            float[]? sharedX = shared is not null && configs.Any(c => !(rowSpace && c.Kind.IsLinear())) ? shared.Apply(train.Data, train.Rows, cancellationToken) : null;
             Parallel.For(0, splits, parallel, f =>
             {
                 var (trainRows, valRows) = foldRows[f];
@@ -118,16 +118,16 @@ public static class CrossValidation
                 var fTrain = train.SelectRows(trainRows);
                 var fVal = train.SelectRows(valRows);
                 var (classes, fy) = HeadTrainer.Classes(fTrain);
-                float[]? gram = grams?.For(recipe, trainRows, ct);
+                float[]? gram = grams?.For(recipe, trainRows, cancellationToken);
                 // The normalization object itself is needed only when some head is fitted on the features directly.
                 FittedNormalization? fitted = shared;
-                FittedNormalization Norm() => fitted ??= FittedNormalization.Fit(fTrain, recipe, normalization, ct);
+                FittedNormalization Norm() => fitted ??= FittedNormalization.Fit(fTrain, recipe, normalization, cancellationToken);
                 (float[] X, float[] XVal)? direct = null;
                 (FeatureTable Table, float[] Val, FittedNormalization Norm)? coords = null;
                 double prepSeconds = sw.Elapsed.TotalSeconds;
                 for (int h = 0; h < configs.Count; h++)
                 {
-                    ct.ThrowIfCancellationRequested();
+                    cancellationToken.ThrowIfCancellationRequested();
                     sw.Restart();
                     int[] predicted;
                     if (rowSpace && configs[h].Kind.IsLinear())
@@ -139,7 +139,7 @@ public static class CrossValidation
                             coords = (table, zVal, RowSpace.Identity(table, normalization));
                         }
                         var c = coords.Value;
-                        var head = HeadTrainer.FitNormalized(c.Table, c.Table.Data, fy, classes, c.Norm, configs[h], ct, scoringOnly: true);
+                        var head = HeadTrainer.FitNormalized(c.Table, c.Table.Data, fy, classes, c.Norm, configs[h], cancellationToken, scoringOnly: true);
                         predicted = head.PredictNormalized(c.Val, valRows.Length);
                     }
                     else
@@ -147,9 +147,9 @@ public static class CrossValidation
                         if (direct is null)
                         {
                             if (sharedX is not null) direct = (train.SelectRowsOf(sharedX, trainRows), train.SelectRowsOf(sharedX, valRows));
-                            else direct = (Norm().Apply(fTrain.Data, fTrain.Rows, ct), Norm().Apply(fVal.Data, fVal.Rows, ct));
+                            else direct = (Norm().Apply(fTrain.Data, fTrain.Rows, cancellationToken), Norm().Apply(fVal.Data, fVal.Rows, cancellationToken));
                         }
-                        var head = HeadTrainer.FitNormalized(fTrain, direct.Value.X, fy, classes, Norm(), configs[h], ct, scoringOnly: true);
+                        var head = HeadTrainer.FitNormalized(fTrain, direct.Value.X, fy, classes, Norm(), configs[h], cancellationToken, scoringOnly: true);
                         predicted = head.PredictNormalized(direct.Value.XVal, fVal.Rows);
                     }
                     accs[n, h, f] = Evaluation.Accuracy(fVal.Labels, classes, predicted);

@@ -30,7 +30,7 @@ public static class HeadTrainer
     /// cross-validation on <paramref name="train"/> (normalization refitted inside each fold).
     /// </summary>
     public static TrainedHead Train(FeatureTable train, NormRecipe recipe, HeadOptions options,
-        NormalizationOptions? normOptions = null, CancellationToken ct = default)
+        NormalizationOptions? normOptions = null, CancellationToken cancellationToken = default)
     {
         var (classes, y) = Classes(train);
         // auto resolves on the whole table, so the CV folds and the final fit use the same solver.
@@ -38,18 +38,18 @@ public static class HeadTrainer
         if (options.CvFolds > 1 && options.L2 is null && options.Kind.IsLinear())
         {
             var plan = new CvPlan(options.CvFolds, Repeats: 1, options.Seed, normOptions);
-            var scores = CrossValidation.Grid(train, [recipe], CrossValidation.Settings(options), plan, null, "", ct, out _);
+            var scores = CrossValidation.Grid(train, [recipe], CrossValidation.Settings(options), plan, null, "", cancellationToken, out _);
             options = options with { L2 = CrossValidation.Best(scores).Head.L2 };
         }
-        return Fit(train, y, classes, recipe, options with { CvFolds = 0 }, normOptions, ct);
+        return Fit(train, y, classes, recipe, options with { CvFolds = 0 }, normOptions, cancellationToken);
     }
 
     /// <summary>Stratified k-fold accuracy of one configuration on <paramref name="train"/> (normalization fitted per fold; <see cref="CrossValidation.Grid"/>).</summary>
     public static CvResult CrossValidate(FeatureTable train, NormRecipe recipe, HeadOptions options, int folds, int seed,
-        NormalizationOptions? normOptions = null, CancellationToken ct = default)
+        NormalizationOptions? normOptions = null, CancellationToken cancellationToken = default)
     {
         var plan = new CvPlan(folds, Repeats: 1, seed, normOptions);
-        return CrossValidation.Grid(train, [recipe], [options with { CvFolds = 0 }], plan, null, "", ct, out _)[0].Cv;
+        return CrossValidation.Grid(train, [recipe], [options with { CvFolds = 0 }], plan, null, "", cancellationToken, out _)[0].Cv;
     }
 
     /// <summary>Class names (ordinal order) and each row's class index; unlabelled rows are refused.</summary>
@@ -65,11 +65,11 @@ public static class HeadTrainer
     }
 
     private static TrainedHead Fit(FeatureTable train, int[] y, string[] classes, NormRecipe recipe, HeadOptions options,
-        NormalizationOptions? normOptions, CancellationToken ct)
+        NormalizationOptions? normOptions, CancellationToken cancellationToken)
     {
-        var norm = FittedNormalization.Fit(train, recipe, normOptions, ct);
-        var x = norm.Apply(train.Data, train.Rows, ct);
-        return FitNormalized(train, x, y, classes, norm, options, ct);
+        var norm = FittedNormalization.Fit(train, recipe, normOptions, cancellationToken);
+        var x = norm.Apply(train.Data, train.Rows, cancellationToken);
+        return FitNormalized(train, x, y, classes, norm, options, cancellationToken);
     }
 
     /// <summary>
@@ -77,9 +77,9 @@ public static class HeadTrainer
     /// search over heads and regularization reuses one normalization per fold.
     /// </summary>
     internal static TrainedHead FitNormalized(FeatureTable train, float[] x, int[] y, string[] classes, FittedNormalization norm,
-        HeadOptions options, CancellationToken ct, bool scoringOnly = false)
+        HeadOptions options, CancellationToken cancellationToken, bool scoringOnly = false)
     {
-        ct.ThrowIfCancellationRequested();
+        cancellationToken.ThrowIfCancellationRequested();
         // A fresh MLContext per fit cost about 20 ms of CPU for L-BFGS (measured, 160 x 448 rows), more than the fit.
         // L-BFGS starts from zero weights and draws no random numbers, so a model that is only scored (cross-validation)
         // can reuse one context per thread: same weights, same predictions.
@@ -99,7 +99,7 @@ public static class HeadTrainer
             var b = new float[classes.Length];
             for (int c = 0; c < classes.Length; c++)
             {
-                ct.ThrowIfCancellationRequested();
+                cancellationToken.ThrowIfCancellationRequested();
                 // Cached: both trainers shuffle every epoch, which on an uncached enumerable view cost 2-4x the fit itself
                 // (40 x 40 and 160 x 320 rows, measured).
                 var view = ml.Data.Cache(MlData.LoadBinary(ml, rows, train.Dimension, y, c));

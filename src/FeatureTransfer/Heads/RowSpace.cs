@@ -39,9 +39,9 @@ internal static class RowSpace
     /// The Gram matrix [rows, rows] (row-major, float32) of <paramref name="norm"/> applied to every row of
     /// <paramref name="data"/>, computed by ONNX Runtime.
     /// </summary>
-    public static float[] Gram(FittedNormalization norm, float[] data, int rows, CancellationToken ct)
+    public static float[] Gram(FittedNormalization norm, float[] data, int rows, CancellationToken cancellationToken)
     {
-        ct.ThrowIfCancellationRequested();
+        cancellationToken.ThrowIfCancellationRequested();
         var model = GraphBuilder.NewModel("features", norm.Dimension, out var graph, "gram_" + norm.RecipeName);
         var b = new GraphBuilder(graph, "gram/");
         var x = norm.AppendTo(b, "features");
@@ -158,27 +158,27 @@ internal static class RowSpace
         }
 
         /// <summary>Gram matrix of all rows under <paramref name="recipe"/> fitted on rows <paramref name="fitRows"/>.</summary>
-        public float[] For(NormRecipe recipe, int[] fitRows, CancellationToken ct)
+        public float[] For(NormRecipe recipe, int[] fitRows, CancellationToken cancellationToken)
         {
             var layout = table.Layout;
             FittedNormalization None() => new(NormRecipe.None, layout, null, null, options.LowThreshold, options.HighThreshold);
             switch (recipe)
             {
                 case NormRecipe.None:
-                    return Shared(recipe, () => Gram(None(), table.Data, table.Rows, ct));
+                    return Shared(recipe, () => Gram(None(), table.Data, table.Rows, cancellationToken));
                 case NormRecipe.L2:
-                    return Shared(recipe, () => Gram(None(), L2Rows, table.Rows, ct));
+                    return Shared(recipe, () => Gram(None(), L2Rows, table.Rows, cancellationToken));
                 case NormRecipe.L2Fne:
                 {
                     var rows = L2Rows;
-                    var stats = FittedNormalization.Fit(Select(rows, fitRows), fitRows.Length, layout, NormRecipe.Standardize, options, ct);
+                    var stats = FittedNormalization.Fit(Select(rows, fitRows), fitRows.Length, layout, NormRecipe.Standardize, options, cancellationToken);
                     var fne = new FittedNormalization(NormRecipe.Fne, layout, stats.Mean, stats.Std, options.LowThreshold, options.HighThreshold);
-                    return Gram(fne, rows, table.Rows, ct);
+                    return Gram(fne, rows, table.Rows, cancellationToken);
                 }
                 default:
                 {
-                    var norm = FittedNormalization.Fit(Select(table.Data, fitRows), fitRows.Length, layout, recipe, options, ct);
-                    return Gram(norm, table.Data, table.Rows, ct);
+                    var norm = FittedNormalization.Fit(Select(table.Data, fitRows), fitRows.Length, layout, recipe, options, cancellationToken);
+                    return Gram(norm, table.Data, table.Rows, cancellationToken);
                 }
             }
         }

@@ -97,7 +97,7 @@ public sealed class TrainedHead
 
 
     /// <summary>Scores a feature table (after checking it fits this head).</summary>
-    public HeadPredictions Predict(FeatureTable table, CancellationToken ct = default)
+    public HeadPredictions Predict(FeatureTable table, CancellationToken cancellationToken = default)
     {
         RequireCompatible(table.Provenance, table.Provenance.Dataset ?? "features");
         float[] scores;
@@ -105,11 +105,11 @@ public sealed class TrainedHead
         if (Linear is not null)
         {
             using var program = new OnnxProgram(ToOnnxScorer());
-            scores = program.Run(table.Data, table.Rows, ["scores"], ct)[0];
+            scores = program.Run(table.Data, table.Rows, ["scores"], cancellationToken)[0];
         }
         else
         {
-            scores = MlNetScores(table, ct);
+            scores = MlNetScores(table, cancellationToken);
         }
         var predicted = new int[table.Rows];
         for (int r = 0; r < table.Rows; r++)
@@ -158,9 +158,9 @@ public sealed class TrainedHead
     }
 
     /// <summary>ML.NET's own scores for a table (tests compare them with the ONNX path).</summary>
-    internal float[] MlNetScores(FeatureTable table, CancellationToken ct = default)
+    internal float[] MlNetScores(FeatureTable table, CancellationToken cancellationToken = default)
     {
-        var x = Normalization.Apply(table.Data, table.Rows, ct);
+        var x = Normalization.Apply(table.Data, table.Rows, cancellationToken);
         var rows = MlData.Rows(x, table.Rows, table.Dimension);
         int k = Classes.Count;
         if (models.Length == 1) return MlData.Scores(models[0].Transform(MlData.Load(ml, rows, table.Dimension, null, k)), table.Rows, k);

@@ -24,7 +24,7 @@ public sealed class ModelFetcher(HttpClient? http = null)
     /// right checksum is kept as is. Without a recorded SHA-256 the download is refused unless <paramref name="verify"/> is false.
     /// </summary>
     public async Task<string> FetchAsync(ModelEntry entry, string folder, bool verify = true,
-        IProgress<FetchProgress>? progress = null, CancellationToken ct = default)
+        IProgress<FetchProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
         if (entry.Url is null)
@@ -38,14 +38,14 @@ public sealed class ModelFetcher(HttpClient? http = null)
 
         // A file already there is kept if it verifies; otherwise it is only replaced once a new download has verified.
         if (File.Exists(target)
-            && (entry.Sha256 is null || await HashAsync(target, ct).ConfigureAwait(false) == entry.Sha256.ToLowerInvariant()))
+            && (entry.Sha256 is null || await HashAsync(target, cancellationToken).ConfigureAwait(false) == entry.Sha256.ToLowerInvariant()))
             return target;
 
-        await DownloadAsync(entry.Url, partial, progress, ct).ConfigureAwait(false);
+        await DownloadAsync(entry.Url, partial, progress, cancellationToken).ConfigureAwait(false);
 
         if (entry.Sha256 is not null)
         {
-            string actual = await HashAsync(partial, ct).ConfigureAwait(false);
+            string actual = await HashAsync(partial, cancellationToken).ConfigureAwait(false);
             if (actual != entry.Sha256.ToLowerInvariant())
             {
                 File.Delete(partial);
@@ -56,7 +56,7 @@ public sealed class ModelFetcher(HttpClient? http = null)
         return target;
     }
 
-    private async Task DownloadAsync(string url, string partial, IProgress<FetchProgress>? progress, CancellationToken ct)
+    private async Task DownloadAsync(string url, string partial, IProgress<FetchProgress>? progress, CancellationToken cancellationToken)
     {
         long have = File.Exists(partial) ? new FileInfo(partial).Length : 0;
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
@@ -64,7 +64,7 @@ public sealed class ModelFetcher(HttpClient? http = null)
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException e)
         {
@@ -87,15 +87,15 @@ public sealed class ModelFetcher(HttpClient? http = null)
 
             try
             {
-                await using var source = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+                await using var source = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
                 await using var sink = new FileStream(partial, resumed ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
                 var buffer = new byte[1 << 16];
                 long received = have;
                 progress?.Report(new FetchProgress(received, total));
                 int n;
-                while ((n = await source.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                while ((n = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
                 {
-                    await sink.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                    await sink.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
                     received += n;
                     progress?.Report(new FetchProgress(received, total));
                 }
@@ -109,9 +109,9 @@ public sealed class ModelFetcher(HttpClient? http = null)
         }
     }
 
-    private static async Task<string> HashAsync(string path, CancellationToken ct)
+    private static async Task<string> HashAsync(string path, CancellationToken cancellationToken)
     {
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, useAsync: true);
-        return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, ct).ConfigureAwait(false));
+        return Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false));
     }
 }

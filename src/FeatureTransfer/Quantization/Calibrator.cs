@@ -19,7 +19,7 @@ public readonly record struct CalibrationProgress(int Done, int Total);
 internal static class Calibrator
 {
     public static (Dictionary<string, ActivationRange> Ranges, int Skipped) Run(QuantizationPlan plan, Preprocessing preprocessing,
-        IReadOnlyList<ImageItem> items, QuantizeOptions options, IProgress<CalibrationProgress>? progress, CancellationToken ct)
+        IReadOnlyList<ImageItem> items, QuantizeOptions options, IProgress<CalibrationProgress>? progress, CancellationToken cancellationToken)
     {
         var model = plan.CalibrationModel();
         var input = new GraphIndex(model.Graph).UserInputs[0];
@@ -36,7 +36,7 @@ internal static class Calibrator
         var pending = new List<ImageItem>(batch);
         foreach (var chunk in items.Chunk(batch))
         {
-            ct.ThrowIfCancellationRequested();
+            cancellationToken.ThrowIfCancellationRequested();
             pending.Clear();
             foreach (var item in chunk)
             {
@@ -54,7 +54,7 @@ internal static class Calibrator
             using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, buffer.AsMemory(0, n * len), preprocessing.TensorShape(n));
             using var runOptions = new RunOptions();
             using var results = session.Run(runOptions, [input.Name], [value], names);
-            Parallel.For(0, names.Count, new ParallelOptions { CancellationToken = ct }, i =>
+            Parallel.For(0, names.Count, new ParallelOptions { CancellationToken = cancellationToken }, i =>
             {
                 var span = results[i].GetTensorDataAsSpan<float>();
                 // Only the slots holding real images (a fixed batch may be padded).

@@ -102,7 +102,7 @@ internal static class TransferParity
     private const int ProbeFolds = 5;
 
     public static async Task<(IReadOnlyList<LayerParity> Layers, IReadOnlyList<ProbeParity> Probes, int Images, List<string> Notes)> MeasureAsync(
-        string fp32Path, string int8Path, Imaging.Preprocessing preprocessing, ImageDataset holdout, CancellationToken ct)
+        string fp32Path, string int8Path, Imaging.Preprocessing preprocessing, ImageDataset holdout, CancellationToken cancellationToken)
     {
         var layers = new List<LayerParity>();
         var probes = new List<ProbeParity>();
@@ -113,12 +113,12 @@ internal static class TransferParity
             var options = new ExtractorOptions { Layers = preset, PreprocessingRequest = new PreprocessingRequest { Complete = preprocessing } };
             using var fp32 = FeatureExtractor.Load(fp32Path, options);
             using var int8 = FeatureExtractor.Load(int8Path, options);
-            var (a, _) = await fp32.ExtractAsync(holdout, cancellationToken: ct).ConfigureAwait(false);
-            var (b, _) = await int8.ExtractAsync(holdout, cancellationToken: ct).ConfigureAwait(false);
+            var (a, _) = await fp32.ExtractAsync(holdout, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var (b, _) = await int8.ExtractAsync(holdout, cancellationToken: cancellationToken).ConfigureAwait(false);
             var rowsB = b.Ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i, StringComparer.Ordinal);
             var pairs = a.Ids.Select((id, i) => (i, j: rowsB.GetValueOrDefault(id, -1))).Where(p => p.j >= 0).ToList();
             images = pairs.Count;
-            probes.AddRange(Probe(preset, a.SelectRows(pairs.Select(p => p.i).ToList()), b.SelectRows(pairs.Select(p => p.j).ToList()), notes, ct));
+            probes.AddRange(Probe(preset, a.SelectRows(pairs.Select(p => p.i).ToList()), b.SelectRows(pairs.Select(p => p.j).ToList()), notes, cancellationToken));
             var ta = a.Layout.Taps;
             var tb = b.Layout.Taps;
             if (ta.Count != tb.Count || ta.Zip(tb).Any(p => p.First.Length != p.Second.Length))
@@ -159,7 +159,7 @@ internal static class TransferParity
     /// A fixed probe per preset (bottleneck + standardize, FNE + the FNE discretization; linear SVM, ft run's default
     /// head) cross-validated with the same stratified folds on fp32 and int8 features: how much int8 moves transfer accuracy.
     /// </summary>
-    private static IEnumerable<ProbeParity> Probe(string preset, FeatureTable fp32, FeatureTable int8, List<string> notes, CancellationToken ct)
+    private static IEnumerable<ProbeParity> Probe(string preset, FeatureTable fp32, FeatureTable int8, List<string> notes, CancellationToken cancellationToken)
     {
         // Classes with a single held-out image cannot be both trained and scored: they are left out of the probe.
         var counts = fp32.Labels.Where(l => !string.IsNullOrEmpty(l)).GroupBy(l => l!).ToDictionary(g => g.Key, g => g.Count());
@@ -176,8 +176,8 @@ internal static class TransferParity
         var norm = preset == "fne" ? Embedding.NormRecipe.Fne : Embedding.NormRecipe.Standardize;
         var head = new Heads.HeadOptions { Kind = Heads.HeadKind.Svm };
         int folds = Heads.StratifiedKFold.UsableFolds(Heads.HeadTrainer.Classes(fp32).Y, ProbeFolds);
-        var x = Heads.HeadTrainer.CrossValidate(fp32, norm, head, folds, seed: 0, ct: ct).Mean;
-        var y = Heads.HeadTrainer.CrossValidate(int8, norm, head, folds, seed: 0, ct: ct).Mean;
+        var x = Heads.HeadTrainer.CrossValidate(fp32, norm, head, folds, seed: 0, cancellationToken: cancellationToken).Mean;
+        var y = Heads.HeadTrainer.CrossValidate(int8, norm, head, folds, seed: 0, cancellationToken: cancellationToken).Mean;
         yield return new ProbeParity(preset, preset == "fne" ? "fne" : "standardize", "svm", folds, fp32.Rows, x, y, (y - x) * 100);
     }
 }

@@ -106,7 +106,7 @@ public static class BenchmarkGrid
     /// <summary>Runs every cell not yet in bench.csv (extractions cached per model and layers) and returns all cells; <paramref name="log"/> gets one line per cell.</summary>
     public static async Task<IReadOnlyList<BenchCell>> RunAsync(BenchOptions o, IProgress<string>? log = null,
         Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction = null,
-        CancellationToken ct = default)
+        CancellationToken cancellationToken = default)
     {
         var cellsPath = Path.Combine(o.OutputDirectory, "bench.cells.json");
         var cells = File.Exists(cellsPath)
@@ -115,8 +115,8 @@ public static class BenchmarkGrid
         if (o.Datasets.Count == 0) throw new InvalidOptionException("ft bench needs at least one train/test pair");
         foreach (var data in o.Datasets)
         {
-        var train = DatasetLoader.Open(data.Train, o.TrainData, ct).RequireItems(data.Train, o.TrainData, "training images");
-        var test = DatasetLoader.Open(data.Test, o.TestData, ct).RequireItems(data.Test, o.TestData, "test images");
+        var train = DatasetLoader.Open(data.Train, o.TrainData, cancellationToken).RequireItems(data.Train, o.TrainData, "training images");
+        var test = DatasetLoader.Open(data.Test, o.TestData, cancellationToken).RequireItems(data.Test, o.TestData, "test images");
         Directory.CreateDirectory(o.OutputDirectory); // only once the inputs are known to exist: a failed start writes nothing
         var listing = train.ListingSha256 + "/" + test.ListingSha256;
         foreach (var model in o.Models)
@@ -131,17 +131,17 @@ public static class BenchmarkGrid
                 var todo = wanted.Where(w => cells.All(c => c.Key != $"{sha}|{listing}|{layers}|{w.Norm}|{w.Head}")).ToList();
                 if (todo.Count == 0) { log?.Report($"{data.Name}: {Path.GetFileName(model)} {layers}: all {wanted.Count} cells already computed"); continue; }
                 var (preset, _, modelName) = await TransferRun.ExtractPresetAsync(model, layers, o.Extractor, o.Job, train, test, featureDir,
-                    new Stopwatch(), log, runExtraction, ct).ConfigureAwait(false);
+                    new Stopwatch(), log, runExtraction, cancellationToken).ConfigureAwait(false);
                 var selection = new SelectionOptions { Folds = o.Folds, CvRepeats = 1, Seed = o.Seed, L2 = o.L2, HeadDefaults = o.HeadDefaults };
                 foreach (var w in todo)
                 {
-                    ct.ThrowIfCancellationRequested();
-                    var best = CrossValidation.Best(ModelSelection.CrossValidateGrid(preset.Train, [w.N], [w.H], selection, null, layers, ct, out _));
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var best = CrossValidation.Best(ModelSelection.CrossValidateGrid(preset.Train, [w.N], [w.H], selection, null, layers, cancellationToken, out _));
                     var fit = Stopwatch.StartNew();
-                    var head = HeadTrainer.Train(preset.Train, w.N, best.Head with { CvFolds = 0 }, null, ct);
+                    var head = HeadTrainer.Train(preset.Train, w.N, best.Head with { CvFolds = 0 }, null, cancellationToken);
                     fit.Stop();
                     var predict = Stopwatch.StartNew();
-                    var p = head.Predict(preset.Test, ct);
+                    var p = head.Predict(preset.Test, cancellationToken);
                     predict.Stop();
                     var acc = Evaluation.Evaluate(preset.Test.Labels, p).Accuracy;
                     var cell = new BenchCell(modelName, sha, data.Name, listing, layers, w.Norm, w.Head,

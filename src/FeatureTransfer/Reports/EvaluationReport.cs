@@ -24,10 +24,10 @@ public static class EvaluationReport
 {
     /// <summary>Scores <paramref name="test"/> with <paramref name="head"/> and writes the report into <paramref name="dir"/>.</summary>
     public static (EvaluationResult Result, EvaluationReportFiles Files) Run(TrainedHead head, FeatureTable test, string dir,
-        string? featuresPath = null, string? headPath = null, CancellationToken ct = default)
+        string? featuresPath = null, string? headPath = null, CancellationToken cancellationToken = default)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var predictions = head.Predict(test, ct);
+        var predictions = head.Predict(test, cancellationToken);
         var result = Evaluation.Evaluate(test.Labels, predictions);
         sw.Stop();
         var files = Write(dir, head, test, predictions, result, sw.Elapsed.TotalSeconds, featuresPath, headPath);

@@ -19,18 +19,18 @@ public static class LayerProbe
 {
     /// <summary>Fits and scores one head per tapped layer (its block of the features), to show which depth transfers best.</summary>
     public static IReadOnlyList<ProbeResult> Run(FeatureTable train, FeatureTable test, HeadOptions head, NormRecipe norm = NormRecipe.Standardize,
-        int folds = 3, int seed = 0, IProgress<string>? progress = null, CancellationToken ct = default)
+        int folds = 3, int seed = 0, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         var results = new List<ProbeResult>();
         int depth = 0;
         foreach (var tap in train.Layout.Taps)
         {
-            ct.ThrowIfCancellationRequested();
+            cancellationToken.ThrowIfCancellationRequested();
             var tr = train.SelectLayers([tap.Tensor]);
             var te = test.SelectLayers([tap.Tensor]);
-            var cv = HeadTrainer.CrossValidate(tr, norm, head with { CvFolds = 0 }, folds, seed, null, ct);
-            var h = HeadTrainer.Train(tr, norm, head with { CvFolds = 0 }, null, ct);
-            var p = h.Predict(te, ct);
+            var cv = HeadTrainer.CrossValidate(tr, norm, head with { CvFolds = 0 }, folds, seed, null, cancellationToken);
+            var h = HeadTrainer.Train(tr, norm, head with { CvFolds = 0 }, null, cancellationToken);
+            var p = h.Predict(te, cancellationToken);
             var acc = Evaluation.Evaluate(te.Labels, p).Accuracy;
             results.Add(new ProbeResult(depth++, tap.Tensor, tap.Op, tap.Length, cv, acc));
             progress?.Report($"probe {depth}/{train.Layout.Taps.Count}: {tap.Tensor} ({tap.Length} features): CV {cv.Mean:F4}, test {acc:F4}");
@@ -74,17 +74,17 @@ public static class LayerProbe
     /// <summary><c>ft probe</c> end to end: extracts the FNE taps (or the given layers) of train and test, probes each, writes the report.</summary>
     public static async Task<(IReadOnlyList<ProbeResult> Results, string Report)> RunAsync(string modelPath, string trainSpec, string testSpec, string dir,
         string layers, DatasetOptions trainData, DatasetOptions testData, HeadOptions head, int folds, IProgress<string>? progress,
-        ExtractionJobOptions? job = null, CancellationToken ct = default, ExtractorOptions? extractorOptions = null)
+        ExtractionJobOptions? job = null, CancellationToken cancellationToken = default, ExtractorOptions? extractorOptions = null)
     {
         using var extractor = FeatureExtractor.Load(modelPath, (extractorOptions ?? new ExtractorOptions()) with { Layers = layers });
         progress?.Report($"preprocessing: {extractor.Preprocessing.Describe()} (from {extractor.PreprocessingSource})");
         foreach (var w in extractor.PreprocessingWarnings) progress?.Report($"warning: {w}");
-        var train = DatasetLoader.Open(trainSpec, trainData, ct).RequireItems(trainSpec, trainData, "training images");
-        var test = DatasetLoader.Open(testSpec, testData, ct).RequireItems(testSpec, testData, "test images");
+        var train = DatasetLoader.Open(trainSpec, trainData, cancellationToken).RequireItems(trainSpec, trainData, "training images");
+        var test = DatasetLoader.Open(testSpec, testData, cancellationToken).RequireItems(testSpec, testData, "test images");
         progress?.Report($"extracting {extractor.Layout.Summary()} for {train.Items.Count:N0} train and {test.Items.Count:N0} test images");
-        var (trainTable, _) = await extractor.ExtractAsync(train, job, null, ct).ConfigureAwait(false);
-        var (testTable, _) = await extractor.ExtractAsync(test, job, null, ct).ConfigureAwait(false);
-        var results = Run(trainTable, testTable, head, NormRecipe.Standardize, folds, trainData.Seed, progress, ct);
+        var (trainTable, _) = await extractor.ExtractAsync(train, job, null, cancellationToken).ConfigureAwait(false);
+        var (testTable, _) = await extractor.ExtractAsync(test, job, null, cancellationToken).ConfigureAwait(false);
+        var results = Run(trainTable, testTable, head, NormRecipe.Standardize, folds, trainData.Seed, progress, cancellationToken);
         return (results, Write(dir, results, extractor.ModelName, head, NormRecipe.Standardize));
     }
 }

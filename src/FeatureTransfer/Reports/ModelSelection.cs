@@ -152,10 +152,10 @@ public static class ModelSelection
 {
     /// <summary>Cross-validates every candidate on the training features only, refits the best on all of them and scores the test set once.</summary>
     public static SelectionResult Run(IReadOnlyList<LayerFeatures> layers, LayerFeatures? raw, SelectionOptions options,
-        IProgress<string>? progress = null, CancellationToken ct = default)
+        IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         var fitWatch = Stopwatch.StartNew();
-        var selection = Select(layers, options, progress, ct);
+        var selection = Select(layers, options, progress, cancellationToken);
         var (candidates, folds) = (selection.Candidates.ToList(), selection.Folds);
         var chosen = selection.Chosen;
         double cvSeconds = fitWatch.Elapsed.TotalSeconds;
@@ -165,10 +165,10 @@ public static class ModelSelection
 
         // The final head: ML.NET on the chosen features themselves (what head.ftm holds and the test set is scored with).
         var chosenPreset = layers.First(l => l.Name == chosen.Layers);
-        var head = HeadTrainer.Train(chosenPreset.Train, chosen.Norm, chosen.Head with { CvFolds = 0 }, options.Normalization, ct);
+        var head = HeadTrainer.Train(chosenPreset.Train, chosen.Norm, chosen.Head with { CvFolds = 0 }, options.Normalization, cancellationToken);
         fitWatch.Stop();
         var evalWatch = Stopwatch.StartNew();
-        var predictions = head.Predict(chosenPreset.Test, ct);
+        var predictions = head.Predict(chosenPreset.Test, cancellationToken);
         var testResult = Evaluation.Evaluate(chosenPreset.Test.Labels, predictions);
         evalWatch.Stop();
         progress?.Report($"test accuracy {testResult.Accuracy:F4} (scored once, for the chosen configuration)");
@@ -181,7 +181,7 @@ public static class ModelSelection
         {
             var best = BestOf(candidates.Where(c => c.Layers == preset.Name));
             if (best is null) continue;
-            presetBest.Add(best with { TestAccuracy = ReferenceEquals(best, chosen) ? testResult.Accuracy : TestAccuracy(preset, best.Norm, best.Head, options, ct) });
+            presetBest.Add(best with { TestAccuracy = ReferenceEquals(best, chosen) ? testResult.Accuracy : TestAccuracy(preset, best.Norm, best.Head, options, cancellationToken) });
         }
         if (options.ScoreAllOnTest)
         {
@@ -189,7 +189,7 @@ public static class ModelSelection
             {
                 var c = candidates[i];
                 var known = presetBest.FirstOrDefault(b => SameConfig(b, c));
-                candidates[i] = c with { TestAccuracy = known?.TestAccuracy ?? TestAccuracy(layers.First(l => l.Name == c.Layers), c.Norm, c.Head, options, ct) };
+                candidates[i] = c with { TestAccuracy = known?.TestAccuracy ?? TestAccuracy(layers.First(l => l.Name == c.Layers), c.Norm, c.Head, options, cancellationToken) };
             }
             chosen = candidates.First(c => SameConfig(c, chosen));
         }
@@ -200,7 +200,7 @@ public static class ModelSelection
         var baselineWatch = Stopwatch.StartNew();
         if (raw is not null)
         {
-            baseline = RawBaseline(raw, chosen.Head.Kind, options, progress, ct, fast: false);
+            baseline = RawBaseline(raw, chosen.Head.Kind, options, progress, cancellationToken, fast: false);
             if (testResult.Accuracy < baseline.TestAccuracy || chosen.Cv.Mean < baseline.Cv.Mean)
                 warnings.Add(
                     $"the transferred features do worse than raw pixels (test {testResult.Accuracy:F4} vs {baseline.TestAccuracy:F4}, " +
@@ -250,7 +250,7 @@ public static class ModelSelection
     }
 
     /// <summary>The cross-validation stage alone: every candidate's CV score, the choice and the runner-up.</summary>
-    public static CvSelection Select(IReadOnlyList<LayerFeatures> layers, SelectionOptions options, IProgress<string>? progress = null, CancellationToken ct = default)
+    public static CvSelection Select(IReadOnlyList<LayerFeatures> layers, SelectionOptions options, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         if (layers.Count == 0) throw new InvalidOptionException("no layer presets to choose from");
         var norms = options.Norms ?? NormRecipes.All;
@@ -259,7 +259,7 @@ public static class ModelSelection
         int folds = 0;
         foreach (var preset in layers)
         {
-            foreach (var (norm, headOptions, cv, seconds) in CrossValidateGrid(preset.Train, norms, heads, options, progress, preset.Name, ct, out folds))
+            foreach (var (norm, headOptions, cv, seconds) in CrossValidateGrid(preset.Train, norms, heads, options, progress, preset.Name, cancellationToken, out folds))
                 candidates.Add(new CandidateResult(preset.Name, norm, headOptions, cv, seconds));
         }
         var chosen = BestOf(candidates)!;
@@ -286,16 +286,16 @@ public static class ModelSelection
     /// The raw-input baseline: standardized pixels, head <paramref name="kind"/>, L2 chosen by CV on the training rows,
     /// scored once on test (<paramref name="fast"/>: scored with the row-space fit, for re-splits).
     /// </summary>
-    internal static BaselineResult RawBaseline(LayerFeatures raw, HeadKind kind, SelectionOptions options, IProgress<string>? progress, CancellationToken ct, bool fast)
+    internal static BaselineResult RawBaseline(LayerFeatures raw, HeadKind kind, SelectionOptions options, IProgress<string>? progress, CancellationToken cancellationToken, bool fast)
     {
         var rawNorm = NormRecipe.Standardize;
-        var best = CrossValidation.Best(CrossValidateGrid(raw.Train, [rawNorm], [kind], options, progress, raw.Name, ct, out _));
+        var best = CrossValidation.Best(CrossValidateGrid(raw.Train, [rawNorm], [kind], options, progress, raw.Name, cancellationToken, out _));
         double accuracy;
-        if (fast) accuracy = TestAccuracy(raw, rawNorm, best.Head, options, ct);
+        if (fast) accuracy = TestAccuracy(raw, rawNorm, best.Head, options, cancellationToken);
         else
         {
-            var rawHead = HeadTrainer.Train(raw.Train, rawNorm, best.Head with { CvFolds = 0 }, options.Normalization, ct);
-            accuracy = Accuracy(rawHead.Predict(raw.Test, ct), raw.Test);
+            var rawHead = HeadTrainer.Train(raw.Train, rawNorm, best.Head with { CvFolds = 0 }, options.Normalization, cancellationToken);
+            accuracy = Accuracy(rawHead.Predict(raw.Test, cancellationToken), raw.Test);
         }
         return new BaselineResult(raw.Name, raw.Train.Provenance.ModelName, best.Head, rawNorm, best.Cv, accuracy);
     }
@@ -305,24 +305,24 @@ public static class ModelSelection
     /// when it applies (linear head, fewer training rows than features; the same ML.NET trainer on equivalent
     /// coordinates), else by training the head on the features.
     /// </summary>
-    internal static double TestAccuracy(LayerFeatures preset, NormRecipe recipe, HeadOptions head, SelectionOptions options, CancellationToken ct)
+    internal static double TestAccuracy(LayerFeatures preset, NormRecipe recipe, HeadOptions head, SelectionOptions options, CancellationToken cancellationToken)
     {
         var train = preset.Train;
         var test = preset.Test;
         int n = train.Rows + test.Rows;
         if (!(options.RowSpaceCv && head.Kind.IsLinear() && RowSpace.Worthwhile(train.Rows, train.Dimension, n)))
-            return Accuracy(HeadTrainer.Train(train, recipe, head with { CvFolds = 0 }, options.Normalization, ct).Predict(test, ct), test);
+            return Accuracy(HeadTrainer.Train(train, recipe, head with { CvFolds = 0 }, options.Normalization, cancellationToken).Predict(test, cancellationToken), test);
         var (classes, y) = HeadTrainer.Classes(train);
-        var norm = FittedNormalization.Fit(train, recipe, options.Normalization, ct);
+        var norm = FittedNormalization.Fit(train, recipe, options.Normalization, cancellationToken);
         var all = new float[(long)n * train.Dimension];
         train.Data.CopyTo(all, 0);
         test.Data.CopyTo(all, train.Data.Length);
-        var gram = RowSpace.Gram(norm, all, n, ct);
+        var gram = RowSpace.Gram(norm, all, n, cancellationToken);
         var trainRows = Enumerable.Range(0, train.Rows).ToArray();
         var testRows = Enumerable.Range(train.Rows, test.Rows).ToArray();
         var (z, zTest, dim) = RowSpace.Coordinates(gram, n, trainRows, testRows);
         var table = RowSpace.Table(train, trainRows, z, dim);
-        var fitted = HeadTrainer.FitNormalized(table, z, y, classes, RowSpace.Identity(table, options.Normalization), head with { CvFolds = 0 }, ct, scoringOnly: true);
+        var fitted = HeadTrainer.FitNormalized(table, z, y, classes, RowSpace.Identity(table, options.Normalization), head with { CvFolds = 0 }, cancellationToken, scoringOnly: true);
         return Evaluation.Accuracy(test.Labels, classes, fitted.PredictNormalized(zTest, test.Rows));
     }
 
@@ -333,10 +333,10 @@ public static class ModelSelection
     /// (<see cref="CrossValidation.Grid"/>): each head's L2 grid, or <see cref="SelectionOptions.L2"/> when fixed.
     /// </summary>
     internal static List<CvScore> CrossValidateGrid(FeatureTable train, IReadOnlyList<NormRecipe> norms, IReadOnlyList<HeadKind> heads,
-        SelectionOptions options, IProgress<string>? progress, string name, CancellationToken ct, out int folds)
+        SelectionOptions options, IProgress<string>? progress, string name, CancellationToken cancellationToken, out int folds)
     {
         var settings = heads.SelectMany(kind => CrossValidation.Settings(options.HeadDefaults with { Kind = kind, Seed = options.Seed }, options.L2)).ToList();
         var plan = new CvPlan(options.Folds, options.EffectiveCvRepeats(train.Rows), options.Seed, options.Normalization, options.RowSpaceCv, options.Parallel);
-        return CrossValidation.Grid(train, norms, settings, plan, progress, name, ct, out folds);
+        return CrossValidation.Grid(train, norms, settings, plan, progress, name, cancellationToken, out folds);
     }
 }

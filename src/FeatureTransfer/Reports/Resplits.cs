@@ -151,7 +151,7 @@ public static class Resplits
     /// (see the class summary). The features are not extracted again: every split selects rows of the pooled tables.
     /// </summary>
     public static ResplitResult Run(IReadOnlyList<LayerFeatures> layers, LayerFeatures? raw, SelectionOptions options, ResplitOptions resplit,
-        IProgress<string>? progress = null, CancellationToken ct = default)
+        IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         if (layers.Count == 0) throw new InvalidOptionException("no layer presets to re-split");
         var watch = Stopwatch.StartNew();
@@ -168,27 +168,27 @@ public static class Resplits
         var parallel = new ParallelOptions
         {
             MaxDegreeOfParallelism = resplit.Parallelism > 0 ? resplit.Parallelism : Environment.ProcessorCount,
-            CancellationToken = ct,
+            CancellationToken = cancellationToken,
         };
         Parallel.For(0, splits.Count, parallel, s =>
         {
             var (train, test) = splits[s];
             var split = layers.Select((l, i) => new LayerFeatures(l.Name, pooled[i].SelectRows(train), pooled[i].SelectRows(test))).ToList();
-            var selection = ModelSelection.Select(split, options, null, ct);
+            var selection = ModelSelection.Select(split, options, null, cancellationToken);
             var presets = new Dictionary<string, (string, double, double)>();
             double chosenAccuracy = double.NaN;
             foreach (var preset in split)
             {
                 var best = ModelSelection.BestOf(selection.Candidates.Where(c => c.Layers == preset.Name));
                 if (best is null) continue;
-                double accuracy = ModelSelection.TestAccuracy(preset, best.Norm, best.Head, options, ct);
+                double accuracy = ModelSelection.TestAccuracy(preset, best.Norm, best.Head, options, cancellationToken);
                 presets[preset.Name] = (best.Label, best.Cv.Mean, accuracy);
                 if (ModelSelection.SameConfig(best, selection.Chosen)) chosenAccuracy = accuracy;
             }
             if (raw is not null)
             {
                 var rawSplit = new LayerFeatures(raw.Name, pooled[^1].SelectRows(train), pooled[^1].SelectRows(test));
-                var b = ModelSelection.RawBaseline(rawSplit, selection.Chosen.Head.Kind, options, null, ct, fast: true);
+                var b = ModelSelection.RawBaseline(rawSplit, selection.Chosen.Head.Kind, options, null, cancellationToken, fast: true);
                 presets[raw.Name] = ($"{raw.Name} / standardize / {HeadKinds.Name(b.Head.Kind)} l2={b.Head.EffectiveL2:G3}", b.Cv.Mean, b.TestAccuracy);
             }
             results[s] = new ResplitSplit(s, selection.Chosen, chosenAccuracy, presets);

@@ -45,11 +45,11 @@ internal static class TestSetFigures
 
     /// <summary>map.png: the embedding the head sees (after its normalization) on the test set, PCA to 2-D, coloured by true class.</summary>
     public static EmbeddingProjection? Map(StringBuilder md, string dir, FeatureTable test, HeadPredictions p, FittedNormalization norm, string what,
-        IProgress<string>? log, CancellationToken ct)
+        IProgress<string>? log, CancellationToken cancellationToken)
     {
         var rows = Enumerable.Range(0, test.Rows).Where(r => test.Labels[r] is not null).ToArray();
         if (rows.Length < 3) return null;
-        var normalized = norm.Apply(test, ct);
+        var normalized = norm.Apply(test, cancellationToken);
         EmbeddingProjection? map;
         try { map = EmbeddingMap.Pca(normalized); }
         catch (InvalidOperationException e)
@@ -74,7 +74,7 @@ internal static class TestSetFigures
     /// misclassified/NNN.jpg thumbnails of the wrong test predictions, most confident first, in a grid with true and
     /// predicted label and score. Images are matched to rows by id; without images, a table of ids.
     /// </summary>
-    public static int Misclassified(StringBuilder md, string dir, FeatureTable test, HeadPredictions p, IReadOnlyList<ImageItem>? images, CancellationToken ct)
+    public static int Misclassified(StringBuilder md, string dir, FeatureTable test, HeadPredictions p, IReadOnlyList<ImageItem>? images, CancellationToken cancellationToken)
     {
         var wrong = Enumerable.Range(0, test.Rows)
             .Where(r => test.Labels[r] is { } l && l != p.PredictedLabel(r))
@@ -98,7 +98,7 @@ internal static class TestSetFigures
         int shown = 0;
         foreach (var r in wrong.Take(MaxThumbnails))
         {
-            ct.ThrowIfCancellationRequested();
+            cancellationToken.ThrowIfCancellationRequested();
             var s = p.RowScores(r);
             int trueIndex = IndexOf(p.Classes, test.Labels[r]!);
             string score = s[p.Predicted[r]].ToString("F2", Inv) + (trueIndex >= 0 ? " / " + s[trueIndex].ToString("F2", Inv) : "");

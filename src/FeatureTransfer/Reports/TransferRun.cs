@@ -71,26 +71,26 @@ public static class TransferRun
     /// <c>ft run</c>: extracts (cached), selects by cross-validation on train, scores test once, writes the report; <paramref name="log"/> gets progress lines.
     public static async Task<(SelectionResult Result, RunReportFiles Files)> RunAsync(TransferRunOptions o, IProgress<string>? log = null,
         Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction = null,
-        CancellationToken ct = default)
+        CancellationToken cancellationToken = default)
     {
         var total = Stopwatch.StartNew();
         var stages = new Dictionary<string, double>();
-        var train = DatasetLoader.Open(o.Train, o.TrainData, ct).RequireItems(o.Train, o.TrainData, "training images");
-        var test = DatasetLoader.Open(o.Test, o.TestData, ct).RequireItems(o.Test, o.TestData, "test images");
+        var train = DatasetLoader.Open(o.Train, o.TrainData, cancellationToken).RequireItems(o.Train, o.TrainData, "training images");
+        var test = DatasetLoader.Open(o.Test, o.TestData, cancellationToken).RequireItems(o.Test, o.TestData, "test images");
         var featureDir = Path.Combine(o.OutputDirectory, "features");
         Directory.CreateDirectory(featureDir);
         var extractWatch = new Stopwatch();
         var (presets, modelSha, modelName) = await ExtractPresetsAsync(o.ModelPath, o.Layers ?? DefaultLayers, o.Extractor, o.Job, train, test, featureDir,
-            extractWatch, log, runExtraction, ct).ConfigureAwait(false);
+            extractWatch, log, runExtraction, cancellationToken).ConfigureAwait(false);
         stages["extract"] = extractWatch.Elapsed.TotalSeconds;
         LayerFeatures? raw = null;
         if (o.RawBaseline)
         {
             var rawWatch = Stopwatch.StartNew();
-            raw = new LayerFeatures("raw_pixels", RawPixelsCached(train, "train", o.RawSize, featureDir, log, ct), RawPixelsCached(test, "test", o.RawSize, featureDir, log, ct));
+            raw = new LayerFeatures("raw_pixels", RawPixelsCached(train, "train", o.RawSize, featureDir, log, cancellationToken), RawPixelsCached(test, "test", o.RawSize, featureDir, log, cancellationToken));
             stages["raw_pixels"] = rawWatch.Elapsed.TotalSeconds;
         }
-        var result = ModelSelection.Run(presets, raw, o.Selection, log, ct);
+        var result = ModelSelection.Run(presets, raw, o.Selection, log, cancellationToken);
         foreach (var key in new[] { "cv", "final_fit", "evaluate", "not_for_choice", "raw_baseline" })
             if (result.TimingsSeconds.TryGetValue(key, out var v)) stages[key] = v;
         FineTuneSelectionResult? fineTune = null;
@@ -102,7 +102,7 @@ public static class TransferRun
                 ModelPath = o.ModelPath, Train = o.Train, Val = null,
                 PreprocessingRequest = o.Extractor.PreprocessingRequest, Preprocessing = o.Extractor.Preprocessing, Threads = o.Extractor.Threads,
             };
-            fineTune = FineTuneSelection.Run(ft with { Recipe = recipe, Folds = result.Folds, Seed = o.Selection.Seed }, train, test, result.Chosen.Cv.Mean, log, ct);
+            fineTune = FineTuneSelection.Run(ft with { Recipe = recipe, Folds = result.Folds, Seed = o.Selection.Seed }, train, test, result.Chosen.Cv.Mean, log, cancellationToken);
             if (fineTune.Final is { } final)
                 OnnxModelFile.Save(final.Model, Path.Combine(o.OutputDirectory, "finetuned.onnx"));
             stages["finetune"] = fineTuneWatch.Elapsed.TotalSeconds;
@@ -112,7 +112,7 @@ public static class TransferRun
         {
             var resplitWatch = Stopwatch.StartNew();
             log?.Report($"re-splits: {rs.Count} stratified splits of the {presets[0].Train.Rows + presets[0].Test.Rows} pooled images (features reused, selection rerun on each training part)");
-            resplits = Resplits.Run(presets, raw, o.Selection, rs, log, ct);
+            resplits = Resplits.Run(presets, raw, o.Selection, rs, log, cancellationToken);
             stages["resplits"] = resplitWatch.Elapsed.TotalSeconds;
         }
         result.ChosenHead.Save(Path.Combine(o.OutputDirectory, "head.ftm"));
@@ -147,7 +147,7 @@ public static class TransferRun
         IReadOnlyList<string> specs, ExtractorOptions extractorOptions, ExtractionJobOptions job, ImageDataset train, ImageDataset test,
         string featureDir, Stopwatch extractWatch, IProgress<string>? log,
         Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction,
-        CancellationToken ct)
+        CancellationToken cancellationToken)
     {
         extractWatch.Start();
         List<IReadOnlyList<string>> tensors;
@@ -173,7 +173,7 @@ public static class TransferRun
             int whole = Enumerable.Range(0, specs.Count).FirstOrDefault(i => tensors[i].SequenceEqual(union), -1);
             string spec = whole >= 0 ? specs[whole] : string.Join(",", union);
             string cacheName = whole >= 0 ? specs[whole] : string.Join("+", specs);
-            var (all, s, n) = await ExtractPresetAsync(modelPath, spec, extractorOptions, job, train, test, featureDir, extractWatch, log, runExtraction, ct, cacheName)
+            var (all, s, n) = await ExtractPresetAsync(modelPath, spec, extractorOptions, job, train, test, featureDir, extractWatch, log, runExtraction, cancellationToken, cacheName)
                 .ConfigureAwait(false);
             (sha, name) = (s, n);
             foreach (int i in shared)
@@ -188,7 +188,7 @@ public static class TransferRun
         for (int i = 0; i < specs.Count; i++)
         {
             if (result[i] is not null) continue;
-            var (features, s, n) = await ExtractPresetAsync(modelPath, specs[i], extractorOptions, job, train, test, featureDir, extractWatch, log, runExtraction, ct)
+            var (features, s, n) = await ExtractPresetAsync(modelPath, specs[i], extractorOptions, job, train, test, featureDir, extractWatch, log, runExtraction, cancellationToken)
                 .ConfigureAwait(false);
             (sha, name) = (s, n);
             result[i] = features;
@@ -205,7 +205,7 @@ public static class TransferRun
         ExtractorOptions extractorOptions, ExtractionJobOptions job, ImageDataset train, ImageDataset test, string featureDir, Stopwatch extractWatch,
         IProgress<string>? log,
         Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction,
-        CancellationToken ct, string? cacheName = null)
+        CancellationToken cancellationToken, string? cacheName = null)
     {
         Directory.CreateDirectory(featureDir);
         extractWatch.Start();
@@ -228,8 +228,8 @@ public static class TransferRun
                 {
                     log?.Report($"extracting {cacheName ?? layers} ({extractor.Layout.Summary()}) for {ds.Items.Count:N0} {split} images");
                     var summary = runExtraction is null
-                        ? await extractor.ExtractToFileAsync(ds, path, job, null, ct).ConfigureAwait(false)
-                        : await runExtraction($"{cacheName ?? layers} {split}", (p, c) => extractor.ExtractToFileAsync(ds, path, job, p, c), ct).ConfigureAwait(false);
+                        ? await extractor.ExtractToFileAsync(ds, path, job, null, cancellationToken).ConfigureAwait(false)
+                        : await runExtraction($"{cacheName ?? layers} {split}", (p, c) => extractor.ExtractToFileAsync(ds, path, job, p, c), cancellationToken).ConfigureAwait(false);
                     if (summary.Skipped > 0) log?.Report($"skipped {summary.Skipped:N0} {split} inputs; reasons in {summary.ErrorsPath}");
                 }
                 else log?.Report($"reusing {path} (same model, layers and {split} images)");
@@ -248,7 +248,7 @@ public static class TransferRun
     }
 
     /// <summary>Raw-pixel rows of a split, cached in <paramref name="featureDir"/> (<c>raw_pixels.&lt;split&gt;.npy</c>) for the same listing and size.</summary>
-    internal static FeatureTable RawPixelsCached(ImageDataset dataset, string split, int? size, string featureDir, IProgress<string>? log, CancellationToken ct)
+    internal static FeatureTable RawPixelsCached(ImageDataset dataset, string split, int? size, string featureDir, IProgress<string>? log, CancellationToken cancellationToken)
     {
         int s = size ?? RawPixels.DefaultSize(dataset);
         var path = Path.Combine(featureDir, $"raw_pixels{s}.{split}.npy");
@@ -265,7 +265,7 @@ public static class TransferRun
             }
             catch (FeatureTransferException) { }
         }
-        var table = RawPixels.FromDataset(dataset, s, ct);
+        var table = RawPixels.FromDataset(dataset, s, cancellationToken);
         using (var w = FeatureFiles.Create(path, table.Provenance with { Rows = table.Rows }))
         {
             w.WriteBatch(table.Ids, table.Labels, table.Data);
