@@ -54,7 +54,7 @@ internal static class BenchCommand
                 Job = new ExtractionJobOptions { BatchSize = r.GetValue(batch) },
                 Extractor = new ExtractorOptions { PreprocessingRequest = pre.Read(r), Tensorizer = pre.Decoder(r) },
             };
-            var cells = await BenchmarkGrid.RunAsync(options, new Progress<string>(CliRunner.Info),
+            var cells = await BenchmarkGrid.RunAsync(options, new SyncProgress<string>(CliRunner.Info),
                 (title, work, t) => ProgressDisplay.RunAsync("extract " + title, work, t), token);
             CliRunner.Info($"{cells.Count} cells; table: {Path.GetFullPath(Path.Combine(options.OutputDirectory, "bench.md"))} (also bench.csv, bench.html, bench.png)");
             return ExitCodes.Success;

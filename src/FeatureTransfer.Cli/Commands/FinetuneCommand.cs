@@ -81,7 +81,7 @@ internal static class FinetuneCommand
                 Threads = r.GetValue(threads),
                 PreprocessingRequest = pre.Read(r),
             };
-            var result = FineTuner.Run(options, new SyncProgress(CliRunner.Info), cancellationToken);
+            var result = FineTuner.Run(options, new SyncProgress<string>(CliRunner.Info), cancellationToken);
             var outPath = r.GetValue(output)!;
             OnnxModelFile.Save(result.Model, outPath);
             var stem = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath));
@@ -93,10 +93,4 @@ internal static class FinetuneCommand
         }, cancellationToken));
         return cmd;
     }
-}
-
-/// <summary>Reports on the calling thread, in order (Progress&lt;T&gt; posts to the thread pool and can reorder lines).</summary>
-internal sealed class SyncProgress(Action<string> report) : IProgress<string>
-{
-    public void Report(string value) => report(value);
 }

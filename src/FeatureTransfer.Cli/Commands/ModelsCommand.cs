@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Models;
 using Spectre.Console;
 
@@ -94,7 +95,7 @@ internal static class ModelsCommand
                     .StartAsync(async ctx =>
                     {
                         var task = ctx.AddTask(entry.Name, maxValue: entry.Size ?? 1);
-                        var progress = new Progress<FetchProgress>(p =>
+                        var progress = new SyncProgress<FetchProgress>(p =>
                         {
                             if (p.Total is { } t) task.MaxValue = t;
                             task.Value = p.Received;
@@ -144,10 +145,10 @@ internal static class ModelsCommand
     }
 
     /// <summary>Download progress as a log line every 8 MB (not a terminal: no progress bar).</summary>
-    private static SynchronousProgress LogEvery8MB(string what)
+    private static SyncProgress<FetchProgress> LogEvery8MB(string what)
     {
         long lastLogged = -1;
-        return new SynchronousProgress(p =>
+        return new SyncProgress<FetchProgress>(p =>
         {
             long step = p.Received / (8L << 20);
             if (step == lastLogged) return;
@@ -157,8 +158,4 @@ internal static class ModelsCommand
     }
 
     /// <summary>Reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool and log out of order).</summary>
-    private sealed class SynchronousProgress(Action<FetchProgress> report) : IProgress<FetchProgress>
-    {
-        public void Report(FetchProgress value) => report(value);
-    }
 }

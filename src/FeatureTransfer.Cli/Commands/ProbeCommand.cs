@@ -36,7 +36,7 @@ internal static class ProbeCommand
             var (results, report) = await LayerProbe.RunAsync(ModelOption.Resolve(r.GetValue(model)), r.GetValue(train)!, r.GetValue(test)!, r.GetValue(output)!,
                 r.GetValue(layers)!, new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = r.GetValue(seed) },
                 new DatasetOptions { Classes = cls }, new HeadOptions { Kind = kind, Seed = r.GetValue(seed), SvmSolver = HeadCliOptions.ParseSvmSolver(r.GetValue(svmSolver)) }, r.GetValue(folds),
-                new Progress<string>(CliRunner.Info), null, token,
+                new SyncProgress<string>(CliRunner.Info), null, token,
                 new Extraction.ExtractorOptions { PreprocessingRequest = pre.Read(r), Tensorizer = pre.Decoder(r) });
             var best = results.MaxBy(x => x.Cv.Mean);
             if (best is not null) CliRunner.Info($"best layer by CV: {best.Layer} (depth {best.Depth}, CV {best.Cv.Mean:F4}, test {best.TestAccuracy:F4})");

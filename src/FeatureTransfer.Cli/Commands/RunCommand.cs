@@ -25,7 +25,7 @@ internal static class RunCommand
 
     public static async Task<int> Execute(TransferRunOptions options, CancellationToken cancellationToken)
     {
-        var log = new SynchronousLog();
+        var log = new SyncProgress<string>(CliRunner.Info);
         var (result, files) = await TransferRun.RunAsync(options, log,
             (title, work, c) => ProgressDisplay.RunAsync("extract " + title, work, c), cancellationToken);
         CliRunner.Info($"chosen: {result.Chosen.Label} (CV {result.Chosen.Cv.Mean:F4} +- {result.Chosen.Cv.Std:F4}); " +
@@ -54,10 +54,6 @@ internal static class RunCommand
         return ExitCodes.Success;
     }
 
-    private sealed class SynchronousLog : IProgress<string>
-    {
-        public void Report(string value) => CliRunner.Info(value);
-    }
 }
 
 /// <summary>The options of ft run (and ft demo, with defaults for everything).</summary>

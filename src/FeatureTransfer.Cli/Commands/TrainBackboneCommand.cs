@@ -32,7 +32,7 @@ internal static class TrainBackboneCommand
                 DataDir = r.GetValue(data)!, Classes = ids, Epochs = r.GetValue(epochs), BatchSize = r.GetValue(batch),
                 LearningRate = r.GetValue(lr), Seed = r.GetValue(seed), Threads = r.GetValue(threads), MaxTrainImages = r.GetValue(limit),
             };
-            var result = FashionSourceBackbone.Train(options, new SyncProgress(CliRunner.Info), cancellationToken);
+            var result = FashionSourceBackbone.Train(options, new SyncProgress<string>(CliRunner.Info), cancellationToken);
             var path = r.GetValue(output)!;
             OnnxModelFile.Save(result.Model, path);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -1,3 +1,4 @@
+using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Extraction;
 using Spectre.Console;
 
@@ -11,7 +12,7 @@ internal static class ProgressDisplay
         if (!CliRunner.Interactive)
         {
             var last = DateTime.MinValue;
-            var progress = new SynchronousProgress<ExtractionProgress>(p =>
+            var progress = new SyncProgress<ExtractionProgress>(p =>
             {
                 if (DateTime.UtcNow - last < TimeSpan.FromSeconds(5) && p.Done < p.Total) return;
                 last = DateTime.UtcNow;
@@ -26,7 +27,7 @@ internal static class ProgressDisplay
             .StartAsync(async ctx =>
             {
                 var task = ctx.AddTask(title);
-                var progress = new SynchronousProgress<ExtractionProgress>(p =>
+                var progress = new SyncProgress<ExtractionProgress>(p =>
                 {
                     task.MaxValue = Math.Max(1, p.Total);
                     task.Value = p.Done;
@@ -38,8 +39,4 @@ internal static class ProgressDisplay
     }
 
     /// <summary>IProgress that reports on the caller's thread (Progress&lt;T&gt; posts to the thread pool, out of order).</summary>
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
