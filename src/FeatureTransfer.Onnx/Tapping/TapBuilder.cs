@@ -407,28 +407,4 @@ public static class TapBuilder
             return e.Message;
         }
     }
-
-    /// <summary>Fresh tensor/node names that collide with nothing in the graph.</summary>
-    private sealed class NameScope
-    {
-        private readonly HashSet<string> _used = new(StringComparer.Ordinal);
-
-        public NameScope(GraphProto g)
-        {
-            foreach (var i in g.Input) _used.Add(i.Name);
-            foreach (var i in g.Initializer) _used.Add(i.Name);
-            foreach (var n in g.Node)
-            {
-                _used.Add(n.Name);
-                foreach (var o in n.Output) _used.Add(o);
-            }
-        }
-
-        public string New(string stem)
-        {
-            string name = stem;
-            for (int k = 1; !_used.Add(name); k++) name = $"{stem}_{k}";
-            return name;
-        }
-    }
 }
