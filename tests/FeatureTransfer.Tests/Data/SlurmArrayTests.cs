@@ -16,11 +16,10 @@ public class SlurmArrayTests(ITestOutputHelper output)
     private static readonly string Model = Path.Combine(TestPaths.RepoRoot, "onnx-models", "fashion-source", "fashion-source.onnx");
     private const string Data = "idx:" + TestPaths.FashionMnistDir + ":t10k";
 
-    [SlurmFact]
+    [Fact]
     public void Readme_array_script_with_a_requeued_task_merges_to_the_single_process_file()
     {
-        Assert.True(SlurmFactAttribute.Answers(),
-            $"the Slurm cluster that .ci/run starts does not answer (FT_SLURM={Environment.GetEnvironmentVariable("FT_SLURM")})");
+        SlurmCluster.EnsureRunning();
         using var tmp = TestPaths.NewTempDir();
         var features = Directory.CreateDirectory(tmp.File("features")).FullName;
         // `ft` on the PATH of the jobs, as an installed tool would be.
@@ -133,22 +132,30 @@ public class SlurmArrayTests(ITestOutputHelper output)
 }
 
 /// <summary>
-/// Runs when a Slurm cluster answers (<c>sinfo</c>). .ci/run starts one and sets FT_SLURM: "ready", or "unavailable: why";
-/// then a cluster that does not answer fails the test with that reason instead of skipping it. On a machine where nothing
-/// started one (FT_SLURM unset), the test is skipped, saying so.
+/// The single-node Slurm cluster the scheduler test needs. .ci/run starts it (FT_SLURM = "ready" or "unavailable: why");
+/// when nothing answers, the test starts it itself with .ci/slurm-up (root, Debian's slurm-wlm and munge) and fails,
+/// naming the cause, if it cannot: never skipped.
 /// </summary>
-public sealed class SlurmFactAttribute : FactAttribute
+internal static class SlurmCluster
 {
-    public SlurmFactAttribute()
+    public static void EnsureRunning()
     {
         if (Answers()) return;
-        var ci = Environment.GetEnvironmentVariable("FT_SLURM");
-        if (string.IsNullOrEmpty(ci))
-            Skip = "no Slurm cluster answers (sinfo): .ci/run starts a single-node one with .ci/slurm-up (root, Debian's slurm-wlm and munge)";
-        // FT_SLURM set (by .ci/run): the test runs and fails, naming the reason.
+        string why = Environment.GetEnvironmentVariable("FT_SLURM") is { Length: > 0 } ci ? $"FT_SLURM={ci}" : "not started by .ci/run";
+        Packaging.ExternalProcess.Result up;
+        try
+        {
+            up = Packaging.ExternalProcess.Run("bash", [Path.Combine(TestPaths.RepoRoot, ".ci", "slurm-up")], TestPaths.RepoRoot, TimeSpan.FromMinutes(2));
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new Xunit.Sdk.XunitException($"no Slurm cluster answers ({why}) and .ci/slurm-up cannot run: {e.Message}");
+        }
+        Assert.True(up.ExitCode == 0 && Answers(),
+            $"no Slurm cluster answers ({why}); " + up.Describe(".ci/slurm-up"));
     }
 
-    internal static bool Answers()
+    private static bool Answers()
     {
         try
         {
