@@ -9,7 +9,9 @@ internal static class ActivationRules
 {
     public static void Register(Dictionary<string, GradientRule> r)
     {
-        r["Relu"] = (n, c) => ElementwiseRules.Unary(n, c, g => c.Op("Where", [c.Op("Greater", [n.Output[0], c.Zero]), g, c.Zero]));
+        // dy * Sign(y): y = relu(x) is 0 or positive, so Sign(y) is exactly the 0/1 mask. Two flat float kernels; ONNX
+        // Runtime's Where with a broadcast scalar was many times slower than Mul on the same tensors (benchmarks/README.md).
+        r["Relu"] = (n, c) => ElementwiseRules.Unary(n, c, g => c.Mul(g, c.Op("Sign", [n.Output[0]])));
         r["LeakyRelu"] = (n, c) => ElementwiseRules.Unary(n, c, g =>
         {
             double alpha = n.GetFloat("alpha", 0.01f);
