@@ -72,6 +72,14 @@ public class OptionFlagsTests
         var fetch = await Assert.ThrowsAsync<ModelFetchException>(() => new ModelFetcher().FetchAsync(
             new ModelEntry { Name = "unverified", Url = "https://example.invalid/m.onnx" }, Path.GetTempPath()));
         Assert.EndsWith("cannot be verified; pass --no-verify to download it anyway", OptionFlags.Render(fetch), StringComparison.Ordinal);
+
+        using var dir = TestPaths.NewTempDir();
+        using (FeatureTransfer.Extraction.ExtractionJobLock.Acquire(dir.File("f.csv")))
+        {
+            var locked = Assert.Throws<FeatureTransfer.Extraction.JobLockedException>(() => FeatureTransfer.Extraction.ExtractionJobLock.Acquire(dir.File("f.csv")));
+            Assert.EndsWith("wait for it to finish, or give this run another FeatureExtractor.ExtractToFileAsync(outputPath)", locked.Message, StringComparison.Ordinal);
+            Assert.EndsWith("wait for it to finish, or give this run another --out", OptionFlags.Render(locked), StringComparison.Ordinal);
+        }
     }
 
     [Fact]
@@ -95,19 +103,21 @@ public class OptionFlagsTests
         // Parsed by the library (CheckpointRule.Parse) while the command builds its options.
         var select = CliInProcess.Run("finetune", "--train", Path.Combine(TestPaths.FashionSample, "train"), "--select", "best", "-o", dir.File("f.onnx"));
         Assert.Equal(2, select.ExitCode);
-        Assert.Equal("ft: error: --select 'best': expected accuracy or loss", select.Stderr.Split('\n')[0]);
+        Assert.Equal("ft: error: --select 'best': expected accuracy or loss", ErrorLine(select.Stderr));
 
         // Refused by ModelQuantizer before any image is read.
         var model = Path.Combine(dir.Path, "m.onnx");
         File.Copy(TestPaths.DefaultModel, model);
         var same = CliInProcess.Run("quantize", "--model", model, "--calibrate", Path.Combine(TestPaths.FashionSample, "train"), "-o", model);
         Assert.Equal(2, same.ExitCode);
-        Assert.Equal("ft: error: --out must differ from --model", same.Stderr.Split('\n')[0]);
+        Assert.Equal("ft: error: --out must differ from --model", ErrorLine(same.Stderr));
 
         // ShardSpec.Parse, through the extract command.
         var shard = CliInProcess.Run("extract", "-d", Path.Combine(TestPaths.FashionSample, "test"), "--shard", "half", "-o", dir.File("f.csv"));
         Assert.Equal(2, shard.ExitCode);
-        Assert.Equal("ft: error: --shard 'half': expected k/N with 0 <= k < N (e.g. 0/4), or --shard auto", shard.Stderr.Split('\n')[0]);
+        Assert.Equal("ft: error: --shard 'half': expected k/N with 0 <= k < N (e.g. 0/4), or --shard auto", ErrorLine(shard.Stderr));
         Assert.False(File.Exists(dir.File("f.csv")));
     }
+
+    private static string ErrorLine(string stderr) => Assert.Single(stderr.Split('\n'), l => l.StartsWith("ft: error: ", StringComparison.Ordinal));
 }
