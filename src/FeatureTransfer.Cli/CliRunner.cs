@@ -14,14 +14,15 @@ internal static class CliRunner
         }
         catch (Models.PreprocessingUnknownException e)
         {
-            Error(e.Message);
+            Error(OptionFlags.Render(e));
             Info($"  to fix: {CommandLine()} --preprocessing imagenet   (torchvision exports; caffe or inception for those conventions)");
             Info($"  or once: ft models add NAME {e.FilePath} --preprocessing imagenet");
             return ExitCodes.For(e);
         }
         catch (FeatureTransferException e)
         {
-            Error(e.Message);
+            // The library names options as C# sees them (FineTuneOptions.Unfreeze); the user typed flags (--unfreeze).
+            Error(OptionFlags.Render(e));
             // A usage error found by the library (unknown layer, class or option combination): the usage line too,
             // as for errors found while parsing.
             if (e.IsUsageError && CliContext.Command is { } command) CliContext.Error.WriteLine(UsageLine.For(command));

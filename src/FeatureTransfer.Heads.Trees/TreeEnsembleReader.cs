@@ -74,5 +74,9 @@ internal static class TreeEnsembleReader
     }
 
     private static UnsupportedHeadException Refuse(string kind, string why)
-        => new($"this {kind} head cannot be exported: {why}; train with --head svm or --head logreg to export");
+    {
+        var head = OptionName.Of<HeadOptions>(nameof(HeadOptions.Kind));
+        OptionName svm = head.With(HeadKind.Svm), logreg = head.With(HeadKind.LogReg);
+        return new($"this {kind} head cannot be exported: {why}; train with {svm} or {logreg} to export") { OptionNames = [svm, logreg] };
+    }
 }

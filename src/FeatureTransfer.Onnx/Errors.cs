@@ -20,6 +20,12 @@ public class FeatureTransferException : Exception
 
     /// <summary>True when the command line or options were at fault (the CLI exits with its usage code and prints the usage line).</summary>
     public virtual bool IsUsageError => false;
+
+    /// <summary>
+    /// The options the message names, the one at fault first; each appears in <see cref="Exception.Message"/> as its
+    /// <see cref="OptionName.ToString"/>, so a front end can replace it with its own spelling (the CLI's flag). Empty when none.
+    /// </summary>
+    public IReadOnlyList<OptionName> OptionNames { get; init; } = [];
 }
 
 /// <summary>The file is not a usable ONNX model (not protobuf, truncated, unsafe external data, unsupported structure).</summary>
@@ -35,8 +41,14 @@ public sealed class UnknownLayerException(string message, string? path = null)
 }
 
 /// <summary>A command-line or API option that is invalid or inconsistent.</summary>
-public sealed class InvalidOptionException(string message) : FeatureTransferException(message)
+public sealed class InvalidOptionException : FeatureTransferException
 {
+    /// <summary>Creates the error; <paramref name="options"/> are the options <paramref name="message"/> names, the one at fault first.</summary>
+    public InvalidOptionException(string message, params OptionName[] options) : base(message)
+    {
+        OptionNames = options;
+    }
+
     /// <inheritdoc/>
     public override bool IsUsageError => true;
 }

@@ -88,6 +88,13 @@ internal static class ShardOption
     {
         null => shardCount is null ? null : throw new InvalidOptionException("--shard-count goes with --shard auto"),
         "auto" => ShardSpec.FromEnvironment(shardCount),
-        _ => ShardSpec.Parse(value),
+        _ => Given(value),
     };
+
+    // The log line says which flag chose the shard (the library does not know the flag).
+    private static ShardSpec Given(string value)
+    {
+        var shard = ShardSpec.Parse(value);
+        return new ShardSpec(shard.Index, shard.Count, $"shard {shard} (from --shard {value})");
+    }
 }

@@ -14,7 +14,8 @@ public static class LayerSelection
     {
         ArgumentNullException.ThrowIfNull(inspection);
         var s = (spec ?? "").Trim();
-        if (s.Length == 0) throw new InvalidOptionException("--layers is empty: give bottleneck, fne or tensor names separated by commas");
+        var option = OptionName.Parameter(typeof(LayerSelection), nameof(Resolve), nameof(spec));
+        if (s.Length == 0) throw new InvalidOptionException($"{option} is empty: give bottleneck, fne or tensor names separated by commas", option);
         if (s.Equals("bottleneck", StringComparison.OrdinalIgnoreCase))
             return inspection.Bottleneck is { } b ? [b]
                 : throw new UnknownLayerException($"no bottleneck in this model ({inspection.BottleneckNote}); name tensors instead (see ft inspect)", inspection.SourcePath);
@@ -29,7 +30,7 @@ public static class LayerSelection
         {
             var tensor = ResolveName(inspection, n);
             if (given.TryGetValue(tensor, out var first))
-                throw new InvalidOptionException(first == n ? $"layer '{n}' is listed twice in --layers" : $"'{first}' and '{n}' in --layers are the same tensor '{tensor}'");
+                throw new InvalidOptionException(first == n ? $"layer '{n}' is listed twice in {option}" : $"'{first}' and '{n}' in {option} are the same tensor '{tensor}'", option);
             given[tensor] = n;
             result.Add(tensor);
         }

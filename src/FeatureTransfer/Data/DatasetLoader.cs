@@ -59,7 +59,10 @@ public static class DatasetLoader
         if (options.Split is not null)
         {
             if (entries.Count > 0 && entries.All(e => e.Split is null))
-                throw new InvalidOptionException($"--split {options.Split}: the dataset {spec} has no splits (a manifest's split column, or train/val/test folders holding class folders)");
+            {
+                var split = OptionName.Of<DatasetOptions>(nameof(options.Split)).With(options.Split);
+                throw new InvalidOptionException($"{split}: the dataset {spec} has no splits (a manifest's split column, or train/val/test folders holding class folders)", split);
+            }
             entries = [.. entries.Where(e => e.Split == options.Split)];
         }
         entries.Sort((a, b) => string.CompareOrdinal(a.Item.Id, b.Item.Id));

@@ -16,10 +16,10 @@ public static class DatasetRequirements
     {
         ArgumentNullException.ThrowIfNull(dataset);
         if (dataset.Items.Count > 0) return dataset;
-        var filters = new List<string>();
-        if (options?.Split is { } split) filters.Add($"--split {split}");
-        if (options?.Classes is { Count: > 0 } classes) filters.Add($"--classes {string.Join(',', classes)}");
-        if (options?.Limit is { } limit) filters.Add($"--limit {limit}");
+        var filters = new List<OptionName>();
+        if (options?.Split is { } split) filters.Add(OptionName.Of<DatasetOptions>(nameof(options.Split)).With(split));
+        if (options?.Classes is { Count: > 0 } classes) filters.Add(OptionName.Of<DatasetOptions>(nameof(options.Classes)).With(string.Join(',', classes)));
+        if (options?.Limit is { } limit) filters.Add(OptionName.Of<DatasetOptions>(nameof(options.Limit)).With(limit));
         string after = filters.Count > 0 ? $" after {string.Join(", ", filters)}" : "";
         string unlisted = dataset.ListingErrors.Count > 0
             ? $"; {dataset.ListingErrors.Count} entries could not be listed, e.g. {dataset.ListingErrors[0].Path}: {dataset.ListingErrors[0].Reason}"
@@ -27,6 +27,6 @@ public static class DatasetRequirements
         throw new DatasetException(
             $"no {role}{after}: expected class folders of images (<dir>/<class>/*.jpg), train/val/test folders holding class folders, " +
             $"a flat folder of images ({string.Join(' ', DatasetLoader.ImageExtensions.Order(StringComparer.Ordinal))}), " +
-            $"a manifest .csv (path,label[,split]) or idx:<dir>{unlisted}", spec);
+            $"a manifest .csv (path,label[,split]) or idx:<dir>{unlisted}", spec) { OptionNames = filters };
     }
 }

@@ -46,9 +46,14 @@ public sealed record ShardSpec
         if (parts.Length != 2
             || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int k)
             || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n))
-            throw new InvalidOptionException($"--shard '{text}': expected k/N with 0 <= k < N (e.g. 0/4), or 'auto'");
-        return new ShardSpec(k, n, $"shard {k}/{n} (from --shard {text})");
+            throw new InvalidOptionException($"{ParseOption} '{text}': expected k/N with 0 <= k < N (e.g. 0/4), or {AutoOption}", ParseOption, AutoOption);
+        return new ShardSpec(k, n);
     }
+
+    // The options the errors name: parsing "k/N", sharding from the environment, and the shard count it needs on Kubernetes.
+    private static readonly OptionName ParseOption = OptionName.Parameter(typeof(ShardSpec), nameof(Parse), "text");
+    private static readonly OptionName AutoOption = OptionName.Of<ShardSpec>(nameof(FromEnvironment));
+    private static readonly OptionName CountOption = OptionName.Parameter(typeof(ShardSpec), nameof(FromEnvironment), "shardCount");
 
     /// <summary>
     /// <c>--shard auto</c>: from a Slurm job array (k = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, N = SLURM_ARRAY_TASK_COUNT;
@@ -67,11 +72,11 @@ public sealed record ShardSpec
             int count = Int(getVariable, "SLURM_ARRAY_TASK_COUNT");
             string? step = getVariable("SLURM_ARRAY_TASK_STEP");
             if (!string.IsNullOrEmpty(step) && step != "1")
-                throw new InvalidOptionException($"--shard auto: the Slurm array has step {step} (SLURM_ARRAY_TASK_STEP); shards need contiguous task ids, e.g. --array=0-{count - 1}");
+                throw new InvalidOptionException($"{AutoOption}: the Slurm array has step {step} (SLURM_ARRAY_TASK_STEP); shards need contiguous task ids, e.g. --array=0-{count - 1}", AutoOption);
             if (max - min + 1 != count)
-                throw new InvalidOptionException($"--shard auto: the Slurm array ids are not contiguous (min {min}, max {max}, but {count} tasks); use a plain range such as --array=0-{count - 1}");
+                throw new InvalidOptionException($"{AutoOption}: the Slurm array ids are not contiguous (min {min}, max {max}, but {count} tasks); use a plain range such as --array=0-{count - 1}", AutoOption);
             if (shardCount is { } expected && expected != count)
-                throw new InvalidOptionException($"--shard-count {expected} differs from the Slurm array's {count} tasks (SLURM_ARRAY_TASK_COUNT)");
+                throw new InvalidOptionException($"{CountOption.With(expected)} differs from the Slurm array's {count} tasks (SLURM_ARRAY_TASK_COUNT)", CountOption.With(expected));
             return new ShardSpec(id - min, count,
                 $"shard {id - min}/{count} from the Slurm job array (SLURM_ARRAY_TASK_ID={id}, SLURM_ARRAY_TASK_MIN={min}, SLURM_ARRAY_TASK_COUNT={count})");
         }
@@ -81,20 +86,20 @@ public sealed record ShardSpec
         {
             int k = Int(getVariable, "JOB_COMPLETION_INDEX");
             if (shardCount is not { } n)
-                throw new InvalidOptionException("--shard auto in a Kubernetes Indexed Job (JOB_COMPLETION_INDEX is set) needs --shard-count N (the Job's spec.completions)");
-            return new ShardSpec(k, n, $"shard {k}/{n} from the Kubernetes Indexed Job (JOB_COMPLETION_INDEX={k}, --shard-count {n})");
+                throw new InvalidOptionException($"{AutoOption} in a Kubernetes Indexed Job (JOB_COMPLETION_INDEX is set) needs {CountOption.With("N")} (the Job's spec.completions)", AutoOption, CountOption.With("N"));
+            return new ShardSpec(k, n, $"shard {k}/{n} from the Kubernetes Indexed Job (JOB_COMPLETION_INDEX={k}, {n} shards given)");
         }
 
-        throw new InvalidOptionException("--shard auto: neither SLURM_ARRAY_TASK_ID (Slurm job array) nor JOB_COMPLETION_INDEX (Kubernetes Indexed Job) is set; use --shard k/N");
+        throw new InvalidOptionException($"{AutoOption}: neither SLURM_ARRAY_TASK_ID (Slurm job array) nor JOB_COMPLETION_INDEX (Kubernetes Indexed Job) is set; use {ParseOption.With("k/N")}", AutoOption, ParseOption.With("k/N"));
     }
 
     private static int Int(Func<string, string?> getVariable, string name)
     {
         string? value = getVariable(name);
         if (string.IsNullOrEmpty(value))
-            throw new InvalidOptionException($"--shard auto: {name} is not set (a Slurm job array sets SLURM_ARRAY_TASK_ID, _MIN, _MAX and _COUNT)");
+            throw new InvalidOptionException($"{AutoOption}: {name} is not set (a Slurm job array sets SLURM_ARRAY_TASK_ID, _MIN, _MAX and _COUNT)", AutoOption);
         if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v))
-            throw new InvalidOptionException($"--shard auto: {name}='{value}' is not an integer");
+            throw new InvalidOptionException($"{AutoOption}: {name}='{value}' is not an integer", AutoOption);
         return v;
     }
 

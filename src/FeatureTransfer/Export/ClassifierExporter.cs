@@ -48,9 +48,12 @@ public static class ClassifierExporter
         var model = OnnxModelFile.Load(modelPath);
         var sha = OnnxModelFile.Sha256(modelPath);
         if (!string.Equals(sha, head.Features.ModelSha256, StringComparison.OrdinalIgnoreCase))
+        {
+            var backbone = OptionName.Parameter(typeof(ClassifierExporter), nameof(Build), nameof(modelPath));
             throw new ProvenanceMismatchException(
                 $"the head was trained on features of '{head.Features.ModelName}' (sha256 {Short(head.Features.ModelSha256)}), " +
-                $"not on this model (sha256 {Short(sha)}): give the backbone the features were extracted with (ft export --model)", modelPath);
+                $"not on this model (sha256 {Short(sha)}): give the backbone the features were extracted with ({backbone})", modelPath) { OptionNames = [backbone] };
+        }
         var preprocessing = head.Features.Preprocessing
             ?? throw new InvalidOptionException("the head's features record no image preprocessing (features not computed from images): nothing to export");
         cancellationToken.ThrowIfCancellationRequested();

@@ -76,7 +76,11 @@ public sealed class ExportedClassifier : IDisposable
         ImageDataset dataset, int batchSize = 32, IProgress<ExtractionProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataset);
-        if (batchSize <= 0) throw new InvalidOptionException("--batch must be at least 1");
+        if (batchSize <= 0)
+        {
+            var option = OptionName.Parameter(typeof(ExportedClassifier), nameof(PredictAsync), nameof(batchSize));
+            throw new InvalidOptionException($"{option} must be at least 1", option);
+        }
         var predictions = new List<ClassifierPrediction>(dataset.Items.Count);
         var skipped = new List<SkippedInput>(dataset.ListingErrors);
         var sw = Stopwatch.StartNew();

@@ -46,9 +46,12 @@ internal sealed class CheckpointStore
             catch (JsonException) { earlier = null; }
             var diff = earlier is null ? "its job.json is unreadable" : fingerprint.DescribeDifference(earlier);
             if (diff is not null)
+            {
+                var discard = OptionName.Of<ExtractionJobOptions>(nameof(ExtractionJobOptions.Restart)).With(true);
                 throw new ProvenanceMismatchException(
                     $"an interrupted job for this output exists but computed something else ({diff}); " +
-                    "use --restart to discard it, or another --out", dir);
+                    $"use {discard} to discard it, or another {JobLockedException.OutputOption}", dir) { OptionNames = [discard, JobLockedException.OutputOption] };
+            }
             resumedBatches = store.CleanAndCountContiguous();
             return store;
         }

@@ -190,11 +190,15 @@ public sealed class JobLockedException : FeatureTransferException
     /// <summary>Creates the error for the job folder <paramref name="jobDir"/> held by <paramref name="holder"/> (null when unrecorded).</summary>
     public JobLockedException(string jobDir, JobOwner? holder, Exception? inner = null)
         : base($"another run is extracting to this output: {(holder is null ? "an unrecorded process" : holder.ToString())} holds the job's lock; " +
-               "wait for it to finish, or give this run another --out", jobDir, inner)
+               $"wait for it to finish, or give this run another {OutputOption}", jobDir, inner)
     {
         Holder = holder;
+        OptionNames = [OutputOption];
     }
 
     /// <summary>The run holding the lock, as it recorded itself (null if its record could not be read).</summary>
     public JobOwner? Holder { get; }
+
+    /// <summary>The output path a second run should change.</summary>
+    internal static OptionName OutputOption { get; } = OptionName.Parameter(typeof(FeatureExtractor), nameof(FeatureExtractor.ExtractToFileAsync), "outputPath");
 }

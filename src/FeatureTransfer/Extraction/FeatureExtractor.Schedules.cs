@@ -41,7 +41,11 @@ public sealed partial class FeatureExtractor
     private Task RunBatchesAsync(IReadOnlyList<ImageItem> items, int first, int end, int batchSize, int firstBatch, int endBatch,
         int decodeThreads, Action<int, RowBuffer> onBatch, CancellationToken cancellationToken)
     {
-        if (batchSize <= 0) throw new InvalidOptionException("--batch must be at least 1");
+        if (batchSize <= 0)
+        {
+            var option = OptionName.Of<ExtractionJobOptions>(nameof(ExtractionJobOptions.BatchSize));
+            throw new InvalidOptionException($"{option} must be at least 1", option);
+        }
         var (workers, intraOp) = Plan(endBatch - firstBatch);
         // A session that exists already (Notes creates one) is reused rather than building a second one for a small
         // job: creating a session costs more than a few batches on fewer threads (benchmarks/README.md).

@@ -14,7 +14,8 @@ public sealed record FeatureSelection(IReadOnlyList<string>? Classes = null, int
     public FeatureTable Apply(FeatureTable table, string source)
     {
         if (IsEmpty) return table;
-        if (PerClass is <= 0) throw new InvalidOptionException($"--per-class must be positive, not {PerClass}");
+        var perClass = OptionName.Of<FeatureSelection>(nameof(PerClass));
+        if (PerClass is <= 0) throw new InvalidOptionException($"{perClass} must be positive, not {PerClass}", perClass);
         IEnumerable<int> rows = Enumerable.Range(0, table.Rows);
         if (Classes is { Count: > 0 })
         {

@@ -19,7 +19,10 @@ public sealed class Augmenter
     {
         foreach (var k in kinds)
             if (k is not ("flip" or "crop" or "color"))
-                throw new InvalidOptionException($"--augment '{k}': expected flip, crop or color");
+            {
+                var option = OptionName.Of<FineTuneOptions>(nameof(FineTuneOptions.Augment));
+                throw new InvalidOptionException($"{option} '{k}': expected flip, crop or color", option);
+            }
         _flip = kinds.Contains("flip");
         _crop = kinds.Contains("crop");
         _color = kinds.Contains("color");

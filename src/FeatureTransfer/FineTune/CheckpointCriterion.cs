@@ -22,11 +22,13 @@ public static class CheckpointRule
         _ => accuracy > bestAccuracy || (accuracy == bestAccuracy && loss < bestLoss),
     };
 
+    private static readonly OptionName SelectOption = OptionName.Of<FineTuneOptions>(nameof(FineTuneOptions.Select));
+
     /// <summary>Parses the CLI spelling (accuracy | loss).</summary>
     public static CheckpointCriterion Parse(string value) => value switch
     {
         "accuracy" => CheckpointCriterion.Accuracy,
         "loss" => CheckpointCriterion.Loss,
-        _ => throw new InvalidOptionException($"--select '{value}': expected accuracy or loss"),
+        _ => throw new InvalidOptionException($"{SelectOption} '{value}': expected accuracy or loss", SelectOption),
     };
 }

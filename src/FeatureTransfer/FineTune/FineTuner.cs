@@ -101,8 +101,10 @@ public static class FineTuner
     /// <summary>Fine-tunes: new head, head-only stage, then the unfrozen layers; early stopping on a holdout; writes the best model. Reports progress lines to <paramref name="progress"/>.</summary>
     public static FineTuneResult Run(FineTuneOptions o, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
-        if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"--holdout {o.Holdout}: expected a fraction in (0, 0.5)");
-        if (o.Batch < 2) throw new InvalidOptionException("--batch must be at least 2");
+        var holdout = OptionName.Of<FineTuneOptions>(nameof(o.Holdout)).With(o.Holdout);
+        if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"{holdout}: expected a fraction in (0, 0.5)", holdout);
+        var batch = OptionName.Of<FineTuneOptions>(nameof(o.Batch));
+        if (o.Batch < 2) throw new InvalidOptionException($"{batch} must be at least 2", batch);
         var source = OnnxModelFile.Load(o.ModelPath);
         var request = o.PreprocessingRequest ?? new PreprocessingRequest();
         if (o.Preprocessing is { } whole) request = request with { Complete = whole };
@@ -127,8 +129,10 @@ public static class FineTuner
         IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(o);
-        if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"--holdout {o.Holdout}: expected a fraction in (0, 0.5)");
-        if (o.Batch < 2) throw new InvalidOptionException("--batch must be at least 2");
+        var holdout = OptionName.Of<FineTuneOptions>(nameof(o.Holdout)).With(o.Holdout);
+        if (o.Holdout is <= 0 or >= 0.5) throw new InvalidOptionException($"{holdout}: expected a fraction in (0, 0.5)", holdout);
+        var batch = OptionName.Of<FineTuneOptions>(nameof(o.Batch));
+        if (o.Batch < 2) throw new InvalidOptionException($"{batch} must be at least 2", batch);
         var source = OnnxModelFile.Load(o.ModelPath);
         var request = o.PreprocessingRequest ?? new PreprocessingRequest();
         if (o.Preprocessing is { } whole) request = request with { Complete = whole };
@@ -450,7 +454,8 @@ public static class FineTuner
             return layers.Select(l => l.Where(after.Contains).ToList()).Where(l => l.Count > 0).ToList();
         }
         if (int.TryParse(unfreeze, CultureInfo.InvariantCulture, out var k) && k >= 0) return layers.Take(k).ToList();
-        throw new InvalidOptionException($"--unfreeze '{unfreeze}': expected auto, head, a number of layers, from:<tensor> or all");
+        var option = OptionName.Of<FineTuneOptions>(nameof(FineTuneOptions.Unfreeze));
+        throw new InvalidOptionException($"{option} '{unfreeze}': expected auto, head, a number of layers, from:<tensor> or all", option);
     }
 
     private static List<List<string>> AllParameters(ModelProto model, IReadOnlyList<string> head)

@@ -137,7 +137,10 @@ public static class HeadSurgery
     {
         var index = new GraphIndex(model.Graph);
         if (index.Producer(tensor) is null && !index.UserInputs.Any(i => i.Name == tensor))
-            throw new UnknownLayerException($"--unfreeze from:{tensor}: no such tensor in the model");
+        {
+            var option = OptionName.Of<FineTuneOptions>(nameof(FineTuneOptions.Unfreeze)).With($"from:{tensor}");
+            throw new UnknownLayerException($"{option}: no such tensor in the model") { OptionNames = [option] };
+        }
         var reach = new HashSet<string>([tensor], StringComparer.Ordinal);
         var result = new HashSet<string>(StringComparer.Ordinal);
         foreach (var n in index.TopologicalOrder)

@@ -17,7 +17,7 @@ public abstract record LearningRateSchedule
             "onecycle" => new OneCycle(),
             "step" when parts.Length == 3 && long.TryParse(parts[1], out var e) && double.TryParse(parts[2], System.Globalization.CultureInfo.InvariantCulture, out var gmm)
                 => new StepDecay(e * stepsPerEpoch, gmm),
-            _ => throw new InvalidOptionException($"--schedule '{text}': expected constant, cosine, onecycle or step:EPOCHS:GAMMA"),
+            _ => throw new InvalidOptionException($"learning-rate schedule '{text}': expected constant, cosine, onecycle or step:EPOCHS:GAMMA"),
         };
     }
 

@@ -30,7 +30,10 @@ public sealed class ModelFetcher(HttpClient? http = null)
         if (entry.Url is null)
             throw new ModelFetchException($"model '{entry.Name}' has no download URL (it is a local file: {entry.File ?? entry.Path})");
         if (verify && entry.Sha256 is null)
-            throw new ModelFetchException($"model '{entry.Name}' has no recorded SHA-256, so the download cannot be verified; pass --no-verify to download it anyway");
+        {
+            var skip = OptionName.Parameter(typeof(ModelFetcher), nameof(FetchAsync), nameof(verify)).With(false);
+            throw new ModelFetchException($"model '{entry.Name}' has no recorded SHA-256, so the download cannot be verified; pass {skip} to download it anyway") { OptionNames = [skip] };
+        }
 
         Directory.CreateDirectory(folder);
         string target = Path.Combine(folder, entry.DownloadFileName!);

@@ -35,11 +35,16 @@ public static class ModelQuantizer
     {
         ArgumentNullException.ThrowIfNull(modelPath);
         options ??= new QuantizeOptions();
-        if (options.CalibrationImages <= 0) throw new InvalidOptionException("--calibration-images must be positive");
-        if (options.HoldoutImages < 0) throw new InvalidOptionException("--holdout-images must be 0 or more");
-        if (options.Percentile is <= 50 or >= 100) throw new InvalidOptionException("--percentile must be in (50, 100)");
-        if (!outputPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) throw new InvalidOptionException($"--out must be an .onnx file, not '{outputPath}'");
-        if (Path.GetFullPath(outputPath) == Path.GetFullPath(modelPath)) throw new InvalidOptionException("--out must differ from --model");
+        var calibrationImages = OptionName.Of<QuantizeOptions>(nameof(options.CalibrationImages));
+        if (options.CalibrationImages <= 0) throw new InvalidOptionException($"{calibrationImages} must be positive", calibrationImages);
+        var holdoutImages = OptionName.Of<QuantizeOptions>(nameof(options.HoldoutImages));
+        if (options.HoldoutImages < 0) throw new InvalidOptionException($"{holdoutImages} must be 0 or more", holdoutImages);
+        var percentile = OptionName.Of<QuantizeOptions>(nameof(options.Percentile));
+        if (options.Percentile is <= 50 or >= 100) throw new InvalidOptionException($"{percentile} must be in (50, 100)", percentile);
+        var outputOption = OptionName.Parameter(typeof(ModelQuantizer), nameof(QuantizeAsync), nameof(outputPath));
+        if (!outputPath.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) throw new InvalidOptionException($"{outputOption} must be an .onnx file, not '{outputPath}'", outputOption);
+        var modelOption = OptionName.Parameter(typeof(ModelQuantizer), nameof(QuantizeAsync), nameof(modelPath));
+        if (Path.GetFullPath(outputPath) == Path.GetFullPath(modelPath)) throw new InvalidOptionException($"{outputOption} must differ from {modelOption}", outputOption, modelOption);
 
         var model = OnnxModelFile.Load(modelPath);
         var plan = QuantizationPlan.Create(model, modelPath); // a graph it cannot quantize is refused before any image is read

@@ -33,7 +33,11 @@ public sealed record BenchDataset(string Name, string Train, string Test)
     public static IReadOnlyList<BenchDataset> Pairs(IReadOnlyList<string> trains, IReadOnlyList<string> tests)
     {
         if (trains.Count == 0 || trains.Count != tests.Count)
-            throw new InvalidOptionException($"give one --test for every --train (got {trains.Count} --train and {tests.Count} --test)");
+        {
+            var train = OptionName.Parameter(typeof(BenchDataset), nameof(Pairs), nameof(trains));
+            var test = OptionName.Parameter(typeof(BenchDataset), nameof(Pairs), nameof(tests));
+            throw new InvalidOptionException($"give one {test} for every {train} (got {trains.Count} {train} and {tests.Count} {test})", test, train);
+        }
         var result = new List<BenchDataset>();
         for (int i = 0; i < trains.Count; i++)
         {

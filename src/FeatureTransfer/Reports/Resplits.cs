@@ -84,7 +84,8 @@ public static class Resplits
     public static IReadOnlyList<(int[] Train, int[] Test)> Draw(IReadOnlyList<string> labels, int trainRows, int count, int seed)
     {
         int n = labels.Count;
-        if (count < 1) throw new InvalidOptionException($"--resplits needs at least 1 split, not {count}");
+        var resplits = OptionName.Of<ResplitOptions>(nameof(ResplitOptions.Count));
+        if (count < 1) throw new InvalidOptionException($"{resplits} needs at least 1 split, not {count}", resplits);
         if (trainRows < 1 || trainRows >= n) throw new InvalidOptionException($"a re-split needs 1 to {n - 1} training rows of {n}, not {trainRows}");
         var classes = labels.Select((l, i) => (l, i)).GroupBy(t => t.l, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => g.Select(t => t.i).ToArray()).ToList();

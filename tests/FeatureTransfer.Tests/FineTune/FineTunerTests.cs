@@ -117,9 +117,14 @@ public class FineTunerTests
     {
         using var dir = TestPaths.NewTempDir();
         var basis = new FineTuneOptions { ModelPath = SmallBackbone(dir), Train = Path.Combine(TestPaths.FashionSample, "train"), Epochs = 1 };
-        Assert.Throws<InvalidOptionException>(() => FineTuner.Run(basis with { Unfreeze = "most" }));
-        Assert.Throws<UnknownLayerException>(() => FineTuner.Run(basis with { Unfreeze = "from:nope" }));
-        Assert.Throws<InvalidOptionException>(() => FineTuner.Run(basis with { Augment = ["rotate"] }));
+        // Each names the option record property at fault (issue #18), which ft shows as its flag.
+        var most = Assert.Throws<InvalidOptionException>(() => FineTuner.Run(basis with { Unfreeze = "most" }));
+        Assert.StartsWith("FineTuneOptions.Unfreeze 'most': expected", most.Message, StringComparison.Ordinal);
+        Assert.Equal(nameof(FineTuneOptions.Unfreeze), Assert.Single(most.OptionNames).Name);
+        var nope = Assert.Throws<UnknownLayerException>(() => FineTuner.Run(basis with { Unfreeze = "from:nope" }));
+        Assert.Equal("from:nope", Assert.Single(nope.OptionNames).Value);
+        var rotate = Assert.Throws<InvalidOptionException>(() => FineTuner.Run(basis with { Augment = ["rotate"] }));
+        Assert.Equal(nameof(FineTuneOptions.Augment), Assert.Single(rotate.OptionNames).Name);
     }
 
     private sealed class SyncProgress(Action<string> a) : IProgress<string>

@@ -137,7 +137,10 @@ public sealed class ModelFetcherTests : IDisposable
     public async Task Unknown_checksum_needs_no_verify()
     {
         var e = await Assert.ThrowsAsync<ModelFetchException>(() => new ModelFetcher().FetchAsync(Entry(null), _dir.Path));
-        Assert.Contains("--no-verify", e.Message, StringComparison.Ordinal);
+        // The hint names the parameter a C# caller sets (ft renders it as --no-verify).
+        Assert.Contains("pass ModelFetcher.FetchAsync(verify: false) to download it anyway", e.Message, StringComparison.Ordinal);
+        var hint = Assert.Single(e.OptionNames);
+        Assert.Equal(("ModelFetcher.FetchAsync", "verify", false), (hint.Owner, hint.Name, hint.Value));
         Assert.Empty(_ranges);
         string path = await new ModelFetcher().FetchAsync(Entry(null), _dir.Path, verify: false);
         Assert.Equal(_file, File.ReadAllBytes(path));

@@ -111,7 +111,7 @@ public class ModulePathTests
         Assert.Equal("/Flatten_output_0", LayerSelection.ResolveName(m, "flatten"));
         Assert.Equal("/layer2/layer2.0/Add_output_0", LayerSelection.ResolveName(m, "layer2.0.add"));
         var twice = Assert.Throws<InvalidOptionException>(() => LayerSelection.Resolve(m, "layer4.1.relu_1,layer4"));
-        Assert.Contains("'layer4.1.relu_1' and 'layer4' in --layers are the same tensor", twice.Message, StringComparison.Ordinal);
+        Assert.Contains("'layer4.1.relu_1' and 'layer4' in LayerSelection.Resolve(spec) are the same tensor", twice.Message, StringComparison.Ordinal);
     }
 
     [DebianDataFact(OnnxTestModels.TorchPackage)]
