@@ -28,7 +28,7 @@ mkdir -p "$out/app" "$out/models" "$out/photos"
 src=$(mktemp -d)
 trap 'rm -rf "$src"' EXIT
 tar -C "$root" --exclude=bin --exclude=obj -cf - Directory.Build.props Directory.Packages.props global.json \
-  src onnx-models samples benchmarks/FeatureTransfer.Benchmarks | tar -C "$src" -xf -
+  src tools onnx-models samples benchmarks/FeatureTransfer.Benchmarks | tar -C "$src" -xf -
 for project in src/FeatureTransfer.Cli benchmarks/FeatureTransfer.Benchmarks; do
   echo "publishing $project (GPU flavour, self-contained linux-x64)"
   dotnet publish "$src/$project" -c Release -r linux-x64 --self-contained -p:OnnxRuntimeFlavor=Gpu -o "$out/app" -v quiet -nologo

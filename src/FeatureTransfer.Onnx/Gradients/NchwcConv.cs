@@ -42,7 +42,7 @@ public static class NchwcConv
             m.Graph.Node.Add(Make("ReorderInput", ["x"], ["y"], "reorder", Domain));
             using var session = OrtSessionFactory.Create(m, new OrtSessionOptions { GraphOptimization = GraphOptimizationLevel.ORT_DISABLE_ALL, IntraOpThreads = 1 });
             using var x = OrtValue.CreateTensorValueFromMemory(new float[4], [1, 4, 1, 1]);
-            using var runOptions = new RunOptions(); // held for the whole native call (see RunOptionsLifetimeTests)
+            using var runOptions = new RunOptions(); // held for the whole native call (analyzer FT0001)
             using var y = session.Run(runOptions, ["x"], [x], ["y"]);
             long block = y[0].GetTensorTypeAndShape().Shape[1];
             return block is 4 or 8 or 16 ? (int)block : 0;

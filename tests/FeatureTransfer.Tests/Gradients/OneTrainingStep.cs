@@ -30,7 +30,7 @@ internal static class OneTrainingStep
         }
         try
         {
-            using var runOptions = new RunOptions(); // alive for the whole native Run (RunOptionsLifetimeTests)
+            using var runOptions = new RunOptions(); // alive for the whole native Run (analyzer FT0001)
             return session.Run(runOptions, names, values, [tg.LossOutput, .. tg.State.Select(s => s.Output)]);
         }
         finally
