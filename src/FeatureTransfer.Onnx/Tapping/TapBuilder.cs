@@ -203,9 +203,9 @@ public static class TapBuilder
     /// The node list ONNX Runtime gets: the input cast (if any), the model's own nodes, then each tap's pooling nodes
     /// in reverse tap order. ORT's default execution order is a reverse depth-first walk from the outputs that takes the
     /// most recently listed input first; with the taps listed in tap order it went from the deepest tap, ran every
-    /// convolution first and all 52 poolings of MobileNetV2's FNE last, so every feature map of the batch stayed alive
-    /// until the end (no buffer reuse; the convolutions ran 1.3-1.6x slower, FNE 1.7x the bottleneck's time). Listed in
-    /// reverse, each map is pooled right after it is made (FNE 1.1-1.4x, measured with ORT profiling under load).
+    /// convolution first and all the poolings of MobileNetV2's FNE last, so every feature map of the batch stayed alive
+    /// until the end (no buffer reuse: the convolutions themselves ran slower). Listed in reverse, each map is pooled
+    /// right after it is made, and FNE costs much less over the bottleneck (figures: benchmarks/README.md, "Figures behind code comments").
     /// Only the order of the list changes (still topological), never a value.
     /// </summary>
     private static List<NodeProto> OrderForOrt(GraphProto g, NodeProto? inputCast, List<List<NodeProto>> taps)

@@ -52,8 +52,8 @@ internal static class ConvInputGradient
     /// r = q*s + a only receives the kernel taps k = (a + pad) mod s, + s, ..., so phase a of dX is dY correlated with
     /// that flipped sub-kernel (pads from the tap offsets), and the phases are interleaved back by Concat on
     /// unit axes. Same products as ConvTranspose, but each phase runs in the NCHWc Conv kernels (ONNX Runtime's
-    /// ConvTranspose is a Gemm + col2im, about 3x slower per product here: ResNet-18 layer4.0 349 ms vs 250 ms for
-    /// twice the products). Null when the shapes do not fit (the caller uses ConvTranspose).
+    /// ConvTranspose is a Gemm + col2im, much slower per product on ResNet-18's strided layers; figures in
+    /// benchmarks/README.md, "Fine-tuning: training step vs PyTorch"). Null when the shapes do not fit (the caller uses ConvTranspose).
     /// </summary>
     private static string? PhaseInputGrad(GradContext c, ConvRules.Geometry geo, string g, string wName, TensorShape x, TensorShape y, TensorShape w, bool nchwc)
     {

@@ -106,13 +106,11 @@ internal static class ConvRules
     }
 
     /// <summary>
-    /// The weight-gradient formulation when none is forced: slices. Measured on ResNet-18 at batch 32
-    /// (benchmarks/Training, 2 cores shared with other jobs, load 9-11, alternating in one process or one run after
-    /// the other), with the training session's memory pattern off (TrainingEngine): micro, 6 rounds, s per step,
-    /// slices vs taps: layer1 3x3 0.51 vs 0.68, layer2.0 3x3/2 0.31 vs 0.33, layer3 0.28 vs 0.37, layer4 0.34 vs 0.38;
-    /// the whole all-layers step 10.3 / 11.6 s vs 11.0 / 12.2 s, but peak RSS 1704-1724 vs 1413-1448 MB. Taps (<see cref="ConvWeightGradient.Taps"/>)
-    /// is the low-memory choice. (With the memory pattern on, taps had won on layer1, 0.61 vs 0.86 s: the pattern
-    /// made the large im2col block expensive.)
+    /// The weight-gradient formulation when none is forced: slices. On ResNet-18 at batch 32 (benchmarks/Training, with
+    /// the training session's memory pattern off as in TrainingEngine) slices were faster than taps on every layer shape
+    /// and for the whole all-layers step, but took more peak memory: taps (<see cref="ConvWeightGradient.Taps"/>) is the
+    /// low-memory choice. With the memory pattern on, taps had won on layer1 (the pattern made the large im2col block
+    /// expensive). Figures in benchmarks/README.md, "Fine-tuning: training step vs PyTorch".
     /// </summary>
     private static ConvWeightGradient DefaultMethod(Geometry geo, long k, long inChannels) => ConvWeightGradient.Slices;
 }
