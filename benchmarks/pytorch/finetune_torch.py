@@ -4,11 +4,11 @@ the PyTorch loop of benchmarks/pytorch/side_by_side.sh (issue 17 item 4).
 
   finetune_torch.py --model resnet18-mlnet.onnx --train H/train --val H/val [--seed 0] [--threads 2] [--json OUT.json]
 
-Same recipe as FineTuner.Run with FineTuneOptions' defaults (src/FeatureTransfer/FineTune/FineTuner.cs):
+Same recipe as FineTuner.Run with FineTuneOptions' defaults (src/FeatureTransfer/FineTune/FineTuneOptions.cs):
   * images: class folders (classes sorted), EXIF orientation applied, Resize(224) of the shorter side (PIL, antialiased)
     + CenterCrop(224), RGB 0..255; the model subtracts ML.NET's mean image itself (as the installed ONNX does);
   * holdout: stratified, round(0.1 * n) images of each class (at least 1 when it has two), drawn with the seed
-    (the same rule as FineTuner.Split; the draw itself differs: numpy's generator instead of .NET's Random);
+    (the same rule as FineTuneData.Split; the draw itself differs: numpy's generator instead of .NET's Random);
   * new head: Linear(512, classes) with PyTorch's default init (the distribution HeadSurgery uses);
   * stage 1, head only, 30 epochs on bottleneck features computed once per image; stage 2, the last stage
     (layer4, 7 convolutions with their BN scale/bias, exactly what HeadSurgery.LastStage picks) + head, 10 epochs,
@@ -138,7 +138,7 @@ def evaluate(fn, x, y):
 
 
 def train_stage(stage, params, universe, forward, train, holdout, epochs, warmup_epochs, aug, a, best, curve):
-    """FineTuner.TrainStage: trains `params`; checkpoints hold every tensor of `universe` (all that any stage trains),
+    """StageTrainer.Train (a FineTuner stage): trains `params`; checkpoints hold every tensor of `universe` (all that any stage trains),
     so restoring the best one also undoes a stage that did not improve. Ends with the best checkpoint restored."""
     (xt, yt), (xh, yh) = train, holdout
     head = {n for n in params if n.startswith("net.fc.")}

@@ -167,7 +167,7 @@ internal static class DemoCommand
     {
         var cmd = new Command("demo", "Run ft run on the embedded default model and the bundled Fashion-MNIST sample; prints where the report is");
         // Pegasos and one k-fold split: the demo is a quick look at the pipeline on 200 images. SDCA (ft run's default there)
-        // made its cross-validation 2-3x slower (figures in docs/heads-and-reports.md), and ft run's default 3 repeats at
+        // made its cross-validation markedly slower (figures in docs/heads-and-reports.md), and ft run's default 3 repeats at
         // this size would triple it again.
         var o = new RunCliOptions(cmd, requireData: false, defaultOut: "ft-demo", defaultSvmSolver: "pegasos", defaultCvRepeats: 1);
         cmd.SetAction((ParseResult r, CancellationToken cancellationToken) => CliRunner.RunAsync(token =>

@@ -20,7 +20,7 @@ namespace FeatureTransfer.Onnx.Builders;
 /// </summary>
 public sealed class GraphBuilder
 {
-    /// <summary>Opset of the feature graphs (<see cref="NewModel(string, int, out GraphProto, string)"/>: normalizers, heads; DESIGN.md: >= 13; reductions take <c>axes</c> as an attribute here).</summary>
+    /// <summary>Opset of the feature graphs (<see cref="NewModel(string, int, out GraphProto, string)"/>: normalizers, heads; every graph the tool writes uses opset 13 or later; reductions take <c>axes</c> as an attribute here).</summary>
     public const long Opset = 13;
 
     /// <summary>Opset of the CNNs built from layers (<see cref="Build"/>), the opset the gradient builder trains.</summary>

@@ -54,7 +54,8 @@ public static class ClassifierGraph
     /// <summary>Name of the uint8 image input of a graph built with in-graph preprocessing.</summary>
     public const string ImageInput = "image";
 
-    /// <summary>Lowest default-domain opset the classifier is written with (DESIGN.md: >= 13).</summary>
+    /// <summary>Lowest default-domain opset the classifier is written with: every graph the tool writes uses opset 13 or
+    /// later (older inputs are upgraded op by op).</summary>
     public const long MinimumOpset = 13;
 
     private const string HeadPrefix = "ft_head::";

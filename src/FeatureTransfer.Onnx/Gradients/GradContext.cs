@@ -37,6 +37,9 @@ public sealed class GradContext
     public int NchwcBlock { get; init; }
     /// <summary>How the Conv rule forms weight gradients.</summary>
     public ConvWeightGradient ConvWeightGradient { get; init; }
+    /// <summary>Whether the Conv rule forms dX of a strided convolution per output phase also where the NCHWc kernels do not
+    /// apply (otherwise ConvTranspose there); see <see cref="TrainingGraphOptions.ConvInputGradientByPhases"/>.</summary>
+    public bool ConvInputGradientByPhases { get; init; }
     /// <summary>Nodes emitted so far, in execution order.</summary>
     public List<NodeProto> Emitted { get; } = [];
     /// <summary>Constant tensors the emitted nodes read.</summary>

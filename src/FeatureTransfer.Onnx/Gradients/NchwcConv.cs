@@ -9,7 +9,8 @@ namespace FeatureTransfer.Onnx.Gradients;
 
 /// <summary>
 /// 2-D convolutions of the training graph in ONNX Runtime's blocked-channel (NCHWc) kernels.
-/// ONNX Runtime moves a Conv to its NCHWc kernels (about 1.7x faster on ResNet-18 here) only when the weights are
+/// ONNX Runtime moves a Conv to its NCHWc kernels (faster on ResNet-18 when written; a later ONNX Runtime no longer
+/// gained from it: benchmarks/README.md, "Fine-tuning: training step vs PyTorch") only when the weights are
 /// constant initializers, because it reorders them once while optimizing; trained weights are graph inputs, so every
 /// trainable Conv would stay on the slower im2col path. This pass writes what that optimizer would: the weights are
 /// reordered in-graph every step (Reshape + Transpose, small next to the convolution), the input goes through

@@ -19,11 +19,12 @@ public static class ReverseMode
     /// <paramref name="seeds"/> maps a forward tensor to the name of its incoming gradient.
     /// A wrt tensor the seeds do not depend on gets a zero gradient. <paramref name="nchwcBlock"/> &gt; 0 lets the rules
     /// emit ONNX Runtime's NCHWc convolutions (<see cref="NchwcConv"/>; the model must then import its domain);
-    /// <paramref name="convWeightGradient"/> picks how Conv weight gradients are formed.
+    /// <paramref name="convWeightGradient"/> picks how Conv weight gradients are formed; <paramref name="convInputGradientByPhases"/>
+    /// forms strided Conv input gradients per output phase even without NCHWc kernels.
     /// </summary>
     public static BackwardGraph Differentiate(GraphProto graph, IReadOnlyDictionary<string, TensorShape> shapes,
         IReadOnlyCollection<string> wrt, IReadOnlyDictionary<string, string> seeds, int nchwcBlock = 0,
-        ConvWeightGradient convWeightGradient = ConvWeightGradient.Auto)
+        ConvWeightGradient convWeightGradient = ConvWeightGradient.Auto, bool convInputGradientByPhases = false)
     {
         var index = new GraphIndex(graph);
         var order = index.TopologicalOrder;
@@ -47,7 +48,7 @@ public static class ReverseMode
         }
         var needs = new HashSet<string>(fromWrt.Where(toSeed.Contains), StringComparer.Ordinal);
         var floatType = seeds.Keys.Select(k => shapes[k].Type).FirstOrDefault(ElementType.Float);
-        var ctx = new GradContext(index, shapes, needs, floatType) { NchwcBlock = nchwcBlock, ConvWeightGradient = convWeightGradient };
+        var ctx = new GradContext(index, shapes, needs, floatType) { NchwcBlock = nchwcBlock, ConvWeightGradient = convWeightGradient, ConvInputGradientByPhases = convInputGradientByPhases };
         foreach (var (t, g) in seeds) ctx.Accumulate(t, g);
 
         for (int i = order.Count - 1; i >= 0; i--)

@@ -78,7 +78,7 @@ public static class TrainingGraphBuilder
 
         int block = floatType == ElementType.Float && spec.Graph.Nchwc ? NchwcConv.BlockSize : 0;
         var back = ReverseMode.Differentiate(g, shapes, spec.Trainable, new Dictionary<string, string> { [logits] = dLogits }, block,
-            spec.Graph.ConvWeightGradient);
+            spec.Graph.ConvWeightGradient, spec.Graph.ConvInputGradientByPhases);
         g.Node.AddRange(back.Nodes);
         g.Initializer.AddRange(back.Constants);
 

@@ -28,4 +28,9 @@ public sealed record TrainingGraphOptions
 
     /// <summary>How Conv weight gradients are formed (default <see cref="ConvWeightGradient.Auto"/>).</summary>
     public ConvWeightGradient ConvWeightGradient { get; init; } = ConvWeightGradient.Auto;
+
+    /// <summary>Form the input gradient of a strided convolution as one stride-1 Conv per output phase also where the NCHWc
+    /// kernels do not apply (default off: ConvTranspose there; with NCHWc kernels the phases are always used). For tests
+    /// and comparisons.</summary>
+    public bool ConvInputGradientByPhases { get; init; }
 }

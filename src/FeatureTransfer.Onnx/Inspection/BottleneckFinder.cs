@@ -5,9 +5,9 @@ using Onnx;
 namespace FeatureTransfer.Onnx.Inspection;
 
 /// <summary>
-/// The one place that decides a model's bottleneck, for inspect, extract, fine-tune and export alike (DESIGN.md): the
-/// input of the final classifier, or, for a headless backbone, the tappable tensor it outputs. Callers read it from
-/// <see cref="ModelInspection.Bottleneck"/>; nothing else walks the graph for it.
+/// The one place that decides a model's bottleneck, for inspect, extract, fine-tune and export alike, so that they all
+/// agree: the input of the final classifier, or, for a headless backbone, the tappable tensor it outputs. Callers read
+/// it from <see cref="ModelInspection.Bottleneck"/>; nothing else walks the graph for it.
 /// </summary>
 internal static class BottleneckFinder
 {

@@ -42,7 +42,8 @@ internal sealed class GraphFacts
         _ => false,
     };
 
-    /// <summary>Elementwise activations that end a conv/FC "chain" (DESIGN.md FNE definition, plus their close relatives).</summary>
+    /// <summary>Elementwise activations that end a conv/FC "chain" (<see cref="EndOfChain"/>): Relu, Clip (ReLU6), LeakyRelu,
+    /// HardSwish and their close relatives.</summary>
     public static bool IsActivation(string op)
         => op is "Relu" or "Clip" or "LeakyRelu" or "HardSwish" or "PRelu" or "Elu" or "Selu" or "Celu" or "Mish" or "Gelu"
             or "Sigmoid" or "HardSigmoid" or "Tanh" or "Softplus" or "Softsign" // single consumer: e.g. a squeeze-excitation gate
@@ -86,9 +87,10 @@ internal sealed class GraphFacts
         => Index.ConstantValue(tensor) is { } t && Model.Tensors.ElementCount(t) == 1;
 
     /// <summary>
-    /// The end of a layer's activation chain (DESIGN.md): from a conv/FC output, follow its single consumer through
-    /// elementwise activations, HardSigmoid*Mul and Sigmoid*Mul (SiLU), an unfused BatchNormalization, a bias Add or
-    /// scale Mul by a constant, and Q->DQ pairs; stop at anything else (Add of two activations, Concat, pooling).
+    /// The end of a layer's activation chain, where an FNE tap reads it: from a conv/FC output, follow its single
+    /// consumer through elementwise activations, HardSigmoid*Mul and Sigmoid*Mul (SiLU), an unfused BatchNormalization,
+    /// a bias Add or scale Mul by a constant, and Q->DQ pairs; stop at anything else (Add of two activations, Concat,
+    /// pooling).
     /// <paramref name="activated"/> tells whether a real activation was crossed.
     /// </summary>
     public string EndOfChain(string tensor, out bool activated)

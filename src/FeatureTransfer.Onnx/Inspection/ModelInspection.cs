@@ -62,7 +62,8 @@ public sealed record ModelInspection
     public string BottleneckNote { get; init; } = "";
     /// <summary>Display name of the final classifier node, when one was found.</summary>
     public string? Classifier { get; init; }
-    /// <summary>Full-Network Embedding taps (preset <c>fne</c>, DESIGN.md) in topological order.</summary>
+    /// <summary>Full-Network Embedding taps (preset <c>fne</c>: each convolution's end of activation chain, the activation after
+    /// a residual Add, each FC layer's post-activation output but not the classifier's) in topological order.</summary>
     public IReadOnlyList<string> Fne { get; init; } = [];
     /// <summary>
     /// Framework module path (as torchvision's <c>get_graph_node_names</c> spells it, e.g. <c>layer4.1.relu_1</c>) ->

@@ -188,7 +188,7 @@ public static class ModelInspector
         return operands.Count(facts.IsDynamic) >= 2 ? n : null;
     }
 
-    /// <summary>FNE taps (DESIGN.md): each conv's end of activation chain, the activation after a residual Add, each FC's post-activation output; not the classifier.</summary>
+    /// <summary>FNE taps (the Full-Network Embedding's layers): each conv's end of activation chain (<see cref="GraphFacts.EndOfChain"/>), the activation after a residual Add, each FC's post-activation output; not the classifier.</summary>
     private static List<string> FindFne(GraphFacts facts, NodeProto? classifier, HashSet<string> tappableNames)
     {
         var index = facts.Index;

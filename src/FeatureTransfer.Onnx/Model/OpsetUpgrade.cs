@@ -3,16 +3,6 @@ using Onnx;
 
 namespace FeatureTransfer.Onnx.Model;
 
-/// <summary>What <see cref="OpsetUpgrade.ToAtLeast"/> does with nodes outside the default ONNX domain.</summary>
-public enum OtherDomainNodes
-{
-    /// <summary>Throw <see cref="UnsupportedOpException"/> (training graphs: gradients exist for default-domain ops only).</summary>
-    Refuse,
-
-    /// <summary>Leave them as they are: their domains have their own opset versions, which an upgrade of the default domain does not touch.</summary>
-    Keep,
-}
-
 /// <summary>
 /// Rewrites a graph's default-domain (ai.onnx) nodes from the opset it was written with to a later one, op by op,
 /// keeping their meaning. One rule table lists, per op, the opset versions at which its node form changed and the
@@ -48,7 +38,7 @@ public static class OpsetUpgrade
     /// <summary>From this opset on, <see cref="Changes"/> lists every change of node form: unknown ops pass.</summary>
     private const long CompleteAbove = 11;
 
-    private delegate void Rule(Rewrite r);
+    private delegate void Rule(OpsetRewrite r);
 
     private static readonly string[] LegacyBroadcastOps = ["Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less"];
 
@@ -170,7 +160,7 @@ public static class OpsetUpgrade
                 result.Add(n);
                 continue;
             }
-            var r = new Rewrite(m, index, names, n, from, target);
+            var r = new OpsetRewrite(m, index, names, n, from, target);
             if (n.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0)) r.Refuse("it holds a subgraph");
             if (from < 6 && target >= 6) r.Drop("consumed_inputs");
             if (Changes.TryGetValue(n.OpType, out var steps))
@@ -191,114 +181,13 @@ public static class OpsetUpgrade
         m.IrVersion = Math.Max(m.IrVersion, MinimumIrVersion(target));
     }
 
-    /// <summary>One node being rewritten, with the graph facts the rules read.</summary>
-    private sealed class Rewrite(ModelProto model, GraphIndex index, HashSet<string> names, NodeProto node, long from, long target)
-    {
-        public NodeProto Node { get; } = node;
-
-        /// <summary>Nodes that replace <see cref="Node"/>, when a rule expanded it.</summary>
-        public List<NodeProto>? Replacement { get; set; }
-
-        public GraphIndex Index => index;
-
-        public string Fresh(string stem)
-        {
-            string name = stem;
-            for (int k = 1; !names.Add(name); k++) name = $"{stem}_{k}";
-            return name;
-        }
-
-        [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-        public void Refuse(string why)
-            => throw new UnsupportedOpException(
-                $"node '{GraphIndex.DisplayName(Node)}' ({Node.OpType}, opset {from}): cannot be upgraded to opset {target}: {why}");
-
-        public void Drop(params string[] attributes)
-        {
-            for (int i = Node.Attribute.Count - 1; i >= 0; i--)
-                if (attributes.Contains(Node.Attribute[i].Name)) Node.Attribute.RemoveAt(i);
-        }
-
-        /// <summary>Adds <paramref name="t"/> as an initializer under a fresh name (also listed as an input under IR &lt; 4, as old IR requires).</summary>
-        public string Initializer(TensorProto t, string stem)
-        {
-            t.Name = Fresh($"{stem}_opset{target}");
-            var g = model.Graph;
-            g.Initializer.Add(t);
-            if (model.IrVersion < 4)
-            {
-                var shape = new TensorShapeProto();
-                foreach (var d in t.Dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-                g.Input.Add(new ValueInfoProto
-                {
-                    Name = t.Name,
-                    Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = t.DataType, Shape = shape } },
-                });
-            }
-            return t.Name;
-        }
-
-        public string Ints(long[] values, string stem) => Initializer(Tensors.FromInt64s("", values, values.Length), stem);
-
-        /// <summary>Puts <paramref name="tensor"/> at input <paramref name="position"/>, padding skipped optional inputs with "".</summary>
-        public void SetInput(int position, string tensor)
-        {
-            while (Node.Input.Count < position) Node.Input.Add("");
-            if (Node.Input.Count == position) Node.Input.Add(tensor);
-            else Node.Input.Insert(position, tensor);
-        }
-
-        public void MoveIntsToInput(string attribute, int position)
-        {
-            if (Node.Find(attribute) is not { } a) return;
-            SetInput(position, Ints(a.Ints.ToArray(), $"{Node.OpType}_{attribute}"));
-            Node.Attribute.Remove(a);
-        }
-
-        /// <summary>A float attribute that became a float scalar input (Dropout's <c>ratio</c>).</summary>
-        public void MoveScalarToInput(string attribute, int position)
-        {
-            if (Node.Find(attribute) is not { } a) return;
-            SetInput(position, Scalar(a.F, ElementType.Float, $"{Node.OpType}_{attribute}"));
-            Node.Attribute.Remove(a);
-        }
-
-        public string Scalar(double value, ElementType type, string stem) => Initializer(Tensors.Scalar("", type, value), stem);
-
-        /// <summary>Element type of a tensor from its initializer or recorded value_info; float when unrecorded.</summary>
-        public ElementType TypeOf(string tensor)
-        {
-            if (index.ConstantValue(tensor) is { } c) return (ElementType)c.DataType;
-            return index.ValueInfo(tensor)?.Type?.TensorType is { ElemType: > 0 } t ? (ElementType)t.ElemType : ElementType.Float;
-        }
-
-        /// <summary>Rank of a tensor from its constant value or recorded shape, or null.</summary>
-        public int? RankOf(string tensor)
-        {
-            if (index.ConstantValue(tensor) is { } c) return c.Dims.Count;
-            return index.ValueInfo(tensor)?.Type?.TensorType?.Shape?.Dim.Count;
-        }
-
-        /// <summary>Removes BatchNormalization's training-only outputs (running/saved statistics) when nothing reads them.</summary>
-        public void KeepOnlyFirstOutput()
-        {
-            for (int i = Node.Output.Count - 1; i >= 1; i--)
-            {
-                var o = Node.Output[i];
-                if (o.Length > 0 && (index.Consumers(o).Count > 0 || index.IsGraphOutput(o)))
-                    Refuse($"its training-mode output '{o}' is read");
-                Node.Output.RemoveAt(i);
-            }
-        }
-    }
-
     private static Rule Refuse(string why) => r => r.Refuse(why);
 
     /// <summary>
     /// Opset 7 replaced legacy broadcasting (<c>broadcast=1</c>: B's dims align with A's from <c>axis</c> on) by numpy
     /// broadcasting (trailing alignment): B gets trailing 1s when it ends before A does.
     /// </summary>
-    private static void LegacyBroadcast(Rewrite r)
+    private static void LegacyBroadcast(OpsetRewrite r)
     {
         var n = r.Node;
         long broadcast = n.GetInt("broadcast", 0);
@@ -316,7 +205,7 @@ public static class OpsetUpgrade
     }
 
     /// <summary>PRelu-6 applied a 1-D slope per channel (axis 1); from 7 it broadcasts numpy-style, so [C] becomes [C, 1, ...].</summary>
-    private static void PerChannelSlope(Rewrite r)
+    private static void PerChannelSlope(OpsetRewrite r)
     {
         var n = r.Node;
         if (n.Input.Count < 2 || r.RankOf(n.Input[0]) is not { } rank || rank < 3) return;
@@ -328,7 +217,7 @@ public static class OpsetUpgrade
         else if (r.RankOf(n.Input[1]) == 1) r.Refuse("a computed per-channel slope");
     }
 
-    private static string Reshaped(Rewrite r, TensorProto t, long[] dims)
+    private static string Reshaped(OpsetRewrite r, TensorProto t, long[] dims)
     {
         var copy = t.Clone();
         copy.Dims.Clear();
@@ -336,13 +225,13 @@ public static class OpsetUpgrade
         return r.Initializer(copy, t.Name.Length > 0 ? t.Name : "constant");
     }
 
-    private static void DropSpatial(Rewrite r)
+    private static void DropSpatial(OpsetRewrite r)
     {
         if (r.Node.GetInt("spatial", 1) != 1) r.Refuse("spatial=0 (per-element statistics) has no later form");
         r.Drop("spatial");
     }
 
-    private static void SliceToInputs(Rewrite r)
+    private static void SliceToInputs(OpsetRewrite r)
     {
         var n = r.Node;
         if (n.Find("starts") is not { } starts || n.Find("ends") is not { } ends) return;
@@ -353,7 +242,7 @@ public static class OpsetUpgrade
         r.Drop("starts", "ends", "axes");
     }
 
-    private static void ClipToInputs(Rewrite r)
+    private static void ClipToInputs(OpsetRewrite r)
     {
         var n = r.Node;
         var type = r.TypeOf(n.Input[0]);
@@ -362,12 +251,12 @@ public static class OpsetUpgrade
         r.Drop("min", "max");
     }
 
-    private static void RenamePaddings(Rewrite r)
+    private static void RenamePaddings(OpsetRewrite r)
     {
         if (r.Node.Find("paddings") is { } p) p.Name = "pads";
     }
 
-    private static void PadToInputs(Rewrite r)
+    private static void PadToInputs(OpsetRewrite r)
     {
         var n = r.Node;
         if (n.Find("pads") is not { } pads) return;
@@ -377,7 +266,7 @@ public static class OpsetUpgrade
         r.Drop("pads", "value");
     }
 
-    private static void NumOutputs(Rewrite r)
+    private static void NumOutputs(OpsetRewrite r)
     {
         var n = r.Node;
         if ((n.Input.Count < 2 || n.Input[1].Length == 0) && n.Find("num_outputs") is null)
@@ -388,7 +277,7 @@ public static class OpsetUpgrade
     /// Before 13, Softmax/LogSoftmax/Hardmax flattened the input to 2-D at <c>axis</c> and normalised each row; from 13
     /// they work along one axis. Equal when <c>axis</c> is the last one; otherwise Flatten -> op(axis 1) -> Reshape back.
     /// </summary>
-    private static void FlattenSemantics(Rewrite r)
+    private static void FlattenSemantics(OpsetRewrite r)
     {
         var n = r.Node;
         long axis = n.GetInt("axis", 1);

@@ -1,77 +1,9 @@
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
-using Google.Protobuf;
 using Onnx;
 
 namespace FeatureTransfer.Onnx.Tapping;
-
-/// <summary>Spatial reduction of a tapped feature map.</summary>
-public enum Pooling
-{
-    /// <summary>GlobalAveragePool (the FNE paper's choice and torchvision's pooled features).</summary>
-    Avg,
-    /// <summary>GlobalMaxPool.</summary>
-    Max,
-}
-
-/// <summary>How <see cref="TapBuilder"/> turns tensors into one feature vector per image.</summary>
-public sealed record TapOptions
-{
-    /// <summary>Spatial pooling of maps (vectors are taken as they are). Default average, as the FNE paper.</summary>
-    public Pooling Pooling { get; init; } = Pooling.Avg;
-
-    /// <summary>
-    /// Quantized maps: false (default) pools in the integer domain first (<c>com.microsoft.QLinearGlobalAveragePool</c>,
-    /// then DequantizeLinear on the pooled vector: at most half a quantization step from exact, much cheaper);
-    /// true dequantizes the full map and pools in float. Max pooling is exact either way.
-    /// </summary>
-    public bool ExactQuantized { get; init; }
-
-    /// <summary>Keep the model's own outputs next to <c>ft_features</c> (tests compare them with the untouched model).</summary>
-    public bool KeepOriginalOutputs { get; init; }
-}
-
-/// <summary>A model rewritten to output one float32 feature matrix [N, D] (<see cref="OutputName"/>).</summary>
-public sealed class TappedModel
-{
-    internal TappedModel(ModelProto model, string inputName, FeatureLayout layout, bool supportsBatching, string? batchingNote, long[] inputShape)
-    {
-        Model = model;
-        InputName = inputName;
-        Layout = layout;
-        SupportsBatching = supportsBatching;
-        BatchingNote = batchingNote;
-        InputShape = inputShape;
-    }
-
-    /// <summary>The output every tapped model has: float32 [N, D].</summary>
-    public const string FeaturesOutput = "ft_features";
-
-    /// <summary>The tapped model: the original graph plus the pooled, concatenated <c>ft_features</c> output.</summary>
-    public ModelProto Model { get; }
-
-    /// <summary>Serialized model (what an ONNX Runtime session takes).</summary>
-    public byte[] ToBytes() => Model.ToByteArray();
-
-    /// <summary>The float32 image input.</summary>
-    public string InputName { get; }
-
-    /// <summary>Always <c>ft_features</c>.</summary>
-    public string OutputName => FeaturesOutput;
-
-    /// <summary>Which tensor fills which columns.</summary>
-    public FeatureLayout Layout { get; }
-
-    /// <summary>True when batches larger than one may be fed (verified by running a batch of two).</summary>
-    public bool SupportsBatching { get; }
-
-    /// <summary>Why batching is not supported (feed one image per run), when <see cref="SupportsBatching"/> is false.</summary>
-    public string? BatchingNote { get; }
-
-    /// <summary>Input shape; -1 for the batch dimension (and any other free dimension).</summary>
-    public long[] InputShape { get; }
-}
 
 /// <summary>
 /// Graph surgery for feature extraction: the chosen tensors are reduced inside the graph (global average/max pool for
@@ -271,9 +203,9 @@ public static class TapBuilder
     /// The node list ONNX Runtime gets: the input cast (if any), the model's own nodes, then each tap's pooling nodes
     /// in reverse tap order. ORT's default execution order is a reverse depth-first walk from the outputs that takes the
     /// most recently listed input first; with the taps listed in tap order it went from the deepest tap, ran every
-    /// convolution first and all 52 poolings of MobileNetV2's FNE last, so every feature map of the batch stayed alive
-    /// until the end (no buffer reuse; the convolutions ran 1.3-1.6x slower, FNE 1.7x the bottleneck's time). Listed in
-    /// reverse, each map is pooled right after it is made (FNE 1.1-1.4x, measured with ORT profiling under load).
+    /// convolution first and all the poolings of MobileNetV2's FNE last, so every feature map of the batch stayed alive
+    /// until the end (no buffer reuse: the convolutions themselves ran slower). Listed in reverse, each map is pooled
+    /// right after it is made, and FNE costs much less over the bottleneck (figures: benchmarks/README.md, "Figures behind code comments").
     /// Only the order of the list changes (still topological), never a value.
     /// </summary>
     private static List<NodeProto> OrderForOrt(GraphProto g, NodeProto? inputCast, List<List<NodeProto>> taps)
@@ -370,7 +302,6 @@ public static class TapBuilder
         }
     }
 
-    /// <summary>Removes nodes, initializers and initializer-inputs the outputs do not need.</summary>
     /// <summary>
     /// Runs the tapped model: a batch of two must give the same rows as two runs of one (a patched Reshape that
     /// mixed samples would not fail, only give wrong numbers). Null when fine, else the reason.

@@ -28,8 +28,8 @@ public sealed record ExtractorOptions
     public const int DefaultRunSize = 4;
 
     /// <summary>Images per ONNX Runtime call inside a batch (default <see cref="DefaultRunSize"/>); 0 = the whole batch in
-    /// one call. Small calls keep a call's activation maps in the CPU cache (MobileNetV2: about 25% less CPU per image
-    /// than calls of 32). Rows may differ from other run sizes in the last bits (kernel noise); for a given run size they
+    /// one call. Small calls keep a call's activation maps in the CPU cache (MobileNetV2 needed less CPU per image than
+    /// with calls of 32; docs/extraction-speed.md). Rows may differ from other run sizes in the last bits (kernel noise); for a given run size they
     /// are identical whatever the schedule, threads, resume or shard, and a resume with another run size is refused.</summary>
     public int RunSize { get; init; } = DefaultRunSize;
 

@@ -155,7 +155,7 @@ public static class FashionSourceBackbone
         Height = 28, Width = 28, Resize = 28, Crop = "center", Channels = 1, Scale = 1f / 255, Mean = [Mean], Std = [Std],
     };
 
-    /// <summary>Writes preprocessing and labels into metadata_props (the DESIGN contract for files the tool writes).</summary>
+    /// <summary>Writes preprocessing and labels into metadata_props (every ONNX file the tool writes carries both, so any command reads it back without preprocessing flags).</summary>
     public static void Describe(ModelProto m, string[] labels, Preprocessing preprocessing)
     {
         MetadataProps.Set(m, Extraction.FeatureExtractor.PreprocessingMetadataKey, preprocessing.ToJson());

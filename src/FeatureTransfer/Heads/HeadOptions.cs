@@ -92,15 +92,16 @@ public sealed record HeadOptions
     /// (it runs to ML.NET's convergence check: a fixed pass count gave a constant model in a quick check).</summary>
     public int? Iterations { get; init; }
 
-    /// <summary>L-BFGS by default: SDCA needed minutes where L-BFGS took seconds on 200 x 2,944 FNE rows (measured).</summary>
+    /// <summary>L-BFGS by default: SDCA needed minutes where L-BFGS took seconds on a small FNE problem (figures in
+    /// docs/heads-and-reports.md).</summary>
     public LogRegSolver Solver { get; init; } = LogRegSolver.Lbfgs;
 
     /// <summary>
     /// svm solver. Default <see cref="SvmSolver.Auto"/>: SDCA (the SVM optimum) on small problems, Pegasos on large ones.
     /// Both are reproduced exactly by <c>ft run</c>'s row-space cross-validation (<see cref="RowSpace"/>; SDCA with L1 = 0).
-    /// On the Fashion-MNIST learning curve (seeds 0-2, all 5,000 target test images) <c>ft run</c>'s FNE row scored 0.843 /
-    /// 0.920 with SDCA vs 0.815 / 0.909 with Pegasos at 10 / 50 images per class, and Pegasos lost to raw pixels on one seed;
-    /// on 10,000 x 6,720 ResNet-18 FNE rows SDCA took 4.8x Pegasos' time (docs/heads-and-reports.md).
+    /// On the Fashion-MNIST learning curve <c>ft run</c>'s FNE row scored higher with SDCA than with Pegasos at 10 and 50
+    /// images per class, and Pegasos lost to raw pixels on one seed; on large, wide FNE matrices SDCA took several times
+    /// Pegasos' time (figures in docs/heads-and-reports.md).
     /// </summary>
     public SvmSolver SvmSolver { get; init; } = SvmSolver.Auto;
 
@@ -108,11 +109,10 @@ public sealed record HeadOptions
     public const long SdcaMaxCells = 1L << 24;
 
     /// <summary>
-    /// <see cref="SvmSolver.Auto"/> uses SDCA up to this many features. Measured: on 50 rows of SqueezeNet FNE (2,944 features,
-    /// lambda 1e-4) one SDCA fit took 62 s with ML.NET's automatic L1 and an uncached view; with L1 = 0 and a cached view
-    /// one fit on 50 SqueezeNet rows of 3,456 features (hymenoptera) takes 0.7 s (whole ft train);
-    /// on hymenoptera (245 x 3,456 SqueezeNet bottleneck + FNE rows, standardize, L2 by 5-fold CV) SDCA and Pegasos both
-    /// scored 0.9216 on test, SDCA in twice the time. No accuracy gain measured on wide features, so they keep Pegasos.
+    /// <see cref="SvmSolver.Auto"/> uses SDCA up to this many features. SDCA on a few rows of wide SqueezeNet FNE features
+    /// was slow only with ML.NET's automatic L1 and an uncached view (both fixed); on hymenoptera's SqueezeNet bottleneck +
+    /// FNE rows SDCA and Pegasos scored the same on test, SDCA in more time. No accuracy gain measured on wide features,
+    /// so they keep Pegasos (figures: benchmarks/README.md, "Figures behind code comments", and docs/heads-and-reports.md).
     /// </summary>
     public const long SdcaMaxFeatures = 1024;
 
@@ -146,8 +146,9 @@ public sealed record HeadOptions
     public int Threads { get; init; } = 1;
 
     /// <summary>
-    /// LinearSvm epochs by default: 30 (ML.NET's 1 is far from converged; on 8,000 x 6,720 ResNet-18 FNE rows 10 epochs
-    /// scored 1.0 point under scikit-learn's LinearSVC, 30 epochs 0.65 point, still 6x faster; benchmarks/Heads).
+    /// LinearSvm epochs by default: 30 (ML.NET's 1 is far from converged; against scikit-learn's LinearSVC on ResNet-18 FNE
+    /// rows, 30 epochs came closer than 10 and stayed several times faster; figures in benchmarks/README.md, "Figures behind
+    /// code comments", and benchmarks/Heads).
     /// </summary>
     public const int DefaultSvmEpochs = 30;
 

@@ -80,7 +80,7 @@ public static class HeadTrainer
         HeadOptions options, CancellationToken cancellationToken, bool scoringOnly = false)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        // A fresh MLContext per fit cost about 20 ms of CPU for L-BFGS (measured, 160 x 448 rows), more than the fit.
+        // A fresh MLContext per fit cost more CPU than a small L-BFGS fit itself (figures: benchmarks/README.md).
         // L-BFGS starts from zero weights and draws no random numbers, so a model that is only scored (cross-validation)
         // can reuse one context per thread: same weights, same predictions.
         bool reuse = scoringOnly && options.Kind == HeadKind.LogReg && options.Solver == LogRegSolver.Lbfgs;
@@ -100,8 +100,8 @@ public static class HeadTrainer
             for (int c = 0; c < classes.Length; c++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                // Cached: both trainers shuffle every epoch, which on an uncached enumerable view cost 2-4x the fit itself
-                // (40 x 40 and 160 x 320 rows, measured).
+                // Cached: both trainers shuffle every epoch, which on an uncached enumerable view cost more than the fit
+                // itself (figures: benchmarks/README.md).
                 var view = ml.Data.Cache(MlData.LoadBinary(ml, rows, train.Dimension, y, c));
                 LinearModelParameters model;
                 if (options.SvmSolver == SvmSolver.Sdca)

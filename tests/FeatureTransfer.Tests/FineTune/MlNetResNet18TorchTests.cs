@@ -85,7 +85,7 @@ public sealed class MlNetResNet18TorchTests(ITestOutputHelper output)
         int[] forward = [.. Enumerable.Range(0, ForwardPhotos), .. Enumerable.Range(n, RandomImages)];
         var ortFeatures = Metrics.Logits(source, input, forward.SelectMany(i => x.AsSpan(i * Sample, Sample).ToArray()).ToArray(), [3, 224, 224]);
 
-        // The unfrozen stage of FineTuner: new head + last stage, its spec and rates (FineTuner.Spec / GroupRates).
+        // The unfrozen stage of FineTuner: new head + last stage, its spec and rates (StageTrainer.Spec / GroupRates).
         var o = new FineTuneOptions { ModelPath = path, Train = photos.Source, Augment = [] };
         var head = HeadSurgery.Replace(source, classes.Count, seed: 0, path);
         var inputShapes = new Dictionary<string, long[]> { [input] = [-1, 3, 224, 224] };

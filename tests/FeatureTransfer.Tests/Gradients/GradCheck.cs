@@ -18,7 +18,7 @@ public static class GradCheck
 {
     public static void Check(IReadOnlyList<NodeProto> nodes, IReadOnlyList<GradInput> inputs, string output,
         ElementType type, double eps, double relTol, double absTol, int seed = 7, Func<double, double>? nudge = null, int opset = 17,
-        ConvWeightGradient convWeightGradient = ConvWeightGradient.Auto)
+        ConvWeightGradient convWeightGradient = ConvWeightGradient.Auto, bool convInputGradientByPhases = false)
     {
         var rng = new Random(seed);
         var values = new Dictionary<string, double[]>();
@@ -54,7 +54,7 @@ public static class GradCheck
         var trainable = inputs.Where(i => i.Trainable && !i.Initializer).Select(i => i.Name).ToList();
         var gradModel = model.Clone();
         var back = ReverseMode.Differentiate(gradModel.Graph, shapes, trainable, new Dictionary<string, string> { [output] = "dY" },
-            convWeightGradient: convWeightGradient);
+            convWeightGradient: convWeightGradient, convInputGradientByPhases: convInputGradientByPhases);
         gradModel.Graph.Input.Add(ValueInfo("dY", type, yShape.Dims));
         gradModel.Graph.Node.AddRange(back.Nodes);
         gradModel.Graph.Initializer.AddRange(back.Constants);

@@ -21,9 +21,11 @@ public class OpGradientTests
     private static void Check64(NodeProto n, params GradInput[] ins) => GradCheck.Check([n], ins, "Y", D, 1e-6, 1e-6, 1e-8);
     // The Conv weight-gradient formulation of this test's checks (xunit makes one instance per test).
     private ConvWeightGradient _weightGradient = ConvWeightGradient.Auto;
+    // Strided Conv input gradients per output phase even without NCHWc kernels (set by the test that checks them).
+    private bool _inputGradientByPhases;
 
     private void Check32Linear(NodeProto n, params GradInput[] ins)
-        => GradCheck.Check([n], ins, "Y", F, 0.5, 1e-3, 1e-3, convWeightGradient: _weightGradient);
+        => GradCheck.Check([n], ins, "Y", F, 0.5, 1e-3, 1e-3, convWeightGradient: _weightGradient, convInputGradientByPhases: _inputGradientByPhases);
 
     private static double AwayFrom(double v, params double[] kinks)
     {
@@ -199,22 +201,19 @@ public class OpGradientTests
     public void Strided_conv_input_gradient_by_phases_matches_finite_differences(int stride, int k, int pad, int h, int w)
     {
         var n = N("Conv", ["X", "W"], Attr("strides", stride, stride), Attr("pads", pad, pad, pad, pad), Attr("kernel_shape", k, k));
-        FeatureTransfer.Onnx.Gradients.Rules.ConvRules.StridedInputGradientByPhases = true;
-        try
-        {
-            // The phase formulation is taken (no ConvTranspose in the backward), and it is exact.
-            var model = new ModelProto { IrVersion = 8, Graph = new GraphProto { Name = "phases" } };
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
-            model.Graph.Node.Add(n.Clone());
-            model.Graph.Input.Add(TrainingGraphBuilder.ValueInfo("X", ElementType.Float, [2, 4, h, w]));
-            model.Graph.Input.Add(TrainingGraphBuilder.ValueInfo("W", ElementType.Float, [3, 4, k, k]));
-            model.Graph.Output.Add(new ValueInfoProto { Name = "Y" });
-            var shapes = ShapeProbe.Run(model, new Dictionary<string, long[]> { ["X"] = [2, 4, h, w], ["W"] = [3, 4, k, k] });
-            var back = ReverseMode.Differentiate(model.Graph, shapes, ["X"], new Dictionary<string, string> { ["Y"] = "dY" });
-            Assert.DoesNotContain(back.Nodes, b => b.OpType == "ConvTranspose");
-            Check32Linear(n, new GradInput("X", [2, 4, h, w]), new GradInput("W", [3, 4, k, k]));
-        }
-        finally { FeatureTransfer.Onnx.Gradients.Rules.ConvRules.StridedInputGradientByPhases = false; }
+        _inputGradientByPhases = true;
+        // The phase formulation is taken (no ConvTranspose in the backward), and it is exact.
+        var model = new ModelProto { IrVersion = 8, Graph = new GraphProto { Name = "phases" } };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 17 });
+        model.Graph.Node.Add(n.Clone());
+        model.Graph.Input.Add(TrainingGraphBuilder.ValueInfo("X", ElementType.Float, [2, 4, h, w]));
+        model.Graph.Input.Add(TrainingGraphBuilder.ValueInfo("W", ElementType.Float, [3, 4, k, k]));
+        model.Graph.Output.Add(new ValueInfoProto { Name = "Y" });
+        var shapes = ShapeProbe.Run(model, new Dictionary<string, long[]> { ["X"] = [2, 4, h, w], ["W"] = [3, 4, k, k] });
+        var back = ReverseMode.Differentiate(model.Graph, shapes, ["X"], new Dictionary<string, string> { ["Y"] = "dY" },
+            convInputGradientByPhases: true);
+        Assert.DoesNotContain(back.Nodes, b => b.OpType == "ConvTranspose");
+        Check32Linear(n, new GradInput("X", [2, 4, h, w]), new GradInput("W", [3, 4, k, k]));
     }
 
     [Fact]
