@@ -4,7 +4,7 @@ using Onnx;
 namespace FeatureTransfer.Onnx.Model;
 
 /// <summary>What <see cref="OpsetUpgrade.ToAtLeast"/> does with nodes outside the default ONNX domain.</summary>
-public enum OtherDomainNodes
+internal enum OtherDomainNodes
 {
     /// <summary>Throw <see cref="UnsupportedOpException"/> (training graphs: gradients exist for default-domain ops only).</summary>
     Refuse,
@@ -40,7 +40,7 @@ public enum OtherDomainNodes
 /// upgrade from below 11 refuses them, except <see cref="ForOnnxRuntime"/>, which leaves them for ONNX Runtime to judge.
 /// </para>
 /// </summary>
-public static class OpsetUpgrade
+internal static class OpsetUpgrade
 {
     /// <summary>The oldest default-domain opset ONNX Runtime implements every op of.</summary>
     public const long OnnxRuntimeMinimum = 7;

@@ -16,7 +16,7 @@ public enum Pooling
 }
 
 /// <summary>How <see cref="TapBuilder"/> turns tensors into one feature vector per image.</summary>
-public sealed record TapOptions
+internal sealed record TapOptions
 {
     /// <summary>Spatial pooling of maps (vectors are taken as they are). Default average, as the FNE paper.</summary>
     public Pooling Pooling { get; init; } = Pooling.Avg;
@@ -33,7 +33,7 @@ public sealed record TapOptions
 }
 
 /// <summary>A model rewritten to output one float32 feature matrix [N, D] (<see cref="OutputName"/>).</summary>
-public sealed class TappedModel
+internal sealed class TappedModel
 {
     internal TappedModel(ModelProto model, string inputName, FeatureLayout layout, bool supportsBatching, string? batchingNote, long[] inputShape)
     {
@@ -80,7 +80,7 @@ public sealed class TappedModel
 /// original computation is never altered: taps only add consumers, and in quantized graphs they read the integer
 /// tensors through their own DequantizeLinear so ONNX Runtime's QDQ fusions stay as they were.
 /// </summary>
-public static class TapBuilder
+internal static class TapBuilder
 {
     private const string BatchDim = "batch";
 

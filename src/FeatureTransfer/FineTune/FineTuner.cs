@@ -77,10 +77,16 @@ public sealed record FineTuneOptions
 /// <summary>One row of the learning curve.</summary>
 public sealed record FineTuneEpoch(int Epoch, string Stage, double TrainLoss, double TrainAccuracy, double HoldoutLoss, double HoldoutAccuracy, double LearningRate, double Seconds);
 
-/// <summary>Outcome of <see cref="FineTuner"/>: the best model by holdout accuracy (exported form) and its scores.</summary>
-public sealed record FineTuneResult(ModelProto Model, IReadOnlyList<string> Classes, double BestHoldoutAccuracy, int BestEpoch,
+/// <summary>Outcome of <see cref="FineTuner"/>: the best model by holdout accuracy (exported form, written by <see cref="Save"/>) and its scores.</summary>
+public sealed record FineTuneResult(IReadOnlyList<string> Classes, double BestHoldoutAccuracy, int BestEpoch,
     double? ValAccuracy, int[]? ValPredictions, IReadOnlyList<FineTuneEpoch> Curve, bool Stopped, Preprocessing Preprocessing)
 {
+    // The graph stays internal: the protobuf types are not part of the public surface; Save writes it.
+    internal ModelProto Model { get; init; } = null!;
+
+    /// <summary>Writes the fine-tuned model to <paramref name="path"/> (atomically): a standard ONNX backbone carrying its preprocessing and labels, for <see cref="Extraction.FeatureExtractor.Load"/>.</summary>
+    public void Save(string path) => OnnxModelFile.Save(Model, path);
+
     /// <summary>
     /// Images run through the frozen base during the head-only stage (training steps and holdout scoring): without
     /// augmentation the bottleneck features are computed once, so this equals the number of training + holdout images
@@ -203,7 +209,7 @@ public static class FineTuner
             valPred = predicted;
             valAcc = Heads.Evaluation.Accuracy(val.Count, i => predicted[i] == val.Y[i]);
         }
-        return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { HeadStageBaseImages = headStageBase.Images };
+        return new FineTuneResult(classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { Model = final, HeadStageBaseImages = headStageBase.Images };
     }
 
     /// <summary>
@@ -376,7 +382,7 @@ public static class FineTuner
     }
 
     /// <summary>Mean cross-entropy and accuracy of a model on data.</summary>
-    public static (double Loss, double Accuracy) Evaluate(ModelProto model, string input, float[] x, long[] y, long[] sample, int threads)
+    internal static (double Loss, double Accuracy) Evaluate(ModelProto model, string input, float[] x, long[] y, long[] sample, int threads)
         => Evaluate(model, input, new Data(x, y, y.Length), sample, threads);
 
     private static (double Loss, double Accuracy) Evaluate(ModelProto model, string input, Data d, long[] sample, int threads)
@@ -400,7 +406,7 @@ public static class FineTuner
     }
 
     /// <summary>The model with the given float tensors as its initializers.</summary>
-    public static ModelProto Apply(ModelProto model, IReadOnlyDictionary<string, float[]> weights)
+    internal static ModelProto Apply(ModelProto model, IReadOnlyDictionary<string, float[]> weights)
     {
         var m = model.Clone();
         var inits = m.Graph.Initializer;

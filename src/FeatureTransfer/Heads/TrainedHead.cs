@@ -12,7 +12,7 @@ using Onnx;
 namespace FeatureTransfer.Heads;
 
 /// <summary>What a linear head outputs: raw margins (SVM) or softmax probabilities (logistic regression).</summary>
-public enum LinearOutput
+internal enum LinearOutput
 {
     /// <summary>Raw margins <c>Wx + b</c> (SVM).</summary>
     Margin,
@@ -21,7 +21,7 @@ public enum LinearOutput
 }
 
 /// <summary>A linear head's parameters: scores = W x + b (then softmax), W row-major [Classes, Dimension].</summary>
-public sealed record LinearWeights(int Classes, int Dimension, float[] W, float[] B, LinearOutput Output);
+internal sealed record LinearWeights(int Classes, int Dimension, float[] W, float[] B, LinearOutput Output);
 
 /// <summary>Predictions of a head: scores [Rows, Classes] and the arg-max class per row.</summary>
 public sealed record HeadPredictions(IReadOnlyList<string> Classes, int[] Predicted, float[] Scores)
@@ -71,7 +71,7 @@ public sealed class TrainedHead
     public FeatureProvenance Features { get; }
 
     /// <summary>Weights of a linear head (null for trees).</summary>
-    public LinearWeights? Linear { get; }
+    internal LinearWeights? Linear { get; }
 
     /// <summary>Which classifier this is.</summary>
     public HeadKind Kind => Options.Kind;
@@ -179,7 +179,7 @@ public sealed class TrainedHead
     /// The linear head as one ONNX graph: input <c>features</c> [N, D] -> normalization -> Gemm(W^T, b) (-> Softmax)
     /// -> output <c>scores</c> [N, K]. Labels are in the model's <c>metadata_props</c> (<c>labels</c>, JSON array).
     /// </summary>
-    public ModelProto ToOnnxScorer()
+    internal ModelProto ToOnnxScorer()
     {
         if (Linear is null) throw new InvalidOperationException($"a {HeadKinds.Name(Kind)} head is not linear");
         var model = GraphBuilder.NewModel("features", Normalization.Dimension, out var graph, "head_" + HeadKinds.Name(Kind));
@@ -193,7 +193,7 @@ public sealed class TrainedHead
     }
 
     /// <summary>Appends Gemm (+ Softmax) reading <paramref name="input"/> [N, D] and writing <paramref name="output"/> [N, K].</summary>
-    public void AppendLinear(GraphBuilder b, string input, string output)
+    internal void AppendLinear(GraphBuilder b, string input, string output)
     {
         var lin = Linear ?? throw new InvalidOperationException("not a linear head");
         var w = b.Constant("W", lin.W, lin.Classes, lin.Dimension);

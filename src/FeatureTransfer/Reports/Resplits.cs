@@ -74,7 +74,7 @@ public sealed class ResplitResult
 /// raw-pixel baseline. One split of 153 test images moves by 0.65 points per image: the mean +- std over splits is what
 /// compares configurations honestly.
 /// </summary>
-public static class Resplits
+internal static class Resplits
 {
     /// <summary>
     /// <paramref name="count"/> stratified train/test partitions of rows with the given labels (as scikit-learn's
