@@ -20,8 +20,10 @@ public sealed class TreeHeads : ITreeHeadTrainer
     /// <summary>Makes the tree heads available to <c>HeadTrainer</c>, <c>TrainedHead.Load</c> and export.</summary>
     public static void Register() => TreeHeadSupport.Register(new TreeHeads());
 
+    // The trainer interface is the core library's internal contract (InternalsVisibleTo): implemented explicitly,
+    // so Register is this class's whole public surface.
     /// <inheritdoc/>
-    public IEstimator<ITransformer> CreateEstimator(MLContext ml, HeadOptions options)
+    IEstimator<ITransformer> ITreeHeadTrainer.CreateEstimator(MLContext ml, HeadOptions options)
     {
         ArgumentNullException.ThrowIfNull(ml);
         ArgumentNullException.ThrowIfNull(options);
@@ -56,7 +58,7 @@ public sealed class TreeHeads : ITreeHeadTrainer
     }
 
     /// <inheritdoc/>
-    public TreeEnsembleSpec ReadTrees(ITransformer model, HeadOptions options, int classes)
+    TreeEnsembleSpec ITreeHeadTrainer.ReadTrees(ITransformer model, HeadOptions options, int classes)
     {
         ArgumentNullException.ThrowIfNull(options);
         return TreeEnsembleReader.Read(model, options.Kind, classes);

@@ -3,7 +3,7 @@ using System.Reflection;
 namespace FeatureTransfer;
 
 /// <summary>The library's version, recorded in every file it writes.</summary>
-public static class ToolInfo
+internal static class ToolInfo
 {
     /// <summary>The package version without the commit suffix (what <c>ft --version</c> prints).</summary>
     public static string Version { get; } =

@@ -18,7 +18,7 @@ namespace FeatureTransfer.Onnx.Builders;
 /// layers, BN at identity; weights are named like PyTorch's state dict (<c>conv0.weight</c>).</item>
 /// </list>
 /// </summary>
-public sealed class GraphBuilder
+internal sealed class GraphBuilder
 {
     /// <summary>Opset of the feature graphs (<see cref="NewModel(string, int, out GraphProto, string)"/>: normalizers, heads; every graph the tool writes uses opset 13 or later; reductions take <c>axes</c> as an attribute here).</summary>
     public const long Opset = 13;

@@ -11,11 +11,11 @@ namespace FeatureTransfer.Onnx.Export;
 /// PIL/torchvision), center-crop <see cref="Height"/> x <see cref="Width"/> (or resize straight to it when
 /// <see cref="CenterCrop"/> is false), then per channel <c>(v * Scale - Mean[c]) / Std[c]</c>.
 /// </summary>
-public sealed record InGraphPreprocessing(
+internal sealed record InGraphPreprocessing(
     int Height, int Width, int Resize, bool CenterCrop, bool Bgr, bool Nhwc, int Channels, float Scale, float[] Mean, float[] Std);
 
 /// <summary>What <see cref="ClassifierGraph.Compose"/> puts around the backbone and the head.</summary>
-public sealed record ClassifierGraphOptions
+internal sealed record ClassifierGraphOptions
 {
     /// <summary>Class names in score order: the <c>label</c> output's strings and the <c>labels</c> metadata.</summary>
     public required IReadOnlyList<string> Labels { get; init; }
@@ -40,7 +40,7 @@ public sealed record ClassifierGraphOptions
 /// Outputs: <c>label</c> (string [N]), <c>label_index</c> (int64 [N]), <c>scores</c> (float [N, K]) and, for softmax
 /// heads, <c>probabilities</c>. Graph code only: the head's numbers come from the caller.
 /// </summary>
-public static class ClassifierGraph
+internal static class ClassifierGraph
 {
     /// <summary>Output name of the predicted class label (string [N]).</summary>
     public const string LabelOutput = "label";

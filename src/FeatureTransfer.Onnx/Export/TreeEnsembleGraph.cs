@@ -8,10 +8,10 @@ namespace FeatureTransfer.Onnx.Export;
 /// <see cref="Left"/>), a child &gt;= 0 is an internal node and a negative child <c>c</c> is leaf <c>~c</c>.
 /// A tree without internal nodes is a single leaf.
 /// </summary>
-public sealed record RegressionTreeSpec(int[] Left, int[] Right, int[] Features, float[] Thresholds, double[] LeafValues, double Weight = 1);
+internal sealed record RegressionTreeSpec(int[] Left, int[] Right, int[] Features, float[] Thresholds, double[] LeafValues, double Weight = 1);
 
 /// <summary>How class scores follow from the per-class tree sums.</summary>
-public enum TreeScoreTransform
+internal enum TreeScoreTransform
 {
     /// <summary>Scores are the sums (ML.NET one-versus-all FastTree, raw scores).</summary>
     Raw,
@@ -21,7 +21,7 @@ public enum TreeScoreTransform
 }
 
 /// <summary>Per-class tree ensembles and the score transform: what a tree head is, in graph terms.</summary>
-public sealed record TreeEnsembleSpec(IReadOnlyList<IReadOnlyList<RegressionTreeSpec>> TreesPerClass, double[] Bias,
+internal sealed record TreeEnsembleSpec(IReadOnlyList<IReadOnlyList<RegressionTreeSpec>> TreesPerClass, double[] Bias,
     TreeScoreTransform Transform, float[]? PlattSlopes = null, float[]? PlattOffsets = null)
 {
     /// <summary>Number of classes (one ensemble each).</summary>
@@ -33,7 +33,7 @@ public sealed record TreeEnsembleSpec(IReadOnlyList<IReadOnlyList<RegressionTree
 /// sums) followed by the score transform in default-domain ops. The class decision (ArgMax, LabelEncoder) is added by
 /// <see cref="ClassifierGraph"/> as for linear heads.
 /// </summary>
-public static class TreeEnsembleGraph
+internal static class TreeEnsembleGraph
 {
     /// <summary>Appends the ensemble reading float [N, D] <paramref name="input"/>; writes float [N, K] <paramref name="output"/>.</summary>
     public static void Append(GraphProto g, string input, string output, TreeEnsembleSpec spec, string prefix)

@@ -9,7 +9,7 @@ namespace FeatureTransfer.Onnx.Gradients;
 /// What a gradient rule sees while the reverse pass runs: the forward graph, static shapes, the gradients of the
 /// node's outputs, and helpers that emit standard ONNX nodes (opset 17) into the backward graph.
 /// </summary>
-public sealed class GradContext
+internal sealed class GradContext
 {
     private readonly Dictionary<string, List<string>> _pending = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _final = new(StringComparer.Ordinal);

@@ -7,10 +7,10 @@ namespace FeatureTransfer.Onnx.Gradients;
 /// The backward of one node: reads the gradients of the node's outputs (<see cref="GradContext.Grad"/>) and
 /// accumulates the vector-Jacobian products into its inputs (<see cref="GradContext.Accumulate"/>).
 /// </summary>
-public delegate void GradientRule(NodeProto node, GradContext ctx);
+internal delegate void GradientRule(NodeProto node, GradContext ctx);
 
 /// <summary>One rule per op type; adding an op is adding a rule (see Rules/ by op family).</summary>
-public static class GradientRegistry
+internal static class GradientRegistry
 {
     private static readonly Dictionary<string, GradientRule> Rules = Build();
 

@@ -17,7 +17,7 @@ namespace FeatureTransfer.Onnx.Gradients;
 /// <c>ReorderInput</c> and the output through <c>ReorderOutput</c> (domain <c>com.microsoft.nchwc</c>, kernels that
 /// every CPU build of ONNX Runtime registers). The convolution itself is unchanged; only its summation order differs.
 /// </summary>
-public static class NchwcConv
+internal static class NchwcConv
 {
     /// <summary>The operator domain of ONNX Runtime's NCHWc kernels.</summary>
     public const string Domain = "com.microsoft.nchwc";

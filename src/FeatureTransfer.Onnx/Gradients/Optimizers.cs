@@ -7,7 +7,7 @@ namespace FeatureTransfer.Onnx.Gradients;
 /// Optimizer updates as graph ops, following PyTorch's torch.optim formulas: SGD (momentum, dampening 0, Nesterov,
 /// coupled weight decay) and AdamW (decoupled weight decay, bias correction from the fed step number).
 /// </summary>
-public static class Optimizers
+internal static class Optimizers
 {
     /// <summary>Emits the update of parameter <paramref name="p"/> given its gradient; registers the parameter and its optimizer state.</summary>
     public static void Emit(GradContext c, OptimizerSpec spec, TensorProto p, string grad, string lr, string step, List<StateTensor> state)

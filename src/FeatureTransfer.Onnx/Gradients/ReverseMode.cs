@@ -5,14 +5,14 @@ using Onnx;
 namespace FeatureTransfer.Onnx.Gradients;
 
 /// <summary>The backward graph produced by <see cref="ReverseMode.Differentiate"/>.</summary>
-public sealed record BackwardGraph(List<NodeProto> Nodes, List<TensorProto> Constants, IReadOnlyDictionary<string, string> Gradients);
+internal sealed record BackwardGraph(List<NodeProto> Nodes, List<TensorProto> Constants, IReadOnlyDictionary<string, string> Gradients);
 
 /// <summary>
 /// Reverse-mode differentiation of an ONNX graph: walks the nodes backward from the seeded tensors and applies
 /// the rule of each op in <see cref="GradientRegistry"/>. Only nodes on a path from a <c>wrt</c> tensor to a seed
 /// get a backward; everything below the lowest trainable tensor is left alone.
 /// </summary>
-public static class ReverseMode
+internal static class ReverseMode
 {
     /// <summary>
     /// Emits the nodes computing d(sum of seed * tensor)/d(wrt) for each name in <paramref name="wrt"/>.

@@ -6,7 +6,7 @@ using Onnx;
 namespace FeatureTransfer.Onnx.Gradients;
 
 /// <summary>Static shape and element type of one tensor; <see cref="BatchDims"/> marks dimensions that follow the batch size.</summary>
-public sealed record TensorShape(long[] Dims, bool[] BatchDims, ElementType Type)
+internal sealed record TensorShape(long[] Dims, bool[] BatchDims, ElementType Type)
 {
     /// <summary>Number of dimensions.</summary>
     public int Rank => Dims.Length;
@@ -23,7 +23,7 @@ public sealed record TensorShape(long[] Dims, bool[] BatchDims, ElementType Type
 /// from the graph, not probed. The file's value_info is not used: torchvision exports have none, and the zoo's record
 /// batch 1, which cannot tell batch dimensions apart (it is also stale once <see cref="BatchDimension.MakeDynamic"/> ran).
 /// </summary>
-public static class ShapeProbe
+internal static class ShapeProbe
 {
     /// <summary>Runs <paramref name="model"/> with random inputs of the given per-input shapes (-1 = batch).</summary>
     public static Dictionary<string, TensorShape> Run(ModelProto model, IReadOnlyDictionary<string, long[]> inputShapes)

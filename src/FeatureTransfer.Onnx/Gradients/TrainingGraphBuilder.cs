@@ -12,7 +12,7 @@ namespace FeatureTransfer.Onnx.Gradients;
 /// plain ONNX Runtime InferenceSession runs. Trainable parameters, BN running statistics and optimizer state are
 /// graph inputs and come back as outputs (<see cref="TrainingGraph.State"/>); frozen parameters stay initializers.
 /// </summary>
-public static class TrainingGraphBuilder
+internal static class TrainingGraphBuilder
 {
     /// <summary>Graph input of the integer class labels [N].</summary>
     public const string LabelsInput = "train::labels";

@@ -2,7 +2,7 @@ namespace FeatureTransfer.Onnx.Gradients;
 
 /// <summary>How the Conv weight gradient dW is formed in the training graph. All are exact; they differ in speed and memory
 /// (benchmarks/README.md, "Training" has the measurements).</summary>
-public enum ConvWeightGradient
+internal enum ConvWeightGradient
 {
     /// <summary>Chosen per shape by the builder (today always <see cref="Slices"/>).</summary>
     Auto,
@@ -19,7 +19,7 @@ public enum ConvWeightGradient
 
 /// <summary>Choices of <see cref="TrainingGraphBuilder"/> that change how the training graph computes, never what: each
 /// gives the same gradients up to float summation order. The defaults are the measured fastest on the CPU.</summary>
-public sealed record TrainingGraphOptions
+internal sealed record TrainingGraphOptions
 {
     /// <summary>Run trained 2-D convolutions in ONNX Runtime's blocked-channel CPU kernels when this CPU has them
     /// (<see cref="NchwcConv"/>; default on). Off for comparisons, and for other execution providers (CUDA), which do

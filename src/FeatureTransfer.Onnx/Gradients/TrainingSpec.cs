@@ -21,7 +21,7 @@ public enum OptimizerKind
 }
 
 /// <summary>Optimizer hyper-parameters; defaults are PyTorch's (SGD momentum 0.9 as in torchvision's recipes, AdamW betas 0.9/0.999, eps 1e-8).</summary>
-public sealed record OptimizerSpec
+internal sealed record OptimizerSpec
 {
     /// <summary>SGD (momentum, optional Nesterov) or AdamW.</summary>
     public OptimizerKind Kind { get; init; } = OptimizerKind.Sgd;
@@ -40,7 +40,7 @@ public sealed record OptimizerSpec
 }
 
 /// <summary>What to train and how: the input of <see cref="TrainingGraphBuilder.Build"/>.</summary>
-public sealed record TrainingSpec
+internal sealed record TrainingSpec
 {
     /// <summary>Names of the initializers to train; all others stay frozen initializers.</summary>
     public required IReadOnlyList<string> Trainable { get; init; }
@@ -69,10 +69,10 @@ public sealed record TrainingSpec
 /// <param name="Output">Graph output holding its value after the step.</param>
 /// <param name="Initial">Value before the first step.</param>
 /// <param name="ModelInitializer">The inference model's initializer it updates (parameters, BN running stats), or null for optimizer state.</param>
-public sealed record StateTensor(string Input, string Output, TensorProto Initial, string? ModelInitializer);
+internal sealed record StateTensor(string Input, string Output, TensorProto Initial, string? ModelInitializer);
 
 /// <summary>A training step as one ONNX graph (forward, loss, backward, optimizer update).</summary>
-public sealed record TrainingGraph(
+internal sealed record TrainingGraph(
     ModelProto Model,
     string BatchInput,
     string LabelsInput,

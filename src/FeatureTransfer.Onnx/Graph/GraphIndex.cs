@@ -7,7 +7,7 @@ namespace FeatureTransfer.Onnx.Graph;
 /// which graph inputs are real user inputs (old IR lists every initializer in <c>graph.input</c> too),
 /// and a topological order of the nodes. Rebuild it after changing the graph.
 /// </summary>
-public sealed class GraphIndex
+internal sealed class GraphIndex
 {
     private readonly Dictionary<string, NodeProto> _producer = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<NodeProto>> _consumers = new(StringComparer.Ordinal);

@@ -7,7 +7,7 @@ namespace FeatureTransfer.Onnx.Graph;
 /// the graph library (tapping, training graphs, head surgery); names read inside subgraphs (If/Loop/Scan bodies)
 /// count as needed, so a branch that reads an outer tensor keeps its producer.
 /// </summary>
-public static class GraphPruner
+internal static class GraphPruner
 {
     /// <summary>Prunes <paramref name="graph"/> in place.</summary>
     /// <param name="graph">The graph to prune.</param>

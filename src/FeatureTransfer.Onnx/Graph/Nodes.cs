@@ -4,7 +4,7 @@ using Onnx;
 namespace FeatureTransfer.Onnx.Graph;
 
 /// <summary>Building nodes and reading their attributes without repeating protobuf boilerplate.</summary>
-public static class Nodes
+internal static class Nodes
 {
     /// <summary>A new node; <paramref name="attributes"/> are built with the <c>Attr</c> helpers below.</summary>
     public static NodeProto Make(string opType, IEnumerable<string> inputs, IEnumerable<string> outputs,

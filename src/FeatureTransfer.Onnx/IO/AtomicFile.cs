@@ -7,7 +7,7 @@ namespace FeatureTransfer.Onnx.IO;
 /// flushed to disk, then renamed over the target, so a reader never sees a half-written file and a crash or full disk
 /// leaves the previous file (or none). Lives in the graph assembly so model files and every other output share it.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>A fresh temporary path beside <paramref name="target"/> (same folder, so the rename stays on one file system).</summary>
     public static string TempPathBeside(string target)

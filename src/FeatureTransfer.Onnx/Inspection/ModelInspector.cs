@@ -10,7 +10,7 @@ namespace FeatureTransfer.Onnx.Inspection;
 /// output: ORT's own inference covers what ONNX's static shape inference leaves symbolic (Reshape to computed shapes,
 /// contrib ops such as QLinearConv).
 /// </summary>
-public static class ModelInspector
+internal static class ModelInspector
 {
     /// <summary>Default spatial size used for symbolic height/width of an image input.</summary>
     public const int DefaultImageSize = 224;

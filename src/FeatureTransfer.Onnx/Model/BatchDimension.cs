@@ -4,7 +4,7 @@ using Onnx;
 namespace FeatureTransfer.Onnx.Model;
 
 /// <summary>Batch-size handling of exported graphs.</summary>
-public static class BatchDimension
+internal static class BatchDimension
 {
     /// <summary>
     /// Makes the first dimension of every graph input symbolic ("N") in place: old exports fix it to 1, and

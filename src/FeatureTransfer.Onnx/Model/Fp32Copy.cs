@@ -7,7 +7,7 @@ namespace FeatureTransfer.Onnx.Model;
 /// An fp32 copy of an fp16 model (weights widened exactly, every float16 type, Cast target and constant made float32),
 /// so that fine-tuning, whose gradient graphs are float32, accepts fp16 files such as the zoo's SqueezeNet 1.1.
 /// </summary>
-public static class Fp32Copy
+internal static class Fp32Copy
 {
     /// <summary>True when any weight, input, output or Cast in the main graph is float16.</summary>
     public static bool HasFloat16(ModelProto model)

@@ -3,7 +3,7 @@ using Onnx;
 namespace FeatureTransfer.Onnx.Model;
 
 /// <summary>Reads and writes a model's <c>metadata_props</c> (one value per key).</summary>
-public static class MetadataProps
+internal static class MetadataProps
 {
     /// <summary>Sets <paramref name="key"/> to <paramref name="value"/>, replacing any earlier value.</summary>
     public static void Set(ModelProto model, string key, string value)

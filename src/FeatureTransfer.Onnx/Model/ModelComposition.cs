@@ -8,7 +8,7 @@ namespace FeatureTransfer.Onnx.Model;
 /// ML.NET ships its DNN featurizers as two files (a preprocessing graph, then the network); composing them in the
 /// graph keeps the preprocessing exact (a mean image, not channel means) and gives the tool one file to tap and train.
 /// </summary>
-public static class ModelComposition
+internal static class ModelComposition
 {
     /// <summary>
     /// One model computing <c>second(first(x))</c>. Names of <paramref name="first"/> (nodes, tensors, weights) get

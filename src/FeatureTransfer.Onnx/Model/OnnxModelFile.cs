@@ -11,7 +11,7 @@ namespace FeatureTransfer.Onnx.Model;
 /// (<see cref="SpatialAttributeCheck"/>). External data is inlined on load so that a
 /// modified graph can be handed to ONNX Runtime as bytes.
 /// </summary>
-public static class OnnxModelFile
+internal static class OnnxModelFile
 {
     /// <summary>Loads and validates a model file.</summary>
     public static ModelProto Load(string path)

@@ -30,7 +30,7 @@ namespace FeatureTransfer.Onnx.Model;
 /// upgrade from below 11 refuses them, except <see cref="ForOnnxRuntime"/>, which leaves them for ONNX Runtime to judge.
 /// </para>
 /// </summary>
-public static class OpsetUpgrade
+internal static class OpsetUpgrade
 {
     /// <summary>The oldest default-domain opset ONNX Runtime implements every op of.</summary>
     public const long OnnxRuntimeMinimum = 7;

@@ -1,7 +1,7 @@
 namespace FeatureTransfer.Onnx.Model;
 
 /// <summary>What <see cref="OpsetUpgrade.ToAtLeast"/> does with nodes outside the default ONNX domain.</summary>
-public enum OtherDomainNodes
+internal enum OtherDomainNodes
 {
     /// <summary>Throw <see cref="UnsupportedOpException"/> (training graphs: gradients exist for default-domain ops only).</summary>
     Refuse,

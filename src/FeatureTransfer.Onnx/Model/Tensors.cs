@@ -17,7 +17,7 @@ public enum ElementType
 }
 
 /// <summary>Reading and building <see cref="TensorProto"/> values (initializers and constants).</summary>
-public static class Tensors
+internal static class Tensors
 {
     /// <summary>Lower-case ONNX name of an element type, as printed by <c>ft inspect</c>.</summary>
     public static string Name(ElementType t) => t switch

@@ -3,7 +3,7 @@ namespace FeatureTransfer.Onnx.Quantization;
 /// <summary>The calibrated float range [<paramref name="Min"/>, <paramref name="Max"/>] of one activation tensor.</summary>
 /// <param name="Min">Lower end (values below it saturate).</param>
 /// <param name="Max">Upper end (values above it saturate).</param>
-public readonly record struct ActivationRange(float Min, float Max)
+internal readonly record struct ActivationRange(float Min, float Max)
 {
     /// <summary>
     /// uint8 asymmetric parameters (real = (q - zero_point) * scale) covering the range widened to include 0, so that

@@ -22,7 +22,7 @@ namespace FeatureTransfer.Onnx.Quantization;
 /// DequantizeLinear output all its readers share, so a feature tap lands after the DequantizeLinear, never between a
 /// layer and its QuantizeLinear (which would stop the fusion).
 /// </summary>
-public sealed class QuantizationPlan
+internal sealed class QuantizationPlan
 {
     private static readonly HashSet<string> SharingOps = new(StringComparer.Ordinal) { "MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze" };
 
@@ -182,7 +182,7 @@ public sealed class QuantizationPlan
 /// <param name="QuantizedLayers">Conv/Gemm/MatMul nodes with int8 weights.</param>
 /// <param name="TotalLayers">All Conv/Gemm/MatMul nodes.</param>
 /// <param name="QuantizedActivations">Activation tensors given a Q->DQ pair.</param>
-public sealed record QuantizedModel(ModelProto Model, int QuantizedLayers, int TotalLayers, int QuantizedActivations)
+internal sealed record QuantizedModel(ModelProto Model, int QuantizedLayers, int TotalLayers, int QuantizedActivations)
 {
     /// <summary>Share of Conv/Gemm/MatMul nodes quantized (1 when the graph has none).</summary>
     public double LayerShare => TotalLayers == 0 ? 1 : (double)QuantizedLayers / TotalLayers;

@@ -5,7 +5,7 @@ namespace FeatureTransfer.Onnx.Runtime;
 /// <summary>One shared library that ONNX Runtime's CUDA provider loads, and what provides it.</summary>
 /// <param name="FileName">The name the loader looks for, e.g. <c>libcudnn.so.9</c>.</param>
 /// <param name="Provides">Where it comes from, e.g. <c>cuDNN 9</c>.</param>
-public sealed record CudaLibrary(string FileName, string Provides)
+internal sealed record CudaLibrary(string FileName, string Provides)
 {
     /// <inheritdoc/>
     public override string ToString() => $"{FileName} ({Provides})";
@@ -15,12 +15,12 @@ public sealed record CudaLibrary(string FileName, string Provides)
 /// <param name="CudaVersion">cuDriverGetVersion: 1000 x major + 10 x minor.</param>
 /// <param name="Devices">cuDeviceGetCount after a successful cuInit; 0 when cuInit fails.</param>
 /// <param name="InitError">cuInit's error code when it failed (100 = no device), else null.</param>
-public sealed record CudaDriverInfo(int CudaVersion, int Devices, int? InitError);
+internal sealed record CudaDriverInfo(int CudaVersion, int Devices, int? InitError);
 
 /// <summary>The outcome of <see cref="CudaProbe.Check"/>: what is missing for ONNX Runtime's CUDA provider, if anything.</summary>
 /// <param name="Missing">Libraries the loader could not open.</param>
 /// <param name="Driver">What the driver reports, or null when it could not be asked (libcuda missing).</param>
-public sealed record CudaStatus(IReadOnlyList<CudaLibrary> Missing, CudaDriverInfo? Driver)
+internal sealed record CudaStatus(IReadOnlyList<CudaLibrary> Missing, CudaDriverInfo? Driver)
 {
     /// <summary>True when every library loads, the driver supports <see cref="CudaProbe.RequiredCudaVersion"/> and has a GPU.</summary>
     public bool Ready => Problem is null;
@@ -53,7 +53,7 @@ public sealed record CudaStatus(IReadOnlyList<CudaLibrary> Missing, CudaDriverIn
 /// and the driver is asked for its CUDA version and GPU count. ONNX Runtime itself would print the loader's raw error
 /// ("libcublasLt.so.13: cannot open shared object file") on stderr before failing; this names everything missing at once.
 /// </summary>
-public sealed class CudaProbe
+internal sealed class CudaProbe
 {
     /// <summary>The CUDA version ONNX Runtime 1.32's CUDA provider is built against (13.0), as the driver reports versions.</summary>
     public const int RequiredCudaVersion = 13000;

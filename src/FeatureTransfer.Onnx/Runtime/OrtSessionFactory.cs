@@ -7,7 +7,7 @@ namespace FeatureTransfer.Onnx.Runtime;
 /// <summary>The device sessions will run on, and the sentence that tells the user why.</summary>
 /// <param name="Device"><see cref="Device.Cpu"/> or <see cref="Device.Cuda"/>, never <see cref="Device.Auto"/>.</param>
 /// <param name="Note">e.g. "device: CPU", "device: CUDA (GPU 0)", "device: CUDA unavailable: missing libcudnn.so.9 (cuDNN 9); using CPU".</param>
-public sealed record DeviceChoice(Device Device, string Note);
+internal sealed record DeviceChoice(Device Device, string Note);
 
 /// <summary>
 /// The one place that creates ONNX Runtime sessions: an <see cref="OrtSessionOptions"/> record in, a session out.
@@ -15,7 +15,7 @@ public sealed record DeviceChoice(Device Device, string Note);
 /// and driver the provider needs are there (<see cref="CudaProbe"/>): <see cref="Device.Cuda"/> then fails with one
 /// sentence naming everything missing, and <see cref="Device.Auto"/> falls back to the CPU saying the same.
 /// </summary>
-public static class OrtSessionFactory
+internal static class OrtSessionFactory
 {
     /// <summary>ONNX Runtime's name of the CUDA execution provider.</summary>
     public const string CudaProvider = "CUDAExecutionProvider";

@@ -7,7 +7,7 @@ namespace FeatureTransfer.Onnx.Runtime;
 /// <c>OnnxSessionOptions</c>): <see cref="OrtSessionFactory"/> turns it into a session. Defaults are ONNX Runtime's own,
 /// so <c>new OrtSessionOptions()</c> is a plain <c>new SessionOptions()</c> on the CPU.
 /// </summary>
-public sealed record OrtSessionOptions
+internal sealed record OrtSessionOptions
 {
     /// <summary>ONNX Runtime's defaults on the CPU.</summary>
     public static OrtSessionOptions Default { get; } = new();

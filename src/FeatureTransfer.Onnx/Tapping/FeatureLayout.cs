@@ -35,7 +35,7 @@ public sealed record FeatureLayout(IReadOnlyList<TapInfo> Taps)
     public int Dimension => Taps.Count == 0 ? 0 : Taps[^1].Offset + Taps[^1].Length;
 
     /// <summary>Builds a layout from (tensor, op, width, kind, pooling) in row order, computing offsets.</summary>
-    public static FeatureLayout Create(IEnumerable<(string Tensor, string Op, int Width, string Kind, string Pooling, bool Quantized)> taps)
+    internal static FeatureLayout Create(IEnumerable<(string Tensor, string Op, int Width, string Kind, string Pooling, bool Quantized)> taps)
     {
         var list = new List<TapInfo>();
         int offset = 0;

@@ -3,7 +3,7 @@ using FeatureTransfer.Onnx.Inspection;
 namespace FeatureTransfer.Onnx.Tapping;
 
 /// <summary>Turns a <c>--layers</c> value (<c>bottleneck</c>, <c>fne</c> or <c>name1,name2,...</c>: tensor, node or module names) into tensor names.</summary>
-public static class LayerSelection
+internal static class LayerSelection
 {
     /// <summary>
     /// Resolves <paramref name="spec"/> against an inspection. Presets are case-insensitive; a name is a tensor name, a

@@ -17,7 +17,7 @@ namespace FeatureTransfer.Onnx.Tapping;
 /// Modules the exporter removes have no tensor: a BatchNorm folded into the convolution before it (the convolution's
 /// path then names the normalized output), Dropout and Identity.
 /// </summary>
-public static class ModulePaths
+internal static class ModulePaths
 {
     /// <summary>ONNX op -> the PyTorch function <c>get_graph_node_names</c> names when the op comes from a call in a forward.</summary>
     private static readonly Dictionary<string, string> FunctionNames = new(StringComparer.Ordinal)

@@ -12,7 +12,7 @@ namespace FeatureTransfer.Onnx.Tapping;
 /// original computation is never altered: taps only add consumers, and in quantized graphs they read the integer
 /// tensors through their own DequantizeLinear so ONNX Runtime's QDQ fusions stay as they were.
 /// </summary>
-public static class TapBuilder
+internal static class TapBuilder
 {
     private const string BatchDim = "batch";
 

@@ -1,7 +1,7 @@
 namespace FeatureTransfer.Onnx.Tapping;
 
 /// <summary>How <see cref="TapBuilder"/> turns tensors into one feature vector per image.</summary>
-public sealed record TapOptions
+internal sealed record TapOptions
 {
     /// <summary>Spatial pooling of maps (vectors are taken as they are). Default average, as the FNE paper.</summary>
     public Pooling Pooling { get; init; } = Pooling.Avg;

@@ -4,7 +4,7 @@ using Onnx;
 namespace FeatureTransfer.Onnx.Tapping;
 
 /// <summary>A model rewritten to output one float32 feature matrix [N, D] (<see cref="OutputName"/>).</summary>
-public sealed class TappedModel
+internal sealed class TappedModel
 {
     internal TappedModel(ModelProto model, string inputName, FeatureLayout layout, bool supportsBatching, string? batchingNote, long[] inputShape)
     {

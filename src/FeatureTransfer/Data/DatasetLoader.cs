@@ -15,7 +15,7 @@ namespace FeatureTransfer.Data;
 /// Entries that cannot be listed (broken symlinks, non-UTF-8 names, directories named like images, unreadable
 /// folders, manifest rows pointing nowhere) go to <see cref="ImageDataset.ListingErrors"/> with the reason.
 /// </summary>
-public static class DatasetLoader
+internal static class DatasetLoader
 {
     /// <summary>Image file extensions listed from folders (case-insensitive).</summary>
     public static IReadOnlySet<string> ImageExtensions { get; } =

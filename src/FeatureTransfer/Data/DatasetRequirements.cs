@@ -1,7 +1,7 @@
 namespace FeatureTransfer.Data;
 
 /// <summary>Refuses a dataset with nothing in it before any work starts, saying what a dataset should look like.</summary>
-public static class DatasetRequirements
+internal static class DatasetRequirements
 {
     /// <summary>
     /// Returns <paramref name="dataset"/> when it lists at least one input; otherwise throws a <see cref="DatasetException"/>

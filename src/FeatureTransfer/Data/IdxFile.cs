@@ -7,7 +7,7 @@ namespace FeatureTransfer.Data;
 /// The one reader of MNIST-format idx files of unsigned bytes (optionally gzip-compressed): big-endian magic
 /// 0x0000 08 RANK, RANK big-endian dims, then the bytes. Used by <c>idx:</c> datasets and the source-backbone trainer.
 /// </summary>
-public static class IdxFile
+internal static class IdxFile
 {
     /// <summary>Reads the file; <paramref name="rank"/> (e.g. 3 for images, 1 for labels) is checked when given.</summary>
     /// <exception cref="DatasetException">Unreadable, not an idx file of bytes, another rank, an implausible header, truncated.</exception>

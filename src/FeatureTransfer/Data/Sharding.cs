@@ -3,7 +3,7 @@ using System.Globalization;
 namespace FeatureTransfer.Data;
 
 /// <summary>A contiguous range of the sorted items: <see cref="Start"/> inclusive, <see cref="Count"/> items.</summary>
-public readonly record struct ItemRange(int Start, int Count)
+internal readonly record struct ItemRange(int Start, int Count)
 {
     /// <summary>Index after the last item (exclusive).</summary>
     public int End => Start + Count;
@@ -107,7 +107,7 @@ public sealed record ShardSpec
     /// The items of this shard: batches <c>[floor(k*B/N), floor((k+1)*B/N))</c> of the B = ceil(items/batch) batches
     /// of the whole listing. Shards are contiguous, disjoint, cover everything, and differ by at most one batch.
     /// </summary>
-    public ItemRange Range(int itemCount, int batchSize)
+    internal ItemRange Range(int itemCount, int batchSize)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(itemCount);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);

@@ -191,7 +191,7 @@ public sealed class FittedNormalization
     /// returns the name of the normalized [N, D] tensor. Ops: Slice, ReduceSumSquare, Sqrt, Max, Div, Concat (L2);
     /// Sub, Mul (standardize, with 1/std and 0 for zero std); Less, Greater, Where (discretize).
     /// </summary>
-    public string AppendTo(GraphBuilder b, string input)
+    internal string AppendTo(GraphBuilder b, string input)
     {
         string x = input;
         if (Recipe == NormRecipe.None) return b.Op("Identity", [x]);
@@ -231,7 +231,7 @@ public sealed class FittedNormalization
     }
 
     /// <summary>A standalone model: input <c>features</c> [N, D] -> output <c>normalized</c> [N, D].</summary>
-    public ModelProto ToOnnxModel()
+    internal ModelProto ToOnnxModel()
     {
         var model = GraphBuilder.NewModel("features", Dimension, out var graph, "normalization_" + RecipeName);
         var b = new GraphBuilder(graph, "norm/");

@@ -10,7 +10,7 @@ namespace FeatureTransfer.Embedding;
 /// Runs a float32 ONNX graph with one input matrix [N, D] through ONNX Runtime, a chunk of rows at a time
 /// (memory stays bounded for large tables). Outputs are float matrices [N, outDim].
 /// </summary>
-public sealed class OnnxProgram : IDisposable
+internal sealed class OnnxProgram : IDisposable
 {
     private readonly InferenceSession session;
     private readonly string inputName;

@@ -39,7 +39,7 @@ public static class ClassifierExporter
     /// <summary>Builds the classifier graph for <paramref name="modelPath"/> and <paramref name="head"/> (not written).</summary>
     /// <exception cref="ProvenanceMismatchException">The head was trained on features of another model or layer set.</exception>
     /// <exception cref="UnsupportedHeadException">The head cannot be expressed in ONNX here (tree heads).</exception>
-    public static ModelProto Build(string modelPath, TrainedHead head, ExportOptions? options = null, CancellationToken cancellationToken = default)
+    internal static ModelProto Build(string modelPath, TrainedHead head, ExportOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(head);
         options ??= new ExportOptions();
@@ -152,7 +152,7 @@ public static class ClassifierExporter
         : throw new UnsupportedHeadException($"this {HeadKinds.Name(head.Kind)} head cannot be exported: it has {head.MlNetModels.Count} ML.NET models");
 
     /// <summary>The library's preprocessing record as the graph-side description.</summary>
-    public static InGraphPreprocessing ToGraph(Preprocessing p) => new(p.Height, p.Width, p.Resize, p.Crop == "center",
+    internal static InGraphPreprocessing ToGraph(Preprocessing p) => new(p.Height, p.Width, p.Resize, p.Crop == "center",
         p.ChannelOrder == ChannelOrder.BGR, p.Layout == TensorLayout.NHWC, p.Channels, p.Scale, p.Mean, p.Std);
 
     private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
@@ -210,7 +210,7 @@ public sealed record ExportedClassifierInfo
     public string ToJson() => JsonSerializer.Serialize(this, Features.ProvenanceJson.Options);
 
     /// <summary>The info of an exported classifier, or null when <paramref name="model"/> is not one.</summary>
-    public static ExportedClassifierInfo? Read(ModelProto model, string source)
+    internal static ExportedClassifierInfo? Read(ModelProto model, string source)
     {
         var json = ClassifierGraph.Metadata(model, MetadataKey);
         if (json is null) return null;

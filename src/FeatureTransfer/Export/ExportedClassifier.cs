@@ -13,6 +13,11 @@ namespace FeatureTransfer.Export;
 /// <summary>One image scored by an exported classifier: the graph's <c>label</c> and <c>scores</c> outputs.</summary>
 public sealed record ClassifierPrediction(string Id, string? TrueLabel, string Predicted, int PredictedIndex, float[] Scores);
 
+/// <summary>What <see cref="ExportedClassifier.PredictAsync"/> predicted.</summary>
+/// <param name="Predictions">The prediction of every readable image, in dataset order.</param>
+/// <param name="Skipped">Images that could not be read, with the reason.</param>
+public sealed record ClassifierPredictions(IReadOnlyList<ClassifierPrediction> Predictions, IReadOnlyList<SkippedInput> Skipped);
+
 /// <summary>
 /// An exported <c>classifier.onnx</c> (from <see cref="ClassifierExporter"/>) run with nothing but ONNX Runtime:
 /// <c>ft predict</c> on a classifier. Float-input classifiers get the same decoding and preprocessing as extraction
@@ -72,7 +77,7 @@ public sealed class ExportedClassifier : IDisposable
     /// Scores every image of <paramref name="dataset"/> (in dataset order). Images that cannot be decoded are skipped and
     /// returned with the reason, as extraction does.
     /// </summary>
-    public async Task<(IReadOnlyList<ClassifierPrediction> Predictions, IReadOnlyList<SkippedInput> Skipped)> PredictAsync(
+    public async Task<ClassifierPredictions> PredictAsync(
         ImageDataset dataset, int batchSize = 32, IProgress<ExtractionProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataset);
@@ -134,7 +139,7 @@ public sealed class ExportedClassifier : IDisposable
             long done = start + count;
             progress?.Report(new ExtractionProgress(done, items.Count, skipped.Count, done / Math.Max(1e-9, sw.Elapsed.TotalSeconds), sw.Elapsed));
         }
-        return (predictions, skipped);
+        return new(predictions, skipped);
     }
 
     private void Score(IReadOnlyList<OrtValue> inputs, List<ImageItem> items, List<ClassifierPrediction> into)

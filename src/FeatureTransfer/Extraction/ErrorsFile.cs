@@ -5,7 +5,7 @@ using FeatureTransfer.Onnx.IO;
 namespace FeatureTransfer.Extraction;
 
 /// <summary><c>&lt;out&gt;.errors.csv</c>: one row per skipped input (path, reason), written atomically.</summary>
-public static class ErrorsFile
+internal static class ErrorsFile
 {
     /// <summary>The errors file of an output: <c>&lt;out&gt;.errors.csv</c>.</summary>
     public static string PathFor(string outputPath) => outputPath + ".errors.csv";

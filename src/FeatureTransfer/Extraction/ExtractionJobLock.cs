@@ -12,7 +12,7 @@ namespace FeatureTransfer.Extraction;
 /// recorded process id is for the message only (a pid may be reused, and on another host it means nothing here).
 /// On a network file system the lock only works where that file system supports <c>flock</c> (Linux NFS clients emulate it with NFS locks).
 /// </summary>
-public sealed class ExtractionJobLock : IDisposable
+internal sealed class ExtractionJobLock : IDisposable
 {
     private const string LockFile = "lock";
     private const string OwnerFile = "owner.json";

@@ -90,7 +90,7 @@ public sealed record ExtractionJobOptions
 
     /// <summary>The job folder's lock, taken early by the caller with <see cref="ExtractionJobLock.Acquire"/> so that a second run on the
     /// same output is refused before a slow model load; the extraction releases it when the output is complete (dispose it in any case). Null: the extraction takes and releases it itself.</summary>
-    public ExtractionJobLock? Lock { get; init; }
+    internal ExtractionJobLock? Lock { get; init; }
 }
 
 /// <summary>How an extraction job shares the cores between decoding images and running ONNX Runtime. Every schedule

@@ -287,7 +287,7 @@ public sealed partial class FeatureExtractor : IDisposable
     };
 
     /// <summary>Extracts <paramref name="dataset"/> into memory (no checkpoints): for training and evaluating heads.</summary>
-    public async Task<(FeatureTable Table, IReadOnlyList<SkippedInput> Skipped)> ExtractAsync(ImageDataset dataset, ExtractionJobOptions? job = null,
+    public async Task<ExtractedFeatures> ExtractAsync(ImageDataset dataset, ExtractionJobOptions? job = null,
         IProgress<ExtractionProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         job ??= DefaultJob;
@@ -305,7 +305,7 @@ public sealed partial class FeatureExtractor : IDisposable
         }, cancellationToken).ConfigureAwait(false);
         var data = all.Data.Length == all.Count * all.Dimension ? all.Data : all.Data.AsSpan(0, all.Count * all.Dimension).ToArray();
         var table = new FeatureTable(all.Ids.ToArray(), all.Labels.ToArray(), data, Provenance(dataset, all.Count, batch, job.Shard));
-        return (table, [.. dataset.ListingErrors, .. all.Errors]);
+        return new(table, [.. dataset.ListingErrors, .. all.Errors]);
     }
 
     /// <summary>Releases the ONNX Runtime session, if one was created.</summary>

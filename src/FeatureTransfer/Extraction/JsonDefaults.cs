@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace FeatureTransfer.Extraction;
 
 /// <summary>JSON settings shared by every file the tool writes (stable, human-readable).</summary>
-public static class JsonDefaults
+internal static class JsonDefaults
 {
     /// <summary>snake_case, indented, case-insensitive on read.</summary>
     public static JsonSerializerOptions Options { get; } = new()

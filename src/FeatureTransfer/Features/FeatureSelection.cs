@@ -5,7 +5,7 @@ namespace FeatureTransfer.Features;
 /// applied to feature tables: keep only some classes, then a stratified sample of N rows per class chosen with the seed.
 /// Rows keep their original (id) order, so a learning curve is one loop of commands.
 /// </summary>
-public sealed record FeatureSelection(IReadOnlyList<string>? Classes = null, int? PerClass = null, int Seed = 0)
+internal sealed record FeatureSelection(IReadOnlyList<string>? Classes = null, int? PerClass = null, int Seed = 0)
 {
     /// <summary>True when nothing is selected away.</summary>
     public bool IsEmpty => (Classes is null || Classes.Count == 0) && PerClass is null;

@@ -9,7 +9,7 @@ namespace FeatureTransfer.Features;
 /// <c>{tensor, op, channels, kind, pooling, offset, length, quantized}</c>), matching <c>Preprocessing</c>'s
 /// <c>channel_order</c>.
 /// </summary>
-public static class ProvenanceJson
+internal static class ProvenanceJson
 {
     /// <summary>The serializer options used for every JSON file this library writes (snake_case, indented).</summary>
     public static JsonSerializerOptions Options { get; } = new()

@@ -8,7 +8,7 @@ namespace FeatureTransfer.Features;
 /// Raw-input baseline features: each image downsampled to <c>size x size</c> pixels (grayscale for idx data, RGB
 /// otherwise), values in [0, 1], row-major. What <c>ft run</c> compares transferred features against.
 /// </summary>
-public static class RawPixels
+internal static class RawPixels
 {
     /// <summary>Default side: idx images (28 x 28) are kept whole; photos go to 32 x 32 RGB.</summary>
     public static int DefaultSize(ImageDataset dataset) => dataset.Items.Count > 0 && dataset.Items.All(i => !i.Pixels.IsEmpty) ? 28 : 32;

@@ -7,7 +7,7 @@ namespace FeatureTransfer.FineTune;
 /// random resized crop (area 0.35-1, aspect 3/4-4/3, bilinear back to full size, as torchvision's
 /// RandomResizedCrop but applied after the center crop) and colour jitter (brightness and contrast +-0.2 in pixel units).
 /// </summary>
-public sealed class Augmenter
+internal sealed class Augmenter
 {
     private readonly bool _flip, _crop, _color;
     private readonly Preprocessing _pre;

@@ -13,7 +13,7 @@ public enum CheckpointCriterion
 }
 
 /// <summary>The comparison behind <see cref="CheckpointCriterion"/>.</summary>
-public static class CheckpointRule
+internal static class CheckpointRule
 {
     /// <summary>True when an epoch scoring (<paramref name="accuracy"/>, <paramref name="loss"/>) on the holdout beats the best so far.</summary>
     public static bool Better(CheckpointCriterion criterion, double accuracy, double loss, double bestAccuracy, double bestLoss) => criterion switch

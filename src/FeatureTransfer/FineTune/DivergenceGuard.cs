@@ -7,7 +7,7 @@ namespace FeatureTransfer.FineTune;
 /// alpha 0.2) that rose for <see cref="Steps"/> consecutive steps to at least 1.5x its lowest value, is divergence.
 /// The caller then restores good weights and lowers the rate (a too-high rate after unfreezing is the usual cause).
 /// </summary>
-public sealed class DivergenceGuard(int steps)
+internal sealed class DivergenceGuard(int steps)
 {
     private const double Alpha = 0.2, Rise = 1.5;
     private double _ema = double.NaN, _min = double.MaxValue;

@@ -12,7 +12,7 @@ using Onnx;
 namespace FeatureTransfer.FineTune;
 
 /// <summary>Options of <see cref="FashionSourceBackbone.Train"/>; the defaults reproduce the committed backbone.</summary>
-public sealed record BackboneTrainingOptions
+internal sealed record BackboneTrainingOptions
 {
     /// <summary>Folder with the four Fashion-MNIST idx(.gz) files (Debian package dataset-fashion-mnist).</summary>
     public string DataDir { get; init; } = "/usr/share/datasets/fashion-mnist";
@@ -35,17 +35,17 @@ public sealed record BackboneTrainingOptions
 }
 
 /// <summary>Per-epoch numbers of a backbone training run.</summary>
-public sealed record EpochLog(int Epoch, double TrainLoss, double TrainAccuracy, double TestAccuracy, double Seconds);
+internal sealed record EpochLog(int Epoch, double TrainLoss, double TrainAccuracy, double TestAccuracy, double Seconds);
 
 /// <summary>Result of <see cref="FashionSourceBackbone.Train"/>.</summary>
-public sealed record BackboneResult(ModelProto Model, double TestAccuracy, IReadOnlyList<EpochLog> Epochs, double SecondsPerStep);
+internal sealed record BackboneResult(ModelProto Model, double TestAccuracy, IReadOnlyList<EpochLog> Epochs, double SecondsPerStep);
 
 /// <summary>
 /// The embedded default backbone: a small CNN (5 conv layers with BatchNorm, about 0.6 MB) built with
 /// <see cref="GraphBuilder"/> and trained from scratch on Fashion-MNIST classes 0-4 with FeatureTransfer's own
 /// gradient engine (training-mode BatchNorm, SGD Nesterov, one-cycle schedule).
 /// </summary>
-public static class FashionSourceBackbone
+internal static class FashionSourceBackbone
 {
     /// <summary>Name of the model's image input.</summary>
     public const string InputName = "image";
@@ -164,7 +164,7 @@ public static class FashionSourceBackbone
 }
 
 /// <summary>Accuracy helpers shared by the training loops.</summary>
-public static class Metrics
+internal static class Metrics
 {
     /// <summary>Index of the largest value (the first on ties).</summary>
     public static int Argmax(ReadOnlySpan<float> row)

@@ -125,7 +125,7 @@ public static class FineTuner
             valPred = predicted;
             valAcc = Heads.Evaluation.Accuracy(val.Count, i => predicted[i] == val.Y[i]);
         }
-        return new FineTuneResult(final, classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { HeadStageBaseImages = headStageBase.Images };
+        return new FineTuneResult(classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { Model = final, HeadStageBaseImages = headStageBase.Images };
     }
 
     /// <summary>
@@ -172,11 +172,11 @@ public static class FineTuner
     }
 
     /// <summary>Mean cross-entropy and accuracy of a model on data.</summary>
-    public static (double Loss, double Accuracy) Evaluate(ModelProto model, string input, float[] x, long[] y, long[] sample, int threads)
+    internal static (double Loss, double Accuracy) Evaluate(ModelProto model, string input, float[] x, long[] y, long[] sample, int threads)
         => StageTrainer.Evaluate(model, input, new FineTuneData(x, y, y.Length), sample, threads);
 
     /// <summary>The model with the given float tensors as its initializers.</summary>
-    public static ModelProto Apply(ModelProto model, IReadOnlyDictionary<string, float[]> weights)
+    internal static ModelProto Apply(ModelProto model, IReadOnlyDictionary<string, float[]> weights)
     {
         var m = model.Clone();
         var inits = m.Graph.Initializer;

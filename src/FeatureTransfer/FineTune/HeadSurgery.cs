@@ -13,7 +13,7 @@ namespace FeatureTransfer.FineTune;
 /// <param name="Bottleneck">The tensor the new head reads (the input of the old classifier).</param>
 /// <param name="HeadParameters">Initializers of the new head.</param>
 /// <param name="HeadNodes">Names of the nodes of the new head (pooling, flatten, Gemm).</param>
-public sealed record HeadReplacement(ModelProto Model, string Bottleneck, IReadOnlyList<string> HeadParameters, IReadOnlyList<string> HeadNodes);
+internal sealed record HeadReplacement(ModelProto Model, string Bottleneck, IReadOnlyList<string> HeadParameters, IReadOnlyList<string> HeadNodes);
 
 /// <summary>
 /// Replaces the final classifier of a CNN with a fresh one for the target classes, keeping the bottleneck that
@@ -21,7 +21,7 @@ public sealed record HeadReplacement(ModelProto Model, string Bottleneck, IReadO
 /// backbone; a quantized bottleneck is dequantized first), and appends [GlobalAveragePool, Flatten when 4-D] and a
 /// Gemm initialised like PyTorch's Linear. fp16 models are trained as an fp32 copy.
 /// </summary>
-public static class HeadSurgery
+internal static class HeadSurgery
 {
     /// <summary>Output of the new head.</summary>
     public const string LogitsName = "logits";

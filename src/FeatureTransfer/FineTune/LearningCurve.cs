@@ -4,7 +4,7 @@ using System.Text;
 namespace FeatureTransfer.FineTune;
 
 /// <summary>Writes the per-epoch learning curve as CSV and as a PNG plot (ScottPlot).</summary>
-public static class LearningCurve
+internal static class LearningCurve
 {
     /// <summary>Writes the per-epoch losses and accuracies as CSV.</summary>
     public static void WriteCsv(IReadOnlyList<FineTuneEpoch> curve, string path)

@@ -1,7 +1,7 @@
 namespace FeatureTransfer.FineTune;
 
 /// <summary>Learning-rate schedules computed in C# and fed to the training graph each step.</summary>
-public abstract record LearningRateSchedule
+internal abstract record LearningRateSchedule
 {
     /// <summary>Multiplier of the base learning rate at 0-based <paramref name="step"/> of <paramref name="totalSteps"/>.</summary>
     public abstract double Factor(long step, long totalSteps);

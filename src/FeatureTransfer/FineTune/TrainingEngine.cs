@@ -11,7 +11,7 @@ namespace FeatureTransfer.FineTune;
 /// Parameters, BN running statistics and optimizer state live in two sets of OrtValues over managed arrays that
 /// swap roles every step (outputs of step k are the inputs of step k+1), so no buffer is allocated per step.
 /// </summary>
-public sealed class TrainingEngine : IDisposable
+internal sealed class TrainingEngine : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();

@@ -12,16 +12,16 @@ namespace FeatureTransfer.Heads;
 /// <param name="Normalization">Discretization thresholds of the FNE recipes (null = defaults).</param>
 /// <param name="RowSpace">Fit linear heads on the rows' coordinates in their own span when a fold has fewer rows than features.</param>
 /// <param name="Parallel">Run folds on all cores at once (results do not depend on it).</param>
-public sealed record CvPlan(int Folds, int Repeats, int Seed, NormalizationOptions? Normalization = null, bool RowSpace = false, bool Parallel = false);
+internal sealed record CvPlan(int Folds, int Repeats, int Seed, NormalizationOptions? Normalization = null, bool RowSpace = false, bool Parallel = false);
 
 /// <summary>One configuration's cross-validation score: the recipe, the head settings, the fold accuracies and the fit time.</summary>
-public sealed record CvScore(NormRecipe Norm, HeadOptions Head, CvResult Cv, double Seconds);
+internal sealed record CvScore(NormRecipe Norm, HeadOptions Head, CvResult Cv, double Seconds);
 
 /// <summary>
 /// The one cross-validation of the toolkit: stratified folds, the fold loop with its scoring, and the tie rule that picks a
 /// winner (ft run's model selection, ft train's L2 choice, ft probe, ft bench and the raw-pixel baseline all use it).
 /// </summary>
-public static class CrossValidation
+internal static class CrossValidation
 {
     /// <summary>
     /// The settings to cross-validate for one head: the L2 grid of a linear head (<see cref="HeadOptions.EffectiveL2Grid"/>),

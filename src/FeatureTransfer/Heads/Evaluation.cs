@@ -18,7 +18,7 @@ public sealed record EvaluationResult(
     int UnlabelledRows);
 
 /// <summary>Scores predictions against true labels.</summary>
-public static class Evaluation
+internal static class Evaluation
 {
     /// <summary>
     /// Compares predictions with true labels. Rows without a label are not scored (counted in

@@ -53,7 +53,7 @@ public static class HeadTrainer
     }
 
     /// <summary>Class names (ordinal order) and each row's class index; unlabelled rows are refused.</summary>
-    public static (string[] Classes, int[] Y) Classes(FeatureTable table)
+    internal static (string[] Classes, int[] Y) Classes(FeatureTable table)
     {
         for (int i = 0; i < table.Rows; i++)
             if (table.Labels[i] is null)

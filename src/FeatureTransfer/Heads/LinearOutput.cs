@@ -1,7 +1,7 @@
 namespace FeatureTransfer.Heads;
 
 /// <summary>What a linear head outputs: raw margins (SVM) or softmax probabilities (logistic regression).</summary>
-public enum LinearOutput
+internal enum LinearOutput
 {
     /// <summary>Raw margins <c>Wx + b</c> (SVM).</summary>
     Margin,

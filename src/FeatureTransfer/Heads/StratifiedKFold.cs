@@ -1,7 +1,7 @@
 namespace FeatureTransfer.Heads;
 
 /// <summary>Stratified k-fold splits (as scikit-learn's <c>StratifiedKFold(shuffle=True)</c>): each class's rows are shuffled and dealt round-robin to the folds.</summary>
-public static class StratifiedKFold
+internal static class StratifiedKFold
 {
     /// <summary>The fold (0..k-1) of each row. Classes with fewer than k rows leave some folds without them.</summary>
     public static int[] Assign(IReadOnlyList<int> classOfRow, int k, int seed)

@@ -13,7 +13,7 @@ public sealed partial class TrainedHead
     /// The linear head as one ONNX graph: input <c>features</c> [N, D] -> normalization -> Gemm(W^T, b) (-> Softmax)
     /// -> output <c>scores</c> [N, K]. Labels are in the model's <c>metadata_props</c> (<c>labels</c>, JSON array).
     /// </summary>
-    public ModelProto ToOnnxScorer()
+    internal ModelProto ToOnnxScorer()
     {
         if (Linear is null) throw new InvalidOperationException($"a {HeadKinds.Name(Kind)} head is not linear");
         var model = GraphBuilder.NewModel("features", Normalization.Dimension, out var graph, "head_" + HeadKinds.Name(Kind));
@@ -27,7 +27,7 @@ public sealed partial class TrainedHead
     }
 
     /// <summary>Appends Gemm (+ Softmax) reading <paramref name="input"/> [N, D] and writing <paramref name="output"/> [N, K].</summary>
-    public void AppendLinear(GraphBuilder b, string input, string output)
+    internal void AppendLinear(GraphBuilder b, string input, string output)
     {
         var lin = Linear ?? throw new InvalidOperationException("not a linear head");
         var w = b.Constant("W", lin.W, lin.Classes, lin.Dimension);

@@ -38,7 +38,7 @@ public sealed partial class TrainedHead
     public FeatureProvenance Features { get; }
 
     /// <summary>Weights of a linear head (null for trees).</summary>
-    public LinearWeights? Linear { get; }
+    internal LinearWeights? Linear { get; }
 
     /// <summary>Which classifier this is.</summary>
     public HeadKind Kind => Options.Kind;

@@ -9,7 +9,7 @@ namespace FeatureTransfer.Heads;
 /// implementation lives in the <c>FeatureTransfer.Heads.Trees</c> package, so the core library does not depend on
 /// ML.NET's FastTree and LightGBM packages (and LightGBM's native library).
 /// </summary>
-public interface ITreeHeadTrainer
+internal interface ITreeHeadTrainer
 {
     /// <summary>
     /// The ML.NET multiclass estimator for <paramref name="options"/> (<see cref="HeadOptions.Kind"/> is a tree kind):
@@ -29,7 +29,7 @@ public interface ITreeHeadTrainer
 /// finds it when the application references that package, without a registration call.
 /// </summary>
 [AttributeUsage(AttributeTargets.Assembly)]
-public sealed class TreeHeadTrainerAttribute(Type trainerType) : Attribute
+internal sealed class TreeHeadTrainerAttribute(Type trainerType) : Attribute
 {
     /// <summary>A public class with a parameterless constructor implementing <see cref="ITreeHeadTrainer"/>.</summary>
     public Type TrainerType { get; } = trainerType;
@@ -49,7 +49,7 @@ public static class TreeHeadSupport
     private static bool searched;
 
     /// <summary>Uses <paramref name="treeTrainer"/> for the tree heads from now on (trimmed or single-file apps call it explicitly).</summary>
-    public static void Register(ITreeHeadTrainer treeTrainer)
+    internal static void Register(ITreeHeadTrainer treeTrainer)
     {
         ArgumentNullException.ThrowIfNull(treeTrainer);
         lock (Gate) trainer = treeTrainer;

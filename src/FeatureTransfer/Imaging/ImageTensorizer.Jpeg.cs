@@ -3,7 +3,7 @@ using SkiaSharp;
 namespace FeatureTransfer.Imaging;
 
 // JPEG libraries (TurboJPEG, libvips): size limits, DCT-domain scale and EXIF orientation applied the same for both.
-public sealed partial class ImageTensorizer
+internal sealed partial class ImageTensorizer
 {
     /// <summary>
     /// Decodes with a JPEG library (TurboJPEG or libvips): size limits, DCT-domain scale and EXIF orientation are applied

@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace FeatureTransfer.Imaging;
 
 // PIL's antialiased bilinear resize + center crop + normalisation, in its 8-bit fixed-point arithmetic.
-public sealed partial class ImageTensorizer
+internal sealed partial class ImageTensorizer
 {
     /// <summary>
     /// Resize + crop + normalise from an 8-bit source (stride 1 = gray, 4 = RGBA). PIL's resampling (Resample.c,

@@ -1,7 +1,7 @@
 namespace FeatureTransfer.Imaging;
 
 // Per-thread scratch buffers.
-public sealed partial class ImageTensorizer
+internal sealed partial class ImageTensorizer
 {
     /// <summary>Per-thread buffers, grown on demand and reused for every image the thread decodes.</summary>
     private sealed class Scratch

@@ -3,7 +3,7 @@ using SkiaSharp;
 namespace FeatureTransfer.Imaging;
 
 // The SkiaSharp decoder: CMYK JPEGs, every other format, and JPEGs when no JPEG library loads.
-public sealed partial class ImageTensorizer
+internal sealed partial class ImageTensorizer
 {
     /// <summary>Bytes Skia reads to recognise a format before it decides between "unknown" and "incomplete".</summary>
     private const int SkiaSniffBytes = 32;

@@ -11,7 +11,7 @@ namespace FeatureTransfer.Imaging;
 /// then scale/mean/std per channel into NCHW or NHWC. Thread-safe: scratch buffers are per thread.
 /// Anything that is not a clean decode throws <see cref="InvalidImageException"/>; no partial image ever becomes a row.
 /// </summary>
-public sealed partial class ImageTensorizer
+internal sealed partial class ImageTensorizer
 {
     /// <summary>A tensorizer with the given decoder limits (defaults: 100 megapixels, scaled JPEG decoding).</summary>
     public ImageTensorizer(TensorizerOptions? options = null)

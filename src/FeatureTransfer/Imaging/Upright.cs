@@ -6,7 +6,7 @@ namespace FeatureTransfer.Imaging;
 /// EXIF orientation applied to 32-bit pixels, with the mapping of PIL's <c>ImageOps.exif_transpose</c>: the one
 /// implementation for the tensorizer and the report thumbnails. Rare in practice, so a plain loop.
 /// </summary>
-public static class Upright
+internal static class Upright
 {
     /// <summary>True when the orientation swaps width and height.</summary>
     public static bool SwapsAxes(SKEncodedOrigin origin)

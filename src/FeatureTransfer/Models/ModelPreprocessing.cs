@@ -58,7 +58,7 @@ public sealed record PreprocessingRequest
 /// <param name="Value">The preprocessing.</param>
 /// <param name="Source">e.g. <c>preset imagenet + size</c>, <c>catalog 'squeezenet1.1-fp16' (SHA-256)</c>, <c>model metadata</c>.</param>
 /// <param name="Warnings">Things the user should know (e.g. channel means that only approximate a mean image).</param>
-public sealed record ResolvedPreprocessing(Preprocessing Value, string Source, IReadOnlyList<string> Warnings);
+internal sealed record ResolvedPreprocessing(Preprocessing Value, string Source, IReadOnlyList<string> Warnings);
 
 /// <summary>A model whose preprocessing nobody knows and the caller did not give (or gave only in part).</summary>
 public sealed class PreprocessingUnknownException(string message, string path) : FeatureTransferException(message, path)
@@ -72,7 +72,7 @@ public sealed class PreprocessingUnknownException(string message, string path) :
 /// preset completed by explicit values; the catalog entry matched by SHA-256 (shipped catalog, then the user's); the
 /// model's own <c>metadata_props</c>. Explicit values on a known model complete that model's own preprocessing.
 /// </summary>
-public static class ModelPreprocessing
+internal static class ModelPreprocessing
 {
     /// <summary>The metadata key files written by the tool carry their preprocessing under.</summary>
     public const string MetadataKey = "featuretransfer.preprocessing";

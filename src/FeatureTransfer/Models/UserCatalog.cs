@@ -8,7 +8,7 @@ namespace FeatureTransfer.Models;
 /// <c>~/.config/featuretransfer/models.json</c>): models registered with <c>ft models add</c>, read after the shipped
 /// catalog, which stays read-only. Same format as <c>onnx-models/models.json</c>; paths are absolute.
 /// </summary>
-public static class UserCatalog
+internal static class UserCatalog
 {
     /// <summary>Where the user catalog lives.</summary>
     public static string DefaultPath

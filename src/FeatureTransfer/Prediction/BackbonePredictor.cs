@@ -14,6 +14,11 @@ public sealed record ClassScore(int Index, string Label, float Probability);
 /// <summary>The top classes a classifier-headed model sees in one image.</summary>
 public sealed record ImagePrediction(string Id, string? Label, IReadOnlyList<ClassScore> Top);
 
+/// <summary>What <see cref="BackbonePredictor.PredictAsync"/> predicted.</summary>
+/// <param name="Predictions">The top classes of every readable image, in dataset order.</param>
+/// <param name="Skipped">Images that could not be read, with the reason.</param>
+public sealed record BackbonePredictions(IReadOnlyList<ImagePrediction> Predictions, IReadOnlyList<SkippedInput> Skipped);
+
 /// <summary>
 /// What a classifier-headed backbone (e.g. an ImageNet model from the zoo) predicts for each image: the model's own
 /// output read through the same extraction pipeline (same decoding and preprocessing as the features), turned into
@@ -23,7 +28,7 @@ public sealed record ImagePrediction(string Id, string? Label, IReadOnlyList<Cla
 public static class BackbonePredictor
 {
     /// <summary>Predicts the top <paramref name="topK"/> classes of every image of <paramref name="dataset"/>.</summary>
-    public static async Task<(IReadOnlyList<ImagePrediction> Predictions, IReadOnlyList<SkippedInput> Skipped)> PredictAsync(
+    public static async Task<BackbonePredictions> PredictAsync(
         string modelPath, ImageDataset dataset, int topK = 5, ExtractorOptions? options = null, ModelCatalog? catalog = null,
         IProgress<ExtractionProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -45,7 +50,7 @@ public static class BackbonePredictor
                 .Select(i => new ClassScore(i, labels?[i] ?? i.ToString(System.Globalization.CultureInfo.InvariantCulture), probs[i])).ToList();
             predictions.Add(new ImagePrediction(table.Ids[r], table.Labels[r], top));
         }
-        return (predictions, skipped);
+        return new(predictions, skipped);
     }
 
     /// <summary>Class names of a known model: <c>onnx-models/&lt;classes&gt;-labels.txt</c> for its catalog entry's label set.</summary>

@@ -9,14 +9,24 @@ namespace FeatureTransfer.Quantization;
 
 /// <summary>What <see cref="ModelQuantizer.QuantizeAsync"/> wrote and measured.</summary>
 /// <param name="OutputPath">The int8 model.</param>
-/// <param name="Model">The QDQ graph and its quantized-node counts.</param>
 /// <param name="CalibrationImages">Images calibrated on (read successfully).</param>
 /// <param name="SkippedImages">Calibration images that could not be read.</param>
 /// <param name="Parity">The transfer-parity report, or null when there were no held-out images or it was turned off.</param>
 /// <param name="ParityJsonPath">Where the report's JSON was written, or null.</param>
 /// <param name="ParityMarkdownPath">Where the report's Markdown was written, or null.</param>
-public sealed record QuantizeResult(string OutputPath, QuantizedModel Model, int CalibrationImages, int SkippedImages,
-    ParityReport? Parity, string? ParityJsonPath, string? ParityMarkdownPath);
+public sealed record QuantizeResult(string OutputPath, int CalibrationImages, int SkippedImages,
+    ParityReport? Parity, string? ParityJsonPath, string? ParityMarkdownPath)
+{
+    // The QDQ graph stays internal (the protobuf types are not public); its counts are below.
+    internal QuantizedModel Model { get; init; } = null!;
+
+    /// <summary>Conv/Gemm/MatMul nodes given int8 weights.</summary>
+    public int QuantizedLayers => Model.QuantizedLayers;
+    /// <summary>All Conv/Gemm/MatMul nodes of the model.</summary>
+    public int TotalLayers => Model.TotalLayers;
+    /// <summary>Activation tensors given a quantize/dequantize pair.</summary>
+    public int QuantizedActivations => Model.QuantizedActivations;
+}
 
 /// <summary>
 /// <c>ft quantize</c>: static post-training int8 quantization (QDQ) of an fp32 backbone calibrated on the user's images,
@@ -109,7 +119,7 @@ public static class ModelQuantizer
             await File.WriteAllTextAsync(jsonPath, report.ToJson(), cancellationToken).ConfigureAwait(false);
             await File.WriteAllTextAsync(mdPath, report.ToMarkdown(), cancellationToken).ConfigureAwait(false);
         }
-        return new QuantizeResult(Path.GetFullPath(outputPath), quantized, calibration.Count - skipped, skipped, report, jsonPath, mdPath);
+        return new QuantizeResult(Path.GetFullPath(outputPath), calibration.Count - skipped, skipped, report, jsonPath, mdPath) { Model = quantized };
     }
 
     private static List<ImageItem> Shuffle(IReadOnlyList<ImageItem> items, int seed)

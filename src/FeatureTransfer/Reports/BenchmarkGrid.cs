@@ -11,7 +11,7 @@ using FeatureTransfer.Heads;
 namespace FeatureTransfer.Reports;
 
 /// <summary>One train/test pair of the benchmark (a dataset of the grid), shown under <paramref name="Name"/>.</summary>
-public sealed record BenchDataset(string Name, string Train, string Test)
+internal sealed record BenchDataset(string Name, string Train, string Test)
 {
     /// <summary>A pair named after its training source (folder name, or the idx folder's name), e.g. <c>fashion-mnist</c>.</summary>
     public static BenchDataset Of(string train, string test) => new(NameOf(train), train, test);
@@ -55,7 +55,7 @@ public sealed record BenchDataset(string Name, string Train, string Test)
 /// Inputs of <c>ft bench</c>: the grid models x layer presets x normalizations x heads, on every train/test pair of
 /// <see cref="Datasets"/> (x datasets).
 /// </summary>
-public sealed record BenchOptions
+internal sealed record BenchOptions
 {
     /// <summary>Model files or catalog names.</summary>
     public required IReadOnlyList<string> Models { get; init; }
@@ -90,7 +90,7 @@ public sealed record BenchOptions
 }
 
 /// <summary>One cell of the benchmark grid. <paramref name="Dataset"/> is the pair's name, <paramref name="Source"/> its "train | test".</summary>
-public sealed record BenchCell(
+internal sealed record BenchCell(
     string Model, string ModelSha256, string Dataset, string ListingSha256, string Layers, string Norm, string Head, string Params,
     double CvMean, double CvStd, double TestAccuracy, double FitSeconds, double PredictSeconds, string? Source = null)
 {
@@ -105,7 +105,7 @@ public sealed record BenchCell(
 /// <c>bench.cells.json</c> (keyed by model SHA-256, dataset listing, layers, norm, head) and reused; features are cached
 /// per model and dataset under <c>features/</c>.
 /// </summary>
-public static class BenchmarkGrid
+internal static class BenchmarkGrid
 {
     /// <summary>Runs every cell not yet in bench.csv (extractions cached per model and layers) and returns all cells; <paramref name="log"/> gets one line per cell.</summary>
     public static async Task<IReadOnlyList<BenchCell>> RunAsync(BenchOptions o, IProgress<string>? log = null,

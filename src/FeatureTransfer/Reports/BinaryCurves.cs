@@ -7,7 +7,7 @@ namespace FeatureTransfer.Reports;
 /// <c>precision_recall_curve</c>/<c>average_precision_score</c> compute them: one point per distinct score threshold,
 /// ROC AUC by the trapezoid rule, AP = sum over thresholds of (recall step) x precision.
 /// </summary>
-public sealed record BinaryCurves(string Positive, string Negative, double[] Fpr, double[] Tpr, double[] Recall, double[] Precision,
+internal sealed record BinaryCurves(string Positive, string Negative, double[] Fpr, double[] Tpr, double[] Recall, double[] Precision,
     double RocAuc, double AveragePrecision, double PositiveRate, int Rows)
 {
     /// <summary>

@@ -6,13 +6,13 @@ using Microsoft.ML.Data;
 namespace FeatureTransfer.Reports;
 
 /// <summary>2-D coordinates of an embedding for a map coloured by class.</summary>
-public sealed record EmbeddingProjection(double[] X, double[] Y, string Method);
+internal sealed record EmbeddingProjection(double[] X, double[] Y, string Method);
 
 /// <summary>
 /// Projects rows of an embedding to two dimensions with ML.NET's PCA (<c>ProjectToPrincipalComponents</c>: randomized
 /// PCA, centred, seeded). t-SNE and UMAP are not offered: no served .NET library implements them.
 /// </summary>
-public static class EmbeddingMap
+internal static class EmbeddingMap
 {
     /// <summary>The first two principal components of <paramref name="table"/>'s rows; null with fewer than 3 rows.</summary>
     public static EmbeddingProjection? Pca(FeatureTable table, int seed = 0)

@@ -15,6 +15,11 @@ public sealed record EvaluationReportFiles(string Directory, string Metrics, str
     public string Html => Path.Combine(Directory, "report.html");
 }
 
+/// <summary>What <see cref="EvaluationReport.Run"/> measured and wrote.</summary>
+/// <param name="Result">Accuracy, macro-F1, per-class metrics and the confusion matrix.</param>
+/// <param name="Files">The report's files.</param>
+public sealed record EvaluationReportResult(EvaluationResult Result, EvaluationReportFiles Files);
+
 /// <summary>
 /// The <c>ft evaluate</c> report: <c>metrics.json</c>, <c>predictions.csv</c> (per-row scores), <c>per_class.csv</c>,
 /// <c>confusion.csv</c> + <c>confusion.png</c> (+ row-normalised), ROC/PR for two classes, a 2-D map of the embedding,
@@ -23,7 +28,7 @@ public sealed record EvaluationReportFiles(string Directory, string Metrics, str
 public static class EvaluationReport
 {
     /// <summary>Scores <paramref name="test"/> with <paramref name="head"/> and writes the report into <paramref name="dir"/>.</summary>
-    public static (EvaluationResult Result, EvaluationReportFiles Files) Run(TrainedHead head, FeatureTable test, string dir,
+    public static EvaluationReportResult Run(TrainedHead head, FeatureTable test, string dir,
         string? featuresPath = null, string? headPath = null, CancellationToken cancellationToken = default)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
@@ -31,7 +36,7 @@ public static class EvaluationReport
         var result = Evaluation.Evaluate(test.Labels, predictions);
         sw.Stop();
         var files = Write(dir, head, test, predictions, result, sw.Elapsed.TotalSeconds, featuresPath, headPath);
-        return (result, files);
+        return new(result, files);
     }
 
     /// <summary>Writes metrics.json, report.md, predictions.csv, per-class and confusion CSVs and confusion.png into <paramref name="dir"/>.</summary>

@@ -9,13 +9,13 @@ using FeatureTransfer.Heads;
 namespace FeatureTransfer.Reports;
 
 /// <summary>One tapped layer's linear-probe result.</summary>
-public sealed record ProbeResult(int Depth, string Layer, string Op, int Dimension, CvResult Cv, double TestAccuracy);
+internal sealed record ProbeResult(int Depth, string Layer, string Op, int Dimension, CvResult Cv, double TestAccuracy);
 
 /// <summary>
 /// <c>ft probe</c>: a linear probe (standardized features, linear SVM) per tapped layer, in graph order, answering
 /// "which layers transfer to my task?". Each probe's CV accuracy on train and its test accuracy are reported.
 /// </summary>
-public static class LayerProbe
+internal static class LayerProbe
 {
     /// <summary>Fits and scores one head per tapped layer (its block of the features), to show which depth transfers best.</summary>
     public static IReadOnlyList<ProbeResult> Run(FeatureTable train, FeatureTable test, HeadOptions head, NormRecipe norm = NormRecipe.Standardize,

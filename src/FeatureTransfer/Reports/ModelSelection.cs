@@ -6,7 +6,7 @@ using FeatureTransfer.Heads;
 namespace FeatureTransfer.Reports;
 
 /// <summary>Train and test features of one layer preset (e.g. <c>bottleneck</c>, <c>fne</c>) of the same images.</summary>
-public sealed record LayerFeatures(string Name, FeatureTable Train, FeatureTable Test);
+internal sealed record LayerFeatures(string Name, FeatureTable Train, FeatureTable Test);
 
 /// <summary>
 /// What <see cref="ModelSelection"/> searches. A list that is given is fixed; null means "all candidates"
@@ -81,7 +81,7 @@ public sealed record CandidateResult(string Layers, NormRecipe Norm, HeadOptions
 }
 
 /// <summary>The cross-validation stage of <see cref="ModelSelection"/>: every candidate, the choice and the runner-up.</summary>
-public sealed record CvSelection(IReadOnlyList<CandidateResult> Candidates, CandidateResult Chosen, CandidateResult? RunnerUp, int Folds);
+internal sealed record CvSelection(IReadOnlyList<CandidateResult> Candidates, CandidateResult Chosen, CandidateResult? RunnerUp, int Folds);
 
 /// <summary>The raw-input baseline: downsampled pixels with the chosen head.</summary>
 public sealed record BaselineResult(string Name, string Description, HeadOptions Head, NormRecipe Norm, CvResult Cv, double TestAccuracy);
@@ -148,7 +148,7 @@ public sealed class SelectionResult
 /// the whole training set and the test set is scored once for it. A raw-pixel baseline with the same head is scored
 /// the same way, and a warning says plainly when transfer does worse than it.
 /// </summary>
-public static class ModelSelection
+internal static class ModelSelection
 {
     /// <summary>Cross-validates every candidate on the training features only, refits the best on all of them and scores the test set once.</summary>
     public static SelectionResult Run(IReadOnlyList<LayerFeatures> layers, LayerFeatures? raw, SelectionOptions options,

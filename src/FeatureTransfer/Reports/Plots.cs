@@ -4,7 +4,7 @@ using ScottPlot;
 namespace FeatureTransfer.Reports;
 
 /// <summary>Report plots (ScottPlot, PNG). Titles are kept short (the report's text says the rest) so nothing is cut off.</summary>
-public static class Plots
+internal static class Plots
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 

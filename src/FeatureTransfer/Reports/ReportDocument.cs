@@ -10,7 +10,7 @@ namespace FeatureTransfer.Reports;
 /// rendered by Markdig (pipe tables, raw HTML such as <c>&lt;details&gt;</c> and thumbnail grids passed through) with
 /// every local image inlined as a data URI, so the HTML opens offline and can be mailed as one file.
 /// </summary>
-public static partial class ReportDocument
+internal static partial class ReportDocument
 {
     private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder().UsePipeTables().UseAutoIdentifiers().Build();
 

@@ -37,7 +37,13 @@ public sealed record AccuracySummary(double Mean, double Std, double Min, double
 /// <param name="Chosen">The configuration chosen by CV on this split's training part.</param>
 /// <param name="Accuracy">Test accuracy of <paramref name="Chosen"/>.</param>
 /// <param name="Presets">Per layer preset (and <c>raw_pixels</c>): its own best-CV configuration and that one's test accuracy.</param>
-public sealed record ResplitSplit(int Index, CandidateResult Chosen, double Accuracy, IReadOnlyDictionary<string, (string Config, double CvMean, double Accuracy)> Presets);
+public sealed record ResplitSplit(int Index, CandidateResult Chosen, double Accuracy, IReadOnlyDictionary<string, PresetScore> Presets);
+
+/// <summary>A layer preset's own best-CV configuration on one re-split, and its test accuracy.</summary>
+/// <param name="Config">The configuration (layers / norm / head, L2).</param>
+/// <param name="CvMean">Its mean cross-validation accuracy on the split's training part.</param>
+/// <param name="Accuracy">Its accuracy on the split's test part.</param>
+public sealed record PresetScore(string Config, double CvMean, double Accuracy);
 
 /// <summary>Result of <see cref="Resplits.Run"/>.</summary>
 public sealed class ResplitResult
@@ -74,7 +80,7 @@ public sealed class ResplitResult
 /// raw-pixel baseline. One split of 153 test images moves by 0.65 points per image: the mean +- std over splits is what
 /// compares configurations honestly.
 /// </summary>
-public static class Resplits
+internal static class Resplits
 {
     /// <summary>
     /// <paramref name="count"/> stratified train/test partitions of rows with the given labels (as scikit-learn's
@@ -176,21 +182,21 @@ public static class Resplits
             var (train, test) = splits[s];
             var split = layers.Select((l, i) => new LayerFeatures(l.Name, pooled[i].SelectRows(train), pooled[i].SelectRows(test))).ToList();
             var selection = ModelSelection.Select(split, options, null, cancellationToken);
-            var presets = new Dictionary<string, (string, double, double)>();
+            var presets = new Dictionary<string, PresetScore>();
             double chosenAccuracy = double.NaN;
             foreach (var preset in split)
             {
                 var best = ModelSelection.BestOf(selection.Candidates.Where(c => c.Layers == preset.Name));
                 if (best is null) continue;
                 double accuracy = ModelSelection.TestAccuracy(preset, best.Norm, best.Head, options, cancellationToken);
-                presets[preset.Name] = (best.Label, best.Cv.Mean, accuracy);
+                presets[preset.Name] = new(best.Label, best.Cv.Mean, accuracy);
                 if (ModelSelection.SameConfig(best, selection.Chosen)) chosenAccuracy = accuracy;
             }
             if (raw is not null)
             {
                 var rawSplit = new LayerFeatures(raw.Name, pooled[^1].SelectRows(train), pooled[^1].SelectRows(test));
                 var b = ModelSelection.RawBaseline(rawSplit, selection.Chosen.Head.Kind, options, null, cancellationToken, fast: true);
-                presets[raw.Name] = ($"{raw.Name} / standardize / {HeadKinds.Name(b.Head.Kind)} l2={b.Head.EffectiveL2:G3}", b.Cv.Mean, b.TestAccuracy);
+                presets[raw.Name] = new($"{raw.Name} / standardize / {HeadKinds.Name(b.Head.Kind)} l2={b.Head.EffectiveL2:G3}", b.Cv.Mean, b.TestAccuracy);
             }
             results[s] = new ResplitSplit(s, selection.Chosen, chosenAccuracy, presets);
             int k = Interlocked.Increment(ref done);

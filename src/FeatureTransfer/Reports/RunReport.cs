@@ -6,7 +6,7 @@ using FeatureTransfer.Heads;
 namespace FeatureTransfer.Reports;
 
 /// <summary>Context of an <c>ft run</c> for its report: inputs and the time spent extracting.</summary>
-public sealed record RunContext
+internal sealed record RunContext
 {
     /// <summary>Model file or name.</summary>
     public string? Model { get; init; }
@@ -45,7 +45,7 @@ public sealed record RunReportFiles(string Directory, string Html, string Markdo
 /// <c>metrics.json</c> (schema in docs/heads-and-reports.md), <c>candidates.csv</c>, <c>predictions.csv</c>, <c>per_class.csv</c>,
 /// <c>cv.png</c> and <c>confusion.png</c>.
 /// </summary>
-public static class RunReport
+internal static class RunReport
 {
     /// <summary>Writes report.html, report.md, metrics.json, predictions.csv, the confusion matrix and plots into <paramref name="dir"/>.</summary>
     public static RunReportFiles Write(string dir, SelectionResult r, RunContext context)

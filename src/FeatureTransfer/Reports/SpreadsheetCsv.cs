@@ -8,7 +8,7 @@ namespace FeatureTransfer.Reports;
 /// with <c>=</c>, <c>+</c>, <c>-</c>, <c>@</c>, tab or CR are prefixed with <c>'</c> so a spreadsheet shows them as text
 /// (CsvHelper's OWASP injection escaping); numbers are written as numbers. Feature files never go through this.
 /// </summary>
-public static class SpreadsheetCsv
+internal static class SpreadsheetCsv
 {
     /// <summary>CsvHelper options that neutralize formula-like cells.</summary>
     public static CsvWriterOptions Options { get; } = new() { Injection = CsvInjection.Escape };

@@ -57,6 +57,11 @@ public sealed record TransferRunOptions
     public IReadOnlyList<string> Fixed { get; init; } = [];
 }
 
+/// <summary>What <see cref="TransferRun.RunAsync"/> chose and wrote.</summary>
+/// <param name="Result">The selection: candidates' CV scores, the chosen configuration and its test score.</param>
+/// <param name="Files">The report's files (report.html, report.md, metrics.json).</param>
+public sealed record TransferRunResult(SelectionResult Result, RunReportFiles Files);
+
 /// <summary>
 /// <c>ft run</c> end to end: extracts the layer presets for train and test in one pass over the images (their tensors'
 /// union in one tapped graph; each preset is its columns of that table), reusing cached feature files under
@@ -69,7 +74,7 @@ public static class TransferRun
     public static readonly IReadOnlyList<string> DefaultLayers = ["bottleneck", "fne"];
 
     /// <c>ft run</c>: extracts (cached), selects by cross-validation on train, scores test once, writes the report; <paramref name="log"/> gets progress lines.
-    public static async Task<(SelectionResult Result, RunReportFiles Files)> RunAsync(TransferRunOptions o, IProgress<string>? log = null,
+    public static async Task<TransferRunResult> RunAsync(TransferRunOptions o, IProgress<string>? log = null,
         Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction = null,
         CancellationToken cancellationToken = default)
     {
@@ -134,7 +139,7 @@ public static class TransferRun
             TestImages = test.Items,
         });
         result.FineTune = fineTune;
-        return (result, files);
+        return new(result, files);
     }
 
     /// <summary>

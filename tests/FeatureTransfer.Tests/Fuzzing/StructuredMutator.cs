@@ -9,7 +9,7 @@ namespace FeatureTransfer.Tests.Fuzzing;
 /// changing what the graph declares (tensor dims and element types, attribute values, shapes, opsets, metadata, node
 /// wiring, external-data references), and zip files (<c>head.ftm</c>) rebuilt with one entry mutated.
 /// </summary>
-public static class StructuredMutator
+internal static class StructuredMutator
 {
     private static readonly long[] Dims = [0, -1, -7, 1, 3, 1 << 20, int.MaxValue, 1L << 31, 1L << 40, long.MaxValue, long.MinValue];
 

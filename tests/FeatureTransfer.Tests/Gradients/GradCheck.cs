@@ -8,13 +8,13 @@ using Onnx;
 namespace FeatureTransfer.Tests.Gradients;
 
 /// <summary>An input of the op under test: fed at run time (differentiated when <see cref="Trainable"/>) or a constant initializer.</summary>
-public sealed record GradInput(string Name, long[] Dims, double[]? Values = null, bool Trainable = true, ElementType? Type = null, bool Initializer = false);
+internal sealed record GradInput(string Name, long[] Dims, double[]? Values = null, bool Trainable = true, ElementType? Type = null, bool Initializer = false);
 
 /// <summary>
 /// Checks a gradient rule against central finite differences of f = sum(R * Y) with a random R,
 /// on a graph made of the nodes under test.
 /// </summary>
-public static class GradCheck
+internal static class GradCheck
 {
     public static void Check(IReadOnlyList<NodeProto> nodes, IReadOnlyList<GradInput> inputs, string output,
         ElementType type, double eps, double relTol, double absTol, int seed = 7, Func<double, double>? nudge = null, int opset = 17,

@@ -8,7 +8,7 @@ using Onnx;
 namespace FeatureTransfer.Tests.Onnx;
 
 /// <summary>Real models for graph tests: ../shared, libonnx-testdata, and torchvision exports made at test time.</summary>
-public static class OnnxTestModels
+internal static class OnnxTestModels
 {
     public const string TorchPackage = "/usr/lib/python3/dist-packages/torchvision";
 

@@ -6,7 +6,7 @@ namespace FeatureTransfer.Tests.TestSupport;
 /// ML.NET's ResNet-18 installed as the catalog model <c>resnet18-mlnet</c> once per test run, from the package this
 /// test project restores into the global packages folder.
 /// </summary>
-public static class MlNetResNet18
+internal static class MlNetResNet18
 {
     private static readonly Lazy<PackagedModelInstaller.Installed> Install = new(() =>
     {
