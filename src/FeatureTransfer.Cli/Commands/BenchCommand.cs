@@ -1,10 +1,11 @@
 using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Reports;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Cli.Commands;
 

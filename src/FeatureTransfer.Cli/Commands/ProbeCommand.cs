@@ -3,6 +3,7 @@ using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Reports;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Cli.Commands;
 

@@ -1,10 +1,11 @@
 using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Reports;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Cli.Commands;
 
@@ -148,7 +149,7 @@ internal sealed class RunCliOptions
             {
                 null => null,
                 var f when f == "auto" || (int.TryParse(f, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int k) && k >= 0)
-                    => new FineTune.FineTuneSelectionOptions
+                    => new FineTuneSelectionOptions
                     {
                         Candidates = f, Budget = TimeSpan.FromMinutes(r.GetValue(finetuneBudget)),
                         Recipe = new FineTune.FineTuneOptions { ModelPath = "", Train = "" },

@@ -3,6 +3,7 @@ using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
 using Google.Protobuf;
 using Onnx;
+using FeatureTransfer.Onnx.Runtime;
 
 namespace FeatureTransfer.Onnx.Tapping;
 

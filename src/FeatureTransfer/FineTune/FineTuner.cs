@@ -9,6 +9,7 @@ using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
+using FeatureTransfer.Pretraining;
 
 namespace FeatureTransfer.FineTune;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 
 

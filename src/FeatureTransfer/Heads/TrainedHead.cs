@@ -1,13 +1,14 @@
 using System.IO.Compression;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using Microsoft.ML;
 using Onnx;
+using FeatureTransfer.Onnx.Runtime;
 
 namespace FeatureTransfer.Heads;
 

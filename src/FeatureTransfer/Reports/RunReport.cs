@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Reports;
 
@@ -31,7 +32,7 @@ public sealed record RunContext
     public ResplitResult? Resplits { get; init; }
 
     /// <summary>Fine-tuned candidates weighed against the features, when asked.</summary>
-    public FineTune.FineTuneSelectionResult? FineTune { get; init; }
+    public FineTuneSelectionResult? FineTune { get; init; }
 
     /// <summary>The test images (matched to feature rows by id), for thumbnails of the misclassified ones; null: ids only.</summary>
     public IReadOnlyList<Data.ImageItem>? TestImages { get; init; }
@@ -148,7 +149,7 @@ public static class RunReport
         return d;
     }
 
-    private static Dictionary<string, object?> StrategyJson(FineTune.FineTuneSelectionResult f, SelectionResult r) => new()
+    private static Dictionary<string, object?> StrategyJson(FineTuneSelectionResult f, SelectionResult r) => new()
     {
         ["winner"] = f.Winner?.Name ?? "features",
         ["features"] = new Dictionary<string, object?> { ["config"] = r.Chosen.Label, ["cv_mean"] = r.Chosen.Cv.Mean, ["cv_std"] = r.Chosen.Cv.Std, ["test_accuracy"] = r.TestResult.Accuracy },
@@ -303,7 +304,7 @@ public static class RunReport
     }
 
     /// <summary>Features or fine-tuning: every strategy's CV side by side with the data size and how well each depth transfers.</summary>
-    private static void FineTuneSection(StringBuilder md, FineTune.FineTuneSelectionResult f, SelectionResult r, string dir)
+    private static void FineTuneSection(StringBuilder md, FineTuneSelectionResult f, SelectionResult r, string dir)
     {
         var inv = CultureInfo.InvariantCulture;
         md.AppendLine().AppendLine("## Features or fine-tuning").AppendLine();
@@ -341,7 +342,7 @@ public static class RunReport
     /// the test set, scored once, so only its last epoch's accuracy is the reported one), else the best candidate's first
     /// CV fold (its holdout is that fold).
     /// </summary>
-    private static void FineTuneCurve(StringBuilder md, FineTune.FineTuneSelectionResult f, string dir)
+    private static void FineTuneCurve(StringBuilder md, FineTuneSelectionResult f, string dir)
     {
         var (curve, what) = f.Final is { Curve.Count: > 0 } final
             ? (final.Curve, $"final fit of {f.Winner!.Name} on all training images (holdout: the test set)")

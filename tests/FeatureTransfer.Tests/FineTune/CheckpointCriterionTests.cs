@@ -1,6 +1,7 @@
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Tests.TestSupport;
+using FeatureTransfer.Pretraining;
 
 namespace FeatureTransfer.Tests.FineTune;
 

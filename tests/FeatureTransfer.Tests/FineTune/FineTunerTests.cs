@@ -6,6 +6,7 @@ using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Tests.TestSupport;
 using Microsoft.ML.OnnxRuntime;
+using FeatureTransfer.Pretraining;
 
 namespace FeatureTransfer.Tests.FineTune;
 

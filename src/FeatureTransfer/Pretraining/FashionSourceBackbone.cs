@@ -1,0 +1,222 @@
+using FeatureTransfer.Onnx.Runtime;
+using System.Diagnostics;
+using System.Text.Json;
+using FeatureTransfer.Onnx.Builders;
+using FeatureTransfer.Onnx.Gradients;
+using FeatureTransfer.Onnx.Model;
+using Microsoft.ML.OnnxRuntime;
+using FeatureTransfer.Data;
+using FeatureTransfer.FineTune;
+using FeatureTransfer.Imaging;
+using Onnx;
+
+namespace FeatureTransfer.Pretraining;
+
+/// <summary>Options of <see cref="FashionSourceBackbone.Train"/>; the defaults reproduce the committed backbone.</summary>
+public sealed record BackboneTrainingOptions
+{
+    /// <summary>Folder with the four Fashion-MNIST idx(.gz) files (Debian package dataset-fashion-mnist).</summary>
+    public string DataDir { get; init; } = "/usr/share/datasets/fashion-mnist";
+    /// <summary>Source-task classes (Fashion-MNIST label ids); the target task of the demo is 5-9.</summary>
+    public int[] Classes { get; init; } = [0, 1, 2, 3, 4];
+    /// <summary>Training epochs.</summary>
+    public int Epochs { get; init; } = 3;
+    /// <summary>Images per training step.</summary>
+    public int BatchSize { get; init; } = 64;
+    /// <summary>Peak learning rate of the one-cycle schedule (SGD, Nesterov momentum 0.9, weight decay 5e-4).</summary>
+    public double LearningRate { get; init; } = 0.1;
+    /// <summary>Seed of weight initialization, shuffling and flips.</summary>
+    public int Seed { get; init; } = 1;
+    /// <summary>Intra-op threads (0: ONNX Runtime's default).</summary>
+    public int Threads { get; init; }
+    /// <summary>Random horizontal flips of the training images.</summary>
+    public bool Flip { get; init; } = true;
+    /// <summary>Use only the first N training images (0: all); for quick runs and tests.</summary>
+    public int MaxTrainImages { get; init; }
+}
+
+/// <summary>Per-epoch numbers of a backbone training run.</summary>
+public sealed record EpochLog(int Epoch, double TrainLoss, double TrainAccuracy, double TestAccuracy, double Seconds);
+
+/// <summary>Result of <see cref="FashionSourceBackbone.Train"/>.</summary>
+public sealed record BackboneResult(ModelProto Model, double TestAccuracy, IReadOnlyList<EpochLog> Epochs, double SecondsPerStep);
+
+/// <summary>
+/// The embedded default backbone: a small CNN (5 conv layers with BatchNorm, about 0.6 MB) built with
+/// <see cref="GraphBuilder"/> and trained from scratch on Fashion-MNIST classes 0-4 with FeatureTransfer's own
+/// gradient engine (training-mode BatchNorm, SGD Nesterov, one-cycle schedule).
+/// </summary>
+public static class FashionSourceBackbone
+{
+    /// <summary>Name of the model's image input.</summary>
+    public const string InputName = "image";
+    /// <summary>Fashion-MNIST pixel statistics (training set): (v / 255 - 0.2860) / 0.3530.</summary>
+    public const float Mean = 0.2860f, Std = 0.3530f;
+    /// <summary>Class names as spelled by the dataset loader and the committed sample folders.</summary>
+    public static IReadOnlyList<string> ClassNames => Data.DatasetLoader.FashionMnistClasses;
+
+    /// <summary>The untrained architecture: 28x28x1 -> [conv-bn-relu]x2, pool, [conv-bn-relu]x2, pool, conv-bn-relu, GAP, linear.</summary>
+    public static ModelProto Architecture(int classes, int seed)
+        => new GraphBuilder(InputName, 1, 28, 28, seed)
+            .Conv(32, 3, pad: 1).BatchNorm().Relu()
+            .Conv(32, 3, pad: 1).BatchNorm().Relu().MaxPool(2, 2)
+            .Conv(64, 3, pad: 1).BatchNorm().Relu()
+            .Conv(64, 3, pad: 1).BatchNorm().Relu().MaxPool(2, 2)
+            .Conv(128, 3, pad: 1).BatchNorm().Relu()
+            .GlobalAveragePool().Flatten().Linear(classes).Build("logits");
+
+    /// <summary>Loads the images of the given classes as normalised NCHW floats with labels remapped to 0..k-1.</summary>
+    public static (float[] X, long[] Y) Load(string dataDir, bool train, int[] classes, int max = 0)
+    {
+        string prefix = train ? "train" : "t10k";
+        string Find(string kind)
+        {
+            foreach (var name in new[] { $"{prefix}-{kind}-idx{(kind == "images" ? 3 : 1)}-ubyte.gz", $"{prefix}-{kind}-idx{(kind == "images" ? 3 : 1)}-ubyte" })
+                if (File.Exists(Path.Combine(dataDir, name))) return Path.Combine(dataDir, name);
+            throw new DatasetException($"Fashion-MNIST {prefix} {kind} file not found", dataDir);
+        }
+        var (pixels, dims) = IdxFile.Read(Find("images"));
+        var (labels, _) = IdxFile.Read(Find("labels"));
+        int size = dims[1] * dims[2];
+        var map = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+        var picked = Enumerable.Range(0, labels.Length).Where(i => map.ContainsKey(labels[i])).ToList();
+        if (max > 0) picked = picked.Take(max).ToList();
+        var x = new float[picked.Count * size];
+        var y = new long[picked.Count];
+        for (int k = 0; k < picked.Count; k++)
+        {
+            int i = picked[k];
+            y[k] = map[labels[i]];
+            for (int p = 0; p < size; p++) x[k * size + p] = (pixels[i * size + p] / 255f - Mean) / Std;
+        }
+        return (x, y);
+    }
+
+    /// <summary>Builds and trains the backbone; reports one line per epoch to <paramref name="progress"/>.</summary>
+    public static BackboneResult Train(BackboneTrainingOptions o, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var (trainX, trainY) = Load(o.DataDir, train: true, o.Classes, o.MaxTrainImages);
+        var (testX, testY) = Load(o.DataDir, train: false, o.Classes);
+        var model = Architecture(o.Classes.Length, o.Seed);
+        var spec = new TrainingSpec
+        {
+            Trainable = model.Graph.Initializer.Where(i => !i.Name.Contains("running", StringComparison.Ordinal)).Select(i => i.Name).ToList(),
+            InputShapes = new Dictionary<string, long[]> { [InputName] = [-1, 1, 28, 28] },
+            BatchNorm = BatchNormMode.Training,
+            Optimizer = new OptimizerSpec { Kind = OptimizerKind.Sgd, Momentum = 0.9, Nesterov = true, WeightDecay = 5e-4 },
+        };
+        using var engine = new TrainingEngine(model, spec, o.Threads);
+        int n = trainY.Length, b = o.BatchSize, stepsPerEpoch = n / b;
+        long total = (long)stepsPerEpoch * o.Epochs;
+        var schedule = new LearningRateSchedule.OneCycle();
+        var rng = new Random(o.Seed);
+        var batch = new float[b * 784];
+        var labels = new long[b];
+        var logits = new float[b * o.Classes.Length];
+        var log = new List<EpochLog>();
+        var stepTime = new Stopwatch();
+        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            var order = Enumerable.Range(0, n).OrderBy(_ => rng.Next()).ToArray();
+            double lossSum = 0; long correct = 0;
+            for (int s = 0; s < stepsPerEpoch; s++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                for (int k = 0; k < b; k++)
+                {
+                    int i = order[s * b + k];
+                    labels[k] = trainY[i];
+                    var src = trainX.AsSpan(i * 784, 784);
+                    var dst = batch.AsSpan(k * 784, 784);
+                    if (o.Flip && rng.Next(2) == 1)
+                        for (int r = 0; r < 28; r++) for (int c = 0; c < 28; c++) dst[r * 28 + c] = src[r * 28 + 27 - c];
+                    else src.CopyTo(dst);
+                }
+                double lr = o.LearningRate * schedule.Factor(engine.Steps, total);
+                stepTime.Start();
+                lossSum += engine.Step(batch, labels, b, [lr], logits);
+                stepTime.Stop();
+                correct += Metrics.CountCorrect(logits, labels, b, o.Classes.Length);
+                if (s % 100 == 0) progress?.Report($"epoch {epoch} step {s}/{stepsPerEpoch} loss {lossSum / (s + 1):F4}");
+            }
+            var testAcc = Metrics.Accuracy(engine.ExportInference(), InputName, testX, testY, [1, 28, 28], o.Threads);
+            var entry = new EpochLog(epoch, lossSum / stepsPerEpoch, (double)correct / (stepsPerEpoch * b), testAcc, clock.Elapsed.TotalSeconds);
+            log.Add(entry);
+            progress?.Report($"epoch {epoch}: train loss {entry.TrainLoss:F4} acc {entry.TrainAccuracy:F4}, test acc {testAcc:F4} ({entry.Seconds:F0} s)");
+        }
+        var final = engine.ExportInference();
+        Describe(final, o.Classes.Select(c => ClassNames[c]).ToArray(), Preprocessing);
+        return new BackboneResult(final, log[^1].TestAccuracy, log, stepTime.Elapsed.TotalSeconds / Math.Max(1, engine.Steps));
+    }
+
+    /// <summary>Preprocessing of the backbone: grayscale 28x28, (v / 255 - mean) / std.</summary>
+    public static Preprocessing Preprocessing { get; } = new()
+    {
+        Height = 28, Width = 28, Resize = 28, Crop = "center", Channels = 1, Scale = 1f / 255, Mean = [Mean], Std = [Std],
+    };
+
+    /// <summary>Writes preprocessing and labels into metadata_props (the DESIGN contract for files the tool writes).</summary>
+    public static void Describe(ModelProto m, string[] labels, Preprocessing preprocessing)
+    {
+        MetadataProps.Set(m, Extraction.FeatureExtractor.PreprocessingMetadataKey, preprocessing.ToJson());
+        MetadataProps.Set(m, "labels", JsonSerializer.Serialize(labels));
+    }
+}
+
+/// <summary>Accuracy helpers shared by the training loops.</summary>
+public static class Metrics
+{
+    /// <summary>Index of the largest value (the first on ties).</summary>
+    public static int Argmax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int j = 1; j < row.Length; j++) if (row[j] > row[best]) best = j;
+        return best;
+    }
+
+    /// <summary>Rows of <paramref name="logits"/> (<paramref name="count"/> x <paramref name="classes"/>) whose argmax equals the label.</summary>
+    public static long CountCorrect(float[] logits, long[] labels, int count, int classes)
+        => Heads.Evaluation.Count(count, k => Argmax(logits.AsSpan(k * classes, classes)) == labels[k]).Correct;
+
+    /// <summary>Predicted class of every sample: runs <paramref name="model"/> (one float input) in batches of 256.</summary>
+    public static int[] Predict(ModelProto model, string input, float[] x, long[] sampleShape, int threads = 0)
+    {
+        long size = sampleShape.Aggregate(1L, (a, b) => a * b);
+        int n = (int)(x.Length / size);
+        var logits = Logits(model, input, x, sampleShape, threads);
+        int classes = logits.Length / Math.Max(1, n);
+        var predictions = new int[n];
+        for (int k = 0; k < n; k++) predictions[k] = Argmax(logits.AsSpan(k * classes, classes));
+        return predictions;
+    }
+
+    /// <summary>The first output of <paramref name="model"/> for every sample, concatenated (batches of 256).</summary>
+    public static float[] Logits(ModelProto model, string input, float[] x, long[] sampleShape, int threads = 0)
+    {
+        using var session = OrtSessionFactory.Create(model, new OrtSessionOptions { IntraOpThreads = Math.Max(0, threads) });
+        long size = sampleShape.Aggregate(1L, (a, b) => a * b);
+        int n = (int)(x.Length / size);
+        var output = session.OutputNames[0];
+        float[]? result = null;
+        int width = 0;
+        for (int start = 0; start < n; start += 256)
+        {
+            int count = Math.Min(256, n - start);
+            using var v = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, x.AsMemory((int)(start * size), (int)(count * size)), [count, .. sampleShape]);
+            using var runOptions = new RunOptions();
+            using var outs = session.Run(runOptions, [input], [v], [output]);
+            var logits = outs[0].GetTensorDataAsSpan<float>();
+            if (result is null) { width = logits.Length / count; result = new float[(long)n * width]; }
+            logits.CopyTo(result.AsSpan(start * width));
+        }
+        return result ?? [];
+    }
+
+    /// <summary>Accuracy of a classifier model on in-memory images, run in batches with ONNX Runtime.</summary>
+    public static double Accuracy(ModelProto model, string input, float[] x, long[] y, long[] sampleShape, int threads = 0)
+    {
+        var p = Predict(model, input, x, sampleShape, threads);
+        return Heads.Evaluation.Accuracy(y.Length, i => p[i] == y[i]);
+    }
+}
