@@ -9,7 +9,6 @@ using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
-using FeatureTransfer.Pretraining;
 
 namespace FeatureTransfer.FineTune;
 
@@ -194,7 +193,7 @@ public static class FineTuner
                 progress?.Report($"unfreezing did not improve the holdout: keeping the head-only model of epoch {headBest}");
         }
         var final = Apply(model, best.Weights ?? weights);
-        FashionSourceBackbone.Describe(final, classes.ToArray(), pre);
+        ModelDescription.Describe(final, classes.ToArray(), pre);
 
         double? valAcc = null; int[]? valPred = null;
         if (valItems is not null && !cancellationToken.IsCancellationRequested)

@@ -1,13 +1,15 @@
-using FeatureTransfer.Onnx.Runtime;
+// Pretraining, not FineTune: this trains the embedded default backbone from scratch on the source task (Fashion-MNIST
+// classes 0-4, `ft train-backbone`), the step that produces a model before any transfer happens. It reuses the
+// fine-tuning loop's TrainingEngine and Metrics, so it sits after FineTune; it is not in Models, which comes before
+// Extraction and only finds, fetches and describes models (ModelDescription stamps its metadata).
 using System.Diagnostics;
-using System.Text.Json;
 using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Model;
-using Microsoft.ML.OnnxRuntime;
 using FeatureTransfer.Data;
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Imaging;
+using FeatureTransfer.Models;
 using Onnx;
 
 namespace FeatureTransfer.Pretraining;
@@ -146,7 +148,7 @@ public static class FashionSourceBackbone
             progress?.Report($"epoch {epoch}: train loss {entry.TrainLoss:F4} acc {entry.TrainAccuracy:F4}, test acc {testAcc:F4} ({entry.Seconds:F0} s)");
         }
         var final = engine.ExportInference();
-        Describe(final, o.Classes.Select(c => ClassNames[c]).ToArray(), Preprocessing);
+        ModelDescription.Describe(final, o.Classes.Select(c => ClassNames[c]).ToArray(), Preprocessing);
         return new BackboneResult(final, log[^1].TestAccuracy, log, stepTime.Elapsed.TotalSeconds / Math.Max(1, engine.Steps));
     }
 
@@ -155,68 +157,4 @@ public static class FashionSourceBackbone
     {
         Height = 28, Width = 28, Resize = 28, Crop = "center", Channels = 1, Scale = 1f / 255, Mean = [Mean], Std = [Std],
     };
-
-    /// <summary>Writes preprocessing and labels into metadata_props (the DESIGN contract for files the tool writes).</summary>
-    public static void Describe(ModelProto m, string[] labels, Preprocessing preprocessing)
-    {
-        MetadataProps.Set(m, Extraction.FeatureExtractor.PreprocessingMetadataKey, preprocessing.ToJson());
-        MetadataProps.Set(m, "labels", JsonSerializer.Serialize(labels));
-    }
-}
-
-/// <summary>Accuracy helpers shared by the training loops.</summary>
-public static class Metrics
-{
-    /// <summary>Index of the largest value (the first on ties).</summary>
-    public static int Argmax(ReadOnlySpan<float> row)
-    {
-        int best = 0;
-        for (int j = 1; j < row.Length; j++) if (row[j] > row[best]) best = j;
-        return best;
-    }
-
-    /// <summary>Rows of <paramref name="logits"/> (<paramref name="count"/> x <paramref name="classes"/>) whose argmax equals the label.</summary>
-    public static long CountCorrect(float[] logits, long[] labels, int count, int classes)
-        => Heads.Evaluation.Count(count, k => Argmax(logits.AsSpan(k * classes, classes)) == labels[k]).Correct;
-
-    /// <summary>Predicted class of every sample: runs <paramref name="model"/> (one float input) in batches of 256.</summary>
-    public static int[] Predict(ModelProto model, string input, float[] x, long[] sampleShape, int threads = 0)
-    {
-        long size = sampleShape.Aggregate(1L, (a, b) => a * b);
-        int n = (int)(x.Length / size);
-        var logits = Logits(model, input, x, sampleShape, threads);
-        int classes = logits.Length / Math.Max(1, n);
-        var predictions = new int[n];
-        for (int k = 0; k < n; k++) predictions[k] = Argmax(logits.AsSpan(k * classes, classes));
-        return predictions;
-    }
-
-    /// <summary>The first output of <paramref name="model"/> for every sample, concatenated (batches of 256).</summary>
-    public static float[] Logits(ModelProto model, string input, float[] x, long[] sampleShape, int threads = 0)
-    {
-        using var session = OrtSessionFactory.Create(model, new OrtSessionOptions { IntraOpThreads = Math.Max(0, threads) });
-        long size = sampleShape.Aggregate(1L, (a, b) => a * b);
-        int n = (int)(x.Length / size);
-        var output = session.OutputNames[0];
-        float[]? result = null;
-        int width = 0;
-        for (int start = 0; start < n; start += 256)
-        {
-            int count = Math.Min(256, n - start);
-            using var v = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, x.AsMemory((int)(start * size), (int)(count * size)), [count, .. sampleShape]);
-            using var runOptions = new RunOptions();
-            using var outs = session.Run(runOptions, [input], [v], [output]);
-            var logits = outs[0].GetTensorDataAsSpan<float>();
-            if (result is null) { width = logits.Length / count; result = new float[(long)n * width]; }
-            logits.CopyTo(result.AsSpan(start * width));
-        }
-        return result ?? [];
-    }
-
-    /// <summary>Accuracy of a classifier model on in-memory images, run in batches with ONNX Runtime.</summary>
-    public static double Accuracy(ModelProto model, string input, float[] x, long[] y, long[] sampleShape, int threads = 0)
-    {
-        var p = Predict(model, input, x, sampleShape, threads);
-        return Heads.Evaluation.Accuracy(y.Length, i => p[i] == y[i]);
-    }
 }

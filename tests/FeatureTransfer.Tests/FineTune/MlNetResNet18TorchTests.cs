@@ -9,7 +9,6 @@ using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Tests.TestSupport;
 using Xunit.Abstractions;
-using FeatureTransfer.Pretraining;
 
 namespace FeatureTransfer.Tests.FineTune;
 
