@@ -57,6 +57,7 @@ internal static class BenchCommand
             };
             var cells = await BenchmarkGrid.RunAsync(options, new SyncProgress<string>(CliRunner.Info),
                 (title, work, t) => ProgressDisplay.RunAsync("extract " + title, work, t), token);
+            BenchReport.Write(options.OutputDirectory, cells);
             CliRunner.Info($"{cells.Count} cells; table: {Path.GetFullPath(Path.Combine(options.OutputDirectory, "bench.md"))} (also bench.csv, bench.html, bench.png)");
             return ExitCodes.Success;
         }, cancellationToken));

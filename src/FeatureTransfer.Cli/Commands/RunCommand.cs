@@ -27,8 +27,9 @@ internal static class RunCommand
     public static async Task<int> Execute(TransferRunOptions options, CancellationToken cancellationToken)
     {
         var log = new SyncProgress<string>(CliRunner.Info);
-        var (result, files) = await TransferRun.RunAsync(options, log,
+        var (result, context) = await TransferRun.RunAsync(options, log,
             (title, work, c) => ProgressDisplay.RunAsync("extract " + title, work, c), cancellationToken);
+        var files = RunReport.Write(options.OutputDirectory, result, context);
         CliRunner.Info($"chosen: {result.Chosen.Label} (CV {result.Chosen.Cv.Mean:F4} +- {result.Chosen.Cv.Std:F4}); " +
                        $"test accuracy {result.TestResult.Accuracy * 100:F2}%, macro-F1 {result.TestResult.MacroF1:F4}");
         if (result.RunnerUp is { } ru) CliRunner.Info($"runner-up: {ru.Label} (CV {ru.Cv.Mean:F4} +- {ru.Cv.Std:F4})");

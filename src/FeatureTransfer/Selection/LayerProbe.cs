@@ -1,11 +1,8 @@
-using System.Globalization;
-using System.Text;
 using FeatureTransfer.Data;
 using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
-using FeatureTransfer.Reports;
 
 namespace FeatureTransfer.Selection;
 
@@ -39,41 +36,11 @@ public static class LayerProbe
         return results;
     }
 
-    /// <summary>Writes probe.csv, probe.png (accuracy vs depth), metrics.json and report.md into <paramref name="dir"/>.</summary>
-    public static string Write(string dir, IReadOnlyList<ProbeResult> results, string model, HeadOptions head, NormRecipe norm)
-    {
-        Directory.CreateDirectory(dir);
-        SpreadsheetCsv.Write(Path.Combine(dir, "probe.csv"), ["depth", "layer", "op", "dimension", "cv_mean", "cv_std", "test_accuracy"],
-            results.Select(r => new object?[] { r.Depth, r.Layer, r.Op, r.Dimension, r.Cv.Mean, r.Cv.Std, r.TestAccuracy }));
-        Plots.ProbeCurve(Path.Combine(dir, "probe.png"), results.Select(r => r.Layer).ToList(), results.Select(r => r.Cv.Mean).ToList(),
-            results.Select(r => r.TestAccuracy).ToList(), $"linear probe ({HeadKinds.Name(head.Kind)} on {NormRecipes.Name(norm)}) per layer");
-        EvaluationReport.WriteJson(Path.Combine(dir, "metrics.json"), new Dictionary<string, object>
-        {
-            ["model"] = model,
-            ["head"] = HeadKinds.Name(head.Kind),
-            ["params"] = head.Describe(),
-            ["norm"] = NormRecipes.Name(norm),
-            ["layers"] = results.Select(r => new Dictionary<string, object>
-            {
-                ["depth"] = r.Depth, ["layer"] = r.Layer, ["op"] = r.Op, ["dimension"] = r.Dimension,
-                ["cv_mean"] = r.Cv.Mean, ["cv_std"] = r.Cv.Std, ["test_accuracy"] = r.TestAccuracy,
-            }).ToList(),
-        });
-        var md = new StringBuilder();
-        var inv = CultureInfo.InvariantCulture;
-        md.AppendLine("# Linear probe per layer").AppendLine();
-        md.AppendLine(inv, $"Model `{model}`; probe: {HeadKinds.Name(head.Kind)} ({string.Join(", ", head.Describe().Select(kv => $"{kv.Key} {EvaluationReport.Fmt(kv.Value)}"))}) on {NormRecipes.Name(norm)} features of one layer at a time.").AppendLine();
-        md.AppendLine("| depth | layer | op | features | CV mean +- std | test accuracy |").AppendLine("|---:|---|---|---:|---|---:|");
-        foreach (var r in results)
-            md.AppendLine(inv, $"| {r.Depth} | {EvaluationReport.Md(r.Layer)} | {r.Op} | {r.Dimension} | {r.Cv.Mean:F4} +- {r.Cv.Std:F4} | {r.TestAccuracy:F4} |");
-        var best = results.MaxBy(r => r.Cv.Mean);
-        if (best is not null) md.AppendLine().AppendLine(inv, $"Best layer by CV: **{EvaluationReport.Md(best.Layer)}** (depth {best.Depth}, CV {best.Cv.Mean:F4}, test {best.TestAccuracy:F4}). The test accuracies are shown, not used to pick the layer.");
-        md.AppendLine().AppendLine("![accuracy vs depth](probe.png)");
-        return ReportDocument.Write(dir, md.ToString(), "FeatureTransfer: linear probe per layer").Markdown;
-    }
-
-    /// <summary><c>ft probe</c> end to end: extracts the FNE taps (or the given layers) of train and test, probes each, writes the report.</summary>
-    public static async Task<(IReadOnlyList<ProbeResult> Results, string Report)> RunAsync(string modelPath, string trainSpec, string testSpec, string dir,
+    /// <summary>
+    /// <c>ft probe</c>: extracts the FNE taps (or the given layers) of train and test and probes each; the report is
+    /// <c>Reports.ProbeReport.Write(dir, Results, Model, head, NormRecipe.Standardize)</c>.
+    /// </summary>
+    public static async Task<(IReadOnlyList<ProbeResult> Results, string Model)> RunAsync(string modelPath, string trainSpec, string testSpec,
         string layers, DatasetOptions trainData, DatasetOptions testData, HeadOptions head, int folds, IProgress<string>? progress,
         ExtractionJobOptions? job = null, CancellationToken cancellationToken = default, ExtractorOptions? extractorOptions = null)
     {
@@ -86,6 +53,6 @@ public static class LayerProbe
         var (trainTable, _) = await extractor.ExtractAsync(train, job, null, cancellationToken).ConfigureAwait(false);
         var (testTable, _) = await extractor.ExtractAsync(test, job, null, cancellationToken).ConfigureAwait(false);
         var results = Run(trainTable, testTable, head, NormRecipe.Standardize, folds, trainData.Seed, progress, cancellationToken);
-        return (results, Write(dir, results, extractor.ModelName, head, NormRecipe.Standardize));
+        return (results, extractor.ModelName);
     }
 }

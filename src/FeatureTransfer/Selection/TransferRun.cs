@@ -6,7 +6,6 @@ using FeatureTransfer.FineTune;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Onnx.Tapping;
-using FeatureTransfer.Reports;
 
 namespace FeatureTransfer.Selection;
 
@@ -62,15 +61,17 @@ public sealed record TransferRunOptions
 /// <c>ft run</c> end to end: extracts the layer presets for train and test in one pass over the images (their tensors'
 /// union in one tapped graph; each preset is its columns of that table), reusing cached feature files under
 /// <c>&lt;out&gt;/features/</c> when model, layers and dataset listing are unchanged, runs <see cref="ModelSelection"/>,
-/// optionally the repeated stratified re-splits (<see cref="Resplits"/>), and writes <see cref="RunReport"/>.
+/// optionally the repeated stratified re-splits (<see cref="Resplits"/>); the result and its <see cref="RunContext"/> are what
+/// <c>Reports.RunReport.Write</c> renders (Selection runs experiments, Reports renders them).
 /// </summary>
 public static class TransferRun
 {
     /// <summary>Layer candidates when none is fixed: the bottleneck and the FNE.</summary>
     public static readonly IReadOnlyList<string> DefaultLayers = ["bottleneck", "fne"];
 
-    /// <c>ft run</c>: extracts (cached), selects by cross-validation on train, scores test once, writes the report; <paramref name="log"/> gets progress lines.
-    public static async Task<(SelectionResult Result, RunReportFiles Files)> RunAsync(TransferRunOptions o, IProgress<string>? log = null,
+    /// <c>ft run</c>: extracts (cached), selects by cross-validation on train, scores test once, saves head.ftm (and finetuned.onnx);
+    /// <paramref name="log"/> gets progress lines. The report is <c>RunReport.Write(o.OutputDirectory, Result, Context)</c>.
+    public static async Task<(SelectionResult Result, RunContext Context)> RunAsync(TransferRunOptions o, IProgress<string>? log = null,
         Func<string, Func<IProgress<ExtractionProgress>, CancellationToken, Task<ExtractionSummary>>, CancellationToken, Task<ExtractionSummary>>? runExtraction = null,
         CancellationToken cancellationToken = default)
     {
@@ -120,7 +121,7 @@ public static class TransferRun
         result.Stages = stages;
         result.Resplits = resplits;
         stages["total"] = total.Elapsed.TotalSeconds;
-        var files = RunReport.Write(o.OutputDirectory, result, new RunContext
+        var context = new RunContext
         {
             Model = modelName ?? o.ModelPath,
             ModelSha256 = modelSha,
@@ -133,9 +134,9 @@ public static class TransferRun
             Resplits = resplits,
             FineTune = fineTune,
             TestImages = test.Items,
-        });
+        };
         result.FineTune = fineTune;
-        return (result, files);
+        return (result, context);
     }
 
     /// <summary>

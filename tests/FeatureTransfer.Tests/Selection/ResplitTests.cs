@@ -129,7 +129,8 @@ public class ResplitTests
             Selection = new SelectionOptions { Norms = [NormRecipe.None, NormRecipe.Fne], Heads = [HeadKind.Svm], Folds = 3 },
             Resplits = new ResplitOptions { Count = 3, Seed = 5 },
         };
-        var (result, files) = await TransferRun.RunAsync(options, runExtraction: Count);
+        var (result, context) = await TransferRun.RunAsync(options, runExtraction: Count);
+        var files = RunReport.Write(options.OutputDirectory, result, context);
         Assert.Equal(["bottleneck+fne train", "bottleneck+fne test"], calls);
         var rs = Assert.IsType<ResplitResult>(result.Resplits);
         Assert.Equal(3, rs.Splits.Count);
