@@ -129,8 +129,10 @@ public static class FineTuneSelection
             log?.Report(string.Create(CultureInfo.InvariantCulture, $"{name}: CV {c.CvMean:F4} +- {c.CvStd:F4} ({c.Seconds:F0} s)"));
         }
 
-        var best = ran.MaxBy(c => c.CvMean);
-        if (best is null || best.CvMean <= featuresCvMean)
+        // The shared tie rule: among candidates the earlier keeps a tie; against the features, fine-tuning must beat them.
+        FineTuneCandidate? best = null;
+        foreach (var c in ran) if (best is null || CrossValidation.Better(c.CvMean, best.CvMean)) best = c;
+        if (best is null || !CrossValidation.Better(best.CvMean, featuresCvMean))
         {
             return new FineTuneSelectionResult
             {
