@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Reports;

@@ -1,7 +1,7 @@
 // Transfer learning in a few library calls: features of the embedded default backbone (Full-Network Embedding) for
 // the bundled Fashion-MNIST sample, a logistic-regression head on the training split, accuracy on the test split.
 using FeatureTransfer.Data;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;

@@ -2,7 +2,7 @@
 // Full-Network Embedding, FNE normalization fitted on the training images) -> MapValueToKey -> LbfgsMaximumEntropy ->
 // MapKeyToValue, fitted on the bundled Fashion-MNIST sample's training split, saved, loaded in a fresh MLContext and
 // evaluated on the test split.
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.MLNet;
 using FeatureTransfer.Models;

@@ -1,5 +1,5 @@
 using System.Reflection;
-using FeatureTransfer.Export;
+using FeatureTransfer.Deployment;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Onnx.Export;
 using Microsoft.ML;

@@ -1,10 +1,11 @@
 using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Reports;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Cli.Commands;
 
@@ -56,6 +57,7 @@ internal static class BenchCommand
             };
             var cells = await BenchmarkGrid.RunAsync(options, new SyncProgress<string>(CliRunner.Info),
                 (title, work, t) => ProgressDisplay.RunAsync("extract " + title, work, t), token);
+            BenchReport.Write(options.OutputDirectory, cells);
             CliRunner.Info($"{cells.Count} cells; table: {Path.GetFullPath(Path.Combine(options.OutputDirectory, "bench.md"))} (also bench.csv, bench.html, bench.png)");
             return ExitCodes.Success;
         }, cancellationToken));

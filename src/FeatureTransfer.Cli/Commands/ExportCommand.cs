@@ -1,5 +1,5 @@
 using System.CommandLine;
-using FeatureTransfer.Export;
+using FeatureTransfer.Deployment;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Models;
 

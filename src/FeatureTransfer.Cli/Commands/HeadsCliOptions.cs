@@ -1,6 +1,6 @@
 using System.CommandLine;
 using FeatureTransfer.Cli.Options;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
 

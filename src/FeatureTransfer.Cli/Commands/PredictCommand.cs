@@ -1,9 +1,8 @@
 using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
-using FeatureTransfer.Export;
+using FeatureTransfer.Deployment;
 using FeatureTransfer.Extraction;
-using FeatureTransfer.Prediction;
 
 namespace FeatureTransfer.Cli.Commands;
 

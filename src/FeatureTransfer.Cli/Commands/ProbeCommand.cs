@@ -2,7 +2,9 @@ using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Reports;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Cli.Commands;
 
@@ -33,11 +35,13 @@ internal static class ProbeCommand
             var cls = r.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             var kind = HeadKinds.Parse(r.GetValue(headName)!);
             if (!kind.IsLinear()) throw new InvalidOptionException("a linear probe needs --head svm or logreg");
-            var (results, report) = await LayerProbe.RunAsync(ModelOption.Resolve(r.GetValue(model)), r.GetValue(train)!, r.GetValue(test)!, r.GetValue(output)!,
+            var head = new HeadOptions { Kind = kind, Seed = r.GetValue(seed), SvmSolver = HeadCliOptions.ParseSvmSolver(r.GetValue(svmSolver)) };
+            var (results, modelName) = await LayerProbe.RunAsync(ModelOption.Resolve(r.GetValue(model)), r.GetValue(train)!, r.GetValue(test)!,
                 r.GetValue(layers)!, new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = r.GetValue(seed) },
-                new DatasetOptions { Classes = cls }, new HeadOptions { Kind = kind, Seed = r.GetValue(seed), SvmSolver = HeadCliOptions.ParseSvmSolver(r.GetValue(svmSolver)) }, r.GetValue(folds),
+                new DatasetOptions { Classes = cls }, head, r.GetValue(folds),
                 new SyncProgress<string>(CliRunner.Info), null, token,
                 new Extraction.ExtractorOptions { PreprocessingRequest = pre.Read(r), Tensorizer = pre.Decoder(r) });
+            var report = ProbeReport.Write(r.GetValue(output)!, results, modelName, head, NormRecipe.Standardize);
             var best = results.MaxBy(x => x.Cv.Mean);
             if (best is not null) CliRunner.Info($"best layer by CV: {best.Layer} (depth {best.Depth}, CV {best.Cv.Mean:F4}, test {best.TestAccuracy:F4})");
             CliRunner.Info($"report: {Path.GetFullPath(report)}");

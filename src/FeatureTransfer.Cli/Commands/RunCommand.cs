@@ -1,10 +1,11 @@
 using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Reports;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Cli.Commands;
 
@@ -26,8 +27,9 @@ internal static class RunCommand
     public static async Task<int> Execute(TransferRunOptions options, CancellationToken cancellationToken)
     {
         var log = new SyncProgress<string>(CliRunner.Info);
-        var (result, files) = await TransferRun.RunAsync(options, log,
+        var (result, context) = await TransferRun.RunAsync(options, log,
             (title, work, c) => ProgressDisplay.RunAsync("extract " + title, work, c), cancellationToken);
+        var files = RunReport.Write(options.OutputDirectory, result, context);
         CliRunner.Info($"chosen: {result.Chosen.Label} (CV {result.Chosen.Cv.Mean:F4} +- {result.Chosen.Cv.Std:F4}); " +
                        $"test accuracy {result.TestResult.Accuracy * 100:F2}%, macro-F1 {result.TestResult.MacroF1:F4}");
         if (result.RunnerUp is { } ru) CliRunner.Info($"runner-up: {ru.Label} (CV {ru.Cv.Mean:F4} +- {ru.Cv.Std:F4})");
@@ -148,7 +150,7 @@ internal sealed class RunCliOptions
             {
                 null => null,
                 var f when f == "auto" || (int.TryParse(f, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int k) && k >= 0)
-                    => new FineTune.FineTuneSelectionOptions
+                    => new FineTuneSelectionOptions
                     {
                         Candidates = f, Budget = TimeSpan.FromMinutes(r.GetValue(finetuneBudget)),
                         Recipe = new FineTune.FineTuneOptions { ModelPath = "", Train = "" },

@@ -3,6 +3,7 @@ using System.Globalization;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Pretraining;
 
 namespace FeatureTransfer.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using FeatureTransfer.Data;
-using FeatureTransfer.Export;
+using FeatureTransfer.Deployment;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.FineTune;
@@ -9,7 +9,7 @@ using FeatureTransfer.Heads;
 using FeatureTransfer.Models;
 using FeatureTransfer.Onnx.Tapping;
 using FeatureTransfer.Quantization;
-using FeatureTransfer.Reports;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Cli.Options;
 

@@ -1,6 +1,7 @@
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using Onnx;
+using FeatureTransfer.Onnx.Runtime;
 
 namespace FeatureTransfer.Onnx.Inspection;
 

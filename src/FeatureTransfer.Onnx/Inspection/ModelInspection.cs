@@ -67,7 +67,7 @@ public sealed record ModelInspection
     public IReadOnlyList<string> Fne { get; init; } = [];
     /// <summary>
     /// Framework module path (as torchvision's <c>get_graph_node_names</c> spells it, e.g. <c>layer4.1.relu_1</c>) ->
-    /// tensor name, recovered from the node names of a PyTorch export (<see cref="Tapping.ModulePaths"/>); empty otherwise.
+    /// tensor name, recovered from the node names of a PyTorch export (<see cref="Inspection.ModulePaths"/>); empty otherwise.
     /// </summary>
     public IReadOnlyDictionary<string, string> ModulePaths { get; init; } = new Dictionary<string, string>();
 

@@ -1,6 +1,7 @@
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using Onnx;
+using FeatureTransfer.Onnx.Runtime;
 
 namespace FeatureTransfer.Onnx.Inspection;
 
@@ -60,7 +61,7 @@ internal static class ModelInspector
             BottleneckNote = note,
             Classifier = classifier is null ? null : GraphIndex.DisplayName(classifier),
             Fne = fne,
-            ModulePaths = Tapping.ModulePaths.Of(index),
+            ModulePaths = ModulePaths.Of(index),
             Aliases = AliasesOf(index, tappableNames),
         };
     }

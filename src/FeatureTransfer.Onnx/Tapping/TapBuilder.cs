@@ -2,6 +2,7 @@ using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
 using Onnx;
+using FeatureTransfer.Onnx.Runtime;
 
 namespace FeatureTransfer.Onnx.Tapping;
 

@@ -115,7 +115,7 @@ public static class FineTuner
                 progress?.Report($"unfreezing did not improve the holdout: keeping the head-only model of epoch {headBest}");
         }
         var final = Apply(model, best.Weights ?? weights);
-        FashionSourceBackbone.Describe(final, classes.ToArray(), pre);
+        ModelDescription.Describe(final, classes.ToArray(), pre);
 
         double? valAcc = null; int[]? valPred = null;
         if (valItems is not null && !cancellationToken.IsCancellationRequested)

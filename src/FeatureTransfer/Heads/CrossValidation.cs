@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 
 
@@ -41,9 +41,15 @@ internal static class CrossValidation
     /// one. <paramref name="sameFeatures"/>: both were scored on the same layers and normalization.
     /// </summary>
     public static bool Better(double mean, HeadOptions head, double bestMean, HeadOptions bestHead, bool sameFeatures)
-        => mean > bestMean + 1e-12 || (sameFeatures && Math.Abs(mean - bestMean) <= 1e-12 && HeadOptions.PreferOnTie(head, bestHead));
+        => Better(mean, bestMean) || (sameFeatures && Math.Abs(mean - bestMean) <= 1e-12 && HeadOptions.PreferOnTie(head, bestHead));
 
-    /// <summary>The winner of scores on one feature table (same recipe), by <see cref="Better"/>.</summary>
+    /// <summary>
+    /// The same rule for scores with no head settings to prefer (fine-tuned candidates, or one against the features' CV):
+    /// a mean beats the best so far only when higher by more than 1e-12; a tie keeps the earlier one.
+    /// </summary>
+    public static bool Better(double mean, double bestMean) => mean > bestMean + 1e-12;
+
+    /// <summary>The winner of scores on one feature table (same recipe), by <see cref="Better(double, HeadOptions, double, HeadOptions, bool)"/>.</summary>
     public static CvScore Best(IReadOnlyList<CvScore> scores)
     {
         var best = scores[0];

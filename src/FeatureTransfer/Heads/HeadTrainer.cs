@@ -1,4 +1,4 @@
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using Microsoft.ML;
 using Microsoft.ML.Calibrators;

@@ -1,4 +1,5 @@
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Features;
 using Microsoft.ML;
 

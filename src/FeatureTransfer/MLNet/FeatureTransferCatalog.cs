@@ -1,4 +1,4 @@
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using Microsoft.ML;
 

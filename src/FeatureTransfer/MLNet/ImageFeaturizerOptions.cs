@@ -1,5 +1,5 @@
 using FeatureTransfer.Onnx.Runtime;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Onnx.Tapping;
 

@@ -173,7 +173,7 @@ internal static class TransferParity
             notes.Add($"probe accuracy: {fp32.Rows - rows.Count} held-out images of classes with fewer than 2 (or no label) left out of the probe");
         fp32 = fp32.SelectRows(rows);
         int8 = int8.SelectRows(rows);
-        var norm = preset == "fne" ? Embedding.NormRecipe.Fne : Embedding.NormRecipe.Standardize;
+        var norm = preset == "fne" ? Normalization.NormRecipe.Fne : Normalization.NormRecipe.Standardize;
         var head = new Heads.HeadOptions { Kind = Heads.HeadKind.Svm };
         int folds = Heads.StratifiedKFold.UsableFolds(Heads.HeadTrainer.Classes(fp32).Y, ProbeFolds);
         var x = Heads.HeadTrainer.CrossValidate(fp32, norm, head, folds, seed: 0, cancellationToken: cancellationToken).Mean;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Onnx.IO;
@@ -143,12 +143,7 @@ public static class EvaluationReport
         return md.ToString();
     }
 
-    internal static string Fmt(object v) => v switch
-    {
-        float f => f.ToString("G4", CultureInfo.InvariantCulture),
-        double d => d.ToString("G4", CultureInfo.InvariantCulture),
-        _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
-    };
+    internal static string Fmt(object v) => HeadParameters.Format(v);
 
     /// <summary>Escapes text for a Markdown table cell.</summary>
     internal static string Md(string s) => s.Replace("\\", "\\\\").Replace("|", "\\|").Replace("\n", " ").Replace("\r", " ").Replace("<", "&lt;");

@@ -1,41 +1,10 @@
 using System.Globalization;
 using System.Text;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Reports;
-
-/// <summary>Context of an <c>ft run</c> for its report: inputs and the time spent extracting.</summary>
-internal sealed record RunContext
-{
-    /// <summary>Model file or name.</summary>
-    public string? Model { get; init; }
-    /// <summary>SHA-256 of the model file.</summary>
-    public string? ModelSha256 { get; init; }
-    /// <summary>Training dataset.</summary>
-    public string? Train { get; init; }
-    /// <summary>Test dataset.</summary>
-    public string? Test { get; init; }
-    /// <summary>Wall time spent extracting features.</summary>
-    public double ExtractSeconds { get; init; }
-    /// <summary>Wall time of the whole run.</summary>
-    public double TotalSeconds { get; init; }
-
-    /// <summary>What was fixed on the command line (e.g. "--head svm"); the rest was chosen by CV.</summary>
-    public IReadOnlyList<string> Fixed { get; init; } = [];
-
-    /// <summary>Wall time per stage in seconds (extract, raw_pixels, cv, final_fit, evaluate, ..., total), in order.</summary>
-    public IReadOnlyDictionary<string, double>? Stages { get; init; }
-
-    /// <summary>Repeated stratified re-splits of the pooled images, when run.</summary>
-    public ResplitResult? Resplits { get; init; }
-
-    /// <summary>Fine-tuned candidates weighed against the features, when asked.</summary>
-    public FineTune.FineTuneSelectionResult? FineTune { get; init; }
-
-    /// <summary>The test images (matched to feature rows by id), for thumbnails of the misclassified ones; null: ids only.</summary>
-    public IReadOnlyList<Data.ImageItem>? TestImages { get; init; }
-}
 
 /// <summary>Files written by <see cref="RunReport.Write"/>.</summary>
 public sealed record RunReportFiles(string Directory, string Html, string Markdown, string Metrics);
@@ -45,7 +14,7 @@ public sealed record RunReportFiles(string Directory, string Html, string Markdo
 /// <c>metrics.json</c> (schema in docs/heads-and-reports.md), <c>candidates.csv</c>, <c>predictions.csv</c>, <c>per_class.csv</c>,
 /// <c>cv.png</c> and <c>confusion.png</c>.
 /// </summary>
-internal static class RunReport
+public static class RunReport
 {
     /// <summary>Writes report.html, report.md, metrics.json, predictions.csv, the confusion matrix and plots into <paramref name="dir"/>.</summary>
     public static RunReportFiles Write(string dir, SelectionResult r, RunContext context)
@@ -148,7 +117,7 @@ internal static class RunReport
         return d;
     }
 
-    private static Dictionary<string, object?> StrategyJson(FineTune.FineTuneSelectionResult f, SelectionResult r) => new()
+    private static Dictionary<string, object?> StrategyJson(FineTuneSelectionResult f, SelectionResult r) => new()
     {
         ["winner"] = f.Winner?.Name ?? "features",
         ["features"] = new Dictionary<string, object?> { ["config"] = r.Chosen.Label, ["cv_mean"] = r.Chosen.Cv.Mean, ["cv_std"] = r.Chosen.Cv.Std, ["test_accuracy"] = r.TestResult.Accuracy },
@@ -195,7 +164,7 @@ internal static class RunReport
         };
     }
 
-    private static string Params(HeadOptions h) => string.Join(" ", h.Describe().Select(kv => $"{kv.Key}={EvaluationReport.Fmt(kv.Value)}"));
+    private static string Params(HeadOptions h) => HeadParameters.Text(h);
 
     /// <summary>Candidates listed in the open table and drawn in the CV chart; the rest are folded.</summary>
     internal const int TopCandidates = 10, CvChartBars = 15;
@@ -303,7 +272,7 @@ internal static class RunReport
     }
 
     /// <summary>Features or fine-tuning: every strategy's CV side by side with the data size and how well each depth transfers.</summary>
-    private static void FineTuneSection(StringBuilder md, FineTune.FineTuneSelectionResult f, SelectionResult r, string dir)
+    private static void FineTuneSection(StringBuilder md, FineTuneSelectionResult f, SelectionResult r, string dir)
     {
         var inv = CultureInfo.InvariantCulture;
         md.AppendLine().AppendLine("## Features or fine-tuning").AppendLine();
@@ -341,7 +310,7 @@ internal static class RunReport
     /// the test set, scored once, so only its last epoch's accuracy is the reported one), else the best candidate's first
     /// CV fold (its holdout is that fold).
     /// </summary>
-    private static void FineTuneCurve(StringBuilder md, FineTune.FineTuneSelectionResult f, string dir)
+    private static void FineTuneCurve(StringBuilder md, FineTuneSelectionResult f, string dir)
     {
         var (curve, what) = f.Final is { Curve.Count: > 0 } final
             ? (final.Curve, $"final fit of {f.Winner!.Name} on all training images (holdout: the test set)")

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using FeatureTransfer.Data;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
 

@@ -4,15 +4,27 @@ using FeatureTransfer.Tests.TestSupport;
 namespace FeatureTransfer.Tests.Architecture;
 
 /// <summary>
-/// Data flows one way through the library's stage folders (Data -> Imaging -> Extraction -> Features -> Embedding ->
-/// Heads -> Reports ...): no two top-level folders of src/FeatureTransfer may depend on each other, directly or
-/// around a longer loop. A folder depends on another when one of its files names that folder's namespace: a
+/// Data flows one way through the library's stage folders (Data -> Imaging -> Extraction -> Features -> Normalization ->
+/// Heads -> Selection -> Reports; FineTune, Pretraining, Quantization, MLNet beside; Deployment last): no two top-level folders
+/// of src/FeatureTransfer may depend on each other, directly or around a longer loop, and a folder uses only folders
+/// before it in <see cref="LibraryStages"/> (docs/architecture.md). The graph library src/FeatureTransfer.Onnx is held
+/// to the same rules for its folders (<see cref="OnnxStages"/>). A folder depends on another when one of its files names that folder's namespace: a
 /// <c>using FeatureTransfer.X</c>, a qualified <c>FeatureTransfer.X.</c>, or a partly qualified <c>X.Type</c> of a type
 /// declared in X (how <c>Reports.Evaluation</c> is written inside <c>FeatureTransfer.Heads</c>).
 /// </summary>
 public sealed partial class FolderDependencyTests
 {
     private static string Library => Path.Combine(TestPaths.RepoRoot, "src", "FeatureTransfer");
+    private static string OnnxLibrary => Path.Combine(TestPaths.RepoRoot, "src", "FeatureTransfer.Onnx");
+
+    /// <summary>The library's folders in dependency order: each may use only the ones before it (docs/architecture.md).</summary>
+    private static readonly string[] LibraryStages =
+        ["Data", "Imaging", "Models", "Features", "Extraction", "Normalization", "Heads", "FineTune", "Pretraining", "Quantization", "MLNet",
+         "Selection", "Reports", "Deployment"];
+
+    /// <summary>The graph library's folders in dependency order.</summary>
+    private static readonly string[] OnnxStages =
+        ["Proto", "IO", "Graph", "Model", "Runtime", "Builders", "Inspection", "Tapping", "Gradients", "Quantization", "Export"];
 
     [Fact]
     public void Top_level_folders_of_the_library_have_no_dependency_cycle()
@@ -24,14 +36,42 @@ public sealed partial class FolderDependencyTests
     }
 
     [Fact]
+    public void Top_level_folders_of_the_graph_library_have_no_dependency_cycle()
+    {
+        var graph = FolderGraph.Scan(OnnxLibrary, "FeatureTransfer.Onnx");
+        Assert.True(graph.Folders.Count >= 8, $"expected the graph folders under {OnnxLibrary}, found {string.Join(", ", graph.Folders)}");
+        var cycles = graph.Cycles();
+        Assert.True(cycles.Count == 0, "folder dependency cycles in src/FeatureTransfer.Onnx:\n" + string.Join("\n", cycles.Select(graph.Describe)));
+        Assert.Contains("Model", graph.DependenciesOf("Runtime"));    // sessions are made from ModelProto bytes
+        Assert.Contains("Inspection", graph.DependenciesOf("Tapping")); // layer names resolve against an inspection
+        Assert.DoesNotContain("Runtime", graph.DependenciesOf("Model"));
+        Assert.DoesNotContain("Tapping", graph.DependenciesOf("Inspection"));
+    }
+
+    [Theory]
+    [InlineData("library")]
+    [InlineData("onnx")]
+    public void Every_folder_uses_only_folders_before_it_in_the_stage_order(string assembly)
+    {
+        var (root, prefix, order) = assembly == "library" ? (Library, "FeatureTransfer", LibraryStages) : (OnnxLibrary, "FeatureTransfer.Onnx", OnnxStages);
+        var graph = FolderGraph.Scan(root, prefix);
+        Assert.Equal(order.Order(StringComparer.Ordinal), graph.Folders.Where(f => f != "Properties"));
+        var backwards = graph.Edges().Where(e => Array.IndexOf(order, e.To) > Array.IndexOf(order, e.From))
+            .Select(e => $"  {e.From} -> {e.To}: {string.Join(", ", e.Files)}").ToList();
+        Assert.True(backwards.Count == 0, $"folders using a later stage under {root}:\n" + string.Join("\n", backwards));
+    }
+
+    [Fact]
     public void The_scan_sees_the_dependencies_the_pipeline_is_made_of()
     {
         // Known edges: if the scan stopped seeing them, the cycle test above would pass for nothing.
         var graph = FolderGraph.Scan(Library);
         Assert.Contains("Data", graph.DependenciesOf("Imaging"));       // ImageTensorizer reads ImageDataset items
-        Assert.Contains("Features", graph.DependenciesOf("Embedding")); // normalizers are fitted on feature tables
+        Assert.Contains("Features", graph.DependenciesOf("Normalization")); // normalizers are fitted on feature tables
         Assert.Contains("Heads", graph.DependenciesOf("Reports"));      // reports evaluate trained heads
+        Assert.Contains("Selection", graph.DependenciesOf("Reports"));  // reports render selection results
         Assert.DoesNotContain("Reports", graph.DependenciesOf("Heads"));
+        Assert.DoesNotContain("Reports", graph.DependenciesOf("Selection"));
         Assert.DoesNotContain("Imaging", graph.DependenciesOf("Data"));
     }
 
@@ -76,8 +116,9 @@ public sealed partial class FolderDependencyTests
 
         public IReadOnlyList<string> Folders { get; }
 
-        public static FolderGraph Scan(string root)
+        public static FolderGraph Scan(string root, string rootNamespace = "FeatureTransfer")
         {
+            var qualified = new Regex(@"\b" + Regex.Escape(rootNamespace) + @"\.([A-Z]\w*)");
             var folders = Directory.GetDirectories(root).Select(Path.GetFileName).OfType<string>()
                 .Where(f => f is not ("bin" or "obj")).Order(StringComparer.Ordinal).ToList();
             var graph = new FolderGraph(root, folders);
@@ -89,7 +130,7 @@ public sealed partial class FolderDependencyTests
                 foreach (var path in files[from])
                 {
                     var text = code[path];
-                    var used = Qualified().Matches(text).Select(m => m.Groups[1].Value)
+                    var used = qualified.Matches(text).Select(m => m.Groups[1].Value)
                         .Concat(PartlyQualified().Matches(text).Where(m => typesOf.TryGetValue(m.Groups[1].Value, out var types) && types.Contains(m.Groups[2].Value)).Select(m => m.Groups[1].Value));
                     foreach (var to in used.Where(u => u != from && typesOf.ContainsKey(u)))
                     {
@@ -99,6 +140,9 @@ public sealed partial class FolderDependencyTests
                 }
             return graph;
         }
+
+        public IEnumerable<(string From, string To, IReadOnlyCollection<string> Files)> Edges()
+            => _edges.OrderBy(e => e.Key.From, StringComparer.Ordinal).ThenBy(e => e.Key.To, StringComparer.Ordinal).Select(e => (e.Key.From, e.Key.To, (IReadOnlyCollection<string>)e.Value));
 
         public IReadOnlyList<string> DependenciesOf(string folder)
             => [.. _edges.Keys.Where(e => e.From == folder).Select(e => e.To).Order(StringComparer.Ordinal)];
@@ -146,9 +190,6 @@ public sealed partial class FolderDependencyTests
 
         [GeneratedRegex(@"//[^\n]*|/\*.*?\*/", RegexOptions.Singleline)]
         private static partial Regex Comments();
-
-        [GeneratedRegex(@"\bFeatureTransfer\.([A-Z]\w*)")]
-        private static partial Regex Qualified();
 
         [GeneratedRegex(@"(?<![\w.])([A-Z]\w*)\.([A-Z]\w*)")]
         private static partial Regex PartlyQualified();

@@ -1,6 +1,8 @@
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Tests.TestSupport;
+using FeatureTransfer.Models;
+using FeatureTransfer.Pretraining;
 
 namespace FeatureTransfer.Tests.FineTune;
 
@@ -9,7 +11,7 @@ public class CheckpointCriterionTests
     private static FineTuneOptions Options(TempDir dir)
     {
         var m = FashionSourceBackbone.Architecture(5, seed: 2);
-        FashionSourceBackbone.Describe(m, ["a", "b", "c", "d", "e"], FashionSourceBackbone.Preprocessing);
+        ModelDescription.Describe(m, ["a", "b", "c", "d", "e"], FashionSourceBackbone.Preprocessing);
         var path = dir.File("backbone.onnx");
         OnnxModelFile.Save(m, path);
         // Early stopping out of the way (patience > epochs), so both runs see every epoch and only the choice differs.

@@ -6,6 +6,8 @@ using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Tests.TestSupport;
 using Microsoft.ML.OnnxRuntime;
+using FeatureTransfer.Models;
+using FeatureTransfer.Pretraining;
 
 namespace FeatureTransfer.Tests.FineTune;
 
@@ -14,7 +16,7 @@ public class FineTunerTests
     private static string SmallBackbone(TempDir dir)
     {
         var m = FashionSourceBackbone.Architecture(5, seed: 2);
-        FashionSourceBackbone.Describe(m, ["a", "b", "c", "d", "e"], FashionSourceBackbone.Preprocessing);
+        ModelDescription.Describe(m, ["a", "b", "c", "d", "e"], FashionSourceBackbone.Preprocessing);
         var path = dir.File("backbone.onnx");
         OnnxModelFile.Save(m, path);
         return path;

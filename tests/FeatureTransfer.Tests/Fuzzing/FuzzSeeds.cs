@@ -1,6 +1,6 @@
 using System.Text;
 using FeatureTransfer.Data;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;

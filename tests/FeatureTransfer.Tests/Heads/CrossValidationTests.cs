@@ -1,7 +1,8 @@
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Reports;
 using FeatureTransfer.Tests.TestSupport;
+using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Tests.Heads;
 

@@ -1,5 +1,5 @@
 using System.IO.Compression;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Onnx.Tapping;

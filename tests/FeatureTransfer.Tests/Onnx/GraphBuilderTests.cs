@@ -1,8 +1,9 @@
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
 using Onnx;
+using FeatureTransfer.Onnx.Runtime;
 
 namespace FeatureTransfer.Tests.Onnx;
 

@@ -317,7 +317,7 @@ public class ToolPackageTests(PackedArtifacts packed, Xunit.Abstractions.ITestOu
         var head = Path.Combine(packed.Folder("tree-consumer-out"), "head.ftm");
         File.WriteAllText(Path.Combine(dir, "Program.cs"), """
             using FeatureTransfer.Data;
-            using FeatureTransfer.Embedding;
+            using FeatureTransfer.Normalization;
             using FeatureTransfer.Extraction;
             using FeatureTransfer.Heads;
             using FeatureTransfer.Reports;

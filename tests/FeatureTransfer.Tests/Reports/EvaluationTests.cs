@@ -1,5 +1,5 @@
 using System.Text.Json;
-using FeatureTransfer.Embedding;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Reports;
 using FeatureTransfer.Tests.Heads;

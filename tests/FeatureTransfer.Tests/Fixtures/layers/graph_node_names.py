@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Oracle for module-path layer names (src/FeatureTransfer.Onnx/Tapping/ModulePaths.cs).
+"""Oracle for module-path layer names (src/FeatureTransfer.Onnx/Inspection/ModulePaths.cs).
 
 Usage: python3 graph_node_names.py ARCH OUT_DIR REPO_ROOT
 
