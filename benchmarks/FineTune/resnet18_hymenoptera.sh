@@ -2,11 +2,14 @@
 # ft finetune with its defaults on ML.NET's ImageNet ResNet-18 (NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18) and the
 # ants/bees photos: the official train split trains (its holdout makes every choice), the val split is scored once per
 # seed. Seeds 0, 1, 2 fixed beforehand. Then the seed-0 model is used as a backbone by ft extract, ft run and ft export.
-# Usage: benchmarks/FineTune/resnet18_hymenoptera.sh [OUT_DIR]    (writes OUT_DIR/resnet18_hymenoptera.csv and .md)
+# Usage: benchmarks/FineTune/resnet18_hymenoptera.sh [OUT_DIR] [EXTRA ft finetune OPTIONS...]
+#        (writes OUT_DIR/resnet18_hymenoptera.csv and .md; extra options are for recipes chosen by resnet18_recipe_cv.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 H=../shared/datasets/hymenoptera_data
 OUT=${1:-/tmp/ft-bench-resnet18}
+shift || true
+EXTRA=("$@")
 mkdir -p "$OUT"
 dotnet build src/FeatureTransfer.Cli -c Release -v q -nologo >/dev/null
 # A copy of the build, so that rebuilding the repository meanwhile cannot change the tool between seeds.
@@ -19,7 +22,7 @@ echo "seed,val_accuracy,epochs,best_epoch_stage,wall_s,user_s,peak_rss_mb,load_b
 for seed in 0 1 2; do
   load_before=$(cut -d' ' -f1 /proc/loadavg)
   /usr/bin/time -f "%e %U %M" -o "$OUT/time-$seed.txt" \
-    $FT finetune --model resnet18-mlnet --train "$H/train" --val "$H/val" --seed "$seed" --out "$OUT/seed$seed.onnx" \
+    $FT finetune --model resnet18-mlnet --train "$H/train" --val "$H/val" --seed "$seed" "${EXTRA[@]}" --out "$OUT/seed$seed.onnx" \
     > "$OUT/seed$seed.out" 2> "$OUT/seed$seed.log"
   load_after=$(cut -d' ' -f1 /proc/loadavg)
   read -r wall user rss < "$OUT/time-$seed.txt"
