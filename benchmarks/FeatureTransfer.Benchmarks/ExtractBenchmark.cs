@@ -1,4 +1,3 @@
-using FeatureTransfer.Onnx.Runtime;
 using System.Diagnostics;
 using System.Globalization;
 using FeatureTransfer.Data;
@@ -6,6 +5,7 @@ using FeatureTransfer.Extraction;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 

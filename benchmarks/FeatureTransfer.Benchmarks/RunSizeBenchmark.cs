@@ -1,9 +1,9 @@
-using FeatureTransfer.Onnx.Runtime;
 using System.Diagnostics;
 using FeatureTransfer.Data;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 

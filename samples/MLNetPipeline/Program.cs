@@ -2,10 +2,10 @@
 // Full-Network Embedding, FNE normalization fitted on the training images) -> MapValueToKey -> LbfgsMaximumEntropy ->
 // MapKeyToValue, fitted on the bundled Fashion-MNIST sample's training split, saved, loaded in a fresh MLContext and
 // evaluated on the test split.
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.MLNet;
 using FeatureTransfer.Models;
+using FeatureTransfer.Normalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
@@ -18,13 +18,13 @@ IDataView train = ml.Data.LoadFromEnumerable(ImageData.List(Path.Combine(data, "
 IDataView test = ml.Data.LoadFromEnumerable(ImageData.List(Path.Combine(data, "test")));
 
 var pipeline = ml.Transforms.FeaturizeImagesWithFeatureTransfer(new ImageFeaturizerOptions
-    {
-        ImagePathColumnName = nameof(ImageData.ImagePath),
-        OutputColumnName = "Features",
-        Model = null,                        // the embedded default; or a file such as "resnet18.onnx", or a models.json name
-        Layers = Presets.Fne,                // or Presets.Bottleneck, or tensor names from ft inspect
-        Normalization = NormRecipe.Fne,      // fitted on the training images in Fit
-    })
+{
+    ImagePathColumnName = nameof(ImageData.ImagePath),
+    OutputColumnName = "Features",
+    Model = null,                        // the embedded default; or a file such as "resnet18.onnx", or a models.json name
+    Layers = Presets.Fne,                // or Presets.Bottleneck, or tensor names from ft inspect
+    Normalization = NormRecipe.Fne,      // fitted on the training images in Fit
+})
     .AppendCacheCheckpoint(ml)               // the trainer reads the features many times: featurize each image once
     .Append(ml.Transforms.Conversion.MapValueToKey("Label", keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue))
     .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy())

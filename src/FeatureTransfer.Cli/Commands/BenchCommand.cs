@@ -1,9 +1,9 @@
 using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Reports;
 using FeatureTransfer.Selection;
 

@@ -2,8 +2,8 @@ using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
-using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Features;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 
 namespace FeatureTransfer.Cli.Commands;

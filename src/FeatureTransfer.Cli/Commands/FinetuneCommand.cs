@@ -29,9 +29,9 @@ internal static class FinetuneCommand
         var wd = new Option<double>("--weight-decay") { Description = "weight decay", DefaultValueFactory = _ => 1e-4 }.Must(NumberRule.NonNegative);
         var augment = new Option<string?>("--augment") { Description = "augmentation of the unfrozen stage: any of flip,crop,color, or none (default flip,crop)" };
         var scratch = new Option<bool>("--from-scratch") { Description = "re-initialise all weights and train everything (batch-statistics BN)" };
-        var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => 0.1 }.Must(NumberRule.Between(0, 0.5));
+        var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => FineTuneOptions.DefaultHoldout }.Must(NumberRule.Between(0, 0.5));
         var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => 5 }.Must(NumberRule.Positive);
-        var select = new Option<string>("--select") { Description = "holdout criterion of the checkpoint choice and early stopping: accuracy (ties by loss) | loss (finer on small holdouts)", DefaultValueFactory = _ => "accuracy" };
+        var select = new Option<string>("--select") { Description = "holdout criterion of the checkpoint choice and early stopping: loss (the holdout's cross-entropy) | accuracy (ties by loss)", DefaultValueFactory = _ => FineTuneOptions.DefaultSelect.ToString().ToLowerInvariant() };
         var bnTrain = new Option<bool>("--bn-train") { Description = "unfrozen BatchNorm layers use batch statistics (default: frozen statistics)" };
         var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = all cores)", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);

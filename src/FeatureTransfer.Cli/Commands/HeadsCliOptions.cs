@@ -1,8 +1,8 @@
 using System.CommandLine;
 using FeatureTransfer.Cli.Options;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 
 namespace FeatureTransfer.Cli.Commands;
 

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using FeatureTransfer.Cli.Options;
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Reports;
 using FeatureTransfer.Selection;
 
@@ -137,8 +137,11 @@ internal sealed class RunCliOptions
             Test = testSpec!,
             OutputDirectory = r.GetValue(output)!,
             Layers = layerList,
-            Selection = new SelectionOptions { Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), CvRepeats = Repeats(r.GetValue(cvRepeats)), Seed = s, ScoreAllOnTest = r.GetValue(scoreAll),
-                HeadDefaults = new HeadOptions { SvmSolver = solver } },
+            Selection = new SelectionOptions
+            {
+                Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), CvRepeats = Repeats(r.GetValue(cvRepeats)), Seed = s, ScoreAllOnTest = r.GetValue(scoreAll),
+                HeadDefaults = new HeadOptions { SvmSolver = solver }
+            },
             TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = s },
             TestData = new DatasetOptions { Classes = cls },
             Extractor = new ExtractorOptions { Threads = r.GetValue(threads), PreprocessingRequest = pre.Read(r), Tensorizer = pre.Decoder(r) },

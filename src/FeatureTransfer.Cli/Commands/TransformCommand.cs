@@ -1,7 +1,7 @@
 using System.CommandLine;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 
 namespace FeatureTransfer.Cli.Commands;
 

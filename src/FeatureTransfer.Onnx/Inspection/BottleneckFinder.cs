@@ -1,7 +1,7 @@
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
-using Onnx;
 using FeatureTransfer.Onnx.Runtime;
+using Onnx;
 
 namespace FeatureTransfer.Onnx.Inspection;
 

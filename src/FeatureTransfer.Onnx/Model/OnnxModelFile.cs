@@ -1,6 +1,6 @@
+using FeatureTransfer.Onnx.IO;
 using Google.Protobuf;
 using Onnx;
-using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Onnx.Model;
 

@@ -1,8 +1,8 @@
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
-using Onnx;
 using FeatureTransfer.Onnx.Runtime;
+using Onnx;
 
 namespace FeatureTransfer.Onnx.Tapping;
 

@@ -27,6 +27,7 @@ internal static class DatasetRequirements
         throw new DatasetException(
             $"no {role}{after}: expected class folders of images (<dir>/<class>/*.jpg), train/val/test folders holding class folders, " +
             $"a flat folder of images ({string.Join(' ', DatasetLoader.ImageExtensions.Order(StringComparer.Ordinal))}), " +
-            $"a manifest .csv (path,label[,split]) or idx:<dir>{unlisted}", spec) { OptionNames = filters };
+            $"a manifest .csv (path,label[,split]) or idx:<dir>{unlisted}", spec)
+        { OptionNames = filters };
     }
 }

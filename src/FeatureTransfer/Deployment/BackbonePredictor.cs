@@ -3,8 +3,8 @@ using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Models;
 using FeatureTransfer.Onnx.Inspection;
-using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Onnx.IO;
+using FeatureTransfer.Onnx.Model;
 
 namespace FeatureTransfer.Deployment;
 

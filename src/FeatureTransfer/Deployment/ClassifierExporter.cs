@@ -1,13 +1,13 @@
-using FeatureTransfer.Onnx.Builders;
-using FeatureTransfer.Onnx.Runtime;
 using System.Text.Json;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Imaging;
+using FeatureTransfer.Normalization;
+using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Export;
 using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
@@ -52,7 +52,8 @@ public static class ClassifierExporter
             var backbone = OptionName.Parameter(typeof(ClassifierExporter), nameof(Build), nameof(modelPath));
             throw new ProvenanceMismatchException(
                 $"the head was trained on features of '{head.Features.ModelName}' (sha256 {Short(head.Features.ModelSha256)}), " +
-                $"not on this model (sha256 {Short(sha)}): give the backbone the features were extracted with ({backbone})", modelPath) { OptionNames = [backbone] };
+                $"not on this model (sha256 {Short(sha)}): give the backbone the features were extracted with ({backbone})", modelPath)
+            { OptionNames = [backbone] };
         }
         var preprocessing = head.Features.Preprocessing
             ?? throw new InvalidOptionException("the head's features record no image preprocessing (features not computed from images): nothing to export");

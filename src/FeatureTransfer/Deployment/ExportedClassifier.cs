@@ -1,10 +1,10 @@
-using FeatureTransfer.Onnx.Runtime;
 using System.Diagnostics;
 using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Onnx.Export;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Reports;
 using Microsoft.ML.OnnxRuntime;
 

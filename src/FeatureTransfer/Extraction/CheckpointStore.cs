@@ -50,7 +50,8 @@ internal sealed class CheckpointStore
                 var discard = OptionName.Of<ExtractionJobOptions>(nameof(ExtractionJobOptions.Restart)).With(true);
                 throw new ProvenanceMismatchException(
                     $"an interrupted job for this output exists but computed something else ({diff}); " +
-                    $"use {discard} to discard it, or another {JobLockedException.OutputOption}", dir) { OptionNames = [discard, JobLockedException.OutputOption] };
+                    $"use {discard} to discard it, or another {JobLockedException.OutputOption}", dir)
+                { OptionNames = [discard, JobLockedException.OutputOption] };
             }
             resumedBatches = store.CleanAndCountContiguous();
             return store;

@@ -1,7 +1,7 @@
 using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Gradients;
-using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Graph;
+using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
 using Onnx;
 using static FeatureTransfer.Onnx.Graph.Nodes;

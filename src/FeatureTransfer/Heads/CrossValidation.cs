@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
+using FeatureTransfer.Normalization;
 
 
 namespace FeatureTransfer.Heads;

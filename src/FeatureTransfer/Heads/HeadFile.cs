@@ -1,8 +1,8 @@
 using System.IO.Compression;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Model;
 using Microsoft.ML;
 

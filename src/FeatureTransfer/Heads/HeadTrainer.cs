@@ -1,5 +1,5 @@
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
+using FeatureTransfer.Normalization;
 using Microsoft.ML;
 using Microsoft.ML.Calibrators;
 using Microsoft.ML.Data;

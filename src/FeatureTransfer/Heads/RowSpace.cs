@@ -1,5 +1,5 @@
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;

@@ -1,6 +1,6 @@
+using FeatureTransfer.Features;
 using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Runtime;
-using FeatureTransfer.Features;
 using Microsoft.ML;
 
 namespace FeatureTransfer.Heads;

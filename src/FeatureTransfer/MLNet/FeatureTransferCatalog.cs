@@ -1,5 +1,5 @@
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
+using FeatureTransfer.Normalization;
 using Microsoft.ML;
 
 namespace FeatureTransfer.MLNet;

@@ -1,4 +1,3 @@
-using FeatureTransfer.Onnx.Runtime;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -6,6 +5,7 @@ using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 
 namespace FeatureTransfer.MLNet;

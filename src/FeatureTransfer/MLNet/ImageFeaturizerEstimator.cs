@@ -1,8 +1,8 @@
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
+using FeatureTransfer.Normalization;
 using Google.Protobuf;
 using Microsoft.ML;
 using Microsoft.ML.Data;

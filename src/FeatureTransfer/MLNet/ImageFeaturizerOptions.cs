@@ -1,6 +1,6 @@
-using FeatureTransfer.Onnx.Runtime;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
+using FeatureTransfer.Normalization;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 
 namespace FeatureTransfer.MLNet;

@@ -1,6 +1,6 @@
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Imaging;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML;
 using Microsoft.ML.Data;

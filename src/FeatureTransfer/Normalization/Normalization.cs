@@ -3,9 +3,9 @@ using System.Text.Json.Serialization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Graph;
+using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Onnx;
-using FeatureTransfer.Onnx.Runtime;
 
 namespace FeatureTransfer.Normalization;
 

@@ -3,13 +3,13 @@
 // fine-tuning loop's TrainingEngine and Metrics, so it sits after FineTune; it is not in Models, which comes before
 // Extraction and only finds, fetches and describes models (ModelDescription stamps its metadata).
 using System.Diagnostics;
-using FeatureTransfer.Onnx.Builders;
-using FeatureTransfer.Onnx.Gradients;
-using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Data;
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
+using FeatureTransfer.Onnx.Builders;
+using FeatureTransfer.Onnx.Gradients;
+using FeatureTransfer.Onnx.Model;
 using Onnx;
 
 namespace FeatureTransfer.Pretraining;

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Reports;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Reports;

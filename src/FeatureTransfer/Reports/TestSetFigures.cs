@@ -2,9 +2,9 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 
 namespace FeatureTransfer.Reports;
 

@@ -3,10 +3,10 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.IO;
 
 namespace FeatureTransfer.Selection;
@@ -123,44 +123,44 @@ internal static class BenchmarkGrid
         if (o.Datasets.Count == 0) throw new InvalidOptionException("ft bench needs at least one train/test pair");
         foreach (var data in o.Datasets)
         {
-        var train = DatasetLoader.Open(data.Train, o.TrainData, cancellationToken).RequireItems(data.Train, o.TrainData, "training images");
-        var test = DatasetLoader.Open(data.Test, o.TestData, cancellationToken).RequireItems(data.Test, o.TestData, "test images");
-        Directory.CreateDirectory(o.OutputDirectory); // only once the inputs are known to exist: a failed start writes nothing
-        var listing = train.ListingSha256 + "/" + test.ListingSha256;
-        foreach (var model in o.Models)
-        {
-            var sha = Onnx.Model.OnnxModelFile.Sha256(model);
-            // Features of each model on each pair in their own folder (the preset cache keeps one listing per file).
-            var featureDir = Path.Combine(o.OutputDirectory, "features", sha[..16],
-                Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(listing)))[..16].ToLowerInvariant());
-            foreach (var layers in o.Layers)
+            var train = DatasetLoader.Open(data.Train, o.TrainData, cancellationToken).RequireItems(data.Train, o.TrainData, "training images");
+            var test = DatasetLoader.Open(data.Test, o.TestData, cancellationToken).RequireItems(data.Test, o.TestData, "test images");
+            Directory.CreateDirectory(o.OutputDirectory); // only once the inputs are known to exist: a failed start writes nothing
+            var listing = train.ListingSha256 + "/" + test.ListingSha256;
+            foreach (var model in o.Models)
             {
-                var wanted = (from n in o.Norms from h in o.Heads select (Norm: NormRecipes.Name(n), Head: HeadKinds.Name(h), N: n, H: h)).ToList();
-                var todo = wanted.Where(w => cells.All(c => c.Key != $"{sha}|{listing}|{layers}|{w.Norm}|{w.Head}")).ToList();
-                if (todo.Count == 0) { log?.Report($"{data.Name}: {Path.GetFileName(model)} {layers}: all {wanted.Count} cells already computed"); continue; }
-                var (preset, _, modelName) = await TransferRun.ExtractPresetAsync(model, layers, o.Extractor, o.Job, train, test, featureDir,
-                    new Stopwatch(), log, runExtraction, cancellationToken).ConfigureAwait(false);
-                var selection = new SelectionOptions { Folds = o.Folds, CvRepeats = 1, Seed = o.Seed, L2 = o.L2, HeadDefaults = o.HeadDefaults };
-                foreach (var w in todo)
+                var sha = Onnx.Model.OnnxModelFile.Sha256(model);
+                // Features of each model on each pair in their own folder (the preset cache keeps one listing per file).
+                var featureDir = Path.Combine(o.OutputDirectory, "features", sha[..16],
+                    Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(listing)))[..16].ToLowerInvariant());
+                foreach (var layers in o.Layers)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var best = CrossValidation.Best(ModelSelection.CrossValidateGrid(preset.Train, [w.N], [w.H], selection, null, layers, cancellationToken, out _));
-                    var fit = Stopwatch.StartNew();
-                    var head = HeadTrainer.Train(preset.Train, w.N, best.Head with { CvFolds = 0 }, null, cancellationToken);
-                    fit.Stop();
-                    var predict = Stopwatch.StartNew();
-                    var p = head.Predict(preset.Test, cancellationToken);
-                    predict.Stop();
-                    var acc = Evaluation.Evaluate(preset.Test.Labels, p).Accuracy;
-                    var cell = new BenchCell(modelName, sha, data.Name, listing, layers, w.Norm, w.Head,
-                        HeadParameters.Text(best.Head),
-                        best.Cv.Mean, best.Cv.Std, acc, fit.Elapsed.TotalSeconds, predict.Elapsed.TotalSeconds, $"{data.Train} | {data.Test}");
-                    cells.Add(cell);
-                    AtomicFile.WriteAllText(cellsPath, JsonSerializer.Serialize(cells, ProvenanceJson.Options));
-                    log?.Report($"{data.Name}: {modelName} {layers} {w.Norm} {w.Head}: CV {cell.CvMean:F4} +- {cell.CvStd:F4}, test {acc:F4}, fit {cell.FitSeconds:F1} s");
+                    var wanted = (from n in o.Norms from h in o.Heads select (Norm: NormRecipes.Name(n), Head: HeadKinds.Name(h), N: n, H: h)).ToList();
+                    var todo = wanted.Where(w => cells.All(c => c.Key != $"{sha}|{listing}|{layers}|{w.Norm}|{w.Head}")).ToList();
+                    if (todo.Count == 0) { log?.Report($"{data.Name}: {Path.GetFileName(model)} {layers}: all {wanted.Count} cells already computed"); continue; }
+                    var (preset, _, modelName) = await TransferRun.ExtractPresetAsync(model, layers, o.Extractor, o.Job, train, test, featureDir,
+                        new Stopwatch(), log, runExtraction, cancellationToken).ConfigureAwait(false);
+                    var selection = new SelectionOptions { Folds = o.Folds, CvRepeats = 1, Seed = o.Seed, L2 = o.L2, HeadDefaults = o.HeadDefaults };
+                    foreach (var w in todo)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        var best = CrossValidation.Best(ModelSelection.CrossValidateGrid(preset.Train, [w.N], [w.H], selection, null, layers, cancellationToken, out _));
+                        var fit = Stopwatch.StartNew();
+                        var head = HeadTrainer.Train(preset.Train, w.N, best.Head with { CvFolds = 0 }, null, cancellationToken);
+                        fit.Stop();
+                        var predict = Stopwatch.StartNew();
+                        var p = head.Predict(preset.Test, cancellationToken);
+                        predict.Stop();
+                        var acc = Evaluation.Evaluate(preset.Test.Labels, p).Accuracy;
+                        var cell = new BenchCell(modelName, sha, data.Name, listing, layers, w.Norm, w.Head,
+                            HeadParameters.Text(best.Head),
+                            best.Cv.Mean, best.Cv.Std, acc, fit.Elapsed.TotalSeconds, predict.Elapsed.TotalSeconds, $"{data.Train} | {data.Test}");
+                        cells.Add(cell);
+                        AtomicFile.WriteAllText(cellsPath, JsonSerializer.Serialize(cells, ProvenanceJson.Options));
+                        log?.Report($"{data.Name}: {modelName} {layers} {w.Norm} {w.Head}: CV {cell.CvMean:F4} +- {cell.CvStd:F4}, test {acc:F4}, fit {cell.FitSeconds:F1} s");
+                    }
                 }
             }
-        }
         }
         return cells;
     }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 
 namespace FeatureTransfer.Selection;
 

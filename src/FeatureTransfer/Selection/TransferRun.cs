@@ -106,8 +106,12 @@ public static class TransferRun
             var fineTuneWatch = Stopwatch.StartNew();
             var recipe = ft.Recipe with
             {
-                ModelPath = o.ModelPath, Train = o.Train, Val = null,
-                PreprocessingRequest = o.Extractor.PreprocessingRequest, Preprocessing = o.Extractor.Preprocessing, Threads = o.Extractor.Threads,
+                ModelPath = o.ModelPath,
+                Train = o.Train,
+                Val = null,
+                PreprocessingRequest = o.Extractor.PreprocessingRequest,
+                Preprocessing = o.Extractor.Preprocessing,
+                Threads = o.Extractor.Threads,
             };
             fineTune = FineTuneSelection.Run(ft with { Recipe = recipe, Folds = result.Folds, Seed = o.Selection.Seed }, train, test, result.Chosen.Cv.Mean, log, cancellationToken);
             if (fineTune.Final is { } final)

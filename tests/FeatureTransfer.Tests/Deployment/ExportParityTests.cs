@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Deployment;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
 using FeatureTransfer.Imaging;
 using FeatureTransfer.Models;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Export;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Tests.Onnx;

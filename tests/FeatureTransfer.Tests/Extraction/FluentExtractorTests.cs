@@ -1,10 +1,10 @@
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
-using FeatureTransfer.Reports;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Tapping;
+using FeatureTransfer.Reports;
 using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.Extraction;

@@ -1,8 +1,8 @@
 using FeatureTransfer.FineTune;
-using FeatureTransfer.Onnx.Model;
-using FeatureTransfer.Tests.TestSupport;
 using FeatureTransfer.Models;
+using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Pretraining;
+using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.FineTune;
 

@@ -1,13 +1,13 @@
 using FeatureTransfer.Data;
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Imaging;
+using FeatureTransfer.Models;
 using FeatureTransfer.Onnx.Gradients;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Pretraining;
 using FeatureTransfer.Tests.TestSupport;
 using Microsoft.ML.OnnxRuntime;
-using FeatureTransfer.Models;
-using FeatureTransfer.Pretraining;
 
 namespace FeatureTransfer.Tests.FineTune;
 

@@ -1,9 +1,9 @@
 using System.Text;
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.Fuzzing;

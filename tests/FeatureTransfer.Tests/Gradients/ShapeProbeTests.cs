@@ -76,7 +76,8 @@ public class ShapeProbeTests
         var collector = new Thread(() =>
         {
             while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); Thread.Sleep(1); }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         collector.Start();
         try
         {

@@ -1,8 +1,8 @@
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Reports;
-using FeatureTransfer.Tests.TestSupport;
 using FeatureTransfer.Selection;
+using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.Heads;
 

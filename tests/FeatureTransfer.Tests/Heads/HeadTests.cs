@@ -1,7 +1,7 @@
 using System.IO.Compression;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Tapping;
 using FeatureTransfer.Tests.TestSupport;
 

@@ -33,7 +33,7 @@ internal static class BadInputCorpus
     public static byte[] JpegBomb(ushort w, ushort h)
     {
         var jpg = EncodeNoise(16, 16, SKEncodedImageFormat.Jpeg);
-        for (int i = 2; i < jpg.Length - 9; )
+        for (int i = 2; i < jpg.Length - 9;)
         {
             if (jpg[i] != 0xFF) throw new InvalidOperationException("JPEG marker expected");
             byte marker = jpg[i + 1];

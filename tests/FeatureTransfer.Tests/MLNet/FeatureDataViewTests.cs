@@ -1,9 +1,9 @@
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
 using FeatureTransfer.MLNet;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Tests.TestSupport;
 using Microsoft.ML;
 using Microsoft.ML.Data;

@@ -1,10 +1,10 @@
 using System.Reflection;
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
 using FeatureTransfer.MLNet;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Tests.TestSupport;
 using Google.Protobuf;

@@ -1,5 +1,5 @@
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Tapping;
 
 namespace FeatureTransfer.Tests.Normalization;
@@ -33,7 +33,7 @@ public class NormalizationTests
     {
         var n = FittedNormalization.Fit(Table(Train), NormRecipe.L2);
         var y = n.Apply(Train, 3);
-        AssertClose([0.6f, 0.8f, 0, 0, 1,   0.6f, 0.8f, 0, 0, 0,   0, 1, 1, 0, 0], y);
+        AssertClose([0.6f, 0.8f, 0, 0, 1, 0.6f, 0.8f, 0, 0, 0, 0, 1, 1, 0, 0], y);
     }
 
     [Fact]

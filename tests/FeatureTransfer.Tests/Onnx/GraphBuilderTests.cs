@@ -2,8 +2,8 @@ using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Builders;
 using FeatureTransfer.Onnx.Graph;
 using FeatureTransfer.Onnx.Model;
-using Onnx;
 using FeatureTransfer.Onnx.Runtime;
+using Onnx;
 
 namespace FeatureTransfer.Tests.Onnx;
 

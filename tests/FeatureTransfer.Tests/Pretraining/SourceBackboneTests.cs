@@ -1,7 +1,7 @@
 using FeatureTransfer.FineTune;
 using FeatureTransfer.Onnx.Model;
-using FeatureTransfer.Tests.TestSupport;
 using FeatureTransfer.Pretraining;
+using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.Pretraining;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Reports;
 using FeatureTransfer.Tests.Heads;
 using FeatureTransfer.Tests.TestSupport;

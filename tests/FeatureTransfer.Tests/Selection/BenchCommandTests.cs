@@ -1,7 +1,7 @@
 using FeatureTransfer.Reports;
-using FeatureTransfer.Tests.TestSupport;
 using FeatureTransfer.Selection;
 using FeatureTransfer.Tests.Reports;
+using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.Selection;
 

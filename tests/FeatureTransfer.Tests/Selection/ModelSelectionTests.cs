@@ -1,12 +1,12 @@
 using System.Text.Json;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Tapping;
 using FeatureTransfer.Reports;
+using FeatureTransfer.Selection;
 using FeatureTransfer.Tests.Heads;
 using FeatureTransfer.Tests.TestSupport;
-using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Tests.Selection;
 
@@ -24,7 +24,9 @@ public class ModelSelectionTests
             for (int i = 0; i < data.Length; i++) data[i] = (float)rng.NextDouble();
             return new FeatureTable(t.Ids, t.Labels, data, t.Provenance with
             {
-                ModelSha256 = "noise", ModelName = "noise", Layout = FeatureLayout.Create([("noise", "Relu", 8, "vector", "none", false)]),
+                ModelSha256 = "noise",
+                ModelName = "noise",
+                Layout = FeatureLayout.Create([("noise", "Relu", 8, "vector", "none", false)]),
             });
         }
         return new LayerFeatures("bottleneck", N(like.Train, 1), N(like.Test, 2));

@@ -1,14 +1,14 @@
 using System.Diagnostics;
 using FeatureTransfer.Data;
-using FeatureTransfer.Normalization;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Heads;
+using FeatureTransfer.Normalization;
 using FeatureTransfer.Onnx.Tapping;
 using FeatureTransfer.Reports;
+using FeatureTransfer.Selection;
 using FeatureTransfer.Tests.Heads;
 using FeatureTransfer.Tests.TestSupport;
-using FeatureTransfer.Selection;
 
 namespace FeatureTransfer.Tests.Selection;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using FeatureTransfer.Tests.TestSupport;
 using FeatureTransfer.Tests.Reports;
+using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.Selection;
 

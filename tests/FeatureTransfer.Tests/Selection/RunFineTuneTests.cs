@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using FeatureTransfer.Tests.TestSupport;
 using FeatureTransfer.Tests.Reports;
+using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.Selection;
 

@@ -1,6 +1,6 @@
 using FeatureTransfer.Tests.Onnx;
-using FeatureTransfer.Tests.TestSupport;
 using FeatureTransfer.Tests.Reports;
+using FeatureTransfer.Tests.TestSupport;
 
 namespace FeatureTransfer.Tests.Selection;
 
