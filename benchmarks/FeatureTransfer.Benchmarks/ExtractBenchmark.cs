@@ -59,10 +59,10 @@ internal static class ExtractBenchmark
                         "e" => PyTorch(arch, photos, batch, threads),
                         _ => throw new ArgumentException("unknown method " + m),
                     };
-                    s_cpuMsPerImage = s_timedCpu is { } timed ? timed.TotalMilliseconds / images : (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / images;
-                    s_timedCpu = null;
+                    CpuMsPerImage = TimedCpu is { } timed ? timed.TotalMilliseconds / images : (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / images;
+                    TimedCpu = null;
                     results[m].Add(rate);
-                    if (CpuNote(m).Length > 0) cpuPerImage[m].Add(s_cpuMsPerImage);
+                    if (CpuNote(m).Length > 0) cpuPerImage[m].Add(CpuMsPerImage);
                     Console.WriteLine($"{arch} round {r + 1} {m}: {rate:F1} img/s   (load average {LoadAverage()}){CpuNote(m, rate)}");
                 }
             }
@@ -93,14 +93,14 @@ internal static class ExtractBenchmark
         return 0;
     }
 
-    private static double s_cpuMsPerImage;
-    private static TimeSpan? s_timedCpu; // CPU time of the timed part only, where a method times less than its whole call
+    private static double CpuMsPerImage;
+    private static TimeSpan? TimedCpu; // CPU time of the timed part only, where a method times less than its whole call
 
     /// <summary>CPU time of this process per image for the in-process methods (ft and raw ORT; (c) runs twice, spinning
     /// and not): less sensitive to other jobs than img/s, it shows how much work a schedule wastes.</summary>
     private static string CpuNote(string method, double rate = double.NaN)
-        => method is "d" or "d2" or "e" ? "" : $", process CPU {s_cpuMsPerImage:F1} ms/img" +
-           (double.IsNaN(rate) ? "" : $", {rate * s_cpuMsPerImage / 1000:F2} cores busy"); // below 2 on 2 cores: idle gaps or other jobs took them
+        => method is "d" or "d2" or "e" ? "" : $", process CPU {CpuMsPerImage:F1} ms/img" +
+           (double.IsNaN(rate) ? "" : $", {rate * CpuMsPerImage / 1000:F2} cores busy"); // below 2 on 2 cores: idle gaps or other jobs took them
 
     /// <summary>The 1, 5 and 15 minute load averages (other jobs on the machine move every absolute figure).</summary>
     private static string LoadAverage()
@@ -147,7 +147,7 @@ internal static class ExtractBenchmark
         var sw = Stopwatch.StartNew();
         var summary = await extractor.ExtractToFileAsync(data, outFile, new ExtractionJobOptions { BatchSize = batch, Restart = true });
         sw.Stop();
-        s_timedCpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        TimedCpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
         File.Delete(outFile);
         File.Delete(outFile + ".meta.json");
         return summary.Rows / sw.Elapsed.TotalSeconds;
@@ -158,10 +158,10 @@ internal static class ExtractBenchmark
     private static double RawForward(string model, string photos, int images, int batch, int threads)
     {
         double spin = RawForward(model, photos, images, batch, threads, spinning: true);
-        var spinCpu = s_timedCpu;
+        var spinCpu = TimedCpu;
         double noSpin = RawForward(model, photos, images, batch, threads, spinning: false);
-        Console.WriteLine($"  (c) spinning {spin:F1} img/s ({spinCpu?.TotalMilliseconds / images:F1} ms CPU/img), no spinning {noSpin:F1} img/s ({s_timedCpu?.TotalMilliseconds / images:F1} ms CPU/img)");
-        if (noSpin < spin) s_timedCpu = spinCpu;
+        Console.WriteLine($"  (c) spinning {spin:F1} img/s ({spinCpu?.TotalMilliseconds / images:F1} ms CPU/img), no spinning {noSpin:F1} img/s ({TimedCpu?.TotalMilliseconds / images:F1} ms CPU/img)");
+        if (noSpin < spin) TimedCpu = spinCpu;
         return Math.Max(spin, noSpin);
     }
 
@@ -183,7 +183,7 @@ internal static class ExtractBenchmark
         for (int i = 0; i < runs; i++)
             using (session.Run(run, [inputName], [value], session.OutputNames)) { }
         sw.Stop();
-        s_timedCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) * images / (double)(runs * batch);
+        TimedCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) * images / (double)(runs * batch);
         return runs * batch / sw.Elapsed.TotalSeconds;
     }
 
@@ -200,7 +200,7 @@ internal static class ExtractBenchmark
             tensorizer.Write(data.Items[i], p, buffer);
             return buffer;
         }, _ => { });
-        s_timedCpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        TimedCpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
         return data.Items.Count / sw.Elapsed.TotalSeconds;
     }
 
@@ -235,7 +235,7 @@ internal static class ExtractBenchmark
             threads.ForEach(t => t.Start());
             threads.ForEach(t => t.Join());
             double rate = runs * batch / sw.Elapsed.TotalSeconds;
-            s_timedCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) * images / (double)(runs * batch);
+            TimedCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu) * images / (double)(runs * batch);
             Console.WriteLine($"  (c') {workers} workers x 1 thread, {batch} images per run, {(sharedSession ? "one shared session" : "one session each")}: {rate:F1} img/s");
             return rate;
         }

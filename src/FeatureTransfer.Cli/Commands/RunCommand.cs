@@ -61,101 +61,101 @@ internal static class RunCommand
 /// <summary>The options of ft run (and ft demo, with defaults for everything).</summary>
 internal sealed class RunCliOptions
 {
-    private readonly Option<string?> model = new("--model", "-m") { Description = "ONNX backbone (default: the models.json default)" };
-    private readonly Option<string?> train = new("--train") { Description = "Training images (class folders, manifest or idx:<dir>)" };
-    private readonly Option<string?> test = new("--test") { Description = "Test images (idx:<dir>:t10k for Fashion-MNIST's test set)" };
-    private readonly Option<string> output = new("--out", "-o") { Description = "Report folder" };
-    private readonly Option<string[]> layers = new("--layers", "-l") { Description = "Layer preset(s) to compare: bottleneck, fne or layer names (tensor, node or module path; repeat the option); default: bottleneck and fne", AllowMultipleArgumentsPerToken = false };
-    private readonly Option<string?> norms = new("--norm") { Description = "Normalization(s), comma-separated (none,l2,standardize,fne,l2+fne); default: all, chosen by CV" };
-    private readonly Option<string?> heads = new("--head") { Description = "Head(s), comma-separated (svm,logreg,fasttree,lightgbm); default: svm,logreg chosen by CV" };
-    private readonly Option<float?> l2 = new Option<float?>("--l2") { Description = "Fixed L2 strength (default: chosen by CV from the head's grid)" }.Must(NumberRule.Positive);
-    private readonly Option<string?> svmSolver = HeadCliOptions.NewSvmSolverOption();
-    private readonly Option<int> folds = new Option<int>("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 }.Must(NumberRule.AtLeast(2));
-    private readonly Option<int?> cvRepeats = new Option<int?>("--cv-repeats") { Description = $"Repeat the k-fold CV with this many different fold assignments (mean over all folds; steadier choices on small data); default {SelectionOptions.AutoRepeats} up to {SelectionOptions.AutoRepeatMaxRows} training rows, else 1" }.Must(NumberRule.Positive);
-    private readonly Option<int> batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
-    private readonly Option<int> threads = StandardOptions.Threads("Cores to use");
-    private readonly Option<bool> noRaw = new("--no-raw-baseline") { Description = "Skip the raw-pixel baseline" };
-    private readonly Option<bool> scoreAll = new("--score-all") { Description = "Also score every candidate on test (listed as not used for the choice)" };
-    private readonly Option<string?> classes = new("--classes") { Description = "Only these classes (comma-separated), train and test" };
-    private readonly Option<int?> perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class (test stays whole)" }.Must(NumberRule.Positive);
-    private readonly Option<int> seed = new Option<int>("--seed") { Description = "Seed of the sample and of the CV folds", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
-    private readonly Option<int> resplits = new Option<int>("--resplits") { Description = "Also pool train + test and run the whole selection on N stratified re-splits of the same sizes (features reused); reports test accuracy mean +- std", DefaultValueFactory = _ => 0 }.Must(NumberRule.ZeroOrAtLeast(2));
-    private readonly Option<int> resplitSeed = new Option<int>("--resplit-seed") { Description = "Seed of the re-splits (split i depends only on the seed and i)", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
-    private readonly Option<string?> finetune = new("--finetune") { Description = "Also weigh fine-tuned models by the same CV: auto (head only and the last stage, each when its estimate fits --finetune-budget) or K (head only and the last K layers); off unless given" };
-    private readonly Option<double> finetuneBudget = new Option<double>("--finetune-budget") { Description = "Minutes (estimated, all folds and the final fit) a fine-tuned candidate may take under --finetune auto", DefaultValueFactory = _ => 5 }.Must(NumberRule.Positive);
-    private readonly bool requireData;
-    private readonly PreprocessingOptions pre;
+    private readonly Option<string?> _model = new("--model", "-m") { Description = "ONNX backbone (default: the models.json default)" };
+    private readonly Option<string?> _train = new("--train") { Description = "Training images (class folders, manifest or idx:<dir>)" };
+    private readonly Option<string?> _test = new("--test") { Description = "Test images (idx:<dir>:t10k for Fashion-MNIST's test set)" };
+    private readonly Option<string> _output = new("--out", "-o") { Description = "Report folder" };
+    private readonly Option<string[]> _layers = new("--layers", "-l") { Description = "Layer preset(s) to compare: bottleneck, fne or layer names (tensor, node or module path; repeat the option); default: bottleneck and fne", AllowMultipleArgumentsPerToken = false };
+    private readonly Option<string?> _norms = new("--norm") { Description = "Normalization(s), comma-separated (none,l2,standardize,fne,l2+fne); default: all, chosen by CV" };
+    private readonly Option<string?> _heads = new("--head") { Description = "Head(s), comma-separated (svm,logreg,fasttree,lightgbm); default: svm,logreg chosen by CV" };
+    private readonly Option<float?> _l2 = new Option<float?>("--l2") { Description = "Fixed L2 strength (default: chosen by CV from the head's grid)" }.Must(NumberRule.Positive);
+    private readonly Option<string?> _svmSolver = HeadCliOptions.NewSvmSolverOption();
+    private readonly Option<int> _folds = new Option<int>("--folds") { Description = "Cross-validation folds", DefaultValueFactory = _ => 5 }.Must(NumberRule.AtLeast(2));
+    private readonly Option<int?> _cvRepeats = new Option<int?>("--cv-repeats") { Description = $"Repeat the k-fold CV with this many different fold assignments (mean over all folds; steadier choices on small data); default {SelectionOptions.AutoRepeats} up to {SelectionOptions.AutoRepeatMaxRows} training rows, else 1" }.Must(NumberRule.Positive);
+    private readonly Option<int> _batch = new Option<int>("--batch") { Description = "Images per ONNX Runtime call", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
+    private readonly Option<int> _threads = StandardOptions.Threads("Cores to use");
+    private readonly Option<bool> _noRaw = new("--no-raw-baseline") { Description = "Skip the raw-pixel baseline" };
+    private readonly Option<bool> _scoreAll = new("--score-all") { Description = "Also score every candidate on test (listed as not used for the choice)" };
+    private readonly Option<string?> _classes = new("--classes") { Description = "Only these classes (comma-separated), train and test" };
+    private readonly Option<int?> _perClass = new Option<int?>("--per-class") { Description = "Stratified sample of N training images per class (test stays whole)" }.Must(NumberRule.Positive);
+    private readonly Option<int> _seed = new Option<int>("--seed") { Description = "Seed of the sample and of the CV folds", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
+    private readonly Option<int> _resplits = new Option<int>("--resplits") { Description = "Also pool train + test and run the whole selection on N stratified re-splits of the same sizes (features reused); reports test accuracy mean +- std", DefaultValueFactory = _ => 0 }.Must(NumberRule.ZeroOrAtLeast(2));
+    private readonly Option<int> _resplitSeed = new Option<int>("--resplit-seed") { Description = "Seed of the re-splits (split i depends only on the seed and i)", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
+    private readonly Option<string?> _finetune = new("--finetune") { Description = "Also weigh fine-tuned models by the same CV: auto (head only and the last stage, each when its estimate fits --finetune-budget) or K (head only and the last K layers); off unless given" };
+    private readonly Option<double> _finetuneBudget = new Option<double>("--finetune-budget") { Description = "Minutes (estimated, all folds and the final fit) a fine-tuned candidate may take under --finetune auto", DefaultValueFactory = _ => 5 }.Must(NumberRule.Positive);
+    private readonly bool _requireData;
+    private readonly PreprocessingOptions _pre;
 
     public RunCliOptions(Command cmd, bool requireData, string defaultOut = "ft-run", string? defaultSvmSolver = null, int? defaultCvRepeats = null)
     {
         if (defaultCvRepeats is { } rep)
         {
-            cvRepeats.DefaultValueFactory = _ => rep;
-            cvRepeats.Description += $" (here default {rep})";
+            _cvRepeats.DefaultValueFactory = _ => rep;
+            _cvRepeats.Description += $" (here default {rep})";
         }
-        this.requireData = requireData;
-        train.Required = test.Required = requireData; // ft run: checked while parsing, and shown in its usage line
-        output.DefaultValueFactory = _ => defaultOut;
+        _requireData = requireData;
+        _train.Required = _test.Required = requireData; // ft run: checked while parsing, and shown in its usage line
+        _output.DefaultValueFactory = _ => defaultOut;
         if (defaultSvmSolver is not null)
         {
-            svmSolver.DefaultValueFactory = _ => defaultSvmSolver;
-            svmSolver.Description += $" (here default {defaultSvmSolver})";
+            _svmSolver.DefaultValueFactory = _ => defaultSvmSolver;
+            _svmSolver.Description += $" (here default {defaultSvmSolver})";
         }
-        foreach (var opt in new Option[] { model, train, test, output, layers, norms, heads, l2, svmSolver, folds, cvRepeats, batch, threads, noRaw, scoreAll, classes, perClass, seed, resplits, resplitSeed })
+        foreach (var opt in new Option[] { _model, _train, _test, _output, _layers, _norms, _heads, _l2, _svmSolver, _folds, _cvRepeats, _batch, _threads, _noRaw, _scoreAll, _classes, _perClass, _seed, _resplits, _resplitSeed })
             cmd.Options.Add(opt);
-        cmd.Options.Add(finetune);
-        cmd.Options.Add(finetuneBudget);
-        pre = PreprocessingOptions.AddTo(cmd);
+        cmd.Options.Add(_finetune);
+        cmd.Options.Add(_finetuneBudget);
+        _pre = PreprocessingOptions.AddTo(cmd);
     }
 
     private static int? Repeats(int? n) => n is null or >= 1 ? n : throw new InvalidOptionException($"--cv-repeats must be at least 1, not {n}");
 
     public TransferRunOptions Read(ParseResult r, string? defaultTrain = null, string? defaultTest = null)
     {
-        var trainSpec = r.GetValue(train) ?? defaultTrain;
-        var testSpec = r.GetValue(test) ?? defaultTest;
-        if (requireData && (trainSpec is null || testSpec is null)) throw new InvalidOptionException("--train and --test are required");
+        var trainSpec = r.GetValue(_train) ?? defaultTrain;
+        var testSpec = r.GetValue(_test) ?? defaultTest;
+        if (_requireData && (trainSpec is null || testSpec is null)) throw new InvalidOptionException("--train and --test are required");
         var fixedOptions = new List<string>();
-        var layerList = r.GetValue(layers) is { Length: > 0 } l ? l : null;
+        var layerList = r.GetValue(_layers) is { Length: > 0 } l ? l : null;
         if (layerList is not null) fixedOptions.Add("--layers " + string.Join(" ", layerList));
         IReadOnlyList<NormRecipe>? normList = null;
-        if (r.GetValue(norms) is { } n) { normList = n.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(NormRecipes.Parse).ToList(); fixedOptions.Add("--norm " + n); }
+        if (r.GetValue(_norms) is { } n) { normList = n.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(NormRecipes.Parse).ToList(); fixedOptions.Add("--norm " + n); }
         IReadOnlyList<HeadKind>? headList = null;
-        if (r.GetValue(heads) is { } h) { headList = h.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(HeadKinds.Parse).ToList(); fixedOptions.Add("--head " + h); }
-        if (r.GetValue(l2) is { } l2v) fixedOptions.Add($"--l2 {l2v}");
-        var solver = HeadCliOptions.ParseSvmSolver(r.GetValue(svmSolver));
-        if (r.GetValue(svmSolver) is { } sv) fixedOptions.Add("--svm-solver " + sv);
-        if (r.GetValue(cvRepeats) is { } cr) fixedOptions.Add($"--cv-repeats {cr}");
-        var cls = r.GetValue(classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        int s = r.GetValue(seed);
-        int splits = r.GetValue(resplits);
+        if (r.GetValue(_heads) is { } h) { headList = h.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(HeadKinds.Parse).ToList(); fixedOptions.Add("--head " + h); }
+        if (r.GetValue(_l2) is { } l2v) fixedOptions.Add($"--l2 {l2v}");
+        var solver = HeadCliOptions.ParseSvmSolver(r.GetValue(_svmSolver));
+        if (r.GetValue(_svmSolver) is { } sv) fixedOptions.Add("--svm-solver " + sv);
+        if (r.GetValue(_cvRepeats) is { } cr) fixedOptions.Add($"--cv-repeats {cr}");
+        var cls = r.GetValue(_classes)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        int s = r.GetValue(_seed);
+        int splits = r.GetValue(_resplits);
         if (splits is < 0 or 1) throw new InvalidOptionException($"--resplits takes 0 (none) or at least 2 splits, not {splits}");
         return new TransferRunOptions
         {
-            ModelPath = ModelOption.Resolve(r.GetValue(model)),
+            ModelPath = ModelOption.Resolve(r.GetValue(_model)),
             Train = trainSpec!,
             Test = testSpec!,
-            OutputDirectory = r.GetValue(output)!,
+            OutputDirectory = r.GetValue(_output)!,
             Layers = layerList,
             Selection = new SelectionOptions
             {
-                Norms = normList, Heads = headList, L2 = r.GetValue(l2), Folds = r.GetValue(folds), CvRepeats = Repeats(r.GetValue(cvRepeats)), Seed = s, ScoreAllOnTest = r.GetValue(scoreAll),
+                Norms = normList, Heads = headList, L2 = r.GetValue(_l2), Folds = r.GetValue(_folds), CvRepeats = Repeats(r.GetValue(_cvRepeats)), Seed = s, ScoreAllOnTest = r.GetValue(_scoreAll),
                 HeadDefaults = new HeadOptions { SvmSolver = solver }
             },
-            TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(perClass), Seed = s },
+            TrainData = new DatasetOptions { Classes = cls, PerClass = r.GetValue(_perClass), Seed = s },
             TestData = new DatasetOptions { Classes = cls },
-            Extractor = new ExtractorOptions { Threads = r.GetValue(threads), PreprocessingRequest = pre.Read(r), Tensorizer = pre.Decoder(r) },
-            Job = new ExtractionJobOptions { BatchSize = r.GetValue(batch) },
-            RawBaseline = !r.GetValue(noRaw),
-            Resplits = splits > 0 ? new ResplitOptions { Count = splits, Seed = r.GetValue(resplitSeed) } : null,
+            Extractor = new ExtractorOptions { Threads = r.GetValue(_threads), PreprocessingRequest = _pre.Read(r), Tensorizer = _pre.Decoder(r) },
+            Job = new ExtractionJobOptions { BatchSize = r.GetValue(_batch) },
+            RawBaseline = !r.GetValue(_noRaw),
+            Resplits = splits > 0 ? new ResplitOptions { Count = splits, Seed = r.GetValue(_resplitSeed) } : null,
             Fixed = fixedOptions,
-            FineTune = r.GetValue(finetune) switch
+            FineTune = r.GetValue(_finetune) switch
             {
                 null => null,
                 var f when f == "auto" || (int.TryParse(f, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int k) && k >= 0)
                     => new FineTuneSelectionOptions
                     {
-                        Candidates = f, Budget = TimeSpan.FromMinutes(r.GetValue(finetuneBudget)),
+                        Candidates = f, Budget = TimeSpan.FromMinutes(r.GetValue(_finetuneBudget)),
                         Recipe = new FineTune.FineTuneOptions { ModelPath = "", Train = "" },
                     },
                 var f => throw new InvalidOptionException($"--finetune takes auto or a number of layers, not '{f}'"),

@@ -12,16 +12,16 @@ namespace FeatureTransfer.Onnx.Runtime;
 /// </summary>
 internal sealed class OnnxProgram : IDisposable
 {
-    private readonly InferenceSession session;
-    private readonly string inputName;
-    private readonly int inputDim;
+    private readonly InferenceSession _session;
+    private readonly string _inputName;
+    private readonly int _inputDim;
 
     /// <summary>Creates the ONNX Runtime session for <paramref name="model"/> (0 threads: one per core).</summary>
     public OnnxProgram(ModelProto model, int threads = 0)
     {
-        inputName = model.Graph.Input[0].Name;
-        inputDim = (int)model.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue;
-        session = OrtSessionFactory.Create(model, new OrtSessionOptions
+        _inputName = model.Graph.Input[0].Name;
+        _inputDim = (int)model.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue;
+        _session = OrtSessionFactory.Create(model, new OrtSessionOptions
         {
             LogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
             IntraOpThreads = Math.Max(0, threads),
@@ -34,18 +34,18 @@ internal sealed class OnnxProgram : IDisposable
     /// <summary>Runs the graph on <paramref name="rows"/> rows of <paramref name="input"/> and returns each requested output, row-major.</summary>
     public float[][] Run(ReadOnlySpan<float> input, int rows, IReadOnlyList<string> outputs, CancellationToken cancellationToken = default)
     {
-        if (input.Length != (long)rows * inputDim) throw new ArgumentException($"{input.Length} values for {rows} x {inputDim}");
+        if (input.Length != (long)rows * _inputDim) throw new ArgumentException($"{input.Length} values for {rows} x {_inputDim}");
         var results = new float[outputs.Count][];
-        var chunk = new float[Math.Min(ChunkRows, Math.Max(rows, 1)) * inputDim];
+        var chunk = new float[Math.Min(ChunkRows, Math.Max(rows, 1)) * _inputDim];
         using var runOptions = new RunOptions();
         for (int start = 0; start < rows; start += ChunkRows)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int n = Math.Min(ChunkRows, rows - start);
-            var part = chunk.AsMemory(0, n * inputDim);
-            input.Slice(start * inputDim, n * inputDim).CopyTo(part.Span);
-            using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, part, [n, inputDim]);
-            using var outs = session.Run(runOptions, [inputName], [value], outputs.ToArray());
+            var part = chunk.AsMemory(0, n * _inputDim);
+            input.Slice(start * _inputDim, n * _inputDim).CopyTo(part.Span);
+            using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, part, [n, _inputDim]);
+            using var outs = _session.Run(runOptions, [_inputName], [value], outputs.ToArray());
             for (int o = 0; o < outputs.Count; o++)
             {
                 var span = outs[o].GetTensorDataAsSpan<float>();
@@ -59,5 +59,5 @@ internal sealed class OnnxProgram : IDisposable
     }
 
     /// <summary>Releases the ONNX Runtime session.</summary>
-    public void Dispose() => session.Dispose();
+    public void Dispose() => _session.Dispose();
 }

@@ -27,15 +27,15 @@ public sealed record ClassifierPredictions(IReadOnlyList<ClassifierPrediction> P
 /// </summary>
 public sealed class ExportedClassifier : IDisposable
 {
-    private readonly InferenceSession session;
-    private readonly ImageTensorizer tensorizer;
+    private readonly InferenceSession _session;
+    private readonly ImageTensorizer _tensorizer;
 
     private ExportedClassifier(InferenceSession session, ExportedClassifierInfo info, string path, TensorizerOptions? tensorizer)
     {
-        this.session = session;
+        _session = session;
         Info = info;
         Path = path;
-        this.tensorizer = new ImageTensorizer(tensorizer);
+        _tensorizer = new ImageTensorizer(tensorizer);
     }
 
     /// <summary>Provenance from the file's metadata.</summary>
@@ -105,7 +105,7 @@ public sealed class ExportedClassifier : IDisposable
                 var reasons = new string?[count];
                 await Task.Run(() => Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken }, i =>
                 {
-                    try { decoded[i] = tensorizer.DecodeRgb(items[start + i]); }
+                    try { decoded[i] = _tensorizer.DecodeRgb(items[start + i]); }
                     catch (InvalidImageException e) { reasons[i] = e.Reason; }
                 }), cancellationToken).ConfigureAwait(false);
                 for (int i = 0; i < count; i++)
@@ -120,7 +120,7 @@ public sealed class ExportedClassifier : IDisposable
                 var reasons = new string?[count];
                 await Task.Run(() => Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellationToken }, i =>
                 {
-                    try { tensorizer.Write(items[start + i], Info.Preprocessing, buffer.AsSpan(i * len, len)); }
+                    try { _tensorizer.Write(items[start + i], Info.Preprocessing, buffer.AsSpan(i * len, len)); }
                     catch (InvalidImageException e) { reasons[i] = e.Reason; }
                 }), cancellationToken).ConfigureAwait(false);
                 for (int i = 0; i < count; i++)
@@ -145,7 +145,7 @@ public sealed class ExportedClassifier : IDisposable
     private void Score(IReadOnlyList<OrtValue> inputs, List<ImageItem> items, List<ClassifierPrediction> into)
     {
         using var runOptions = new RunOptions();
-        using var outputs = session.Run(runOptions, [Info.InputName], inputs,
+        using var outputs = _session.Run(runOptions, [Info.InputName], inputs,
             [ClassifierGraph.LabelOutput, ClassifierGraph.LabelIndexOutput, ClassifierGraph.ScoresOutput]);
         var labels = outputs[0].GetStringTensorAsArray();
         var index = outputs[1].GetTensorDataAsSpan<long>();
@@ -177,5 +177,5 @@ public sealed class ExportedClassifier : IDisposable
     }
 
     /// <summary>Releases the ONNX Runtime session.</summary>
-    public void Dispose() => session.Dispose();
+    public void Dispose() => _session.Dispose();
 }

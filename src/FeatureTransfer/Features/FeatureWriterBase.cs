@@ -5,8 +5,8 @@ namespace FeatureTransfer.Features;
 /// <summary>Temporary files, row counting and the complete-or-delete contract shared by the three formats.</summary>
 internal abstract class FeatureWriterBase : IFeatureWriter
 {
-    private readonly List<string> temps = [];
-    private bool completed, disposed;
+    private readonly List<string> _temps = [];
+    private bool _completed, _disposed;
 
     protected FeatureWriterBase(string target, FeatureProvenance provenance)
     {
@@ -23,14 +23,14 @@ internal abstract class FeatureWriterBase : IFeatureWriter
     protected string NewTemp(string forTarget)
     {
         var t = AtomicFile.TempPathBeside(forTarget);
-        temps.Add(t);
+        _temps.Add(t);
         return t;
     }
 
     public void WriteBatch(IReadOnlyList<string> ids, IReadOnlyList<string?> labels, ReadOnlySpan<float> rows)
     {
-        ObjectDisposedException.ThrowIf(disposed, this);
-        if (completed) throw new InvalidOperationException("the feature file is already complete");
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_completed) throw new InvalidOperationException("the feature file is already complete");
         if (ids.Count != labels.Count) throw new ArgumentException($"{ids.Count} ids but {labels.Count} labels");
         if (rows.Length != (long)ids.Count * Dimension)
             throw new ArgumentException($"{rows.Length} values for {ids.Count} rows of {Dimension} features");
@@ -50,23 +50,23 @@ internal abstract class FeatureWriterBase : IFeatureWriter
 
     public void Complete()
     {
-        ObjectDisposedException.ThrowIf(disposed, this);
-        if (completed) return;
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_completed) return;
         var moves = Finish(Provenance with { Rows = RowCount });
         foreach (var (temp, final) in moves) AtomicFile.Commit(temp, final);
-        completed = true;
+        _completed = true;
     }
 
     public void Dispose()
     {
-        if (disposed) return;
-        disposed = true;
-        if (!completed)
+        if (_disposed) return;
+        _disposed = true;
+        if (!_completed)
         {
             try { Abandon(); }
             finally
             {
-                foreach (var t in temps)
+                foreach (var t in _temps)
                 {
                     try { File.Delete(t); } catch (IOException) { } catch (UnauthorizedAccessException) { }
                 }

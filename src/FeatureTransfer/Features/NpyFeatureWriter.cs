@@ -12,22 +12,22 @@ namespace FeatureTransfer.Features;
 internal sealed class NpyFeatureWriter : FeatureWriterBase
 {
     internal const int HeaderBytes = 128;
-    private readonly string dataTemp;
-    private readonly string sidecarTemp;
-    private readonly string keysTemp;
-    private readonly FileStream stream;
-    private readonly StreamWriter keys;
+    private readonly string _dataTemp;
+    private readonly string _sidecarTemp;
+    private readonly string _keysTemp;
+    private readonly FileStream _stream;
+    private readonly StreamWriter _keys;
 
     public NpyFeatureWriter(string target, FeatureProvenance provenance) : base(target, provenance)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException(".npy writing assumes a little-endian machine");
-        dataTemp = NewTemp(target);
-        sidecarTemp = NewTemp(FeatureFiles.SidecarPath(target));
-        keysTemp = NewTemp(target + ".keys");
-        stream = new FileStream(dataTemp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
-        stream.Write(Header(0, Dimension));
+        _dataTemp = NewTemp(target);
+        _sidecarTemp = NewTemp(FeatureFiles.SidecarPath(target));
+        _keysTemp = NewTemp(target + ".keys");
+        _stream = new FileStream(_dataTemp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
+        _stream.Write(Header(0, Dimension));
         // Ids and labels wait in a temporary file (one JSON string per line) so memory stays bounded.
-        keys = new StreamWriter(keysTemp, false, new UTF8Encoding(false), 1 << 16);
+        _keys = new StreamWriter(_keysTemp, false, new UTF8Encoding(false), 1 << 16);
     }
 
     internal static byte[] Header(long rows, int dims)
@@ -47,21 +47,21 @@ internal sealed class NpyFeatureWriter : FeatureWriterBase
 
     protected override void WriteRows(IReadOnlyList<string> ids, IReadOnlyList<string?> labels, ReadOnlySpan<float> rows)
     {
-        stream.Write(MemoryMarshal.AsBytes(rows));
+        _stream.Write(MemoryMarshal.AsBytes(rows));
         for (int i = 0; i < ids.Count; i++)
         {
-            keys.WriteLine(JsonSerializer.Serialize(ids[i], ProvenanceJson.Options));
-            keys.WriteLine(labels[i] is null ? "null" : JsonSerializer.Serialize(labels[i], ProvenanceJson.Options));
+            _keys.WriteLine(JsonSerializer.Serialize(ids[i], ProvenanceJson.Options));
+            _keys.WriteLine(labels[i] is null ? "null" : JsonSerializer.Serialize(labels[i], ProvenanceJson.Options));
         }
     }
 
     protected override IReadOnlyList<(string, string)> Finish(FeatureProvenance final)
     {
-        stream.Position = 0;
-        stream.Write(Header(RowCount, Dimension));
-        stream.Dispose();
-        keys.Dispose();
-        using (var fs = File.Create(sidecarTemp))
+        _stream.Position = 0;
+        _stream.Write(Header(RowCount, Dimension));
+        _stream.Dispose();
+        _keys.Dispose();
+        using (var fs = File.Create(_sidecarTemp))
         using (var json = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true, Encoder = ProvenanceJson.Options.Encoder }))
         {
             json.WriteStartObject();
@@ -74,7 +74,7 @@ internal sealed class NpyFeatureWriter : FeatureWriterBase
             for (int pass = 0; pass < 2; pass++)
             {
                 json.WriteStartArray(pass == 0 ? "ids" : "labels");
-                using var reader = new StreamReader(keysTemp, Encoding.UTF8);
+                using var reader = new StreamReader(_keysTemp, Encoding.UTF8);
                 int line = 0;
                 while (reader.ReadLine() is { } l)
                 {
@@ -85,13 +85,13 @@ internal sealed class NpyFeatureWriter : FeatureWriterBase
             }
             json.WriteEndObject();
         }
-        File.Delete(keysTemp);
-        return [(sidecarTemp, FeatureFiles.SidecarPath(Target)), (dataTemp, Target)];
+        File.Delete(_keysTemp);
+        return [(_sidecarTemp, FeatureFiles.SidecarPath(Target)), (_dataTemp, Target)];
     }
 
     protected override void Abandon()
     {
-        stream.Dispose();
-        keys.Dispose();
+        _stream.Dispose();
+        _keys.Dispose();
     }
 }

@@ -5,28 +5,28 @@ namespace FeatureTransfer.Features;
 
 internal sealed class ParquetFeatureWriter : FeatureWriterBase
 {
-    private readonly string dataTemp;
-    private readonly FileStream stream;
-    private readonly ParquetWriter writer;
-    private readonly DataField idField;
-    private readonly DataField labelField;
-    private readonly DataField[] featureFields;
-    private readonly float[] buffer;
-    private readonly float[] column;
-    private readonly List<string> bufferedIds = [];
-    private readonly List<string?> bufferedLabels = [];
+    private readonly string _dataTemp;
+    private readonly FileStream _stream;
+    private readonly ParquetWriter _writer;
+    private readonly DataField _idField;
+    private readonly DataField _labelField;
+    private readonly DataField[] _featureFields;
+    private readonly float[] _buffer;
+    private readonly float[] _column;
+    private readonly List<string> _bufferedIds = [];
+    private readonly List<string?> _bufferedLabels = [];
 
     public ParquetFeatureWriter(string target, FeatureProvenance provenance) : base(target, provenance)
     {
-        dataTemp = NewTemp(target);
-        idField = new DataField("id", typeof(string), isNullable: false);
-        labelField = new DataField("label", typeof(string), isNullable: true);
-        featureFields = provenance.Layout.ColumnNames().Select(n => new DataField(n, typeof(float), isNullable: false)).ToArray();
-        var schema = new ParquetSchema([idField, labelField, .. featureFields]);
-        stream = new FileStream(dataTemp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
-        writer = ParquetWriter.CreateAsync(schema, stream).GetAwaiter().GetResult();
-        buffer = new float[FeatureFiles.ParquetRowGroupSize * Dimension];
-        column = new float[FeatureFiles.ParquetRowGroupSize];
+        _dataTemp = NewTemp(target);
+        _idField = new DataField("id", typeof(string), isNullable: false);
+        _labelField = new DataField("label", typeof(string), isNullable: true);
+        _featureFields = provenance.Layout.ColumnNames().Select(n => new DataField(n, typeof(float), isNullable: false)).ToArray();
+        var schema = new ParquetSchema([_idField, _labelField, .. _featureFields]);
+        _stream = new FileStream(_dataTemp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
+        _writer = ParquetWriter.CreateAsync(schema, _stream).GetAwaiter().GetResult();
+        _buffer = new float[FeatureFiles.ParquetRowGroupSize * Dimension];
+        _column = new float[FeatureFiles.ParquetRowGroupSize];
     }
 
     protected override void WriteRows(IReadOnlyList<string> ids, IReadOnlyList<string?> labels, ReadOnlySpan<float> rows)
@@ -34,47 +34,47 @@ internal sealed class ParquetFeatureWriter : FeatureWriterBase
         int d = Dimension;
         for (int r = 0; r < ids.Count; r++)
         {
-            rows.Slice(r * d, d).CopyTo(buffer.AsSpan(bufferedIds.Count * d, d));
-            bufferedIds.Add(ids[r]);
-            bufferedLabels.Add(labels[r]);
-            if (bufferedIds.Count == FeatureFiles.ParquetRowGroupSize) FlushRowGroup();
+            rows.Slice(r * d, d).CopyTo(_buffer.AsSpan(_bufferedIds.Count * d, d));
+            _bufferedIds.Add(ids[r]);
+            _bufferedLabels.Add(labels[r]);
+            if (_bufferedIds.Count == FeatureFiles.ParquetRowGroupSize) FlushRowGroup();
         }
     }
 
     private void FlushRowGroup()
     {
-        int n = bufferedIds.Count;
+        int n = _bufferedIds.Count;
         if (n == 0) return;
         int d = Dimension;
-        using (var rg = writer.CreateRowGroup())
+        using (var rg = _writer.CreateRowGroup())
         {
-            rg.WriteAsync(idField, (IReadOnlyCollection<string>)bufferedIds).GetAwaiter().GetResult();
-            rg.WriteAsync(labelField, (IReadOnlyCollection<string>)bufferedLabels!).GetAwaiter().GetResult();
+            rg.WriteAsync(_idField, (IReadOnlyCollection<string>)_bufferedIds).GetAwaiter().GetResult();
+            rg.WriteAsync(_labelField, (IReadOnlyCollection<string>)_bufferedLabels!).GetAwaiter().GetResult();
             for (int j = 0; j < d; j++)
             {
-                for (int r = 0; r < n; r++) column[r] = buffer[r * d + j];
-                rg.WriteAsync<float>(featureFields[j], column.AsMemory(0, n)).GetAwaiter().GetResult();
+                for (int r = 0; r < n; r++) _column[r] = _buffer[r * d + j];
+                rg.WriteAsync<float>(_featureFields[j], _column.AsMemory(0, n)).GetAwaiter().GetResult();
             }
             rg.CompleteValidate();
         }
-        bufferedIds.Clear();
-        bufferedLabels.Clear();
+        _bufferedIds.Clear();
+        _bufferedLabels.Clear();
     }
 
     protected override IReadOnlyList<(string, string)> Finish(FeatureProvenance final)
     {
         FlushRowGroup();
-        writer.CustomMetadata = new Dictionary<string, string> { [FeatureFiles.ParquetProvenanceKey] = ProvenanceJson.Serialize(final) };
-        writer.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        stream.Dispose();
-        return [(dataTemp, Target)];
+        _writer.CustomMetadata = new Dictionary<string, string> { [FeatureFiles.ParquetProvenanceKey] = ProvenanceJson.Serialize(final) };
+        _writer.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _stream.Dispose();
+        return [(_dataTemp, Target)];
     }
 
     protected override void Abandon()
     {
-        try { writer.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+        try { _writer.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
         catch (InvalidOperationException) { }
         catch (IOException) { }
-        finally { stream.Dispose(); }
+        finally { _stream.Dispose(); }
     }
 }

@@ -22,7 +22,7 @@ public sealed record CvResult(IReadOnlyList<double> FoldAccuracies)
 public static class HeadTrainer
 {
     [ThreadStatic]
-    private static MLContext? lbfgsContext;
+    private static MLContext? LbfgsContext;
 
     /// <summary>
     /// Fits the normalization on <paramref name="train"/>, then the head. When <see cref="HeadOptions.CvFolds"/> &gt; 1 and
@@ -84,7 +84,7 @@ public static class HeadTrainer
         // L-BFGS starts from zero weights and draws no random numbers, so a model that is only scored (cross-validation)
         // can reuse one context per thread: same weights, same predictions.
         bool reuse = scoringOnly && options.Kind == HeadKind.LogReg && options.Solver == LogRegSolver.Lbfgs;
-        var ml = reuse ? lbfgsContext ??= new MLContext(seed: 0) : new MLContext(seed: options.Seed);
+        var ml = reuse ? LbfgsContext ??= new MLContext(seed: 0) : new MLContext(seed: options.Seed);
         var rows = MlData.Rows(x, train.Rows, train.Dimension);
         ITransformer[] models;
         LinearWeights? linear = null;

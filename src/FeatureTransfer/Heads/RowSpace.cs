@@ -132,29 +132,29 @@ internal static class RowSpace
     /// </summary>
     internal sealed class GramSource(FeatureTable table, NormalizationOptions options)
     {
-        private float[]? l2Rows;
-        private readonly Dictionary<NormRecipe, float[]> shared = [];
+        private float[]? _l2Rows;
+        private readonly Dictionary<NormRecipe, float[]> _shared = [];
 
-        private readonly object gate = new();
+        private readonly object _gate = new();
 
         private float[] L2Rows
         {
             get
             {
-                lock (gate)
-                    return l2Rows ??= new FittedNormalization(NormRecipe.L2, table.Layout, null, null, options.LowThreshold, options.HighThreshold)
+                lock (_gate)
+                    return _l2Rows ??= new FittedNormalization(NormRecipe.L2, table.Layout, null, null, options.LowThreshold, options.HighThreshold)
                         .Apply(table.Data, table.Rows);
             }
         }
 
         private float[] Shared(NormRecipe recipe, Func<float[]> make)
         {
-            lock (gate)
+            lock (_gate)
             {
-                if (shared.TryGetValue(recipe, out var g)) return g;
+                if (_shared.TryGetValue(recipe, out var g)) return g;
             }
             var computed = make();
-            lock (gate) return shared.TryAdd(recipe, computed) ? computed : shared[recipe];
+            lock (_gate) return _shared.TryAdd(recipe, computed) ? computed : _shared[recipe];
         }
 
         /// <summary>Gram matrix of all rows under <paramref name="recipe"/> fitted on rows <paramref name="fitRows"/>.</summary>

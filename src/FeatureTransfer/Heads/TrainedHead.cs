@@ -13,8 +13,8 @@ namespace FeatureTransfer.Heads;
 /// </summary>
 public sealed partial class TrainedHead
 {
-    private readonly MLContext ml;
-    private readonly ITransformer[] models;
+    private readonly MLContext _ml;
+    private readonly ITransformer[] _models;
 
     internal TrainedHead(HeadOptions options, FittedNormalization normalization, IReadOnlyList<string> classes,
         FeatureProvenance features, LinearWeights? linear, MLContext ml, ITransformer[] models)
@@ -24,8 +24,8 @@ public sealed partial class TrainedHead
         Classes = classes;
         Features = features;
         Linear = linear;
-        this.ml = ml;
-        this.models = models;
+        _ml = ml;
+        _models = models;
     }
 
     /// <summary>The hyper-parameters it was fitted with (L2 as chosen by CV).</summary>
@@ -45,7 +45,7 @@ public sealed partial class TrainedHead
     public HeadKind Kind => Options.Kind;
 
     /// <summary>The ML.NET model(s) behind this head (export reads tree ensembles out of them).</summary>
-    internal IReadOnlyList<ITransformer> MlNetModels => models;
+    internal IReadOnlyList<ITransformer> MlNetModels => _models;
 
     /// <summary>Throws <see cref="ProvenanceMismatchException"/> naming the mismatch when features from <paramref name="source"/> do not fit this head.</summary>
     public void RequireCompatible(FeatureProvenance features, string source)
@@ -114,7 +114,7 @@ public sealed partial class TrainedHead
             }
             return predicted;
         }
-        var scores = MlData.Scores(models[0].Transform(MlData.Load(ml, MlData.Rows(x, rows, d), d, null, k)), rows, k);
+        var scores = MlData.Scores(_models[0].Transform(MlData.Load(_ml, MlData.Rows(x, rows, d), d, null, k)), rows, k);
         for (int r = 0; r < rows; r++)
         {
             int best = 0;
@@ -130,20 +130,20 @@ public sealed partial class TrainedHead
         var x = Normalization.Apply(table.Data, table.Rows, cancellationToken);
         var rows = MlData.Rows(x, table.Rows, table.Dimension);
         int k = Classes.Count;
-        if (models.Length == 1) return MlData.Scores(models[0].Transform(MlData.Load(ml, rows, table.Dimension, null, k)), table.Rows, k);
+        if (_models.Length == 1) return MlData.Scores(_models[0].Transform(MlData.Load(_ml, rows, table.Dimension, null, k)), table.Rows, k);
         // One binary model per class (svm): slot c is class c's margin.
-        var view = MlData.LoadBinary(ml, rows, table.Dimension, null, 0);
+        var view = MlData.LoadBinary(_ml, rows, table.Dimension, null, 0);
         var scores = new float[table.Rows * k];
         for (int c = 0; c < k; c++)
         {
-            var col = MlData.BinaryScores(models[c].Transform(view));
+            var col = MlData.BinaryScores(_models[c].Transform(view));
             for (int r = 0; r < table.Rows; r++) scores[r * k + c] = col[r];
         }
         return scores;
     }
 
     /// <summary>The ML.NET context the models were trained or loaded with (<see cref="HeadFile"/> saves through it).</summary>
-    internal MLContext MlContext => ml;
+    internal MLContext MlContext => _ml;
 
     /// <summary>Writes <c>head.ftm</c> atomically (temporary file beside it, then rename).</summary>
     public void Save(string path) => HeadFile.Save(this, path);

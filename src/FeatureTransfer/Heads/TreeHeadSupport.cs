@@ -45,14 +45,14 @@ public static class TreeHeadSupport
     public const string PackageId = "FeatureTransfer.Heads.Trees";
 
     private static readonly Lock Gate = new();
-    private static ITreeHeadTrainer? trainer;
-    private static bool searched;
+    private static ITreeHeadTrainer? Trainer;
+    private static bool Searched;
 
     /// <summary>Uses <paramref name="treeTrainer"/> for the tree heads from now on (trimmed or single-file apps call it explicitly).</summary>
     internal static void Register(ITreeHeadTrainer treeTrainer)
     {
         ArgumentNullException.ThrowIfNull(treeTrainer);
-        lock (Gate) trainer = treeTrainer;
+        lock (Gate) Trainer = treeTrainer;
     }
 
     /// <summary>True when the tree heads can be trained and loaded in this application.</summary>
@@ -66,8 +66,8 @@ public static class TreeHeadSupport
     {
         lock (Gate)
         {
-            if (trainer is not null || searched) return trainer;
-            searched = true;
+            if (Trainer is not null || Searched) return Trainer;
+            Searched = true;
             Assembly assembly;
             try
             {
@@ -79,8 +79,8 @@ public static class TreeHeadSupport
             }
             var mark = assembly.GetCustomAttribute<TreeHeadTrainerAttribute>()
                 ?? throw new InvalidOperationException($"{assembly.FullName} has no {nameof(TreeHeadTrainerAttribute)}");
-            trainer = (ITreeHeadTrainer)Activator.CreateInstance(mark.TrainerType)!;
-            return trainer;
+            Trainer = (ITreeHeadTrainer)Activator.CreateInstance(mark.TrainerType)!;
+            return Trainer;
         }
     }
 }

@@ -22,7 +22,7 @@ internal sealed partial class ImageTensorizer
     /// <summary>Decoder limits and settings.</summary>
     public TensorizerOptions Options { get; }
 
-    [ThreadStatic] private static Scratch? t_scratch;
+    [ThreadStatic] private static Scratch? ThreadScratch;
 
     /// <summary>Fills <paramref name="destination"/> (length <see cref="Preprocessing.TensorLength"/>) with the image's tensor.</summary>
     /// <exception cref="InvalidImageException">The file is missing, unreadable, not an image, truncated, corrupt or too large.</exception>
@@ -32,7 +32,7 @@ internal sealed partial class ImageTensorizer
         ArgumentNullException.ThrowIfNull(p);
         if (destination.Length != p.TensorLength)
             throw new ArgumentException($"destination has {destination.Length} floats, the preprocessing needs {p.TensorLength}", nameof(destination));
-        var s = t_scratch ??= new Scratch();
+        var s = ThreadScratch ??= new Scratch();
         try
         {
             WriteCore(item, p, destination, s);
@@ -52,7 +52,7 @@ internal sealed partial class ImageTensorizer
     public (byte[] Pixels, int Width, int Height) DecodeRgb(ImageItem item)
     {
         ArgumentNullException.ThrowIfNull(item);
-        var s = t_scratch ??= new Scratch();
+        var s = ThreadScratch ??= new Scratch();
         try
         {
             if (!item.Pixels.IsEmpty)

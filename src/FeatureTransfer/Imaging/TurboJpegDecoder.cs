@@ -19,21 +19,21 @@ internal static partial class TurboJpegDecoder
     private const int ColorspaceCmyk = 3, ColorspaceYcck = 4;
     private const int ErrorWarning = 0; // TJERR_WARNING
 
-    private static readonly Lazy<string?> s_failure = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
-    private static int s_reported;
+    private static readonly Lazy<string?> LoadFailure = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static int Reported;
 
-    [ThreadStatic] private static Handle? t_handle;
+    [ThreadStatic] private static Handle? ThreadHandle;
 
     /// <summary>True when libturbojpeg.so.0 loaded.</summary>
-    public static bool Available => s_failure.Value is null;
+    public static bool Available => LoadFailure.Value is null;
 
     /// <summary>Why TurboJPEG is not used (null when it is).</summary>
-    public static string? Failure => s_failure.Value;
+    public static string? Failure => LoadFailure.Value;
 
     /// <summary>Says once, on stderr, that JPEGs use a slower decoder.</summary>
     public static void ReportFallbackOnce(string fallback)
     {
-        if (Interlocked.Exchange(ref s_reported, 1) == 0)
+        if (Interlocked.Exchange(ref Reported, 1) == 0)
             Console.Error.WriteLine($"warning: libjpeg-turbo's TurboJPEG library is unavailable ({Failure}; Debian: apt-get install libturbojpeg0); decoding JPEGs with {fallback}, which is slower");
     }
 
@@ -68,7 +68,7 @@ internal static partial class TurboJpegDecoder
     {
         rgbx = null;
         width = height = 0;
-        var handle = t_handle ??= Handle.Create();
+        var handle = ThreadHandle ??= Handle.Create();
         int w, h, subsamp, colorspace;
         fixed (byte* src = data)
         {

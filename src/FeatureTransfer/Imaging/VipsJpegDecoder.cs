@@ -10,22 +10,22 @@ namespace FeatureTransfer.Imaging;
 /// </summary>
 internal static class VipsJpegDecoder
 {
-    private static readonly Lazy<string?> s_failure = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
-    private static int s_reported;
+    private static readonly Lazy<string?> LoadFailure = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static int Reported;
 
     // Kept alive for as long as libvips may call it.
-    private static Log.LogDelegate? s_discard;
+    private static Log.LogDelegate? Discard;
 
     /// <summary>True when libvips loaded and initialised.</summary>
-    public static bool Available => s_failure.Value is null;
+    public static bool Available => LoadFailure.Value is null;
 
     /// <summary>Why libvips is not used (null when it is).</summary>
-    public static string? Failure => s_failure.Value;
+    public static string? Failure => LoadFailure.Value;
 
     /// <summary>Says once, on stderr, that JPEGs fall back to SkiaSharp.</summary>
     public static void ReportFallbackOnce()
     {
-        if (Interlocked.Exchange(ref s_reported, 1) == 0)
+        if (Interlocked.Exchange(ref Reported, 1) == 0)
             Console.Error.WriteLine($"warning: libvips (NetVips) is unavailable ({Failure}); decoding JPEGs with SkiaSharp, which is slower");
     }
 
@@ -43,8 +43,8 @@ internal static class VipsJpegDecoder
             Cache.MaxMem = 0;
             // libjpeg warnings on images that still decode (e.g. extraneous bytes) would otherwise go to stderr;
             // errors reach us as exceptions.
-            s_discard = static (_, _, _) => { };
-            Log.SetLogHandler("VIPS", Enums.LogLevelFlags.Warning | Enums.LogLevelFlags.Message | Enums.LogLevelFlags.Info, s_discard);
+            Discard = static (_, _, _) => { };
+            Log.SetLogHandler("VIPS", Enums.LogLevelFlags.Warning | Enums.LogLevelFlags.Message | Enums.LogLevelFlags.Info, Discard);
             return null;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException or TypeInitializationException or VipsException)
