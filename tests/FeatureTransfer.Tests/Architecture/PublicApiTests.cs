@@ -48,7 +48,7 @@ public sealed class PublicApiTests
                      "FeatureTransfer.Onnx.Model.OnnxModelFile", "FeatureTransfer.Onnx.Builders.GraphBuilder" })
             Assert.False(onnx.GetType(name, throwOnError: true)!.IsPublic, name);
         foreach (var name in new[] { "FeatureTransfer.FineTune.LearningRateSchedule", "FeatureTransfer.FineTune.TrainingEngine",
-                     "FeatureTransfer.Imaging.ImageTensorizer", "FeatureTransfer.Reports.RunReport", "FeatureTransfer.Data.DatasetLoader" })
+                     "FeatureTransfer.Imaging.ImageTensorizer", "FeatureTransfer.Selection.ModelSelection", "FeatureTransfer.Reports.Plots", "FeatureTransfer.Data.DatasetLoader" })
             Assert.False(library.GetType(name, throwOnError: true)!.IsPublic, name);
         // Tuples are not a public return type: results are named records.
         Assert.DoesNotContain("ValueTuple", PublicApiListing.Describe(library, onnx), StringComparison.Ordinal);
