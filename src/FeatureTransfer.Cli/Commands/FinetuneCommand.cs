@@ -13,25 +13,27 @@ internal static class FinetuneCommand
 {
     public static Command Create()
     {
+        // The library's defaults are the CLI's: one place decides the recipe.
+        var d = new FineTuneOptions { ModelPath = "", Train = "" };
         var model = new Option<string?>("--model", "-m") { Description = "backbone .onnx or models.json name (default: the catalog default)" };
         var train = new Option<string>("--train") { Description = "training data (folder of class folders, manifest.csv, idx:...)", Required = true };
         var val = new Option<string?>("--val") { Description = "validation data, scored once at the end" };
         var classes = new Option<string>("--classes") { Description = "auto or comma-separated class names", DefaultValueFactory = _ => "auto" };
         var perClass = new Option<int?>("--per-class") { Description = "stratified sample of N training images per class (drawn with --seed, as ft run --per-class)" }.Must(NumberRule.Positive);
-        var unfreeze = new Option<string>("--unfreeze") { Description = "auto (the last stage, at the final resolution) | head | K (last K layers) | from:<tensor> | all", DefaultValueFactory = _ => "auto" };
-        var epochs = new Option<int>("--epochs") { Description = "epochs of the last stage", DefaultValueFactory = _ => 10 }.Must(NumberRule.Positive);
+        var unfreeze = new Option<string>("--unfreeze") { Description = "auto (the last stage, at the final resolution) | head | K (last K layers) | from:<tensor> | all", DefaultValueFactory = _ => d.Unfreeze };
+        var epochs = new Option<int>("--epochs") { Description = "epochs of the last stage", DefaultValueFactory = _ => d.Epochs }.Must(NumberRule.Positive);
         var headEpochs = new Option<int?>("--head-epochs") { Description = "epochs of the head-only stage on cached bottleneck features (default 30, early-stopped)" }.Must(NumberRule.NonNegative);
-        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 32 }.Must(NumberRule.Positive);
-        var optimizer = new Option<string>("--optimizer") { Description = "sgd | adamw", DefaultValueFactory = _ => "sgd" };
-        var lr = new Option<double>("--lr") { Description = "head learning rate (cosine schedule)", DefaultValueFactory = _ => 0.01 }.Must(NumberRule.Positive);
-        var baseFactor = new Option<double>("--base-lr-factor") { Description = "base learning rate = lr * factor", DefaultValueFactory = _ => 0.1 }.Must(NumberRule.Positive);
-        var decay = new Option<double>("--lr-decay-per-block") { Description = "multiply the base rate by this per layer further down", DefaultValueFactory = _ => 1.0 }.Must(NumberRule.Positive);
-        var wd = new Option<double>("--weight-decay") { Description = "weight decay", DefaultValueFactory = _ => 1e-4 }.Must(NumberRule.NonNegative);
+        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => d.Batch }.Must(NumberRule.Positive);
+        var optimizer = new Option<string>("--optimizer") { Description = "sgd | adamw", DefaultValueFactory = _ => d.Optimizer.ToString().ToLowerInvariant() };
+        var lr = new Option<double>("--lr") { Description = "head learning rate (cosine schedule)", DefaultValueFactory = _ => d.LearningRate }.Must(NumberRule.Positive);
+        var baseFactor = new Option<double>("--base-lr-factor") { Description = "base learning rate = lr * factor", DefaultValueFactory = _ => d.BaseLrFactor }.Must(NumberRule.Positive);
+        var decay = new Option<double>("--lr-decay-per-block") { Description = "multiply the base rate by this per layer further down", DefaultValueFactory = _ => d.LrDecayPerBlock }.Must(NumberRule.Positive);
+        var wd = new Option<double>("--weight-decay") { Description = "weight decay", DefaultValueFactory = _ => d.WeightDecay }.Must(NumberRule.NonNegative);
         var augment = new Option<string?>("--augment") { Description = "augmentation of the unfrozen stage: any of flip,crop,color, or none (default flip,crop)" };
         var scratch = new Option<bool>("--from-scratch") { Description = "re-initialise all weights and train everything (batch-statistics BN)" };
-        var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => FineTuneOptions.DefaultHoldout }.Must(NumberRule.Between(0, 0.5));
-        var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => 5 }.Must(NumberRule.Positive);
-        var select = new Option<string>("--select") { Description = "holdout criterion of the checkpoint choice and early stopping: loss (the holdout's cross-entropy) | accuracy (ties by loss)", DefaultValueFactory = _ => FineTuneOptions.DefaultSelect.ToString().ToLowerInvariant() };
+        var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => d.Holdout }.Must(NumberRule.Between(0, 0.5));
+        var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => d.Patience }.Must(NumberRule.Positive);
+        var select = new Option<string>("--select") { Description = "holdout criterion of the checkpoint choice and early stopping: loss (the holdout's cross-entropy) | accuracy (ties by loss)", DefaultValueFactory = _ => d.Select.ToString().ToLowerInvariant() };
         var bnTrain = new Option<bool>("--bn-train") { Description = "unfrozen BatchNorm layers use batch statistics (default: frozen statistics)" };
         var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = all cores)", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);

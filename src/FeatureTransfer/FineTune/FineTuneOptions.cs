@@ -51,15 +51,12 @@ public sealed record FineTuneOptions
     // The default recipe's holdout and checkpoint rule were chosen by 3-fold cross-validation on the ants/bees training
     // photos only (benchmarks/FineTune/resnet18_recipe_cv.sh, docs/fine-tuning.md): a 10% holdout is 24 photos there, one
     // photo = 4 points of accuracy, too coarse to pick epochs; the holdout's cross-entropy on 20% is a finer signal.
-    internal const double DefaultHoldout = 0.2;
-    internal const CheckpointCriterion DefaultSelect = CheckpointCriterion.Loss;
-
     /// <summary>Fraction of the training data held out for early stopping and checkpoint choice (default 0.2).</summary>
-    public double Holdout { get; init; } = DefaultHoldout;
+    public double Holdout { get; init; } = 0.2;
     /// <summary>Epochs without holdout improvement before early stopping.</summary>
     public int Patience { get; init; } = 5;
     /// <summary>What "improvement" on the holdout means for the checkpoint choice and early stopping.</summary>
-    public CheckpointCriterion Select { get; init; } = DefaultSelect;
+    public CheckpointCriterion Select { get; init; } = CheckpointCriterion.Loss;
     /// <summary>Seed of the head initialization, holdout split, shuffling and augmentation.</summary>
     public int Seed { get; init; }
     /// <summary>ONNX Runtime intra-op threads (0 = one per core).</summary>
