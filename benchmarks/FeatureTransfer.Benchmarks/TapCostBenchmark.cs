@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using FeatureTransfer.Data;
 using FeatureTransfer.Imaging;
@@ -11,10 +10,10 @@ using Microsoft.ML.OnnxRuntime;
 namespace FeatureTransfer.Benchmarks;
 
 /// <summary>
-/// <c>tapcost --model M.onnx [--size 4] [--rounds 7] [--runs 10] [--save DIR] [--baseline DIR] [--profile DIR]</c>:
+/// <c>tapcost --model M.onnx [--size 4] [--rounds 5] [--runs 20] [--save DIR] [--baseline DIR] [--profile DIR]</c>:
 /// the cost of the tapped graphs alone (ORT <c>session.Run</c> on pre-decoded photos, extraction's session settings on
 /// one thread, runs of <c>--size</c> images), bottleneck vs FNE, as ratios measured in one process with the variants
-/// alternating every round (medians). <c>--save DIR</c> writes the tapped graphs; <c>--baseline DIR</c> adds the FNE
+/// alternating run by run (medians and minima of each run's thread CPU time). <c>--save DIR</c> writes the tapped graphs; <c>--baseline DIR</c> adds the FNE
 /// graph saved by an earlier build (DIR/fne.onnx) as a third variant, so a change is compared side by side.
 /// <c>--profile DIR</c> also writes ORT's optimized graph and a per-op profile of each variant and prints the shares.
 /// </summary>
@@ -24,7 +23,7 @@ internal static class TapCostBenchmark
     {
         var a = new Args(argv);
         var modelPath = a.Get("model", BenchEnvironment.TorchvisionModel("mobilenet_v2"));
-        int size = a.GetInt("size", 4), rounds = a.GetInt("rounds", 7), runs = a.GetInt("runs", 10);
+        int size = a.GetInt("size", 4), rounds = a.GetInt("rounds", 5), runs = a.GetInt("runs", 20);
         var model = OnnxModelFile.Load(modelPath);
         var inspection = ModelInspector.Inspect(model, modelPath);
         var p = Preprocessing.ImageNet;
@@ -60,19 +59,22 @@ internal static class TapCostBenchmark
         for (int k = 0; k < variants.Count; k++)
             using (var o = sessions[k].Run(run, [variants[k].Input], [value], [variants[k].Output]))
                 first[k] = o[0].GetTensorDataAsSpan<float>().ToArray();
+        // Variants alternate run by run (order reversed every round); each run is timed in this thread's CPU time
+        // (ONNX Runtime with one intra-op thread computes on the calling thread), so preemption by other jobs does not count.
         for (int r = 0; r < rounds; r++)
-            for (int j = 0; j < variants.Count; j++)
-            {
-                int k = r % 2 == 0 ? j : variants.Count - 1 - j;
-                var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-                for (int i = 0; i < runs; i++)
+            for (int i = 0; i < runs; i++)
+                for (int j = 0; j < variants.Count; j++)
+                {
+                    int k = (r + i) % 2 == 0 ? j : variants.Count - 1 - j;
+                    long t0 = ThreadCpuNs();
                     using (sessions[k].Run(run, [variants[k].Input], [value], [variants[k].Output])) { }
-                times[k].Add((Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / (runs * size));
-            }
+                    times[k].Add((ThreadCpuNs() - t0) / 1e6 / size);
+                }
         double bottleneck = Median(times[0]);
-        Console.WriteLine($"{Path.GetFileName(modelPath)}, {size} images/run, 1 thread, {rounds} rounds x {runs} runs, CPU ms/img (median), load {File.ReadAllText("/proc/loadavg")[..14]}");
+        double bottleneckMin = times[0].Min();
+        Console.WriteLine($"{Path.GetFileName(modelPath)}, {size} images/run, 1 thread, {rounds * runs} runs per variant, thread CPU ms/img, load {File.ReadAllText("/proc/loadavg")[..14]}");
         for (int k = 0; k < variants.Count; k++)
-            Console.WriteLine($"  {variants[k].Name,-14} {Median(times[k]),7:F2} ms/img  x{Median(times[k]) / bottleneck:F3} of bottleneck  (rounds: {string.Join(' ', times[k].Select(t => t.ToString("F2")))})");
+            Console.WriteLine($"  {variants[k].Name,-14} median {Median(times[k]),6:F3} ms/img  x{Median(times[k]) / bottleneck:F3} of bottleneck   min {times[k].Min(),6:F3}  x{times[k].Min() / bottleneckMin:F3}");
         if (variants.Count > 2)
         {
             double maxDiff = 0, scale = 0;
@@ -115,6 +117,23 @@ internal static class TapCostBenchmark
         Console.WriteLine($"profile {v.Name}: {total / 1000 / runs / size:F2} ms/img in kernels ({file}, optimized graph {optimized})");
         foreach (var (op, (us, count)) in byOp.OrderByDescending(x => x.Value.Us))
             Console.WriteLine($"  {op,-40} {us / 1000 / runs / size,7:F3} ms/img {100 * us / total,5:F1}%  {count / runs,4} nodes");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    private static long ThreadCpuNs()
+    {
+        const int ClockThreadCpuTime = 3; // CLOCK_THREAD_CPUTIME_ID (Linux)
+        ClockGetTime(ClockThreadCpuTime, out var t);
+        return t.Seconds * 1_000_000_000 + t.Nanoseconds;
     }
 
     private static double Median(IEnumerable<double> xs)
