@@ -16,6 +16,7 @@ return args.FirstOrDefault() switch
     "soak" => await SoakBenchmark.RunAsync(args[1..]),
     "graph" => GraphDump.Run(args[1..]),
     "runsize" => RunSizeBenchmark.Run(args[1..]),
+    "tapcost" => TapCostBenchmark.Run(args[1..]),
     "gpu" => GpuCheck.Run(args[1..]),
     _ => Usage(),
 };
