@@ -109,8 +109,7 @@ internal static class TapBuilder
             input.Type.TensorType.ElemType = (int)ElementType.Float;
         }
 
-        var pieces = new List<TapPiece>();
-        var widths = new List<int>();
+        var pieces = new List<string>();
         var layoutEntries = new List<(string, string, int, string, string, bool)>();
         NodeProto? inputCast = added.Count > 0 ? added[0] : null;
         added.Clear();
@@ -123,7 +122,7 @@ internal static class TapBuilder
             int width = (int)p.Shape[1];
             string op = index.Producer(tensor)!.OpType;
             var q = QuantSource(facts, tensor, p.Type);
-            TapPiece piece;
+            string pooled;
             if (q is not null)
             {
                 var (source, qp) = q.Value;
@@ -134,10 +133,7 @@ internal static class TapBuilder
                     added.Add(Nodes.Make("QLinearGlobalAveragePool",
                         [source, qp.Scale, qp.ZeroPoint ?? "", qp.Scale, qp.ZeroPoint ?? ""], [qpool],
                         names.New("ft_qgap"), "com.microsoft", Nodes.Attr("channels_last", 0L)));
-                    var (scale, zero) = (index.ConstantValue(qp.Scale), qp.ZeroPoint is null ? null : index.ConstantValue(qp.ZeroPoint));
-                    piece = PooledConcat.CanGroup(opset, scale, zero)
-                        ? new TapPiece(qpool, TapPiece.Kinds.PooledQuantized, Tensors.ToFloats(scale!)[0], zero)
-                        : new TapPiece(Flatten(Dequantize(qpool, qp), names, added), TapPiece.Kinds.Vector);
+                    pooled = Flatten(Dequantize(qpool, qp), names, added);
                 }
                 else if (isMap && options.Pooling == Pooling.Max && opset >= 12 && opset < 18)
                 {
@@ -145,12 +141,12 @@ internal static class TapBuilder
                     string qmax = names.New(tensor + "_ft_qmax");
                     added.Add(Nodes.Make("ReduceMax", [source], [qmax], names.New("ft_qmax"), "",
                         Nodes.Attr("axes", 2L, 3L), Nodes.Attr("keepdims", 0L)));
-                    piece = new TapPiece(Dequantize(qmax, qp with { Axis = qp.Axis is null ? null : 1 }), TapPiece.Kinds.Vector);
+                    pooled = Dequantize(qmax, qp with { Axis = qp.Axis is null ? null : 1 });
                 }
                 else
                 {
                     var f = Dequantize(source, qp);
-                    piece = new TapPiece(isMap ? Flatten(Pool(f, options.Pooling, names, added), names, added) : f, TapPiece.Kinds.Vector);
+                    pooled = isMap ? Flatten(Pool(f, options.Pooling, names, added), names, added) : f;
                 }
 
                 string Dequantize(string x, QuantParams qpar)
@@ -167,17 +163,15 @@ internal static class TapBuilder
             {
                 // Float16/double maps are pooled in their own type and cast afterwards: a Cast consumer on a float16
                 // tensor changes how ONNX Runtime places its own float16<->float32 casts and moved the model's outputs.
-                string pooled = isMap ? Flatten(Pool(tensor, options.Pooling, names, added), names, added) : tensor;
+                pooled = isMap ? Flatten(Pool(tensor, options.Pooling, names, added), names, added) : tensor;
                 if (p.Type != ElementType.Float && tensor != input.Name)
                 {
                     string c = names.New(tensor + "_ft_f32");
                     added.Add(Nodes.Make("Cast", [pooled], [c], names.New("ft_cast"), "", Nodes.Attr("to", (long)ElementType.Float)));
                     pooled = c;
                 }
-                piece = new TapPiece(pooled, TapPiece.Kinds.Vector);
             }
-            pieces.Add(piece);
-            widths.Add(width);
+            pieces.Add(pooled);
             layoutEntries.Add((tensor, op, width, isMap ? "map" : "vector",
                 isMap ? (options.Pooling == Pooling.Avg ? "avg" : "max") : "none", q is not null));
         }
@@ -185,7 +179,7 @@ internal static class TapBuilder
         var ordered = OrderForOrt(g, inputCast, groups);
         g.Node.Clear();
         g.Node.AddRange(ordered);
-        g.Node.AddRange(PooledConcat.Build(g, pieces, widths, TappedModel.FeaturesOutput, names));
+        g.Node.Add(Nodes.Make("Concat", pieces, [TappedModel.FeaturesOutput], names.New("ft_concat"), "", Nodes.Attr("axis", 1L)));
         if (needsMicrosoft && !model.OpsetImport.Any(o => o.Domain == "com.microsoft"))
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
 
