@@ -174,7 +174,7 @@ public sealed record HeadOptions
     /// <paramref name="incumbent"/> at an equal CV mean. The stronger L2 wins: with 10 validation images per fold ties are
     /// common, and the weakest regularization that fits the folds generalizes worst (docs/heads-and-reports.md).
     /// </summary>
-    public static bool PreferOnTie(HeadOptions candidate, HeadOptions incumbent)
+    internal static bool PreferOnTie(HeadOptions candidate, HeadOptions incumbent)
         => candidate.Kind == incumbent.Kind && candidate.Kind.IsLinear() && candidate.EffectiveL2 > incumbent.EffectiveL2;
 
     /// <summary>Parameters that define the head, for reports and metrics.json.</summary>
