@@ -12,7 +12,7 @@ internal sealed partial class ImageTensorizer
     /// rounded to 8 bits, then vertical) written by hand because no library here reproduces it; only the rows and
     /// columns that survive the crop are computed.
     /// </summary>
-    private static void Tensorize(string name, ReadOnlySpan<byte> src, int sw, int sh, int stride, Preprocessing p, Span<float> dest, Scratch s)
+    internal static void Tensorize(string name, ReadOnlySpan<byte> src, int sw, int sh, int stride, Preprocessing p, Span<float> dest, Scratch s)
     {
         int outW = p.Width, outH = p.Height, channels = p.Channels;
         int rw, rh, left, top;

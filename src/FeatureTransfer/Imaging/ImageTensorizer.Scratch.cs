@@ -4,7 +4,7 @@ namespace FeatureTransfer.Imaging;
 internal sealed partial class ImageTensorizer
 {
     /// <summary>Per-thread buffers, grown on demand and reused for every image the thread decodes.</summary>
-    private sealed class Scratch
+    internal sealed class Scratch
     {
         public byte[] File = [];
         public byte[] Pixels = [];
