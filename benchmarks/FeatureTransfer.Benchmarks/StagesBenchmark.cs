@@ -44,9 +44,10 @@ internal static class StagesBenchmark
             SingleThread(data, p, tapped, session, runSize, warmUp: false);
         }
         Console.WriteLine();
+        if (a.Get("first-run", "no") == "yes") FirstRuns(data, p, tapped, modelBytes, runSize);
         for (int round = 0; round < a.GetInt("rounds", 1); round++)
         {
-            double replica = await Workers(data, p, tapped, modelBytes, batch, runSize, workers);
+            double replica = await Workers(data, p, tapped, modelBytes, batch, runSize, workers, share: a.Get("share", "yes") == "yes");
             double real = await RealExtract(model, photos, layers, batch, workers);
             double cp = ExtractBenchmark.RawForwardWorkers(model, photos, images, batch, workers, sharedSession: true, runSize: runSize);
             Console.WriteLine($"  round {round + 1}: replica {replica:F1} img/s, ft (a) {real:F1} img/s, (c') {cp:F1} img/s: (a)/(c') {real / cp:F2}, " +
@@ -113,6 +114,43 @@ internal static class StagesBenchmark
         Console.WriteLine($"  {"sum per image (Write + run + copies)",-38} {"",7}   {sum,7:F3}");
     }
 
+    /// <summary>A job's session is fresh: its first runs cost more (memory first touched, patterns planned). Times the
+    /// first runs of a fresh session under a few memory settings, on one thread and on two threads at once.</summary>
+    private static void FirstRuns(ImageDataset data, Preprocessing p, TappedModel tapped, byte[] modelBytes, int runSize)
+    {
+        int len = p.TensorLength;
+        var input = new float[runSize * len];
+        var tz = new ImageTensorizer(new TensorizerOptions { ScaledJpegDecode = false });
+        for (int i = 0; i < runSize; i++) tz.Write(data.Items[i], p, input.AsSpan(i * len, len));
+        var variants = new (string Name, OrtSessionOptions Options)[]
+        {
+            ("extraction settings", new ExtractorOptions().ToSessionOptions(1)),
+            ("no memory pattern", new ExtractorOptions().ToSessionOptions(1) with { MemoryPattern = false }),
+            ("no CPU arena", new ExtractorOptions().ToSessionOptions(1) with { CpuMemoryArena = false }),
+        };
+        foreach (var (name, options) in variants)
+            foreach (int threads in new[] { 1, 2 })
+            {
+                using var session = OrtSessionFactory.Create(modelBytes, options);
+                var ms = new double[threads, 4];
+                var ts = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+                {
+                    using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(), p.TensorShape(runSize));
+                    using var runOptions = new RunOptions();
+                    for (int r = 0; r < 4; r++)
+                    {
+                        long t0 = Stopwatch.GetTimestamp();
+                        using (session.Run(runOptions, [tapped.InputName], [value], [tapped.OutputName])) { }
+                        ms[t, r] = Ms(t0, Stopwatch.GetTimestamp());
+                    }
+                })).ToList();
+                ts.ForEach(t => t.Start());
+                ts.ForEach(t => t.Join());
+                Console.WriteLine($"  first runs of a fresh session, {name}, {threads} thread(s) at once: " +
+                    string.Join(" | ", Enumerable.Range(0, threads).Select(t => string.Join(" ", Enumerable.Range(0, 4).Select(r => ms[t, r].ToString("F1", CultureInfo.InvariantCulture))))) + " ms");
+            }
+    }
+
     private sealed class WorkerTimes
     {
         public double WaitWindow, DecodeWall, DecodeCpu, InferWall, InferCpu, RowsWall, FirstInfer, Busy, End;
@@ -121,7 +159,7 @@ internal static class StagesBenchmark
 
     /// <summary>The library's worker loop (FeatureExtractor.RunWorkersAsync + ExtractToFileAsync's consumer) with timers
     /// around each stage, on a fresh shared session as in a job.</summary>
-    private static async Task<double> Workers(ImageDataset data, Preprocessing p, TappedModel tapped, byte[] modelBytes, int batchSize, int runSize, int workers)
+    private static async Task<double> Workers(ImageDataset data, Preprocessing p, TappedModel tapped, byte[] modelBytes, int batchSize, int runSize, int workers, bool share)
     {
         int n = data.Items.Count, len = p.TensorLength, dim = tapped.Layout.Dimension;
         int endBatch = (n + batchSize - 1) / batchSize;
@@ -134,7 +172,8 @@ internal static class StagesBenchmark
         var done = Channel.CreateUnbounded<(int Batch, RowBuffer Rows, long Ready)>(new UnboundedChannelOptions { SingleReader = true });
         var free = new System.Collections.Concurrent.ConcurrentBag<RowBuffer>();
         var times = Enumerable.Range(0, workers).Select(_ => new WorkerTimes()).ToArray();
-        int next = -1, running = workers;
+        int next = -1, running = workers, starting = workers;
+        var shared = new SharedWork();
         long start = Stopwatch.GetTimestamp();
         var threads = Enumerable.Range(0, workers).Select(wi => new Thread(() =>
         {
@@ -145,16 +184,18 @@ internal static class StagesBenchmark
             while (true)
             {
                 long w0 = Stopwatch.GetTimestamp();
-                window.Wait();
+                bool admitted = window.Wait(0);
+                while (!admitted) admitted = window.Wait(share && shared.Help() ? 0 : 1);
                 tm.WaitWindow += Ms(w0, Stopwatch.GetTimestamp());
                 int b = Interlocked.Increment(ref next);
                 if (b >= endBatch) break;
                 int first = b * batchSize, count = Math.Min(batchSize, n - first);
                 long d0 = Stopwatch.GetTimestamp(), c0 = ThreadCpuNs();
-                for (int i = 0; i < count; i++) tz.Write(data.Items[first + i], p, input.AsSpan(i * len, len));
+                if (share) shared.Run(count, i => tz.Write(data.Items[first + i], p, input.AsSpan(i * len, len)), default);
+                else for (int i = 0; i < count; i++) tz.Write(data.Items[first + i], p, input.AsSpan(i * len, len));
                 long d1 = Stopwatch.GetTimestamp(), c1 = ThreadCpuNs();
                 tm.DecodeWall += Ms(d0, d1); tm.DecodeCpu += (c1 - c0) / 1e6;
-                for (int r = 0; r < count; r += runSize)
+                void Run(int r)
                 {
                     int k = Math.Min(runSize, count - r);
                     long i0 = Stopwatch.GetTimestamp();
@@ -164,6 +205,8 @@ internal static class StagesBenchmark
                     results[0].GetTensorDataAsSpan<float>().CopyTo(output.AsSpan(r * dim, k * dim));
                     if (tm.FirstInfer == 0) tm.FirstInfer = Ms(i0, Stopwatch.GetTimestamp());
                 }
+                if (share) shared.Run((count + runSize - 1) / runSize, r => Run(r * runSize), default);
+                else for (int r = 0; r < count; r += runSize) Run(r);
                 long i1 = Stopwatch.GetTimestamp(), c2 = ThreadCpuNs();
                 tm.InferWall += Ms(d1, i1); tm.InferCpu += (c2 - c1) / 1e6;
                 if (!free.TryTake(out var rows)) rows = new RowBuffer(dim, batchSize);
@@ -174,6 +217,9 @@ internal static class StagesBenchmark
                 tm.Images += count; tm.Batches++;
                 done.Writer.TryWrite((b, rows, r1));
             }
+            Interlocked.Decrement(ref starting);
+            while (share && Volatile.Read(ref starting) > 0)
+                if (!shared.Help()) Thread.Sleep(1);
             tm.Busy = (ThreadCpuNs() - cpu0) / 1e6;
             tm.End = Ms(start, Stopwatch.GetTimestamp());
             if (Interlocked.Decrement(ref running) == 0) done.Writer.TryComplete();
@@ -228,7 +274,7 @@ internal static class StagesBenchmark
         File.Delete(outFile + ".meta.json");
 
         double total = pipeline + assembly;
-        Console.WriteLine($"## {workers} workers (library loop with timers): {n / (total / 1000):F1} img/s, pipeline {pipeline:F0} ms + output assembly {assembly:F1} ms; per image, ms of worker time:");
+        Console.WriteLine($"## {workers} workers (library loop with timers{(share ? ", idle workers help (SharedWork)" : ", batch-granular as before SharedWork")}): {n / (total / 1000):F1} img/s, pipeline {pipeline:F0} ms + output assembly {assembly:F1} ms; per image, ms of worker time:");
         Console.WriteLine($"  {"worker",-8} {"images",6} {"wait window",11} {"decode wall",11} {"decode CPU",10} {"ORT wall",9} {"ORT CPU",8} {"row copy",8} {"1st run ms",10} {"idle at end ms",14}");
         foreach (var (tm, i) in times.Select((x, i) => (x, i)))
             Console.WriteLine($"  {i,-8} {tm.Images,6} {tm.WaitWindow / tm.Images,11:F3} {tm.DecodeWall / tm.Images,11:F3} {tm.DecodeCpu / tm.Images,10:F3} {tm.InferWall / tm.Images,9:F3} {tm.InferCpu / tm.Images,8:F3} {tm.RowsWall / tm.Images,8:F3} {tm.FirstInfer,10:F1} {pipeline - tm.End,14:F1}");
