@@ -44,6 +44,25 @@ internal static class StagesBenchmark
             SingleThread(data, p, tapped, session, runSize, warmUp: false);
         }
         Console.WriteLine();
+        if (a.GetInt("tensorize-reps", 0) is int reps and > 0)
+        {
+            var tz = new ImageTensorizer(new TensorizerOptions { ScaledJpegDecode = false });
+            var s = new ImageTensorizer.Scratch();
+            var dest = new float[p.TensorLength];
+            var decoded = data.Items.Take(20).Select(item =>
+            {
+                int length = tz.ReadFile(item.Path!, s);
+                TurboJpegDecoder.Decode(item.Path!, s.File.AsSpan(0, length), _ => 8, bytes => s.Rent(ref s.Pixels, bytes), out _, out int w, out int h);
+                return (Pixels: s.Pixels.AsSpan(0, w * h * 4).ToArray(), w, h);
+            }).ToList();
+            for (int pass = 0; pass < 2; pass++)
+            {
+                long c0 = ThreadCpuNs();
+                for (int r = 0; r < reps; r++)
+                    foreach (var (px, w, h) in decoded) ImageTensorizer.Tensorize("x", px, w, h, 4, p, dest, s);
+                if (pass == 1) Console.WriteLine($"  resample+crop+normalize, 20 decoded photos x {reps}: {(ThreadCpuNs() - c0) / 1e6 / (20 * reps):F4} ms CPU each");
+            }
+        }
         if (a.Get("first-run", "no") == "yes") FirstRuns(data, p, tapped, modelBytes, runSize);
         for (int round = 0; round < a.GetInt("rounds", 1); round++)
         {
@@ -67,51 +86,54 @@ internal static class StagesBenchmark
         var rows = new RowBuffer(dim, runSize);
         string[] names = ["file read", "JPEG header (+EXIF)", "JPEG decode (pixels)", "resample+crop+normalize", "tensorizer.Write (all of the above)", "ORT run (per image of a run)", "OrtValue+output copy", "row copy (RowBuffer.Add)"];
         var t = names.Select(_ => new List<double>()).ToArray();
+        var cpu = new double[names.Length]; // thread CPU time: less moved by other jobs than wall time
         int oriented = 0;
         for (int i = 0; i < n; i++)
         {
             var item = data.Items[i];
             string path = item.Path!;
             int slot = i % runSize;
-            long t0 = Stopwatch.GetTimestamp();
+            long t0 = Stopwatch.GetTimestamp(), c0 = ThreadCpuNs();
             int length = tz.ReadFile(path, s);
-            long t1 = Stopwatch.GetTimestamp();
+            long t1 = Stopwatch.GetTimestamp(), c1 = ThreadCpuNs();
             TurboJpegDecoder.Decode(path, s.File.AsSpan(0, length), _ => 0, _ => [], out _, out _, out _);
-            long t2 = Stopwatch.GetTimestamp();
+            long t2 = Stopwatch.GetTimestamp(), c2 = ThreadCpuNs();
             var header = TurboJpegDecoder.Decode(path, s.File.AsSpan(0, length), _ => 8, bytes => s.Rent(ref s.Pixels, bytes), out _, out int w, out int h);
-            long t3 = Stopwatch.GetTimestamp();
+            long t3 = Stopwatch.GetTimestamp(), c3 = ThreadCpuNs();
             if (header?.Orientation != 1) oriented++;
             ImageTensorizer.Tensorize(path, s.Pixels.AsSpan(0, w * h * 4), w, h, 4, p, input.AsSpan(slot * len, len), s);
-            long t4 = Stopwatch.GetTimestamp();
+            long t4 = Stopwatch.GetTimestamp(), c4 = ThreadCpuNs();
             tz.Write(item, p, input.AsSpan(slot * len, len));
-            long t5 = Stopwatch.GetTimestamp();
+            long t5 = Stopwatch.GetTimestamp(), c5 = ThreadCpuNs();
             t[0].Add(Ms(t0, t1)); t[1].Add(Ms(t1, t2)); t[2].Add(Ms(t2, t3) - Ms(t1, t2)); t[3].Add(Ms(t3, t4)); t[4].Add(Ms(t4, t5));
+            cpu[0] += (c1 - c0) / 1e6; cpu[1] += (c2 - c1) / 1e6; cpu[2] += (c3 - c2 - (c2 - c1)) / 1e6; cpu[3] += (c4 - c3) / 1e6; cpu[4] += (c5 - c4) / 1e6;
             if (slot == runSize - 1 || i == n - 1)
             {
                 int count = slot + 1;
-                long r0 = Stopwatch.GetTimestamp();
+                long r0 = Stopwatch.GetTimestamp(), q0 = ThreadCpuNs();
                 using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, count * len), p.TensorShape(count));
                 using var runOptions = new RunOptions();
-                long r1 = Stopwatch.GetTimestamp();
+                long r1 = Stopwatch.GetTimestamp(), q1 = ThreadCpuNs();
                 using var results = session.Run(runOptions, [tapped.InputName], [value], [tapped.OutputName]);
-                long r2 = Stopwatch.GetTimestamp();
+                long r2 = Stopwatch.GetTimestamp(), q2 = ThreadCpuNs();
                 results[0].GetTensorDataAsSpan<float>().CopyTo(output);
-                long r3 = Stopwatch.GetTimestamp();
+                long r3 = Stopwatch.GetTimestamp(), q3 = ThreadCpuNs();
                 rows.Clear();
                 for (int k = 0; k < count; k++) rows.Add(data.Items[i - slot + k].Id, null, output.AsSpan(k * dim, dim));
-                long r4 = Stopwatch.GetTimestamp();
+                long r4 = Stopwatch.GetTimestamp(), q4 = ThreadCpuNs();
                 for (int k = 0; k < count; k++)
                 {
                     t[5].Add(Ms(r1, r2) / count); t[6].Add((Ms(r0, r1) + Ms(r2, r3)) / count); t[7].Add(Ms(r3, r4) / count);
                 }
+                cpu[5] += (q2 - q1) / 1e6; cpu[6] += (q1 - q0 + q3 - q2) / 1e6; cpu[7] += (q4 - q3) / 1e6;
             }
         }
         if (warmUp) return;
-        Console.WriteLine($"## one thread, per image ({n} photos, {oriented} with EXIF rotation; ms: median / mean)");
+        Console.WriteLine($"## one thread, per image ({n} photos, {oriented} with EXIF rotation; ms: wall median / wall mean / thread CPU mean)");
         for (int k = 0; k < names.Length; k++)
-            Console.WriteLine($"  {names[k],-38} {Median(t[k]),7:F3} / {t[k].Average(),7:F3}");
-        double sum = new[] { 4, 5, 6, 7 }.Sum(k => t[k].Average());
-        Console.WriteLine($"  {"sum per image (Write + run + copies)",-38} {"",7}   {sum,7:F3}");
+            Console.WriteLine($"  {names[k],-38} {Median(t[k]),7:F3} / {t[k].Average(),7:F3} / {cpu[k] / n,7:F3}");
+        int[] parts = [4, 5, 6, 7];
+        Console.WriteLine($"  {"sum per image (Write + run + copies)",-38} {"",7}   {parts.Sum(k => t[k].Average()),7:F3} / {parts.Sum(k => cpu[k]) / n,7:F3}");
     }
 
     /// <summary>A job's session is fresh: its first runs cost more (memory first touched, patterns planned). Times the

@@ -12,6 +12,7 @@ internal sealed partial class ImageTensorizer
         public byte[] Gray = [];
         public byte[] Horizontal = [];
         public int[]? Kx, Ky, Bx, By;
+        public int[] Kx4 = []; // Kx with each weight repeated for the 4 lanes of a pixel (two taps per AVX2 multiply)
         private int[] _ints = [];
 
         public int[] RentInts(int length)
