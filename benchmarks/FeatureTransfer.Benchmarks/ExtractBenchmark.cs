@@ -206,7 +206,7 @@ internal static class ExtractBenchmark
 
     /// <summary>(c'): the data-parallel arrangement on pre-decoded tensors: <paramref name="workers"/> threads, each running
     /// whole batches with one ONNX Runtime intra-op thread, on one shared session or one session per worker.</summary>
-    private static double RawForwardWorkers(string model, string photos, int images, int batch, int workers, bool sharedSession, int runSize = 0)
+    internal static double RawForwardWorkers(string model, string photos, int images, int batch, int workers, bool sharedSession, int runSize = 0)
     {
         if (runSize > 0) batch = runSize; // runs of runSize images, as ft's RunSize splits each batch
         var p = Preprocessing.ImageNet;

@@ -37,13 +37,7 @@ public sealed partial class FeatureExtractor
     {
         int len = Preprocessing.TensorLength;
         var reasons = new string?[count];
-        void One(int i)
-        {
-            try { _tensorizer.Write(items[start + i], Preprocessing, buffer.AsSpan(i * len, len)); }
-            catch (InvalidImageException e) { reasons[i] = e.Reason; }
-            catch (IOException e) { reasons[i] = $"cannot read: {e.Message}"; }
-            catch (UnauthorizedAccessException e) { reasons[i] = $"cannot read: {e.Message}"; }
-        }
+        void One(int i) => reasons[i] = DecodeOne(items[start + i], buffer.AsSpan(i * len, len));
         if (threads <= 1)
         {
             for (int i = 0; i < count; i++)
@@ -53,6 +47,23 @@ public sealed partial class FeatureExtractor
             }
         }
         else Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellationToken }, One);
+        return Compact(items, start, count, buffer, reasons);
+    }
+
+    /// <summary>Decodes one image into its slot; returns why it is skipped, or null.</summary>
+    private string? DecodeOne(ImageItem item, Span<float> slot)
+    {
+        try { _tensorizer.Write(item, Preprocessing, slot); }
+        catch (InvalidImageException e) { return e.Reason; }
+        catch (IOException e) { return $"cannot read: {e.Message}"; }
+        catch (UnauthorizedAccessException e) { return $"cannot read: {e.Message}"; }
+        return null;
+    }
+
+    /// <summary>Moves the good images of a decoded batch to the front, in order; the others become skipped inputs.</summary>
+    private (List<int> Good, List<SkippedInput> Errors) Compact(IReadOnlyList<ImageItem> items, int start, int count, float[] buffer, string?[] reasons)
+    {
+        int len = Preprocessing.TensorLength;
         var good = new List<int>(count);
         var errors = new List<SkippedInput>();
         for (int i = 0; i < count; i++)
@@ -70,28 +81,38 @@ public sealed partial class FeatureExtractor
     /// <summary>Runs the tapped model on <paramref name="n"/> preprocessed images; writes [n, D] features.</summary>
     private void Infer(InferenceSession session, float[] input, int n, Span<float> output)
     {
-        int len = Preprocessing.TensorLength, dim = Layout.Dimension;
-        // A fixed run size (never the schedule) splits each batch, so the same rows always go through the same calls.
-        int step = !SupportsBatching ? 1 : Options.RunSize > 0 ? Math.Min(Options.RunSize, n) : n;
-        bool cuda = _sessionOnCuda;
+        int dim = Layout.Dimension, step = RunStep(n);
         for (int start = 0; start < n; start += step)
         {
             int count = Math.Min(step, n - start);
-            if (Options.IoBinding ?? cuda)
-            {
-                _bound.Run(session, _tapped.Value.InputName, _tapped.Value.OutputName, cuda ? 0 : null,
-                    input.AsSpan(start * len, count * len), Preprocessing.TensorShape(count), output.Slice(start * dim, count * dim));
-                continue;
-            }
-            using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
-                input.AsMemory(start * len, count * len), Preprocessing.TensorShape(count));
-            using var runOptions = new RunOptions();
-            using var results = session.Run(runOptions, [_tapped.Value.InputName], [value], [_tapped.Value.OutputName]);
-            var span = results[0].GetTensorDataAsSpan<float>();
-            if (span.Length != count * dim)
-                throw new InvalidOperationException($"the tapped model returned {span.Length} values for {count} images of {dim} features");
-            span.CopyTo(output.Slice(start * dim, count * dim));
+            InferRun(session, input, start, count, output.Slice(start * dim, count * dim));
         }
+    }
+
+    /// <summary>Images per ONNX Runtime call for a batch of <paramref name="n"/> good images. A fixed run size (never the
+    /// schedule) splits each batch, so the same rows always go through the same calls.</summary>
+    private int RunStep(int n) => !SupportsBatching ? 1 : Options.RunSize > 0 ? Math.Min(Options.RunSize, n) : n;
+
+    /// <summary>One ONNX Runtime call on images [<paramref name="start"/>, start + <paramref name="count"/>) of
+    /// <paramref name="input"/>; writes their [count, D] features to <paramref name="output"/>.</summary>
+    private void InferRun(InferenceSession session, float[] input, int start, int count, Span<float> output)
+    {
+        int len = Preprocessing.TensorLength, dim = Layout.Dimension;
+        bool cuda = _sessionOnCuda;
+        if (Options.IoBinding ?? cuda)
+        {
+            _bound.Run(session, _tapped.Value.InputName, _tapped.Value.OutputName, cuda ? 0 : null,
+                input.AsSpan(start * len, count * len), Preprocessing.TensorShape(count), output);
+            return;
+        }
+        using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+            input.AsMemory(start * len, count * len), Preprocessing.TensorShape(count));
+        using var runOptions = new RunOptions();
+        using var results = session.Run(runOptions, [_tapped.Value.InputName], [value], [_tapped.Value.OutputName]);
+        var span = results[0].GetTensorDataAsSpan<float>();
+        if (span.Length != count * dim)
+            throw new InvalidOperationException($"the tapped model returned {span.Length} values for {count} images of {dim} features");
+        span.CopyTo(output);
     }
 
     private sealed record DecodedBatch(int Index, float[] Buffer, List<int> Items, List<SkippedInput> Errors);

@@ -72,7 +72,9 @@ public sealed partial class FeatureExtractor
     /// Data parallelism (the default on CPU): <paramref name="workers"/> threads each take the next batch, decode it
     /// alone, then run it alone on ONNX Runtime (one intra-op thread on the shared session), so no core ever waits for
     /// another inside a batch. Finished batches go through a small reorder buffer; a worker may only start a batch
-    /// while fewer than workers + 1 batches are waiting to be handed on, so memory stays flat.
+    /// while fewer than workers + 1 batches are waiting to be handed on, so memory stays flat. A worker that cannot
+    /// start a batch (window full, or none left at the end of the job) takes images and runs of the batches in
+    /// progress (<see cref="SharedWork"/>) instead of idling: the last batches no longer leave a core idle.
     /// </summary>
     private async Task RunWorkersAsync(BatchRange range, int workers, InferenceSession session, Action<int, RowBuffer> onBatch, CancellationToken cancellationToken)
     {
@@ -81,32 +83,54 @@ public sealed partial class FeatureExtractor
         using var window = new SemaphoreSlim(workers + 1);
         var done = Channel.CreateUnbounded<(int Batch, RowBuffer Rows)>(new UnboundedChannelOptions { SingleReader = true });
         var free = new ConcurrentBag<RowBuffer>();
-        int next = range.FirstBatch - 1, running = workers;
+        var shared = new SharedWork();
+        int next = range.FirstBatch - 1, running = workers, starting = workers;
         var tasks = Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(() =>
         {
             try
             {
                 var input = new float[range.BatchSize * len];
                 var output = new float[range.BatchSize * dim];
-                while (true)
+                try
                 {
-                    window.Wait(cts.Token);
-                    int b = Interlocked.Increment(ref next);
-                    if (b >= range.EndBatch) break;
-                    var (good, errors) = Decode(range.Items, range.Start(b), range.Count(b), input, 1, cts.Token);
-                    if (!free.TryTake(out var rows)) rows = new RowBuffer(dim, range.BatchSize);
-                    rows.Clear();
-                    if (good.Count > 0)
+                    while (true)
                     {
-                        Infer(session, input, good.Count, output.AsSpan(0, good.Count * dim));
-                        for (int i = 0; i < good.Count; i++)
+                        // Waiting for the reorder window: help the batches in progress meanwhile.
+                        bool admitted = window.Wait(0, cts.Token);
+                        while (!admitted) admitted = window.Wait(shared.Help() ? 0 : 1, cts.Token);
+                        int b = Interlocked.Increment(ref next);
+                        if (b >= range.EndBatch) break;
+                        int start = range.Start(b), count = range.Count(b);
+                        var reasons = new string?[count];
+                        shared.Run(count, i =>
+                        {
+                            cts.Token.ThrowIfCancellationRequested();
+                            reasons[i] = DecodeOne(range.Items[start + i], input.AsSpan(i * len, len));
+                        }, cts.Token);
+                        var (good, errors) = Compact(range.Items, start, count, input, reasons);
+                        if (!free.TryTake(out var rows)) rows = new RowBuffer(dim, range.BatchSize);
+                        rows.Clear();
+                        int n = good.Count, step = RunStep(n);
+                        shared.Run(n == 0 ? 0 : (n + step - 1) / step, r =>
+                        {
+                            int first = r * step, k = Math.Min(step, n - first);
+                            InferRun(session, input, first, k, output.AsSpan(first * dim, k * dim));
+                        }, cts.Token);
+                        for (int i = 0; i < n; i++)
                         {
                             var item = range.Items[good[i]];
                             rows.Add(item.Id, item.Label, output.AsSpan(i * dim, dim));
                         }
+                        rows.Errors.AddRange(errors);
+                        done.Writer.TryWrite((b, rows));
                     }
-                    rows.Errors.AddRange(errors);
-                    done.Writer.TryWrite((b, rows));
+                }
+                finally { Interlocked.Decrement(ref starting); }
+                // No batch left to start (the tail of the job): help the others finish theirs rather than idle.
+                while (Volatile.Read(ref starting) > 0)
+                {
+                    cts.Token.ThrowIfCancellationRequested();
+                    if (!shared.Help()) Thread.Sleep(1);
                 }
                 if (Interlocked.Decrement(ref running) == 0) done.Writer.TryComplete();
             }

@@ -4,7 +4,7 @@ namespace FeatureTransfer.Imaging;
 internal sealed partial class ImageTensorizer
 {
     /// <summary>Per-thread buffers, grown on demand and reused for every image the thread decodes.</summary>
-    private sealed class Scratch
+    internal sealed class Scratch
     {
         public byte[] File = [];
         public byte[] Pixels = [];
@@ -12,6 +12,7 @@ internal sealed partial class ImageTensorizer
         public byte[] Gray = [];
         public byte[] Horizontal = [];
         public int[]? Kx, Ky, Bx, By;
+        public int[] Kx4 = []; // Kx with each weight repeated for the 4 lanes of a pixel (two taps per AVX2 multiply)
         private int[] _ints = [];
 
         public int[] RentInts(int length)

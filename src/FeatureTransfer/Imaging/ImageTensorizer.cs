@@ -169,7 +169,7 @@ internal sealed partial class ImageTensorizer
             System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(outPx.AsSpan(0, sw * sh * 4)));
     }
 
-    private int ReadFile(string path, Scratch s)
+    internal int ReadFile(string path, Scratch s)
     {
         if (Directory.Exists(path)) throw new InvalidImageException(path, "is a directory, not an image file");
         try

@@ -35,6 +35,7 @@ public class ExtractionScheduleTests
     [InlineData(2, 3)]  // 2 workers, batches of 3: 12 batches
     [InlineData(4, 1)]  // more workers than cores, one image per batch: batches overtake each other
     [InlineData(8, 16)] // fewer batches than workers: fewer workers, more ONNX Runtime threads each
+    [InlineData(2, 16)] // 3 batches of runs of 4 (one with the skipped photo): the idle worker takes runs of the others' batches
     public async Task Workers_give_the_bytes_and_order_of_the_sequential_path_on_real_photos(int threads, int batch)
     {
         using var tmp = TestPaths.NewTempDir();
