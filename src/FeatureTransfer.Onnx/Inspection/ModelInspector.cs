@@ -123,14 +123,51 @@ internal static class ModelInspector
             throw new InvalidModelException($"input '{input.Name}' declares shape [{string.Join(", ", shape)}]: far more values than an image input has", sourcePath);
         var probeModel = OrtProbe.WithOutputs(model, candidates);
         probeModel.Graph.ValueInfo.Clear(); // stale value_info must not contradict what ORT infers
+        WithFixedInput(probeModel, input.Name, shape);
         try
         {
-            return OrtProbe.Run(probeModel, input.Name, type, shape, new float[shape.Aggregate(1L, (a, b) => a * b)],
+            using var session = OrtSessionFactory.Create(probeModel, OrtProbe.Options);
+            RefuseEmptyMaps(session, candidates, shape, sourcePath);
+            return OrtProbe.Run(session, input.Name, type, shape, new float[shape.Aggregate(1L, (a, b) => a * b)],
                 candidates, fetchValues: false);
         }
         catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
         {
             throw new InvalidModelException($"ONNX Runtime cannot run the model on a dummy input of shape [{string.Join(", ", shape)}]: {e.Message}", sourcePath, e);
+        }
+    }
+
+    /// <summary>
+    /// The probe copy's input declared with the probe's own dims, so that ONNX Runtime infers the size of every probed
+    /// tensor when it creates the session, before any kernel runs (the input element is replaced, not edited: the copy
+    /// shares its elements with the caller's model).
+    /// </summary>
+    private static void WithFixedInput(ModelProto probeModel, string inputName, long[] shape)
+    {
+        var inputs = probeModel.Graph.Input;
+        int at = Enumerable.Range(0, inputs.Count).First(i => inputs[i].Name == inputName);
+        var fixedInput = inputs[at].Clone();
+        var dims = new TensorShapeProto();
+        foreach (long d in shape) dims.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        fixedInput.Type.TensorType.Shape = dims;
+        inputs[at] = fixedInput;
+    }
+
+    /// <summary>
+    /// Refuses a model in which a map would be empty for the probe input (a stride, kernel or dilation too large for
+    /// the maps it meets): ONNX Runtime's CPU kernels divide by map sizes, and a fuzzed SqueezeNet with two strides
+    /// raised to 18 and 33 killed the process with SIGFPE inside Run, where no exception can be caught.
+    /// </summary>
+    private static void RefuseEmptyMaps(Microsoft.ML.OnnxRuntime.InferenceSession session, IEnumerable<string> probed, long[] inputShape, string? sourcePath)
+    {
+        foreach (var name in probed)
+        {
+            if (!session.OutputMetadata.TryGetValue(name, out var meta) || !meta.IsTensor) continue;
+            var dims = meta.Dimensions;
+            if (dims.Length >= 3 && dims.Skip(1).Any(d => d == 0))
+                throw new InvalidModelException(
+                    $"tensor '{name}' would be empty, shape [{string.Join(", ", dims)}] for an input of shape [{string.Join(", ", inputShape)}]: " +
+                    "a stride, kernel or dilation is too large for the maps it meets", sourcePath);
         }
     }
 

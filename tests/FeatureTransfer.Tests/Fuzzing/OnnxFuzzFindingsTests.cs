@@ -79,6 +79,30 @@ public class OnnxFuzzFindingsTests(ITestOutputHelper output)
         Assert.InRange(sw.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(20));
     }
 
+    /// <summary>
+    /// onnx-zoo case 9,196 of seed 22 (10,000-case run): SqueezeNet 1.1 with three bits flipped, which raised the first
+    /// MaxPool's horizontal stride from 2 to 18 and the next Conv's vertical stride from 1 to 33, so that pool5's map is
+    /// 0 x 1 at 224 x 224. ONNX Runtime's kernels then divided by zero and the process died of SIGFPE; now the shape
+    /// probe reads the sizes ORT infers at session creation and refuses the model before any kernel runs.
+    /// </summary>
+    [Fact]
+    public void Zoo_model_whose_maps_become_empty_is_refused_before_onnx_runtime_runs_it()
+    {
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(TestPaths.DefaultModel));
+        var g = model.Graph;
+        g.Node.First(n => n.Output[0] == "pool1_1").Attribute.First(a => a.Name == "strides").Ints[1] = 18;
+        g.Node.First(n => n.Output[0] == "fire2/squeeze1x1_1").Attribute.First(a => a.Name == "strides").Ints[0] = 33;
+        using var dir = TestPaths.NewTempDir();
+        File.WriteAllBytes(dir.File("model.onnx"), model.ToByteArray());
+
+        using var runner = new FuzzRunner(FuzzTarget.All["onnx-zoo"], [], 0, TimeSpan.FromSeconds(60), Path.GetTempPath());
+        var answer = runner.RunFolder(dir.Path);
+        output.WriteLine(answer);
+        Assert.StartsWith("rejected\t", answer, StringComparison.Ordinal);
+        Assert.Contains("model.onnx", answer, StringComparison.Ordinal);
+        Assert.Contains("tensor 'pool5_1' would be empty, shape [1, 256, 0, 1]", answer, StringComparison.Ordinal);
+    }
+
     private static void MakeExternal(TensorProto t, string location, params (string Key, string Value)[] entries)
     {
         t.DataLocation = TensorProto.Types.DataLocation.External;
