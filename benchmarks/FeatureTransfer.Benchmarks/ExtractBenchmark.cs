@@ -66,11 +66,11 @@ internal static class ExtractBenchmark
                     Console.WriteLine($"{arch} round {r + 1} {m}: {rate:F1} img/s   (load average {LoadAverage()}){CpuNote(m, rate)}");
                 }
             }
-            var med = results.ToDictionary(kv => kv.Key, kv => Median(kv.Value));
+            var med = results.ToDictionary(kv => kv.Key, kv => BenchTools.Median(kv.Value));
             Console.WriteLine($"\n## {arch} (median img/s over {rounds} rounds)");
             foreach (var (m, v) in med)
                 Console.WriteLine($"  ({m}) {Names.GetValueOrDefault(m, Names[m.Split('-')[0]] + ", " + string.Join(", ", m.Split('-').Skip(1))),-48} {v,8:F1} img/s" +
-                    (cpuPerImage[m].Count > 0 ? $"   {Median(cpuPerImage[m]),5:F1} ms CPU/img" : ""));
+                    (cpuPerImage[m].Count > 0 ? $"   {BenchTools.Median(cpuPerImage[m]),5:F1} ms CPU/img" : ""));
             void Ratio(string x, string y, string what) { if (med.ContainsKey(x) && med.ContainsKey(y)) Console.WriteLine($"  {what}: {med[x] / med[y]:F2}x"); }
             Ratio("a", "c", "(a)/(c) ft bottleneck vs raw ORT forward");
             Ratio("a", "cp", "(a)/(c') ft bottleneck vs its own worker arrangement on pre-decoded tensors");
@@ -168,10 +168,7 @@ internal static class ExtractBenchmark
     private static double RawForward(string model, string photos, int images, int batch, int threads, bool spinning)
     {
         var p = Preprocessing.ImageNet;
-        var data = DatasetLoader.Open(photos, new DatasetOptions { Limit = batch });
-        var input = new float[batch * p.TensorLength];
-        var tensorizer = new ImageTensorizer();
-        for (int i = 0; i < batch; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
+        var input = BenchTools.DecodePhotos(photos, batch, p);
         using var session = OrtSessionFactory.Create(File.ReadAllBytes(model), new OrtSessionOptions { IntraOpThreads = threads, InterOpThreads = 1, AllowSpinning = spinning });
         var inputName = session.InputNames[0];
         using var value = OrtValue.CreateTensorValueFromMemory(input, p.TensorShape(batch));
@@ -210,10 +207,7 @@ internal static class ExtractBenchmark
     {
         if (runSize > 0) batch = runSize; // runs of runSize images, as ft's RunSize splits each batch
         var p = Preprocessing.ImageNet;
-        var data = DatasetLoader.Open(photos, new DatasetOptions { Limit = batch });
-        var input = new float[batch * p.TensorLength];
-        var tensorizer = new ImageTensorizer();
-        for (int i = 0; i < batch; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
+        var input = BenchTools.DecodePhotos(photos, batch, p);
         var bytes = File.ReadAllBytes(model);
         var settings = new OrtSessionOptions { IntraOpThreads = 1, InterOpThreads = 1, AllowSpinning = false };
         var sessions = Enumerable.Range(0, sharedSession ? 1 : workers).Select(_ => OrtSessionFactory.Create(bytes, settings)).ToArray();
@@ -297,9 +291,4 @@ internal static class ExtractBenchmark
         return 0;
     }
 
-    private static double Median(List<double> xs)
-    {
-        var s = xs.Order().ToList();
-        return s.Count == 0 ? double.NaN : s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
-    }
 }

@@ -27,10 +27,7 @@ internal static class RunSizeBenchmark
         var inspection = ModelInspector.Inspect(model, modelPath);
         var p = Preprocessing.ImageNet;
         int max = sizes.Max();
-        var data = DatasetLoader.Open(BenchEnvironment.Photos(200), new DatasetOptions { Limit = max });
-        var input = new float[max * p.TensorLength];
-        var tensorizer = new ImageTensorizer();
-        for (int i = 0; i < max; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
+        var input = BenchTools.DecodePhotos(BenchEnvironment.Photos(200), max, p);
         foreach (var layers in a.Get("layers", "bottleneck,fne").Split(','))
         {
             var tapped = TapBuilder.Build(model, LayerSelection.Resolve(inspection, layers), new TapOptions());
@@ -50,14 +47,9 @@ internal static class RunSizeBenchmark
                     results[size].Add(((Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / (runs * size), sw.Elapsed.TotalMilliseconds / (runs * size)));
                 }
             foreach (var (size, xs) in results)
-                Console.WriteLine($"{arch} {layers} {threads} thread(s), {size,3} images/run: CPU {Median(xs.Select(x => x.Cpu)):F2} ms/img, wall {Median(xs.Select(x => x.Wall)):F2} ms/img  (rounds: {string.Join(' ', xs.Select(x => x.Wall.ToString("F2")))})  load {File.ReadAllText("/proc/loadavg")[..14]}");
+                Console.WriteLine($"{arch} {layers} {threads} thread(s), {size,3} images/run: CPU {BenchTools.Median(xs.Select(x => x.Cpu)):F2} ms/img, wall {BenchTools.Median(xs.Select(x => x.Wall)):F2} ms/img  (rounds: {string.Join(' ', xs.Select(x => x.Wall.ToString("F2")))})  load {File.ReadAllText("/proc/loadavg")[..14]}");
         }
         return 0;
     }
 
-    private static double Median(IEnumerable<double> xs)
-    {
-        var s = xs.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
-    }
 }

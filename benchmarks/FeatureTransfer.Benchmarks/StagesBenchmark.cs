@@ -57,10 +57,10 @@ internal static class StagesBenchmark
             }).ToList();
             for (int pass = 0; pass < 2; pass++)
             {
-                long c0 = ThreadCpuNs();
+                long c0 = BenchTools.ThreadCpuNs();
                 for (int r = 0; r < reps; r++)
                     foreach (var (px, w, h) in decoded) ImageTensorizer.Tensorize("x", px, w, h, 4, p, dest, s);
-                if (pass == 1) Console.WriteLine($"  resample+crop+normalize, 20 decoded photos x {reps}: {(ThreadCpuNs() - c0) / 1e6 / (20 * reps):F4} ms CPU each");
+                if (pass == 1) Console.WriteLine($"  resample+crop+normalize, 20 decoded photos x {reps}: {(BenchTools.ThreadCpuNs() - c0) / 1e6 / (20 * reps):F4} ms CPU each");
             }
         }
         if (a.Get("first-run", "no") == "yes") FirstRuns(data, p, tapped, modelBytes, runSize);
@@ -93,34 +93,34 @@ internal static class StagesBenchmark
             var item = data.Items[i];
             string path = item.Path!;
             int slot = i % runSize;
-            long t0 = Stopwatch.GetTimestamp(), c0 = ThreadCpuNs();
+            long t0 = Stopwatch.GetTimestamp(), c0 = BenchTools.ThreadCpuNs();
             int length = tz.ReadFile(path, s);
-            long t1 = Stopwatch.GetTimestamp(), c1 = ThreadCpuNs();
+            long t1 = Stopwatch.GetTimestamp(), c1 = BenchTools.ThreadCpuNs();
             TurboJpegDecoder.Decode(path, s.File.AsSpan(0, length), _ => 0, _ => [], out _, out _, out _);
-            long t2 = Stopwatch.GetTimestamp(), c2 = ThreadCpuNs();
+            long t2 = Stopwatch.GetTimestamp(), c2 = BenchTools.ThreadCpuNs();
             var header = TurboJpegDecoder.Decode(path, s.File.AsSpan(0, length), _ => 8, bytes => s.Rent(ref s.Pixels, bytes), out _, out int w, out int h);
-            long t3 = Stopwatch.GetTimestamp(), c3 = ThreadCpuNs();
+            long t3 = Stopwatch.GetTimestamp(), c3 = BenchTools.ThreadCpuNs();
             if (header?.Orientation != 1) oriented++;
             ImageTensorizer.Tensorize(path, s.Pixels.AsSpan(0, w * h * 4), w, h, 4, p, input.AsSpan(slot * len, len), s);
-            long t4 = Stopwatch.GetTimestamp(), c4 = ThreadCpuNs();
+            long t4 = Stopwatch.GetTimestamp(), c4 = BenchTools.ThreadCpuNs();
             tz.Write(item, p, input.AsSpan(slot * len, len));
-            long t5 = Stopwatch.GetTimestamp(), c5 = ThreadCpuNs();
+            long t5 = Stopwatch.GetTimestamp(), c5 = BenchTools.ThreadCpuNs();
             t[0].Add(Ms(t0, t1)); t[1].Add(Ms(t1, t2)); t[2].Add(Ms(t2, t3) - Ms(t1, t2)); t[3].Add(Ms(t3, t4)); t[4].Add(Ms(t4, t5));
             cpu[0] += (c1 - c0) / 1e6; cpu[1] += (c2 - c1) / 1e6; cpu[2] += (c3 - c2 - (c2 - c1)) / 1e6; cpu[3] += (c4 - c3) / 1e6; cpu[4] += (c5 - c4) / 1e6;
             if (slot == runSize - 1 || i == n - 1)
             {
                 int count = slot + 1;
-                long r0 = Stopwatch.GetTimestamp(), q0 = ThreadCpuNs();
+                long r0 = Stopwatch.GetTimestamp(), q0 = BenchTools.ThreadCpuNs();
                 using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input.AsMemory(0, count * len), p.TensorShape(count));
                 using var runOptions = new RunOptions();
-                long r1 = Stopwatch.GetTimestamp(), q1 = ThreadCpuNs();
+                long r1 = Stopwatch.GetTimestamp(), q1 = BenchTools.ThreadCpuNs();
                 using var results = session.Run(runOptions, [tapped.InputName], [value], [tapped.OutputName]);
-                long r2 = Stopwatch.GetTimestamp(), q2 = ThreadCpuNs();
+                long r2 = Stopwatch.GetTimestamp(), q2 = BenchTools.ThreadCpuNs();
                 results[0].GetTensorDataAsSpan<float>().CopyTo(output);
-                long r3 = Stopwatch.GetTimestamp(), q3 = ThreadCpuNs();
+                long r3 = Stopwatch.GetTimestamp(), q3 = BenchTools.ThreadCpuNs();
                 rows.Clear();
                 for (int k = 0; k < count; k++) rows.Add(data.Items[i - slot + k].Id, null, output.AsSpan(k * dim, dim));
-                long r4 = Stopwatch.GetTimestamp(), q4 = ThreadCpuNs();
+                long r4 = Stopwatch.GetTimestamp(), q4 = BenchTools.ThreadCpuNs();
                 for (int k = 0; k < count; k++)
                 {
                     t[5].Add(Ms(r1, r2) / count); t[6].Add((Ms(r0, r1) + Ms(r2, r3)) / count); t[7].Add(Ms(r3, r4) / count);
@@ -131,7 +131,7 @@ internal static class StagesBenchmark
         if (warmUp) return;
         Console.WriteLine($"## one thread, per image ({n} photos, {oriented} with EXIF rotation; ms: wall median / wall mean / thread CPU mean)");
         for (int k = 0; k < names.Length; k++)
-            Console.WriteLine($"  {names[k],-38} {Median(t[k]),7:F3} / {t[k].Average(),7:F3} / {cpu[k] / n,7:F3}");
+            Console.WriteLine($"  {names[k],-38} {BenchTools.Median(t[k]),7:F3} / {t[k].Average(),7:F3} / {cpu[k] / n,7:F3}");
         int[] parts = [4, 5, 6, 7];
         Console.WriteLine($"  {"sum per image (Write + run + copies)",-38} {"",7}   {parts.Sum(k => t[k].Average()),7:F3} / {parts.Sum(k => cpu[k]) / n,7:F3}");
     }
@@ -202,7 +202,7 @@ internal static class StagesBenchmark
             var tm = times[wi];
             var input = new float[batchSize * len];
             var output = new float[batchSize * dim];
-            long cpu0 = ThreadCpuNs();
+            long cpu0 = BenchTools.ThreadCpuNs();
             while (true)
             {
                 long w0 = Stopwatch.GetTimestamp();
@@ -212,10 +212,10 @@ internal static class StagesBenchmark
                 int b = Interlocked.Increment(ref next);
                 if (b >= endBatch) break;
                 int first = b * batchSize, count = Math.Min(batchSize, n - first);
-                long d0 = Stopwatch.GetTimestamp(), c0 = ThreadCpuNs();
+                long d0 = Stopwatch.GetTimestamp(), c0 = BenchTools.ThreadCpuNs();
                 if (share) shared.Run(count, i => tz.Write(data.Items[first + i], p, input.AsSpan(i * len, len)), default);
                 else for (int i = 0; i < count; i++) tz.Write(data.Items[first + i], p, input.AsSpan(i * len, len));
-                long d1 = Stopwatch.GetTimestamp(), c1 = ThreadCpuNs();
+                long d1 = Stopwatch.GetTimestamp(), c1 = BenchTools.ThreadCpuNs();
                 tm.DecodeWall += Ms(d0, d1); tm.DecodeCpu += (c1 - c0) / 1e6;
                 void Run(int r)
                 {
@@ -229,7 +229,7 @@ internal static class StagesBenchmark
                 }
                 if (share) shared.Run((count + runSize - 1) / runSize, r => Run(r * runSize), default);
                 else for (int r = 0; r < count; r += runSize) Run(r);
-                long i1 = Stopwatch.GetTimestamp(), c2 = ThreadCpuNs();
+                long i1 = Stopwatch.GetTimestamp(), c2 = BenchTools.ThreadCpuNs();
                 tm.InferWall += Ms(d1, i1); tm.InferCpu += (c2 - c1) / 1e6;
                 if (!free.TryTake(out var rows)) rows = new RowBuffer(dim, batchSize);
                 rows.Clear();
@@ -242,7 +242,7 @@ internal static class StagesBenchmark
             Interlocked.Decrement(ref starting);
             while (share && Volatile.Read(ref starting) > 0)
                 if (!shared.Help()) Thread.Sleep(1);
-            tm.Busy = (ThreadCpuNs() - cpu0) / 1e6;
+            tm.Busy = (BenchTools.ThreadCpuNs() - cpu0) / 1e6;
             tm.End = Ms(start, Stopwatch.GetTimestamp());
             if (Interlocked.Decrement(ref running) == 0) done.Writer.TryComplete();
         })).ToList();
@@ -259,7 +259,7 @@ internal static class StagesBenchmark
             pending.Add(b, (rows, ready));
             while (pending.Remove(expected, out var r))
             {
-                long h0 = Stopwatch.GetTimestamp(), hc0 = ThreadCpuNs();
+                long h0 = Stopwatch.GetTimestamp(), hc0 = BenchTools.ThreadCpuNs();
                 reorderWait += Ms(r.Ready, h0);
                 for (int i = 0; i < r.Rows.Count; i++) chunk.Add(r.Rows.Ids[i], r.Rows.Labels[i], r.Rows.Data.AsSpan(i * dim, dim));
                 if (expected + 1 - chunkFirst >= 8 || expected + 1 == endBatch)
@@ -274,7 +274,7 @@ internal static class StagesBenchmark
                 free.Add(r.Rows);
                 window.Release();
                 consumerMs += Ms(h0, Stopwatch.GetTimestamp());
-                consumerCpu += ThreadCpuNs() - hc0; // the continuation may hop threads: CPU of the thread it ran on
+                consumerCpu += BenchTools.ThreadCpuNs() - hc0; // the continuation may hop threads: CPU of the thread it ran on
             }
         }
         threads.ForEach(t => t.Join());
@@ -336,22 +336,9 @@ internal static class StagesBenchmark
         public void Report(ExtractionProgress value) => report(value);
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct Timespec { public long Seconds, Nanoseconds; }
-
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out Timespec time);
-
-    /// <summary>CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in ns.</summary>
-    private static long ThreadCpuNs() => ClockGetTime(3, out var t) == 0 ? t.Seconds * 1_000_000_000 + t.Nanoseconds : 0;
 
     private static double Ms(long from, long to) => (to - from) * 1000.0 / Stopwatch.Frequency;
 
-    private static double Median(List<double> xs)
-    {
-        var s = xs.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
-    }
 
     private static string Load() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 }

@@ -27,10 +27,7 @@ internal static class TapCostBenchmark
         var model = OnnxModelFile.Load(modelPath);
         var inspection = ModelInspector.Inspect(model, modelPath);
         var p = Preprocessing.ImageNet;
-        var data = DatasetLoader.Open(BenchEnvironment.Photos(200), new DatasetOptions { Limit = size });
-        var input = new float[size * p.TensorLength];
-        var tensorizer = new ImageTensorizer();
-        for (int i = 0; i < size; i++) tensorizer.Write(data.Items[i], p, input.AsSpan(i * p.TensorLength, p.TensorLength));
+        var input = BenchTools.DecodePhotos(BenchEnvironment.Photos(200), size, p);
 
         var variants = new List<(string Name, byte[] Bytes, string Input, string Output)>();
         foreach (var layers in new[] { "bottleneck", "fne" })
@@ -66,15 +63,15 @@ internal static class TapCostBenchmark
                 for (int j = 0; j < variants.Count; j++)
                 {
                     int k = (r + i) % 2 == 0 ? j : variants.Count - 1 - j;
-                    long t0 = ThreadCpuNs();
+                    long t0 = BenchTools.ThreadCpuNs();
                     using (sessions[k].Run(run, [variants[k].Input], [value], [variants[k].Output])) { }
-                    times[k].Add((ThreadCpuNs() - t0) / 1e6 / size);
+                    times[k].Add((BenchTools.ThreadCpuNs() - t0) / 1e6 / size);
                 }
-        double bottleneck = Median(times[0]);
+        double bottleneck = BenchTools.Median(times[0]);
         double bottleneckMin = times[0].Min();
         Console.WriteLine($"{Path.GetFileName(modelPath)}, {size} images/run, 1 thread, {rounds * runs} runs per variant, thread CPU ms/img, load {File.ReadAllText("/proc/loadavg")[..14]}");
         for (int k = 0; k < variants.Count; k++)
-            Console.WriteLine($"  {variants[k].Name,-14} median {Median(times[k]),6:F3} ms/img  x{Median(times[k]) / bottleneck:F3} of bottleneck   min {times[k].Min(),6:F3}  x{times[k].Min() / bottleneckMin:F3}");
+            Console.WriteLine($"  {variants[k].Name,-14} median {BenchTools.Median(times[k]),6:F3} ms/img  x{BenchTools.Median(times[k]) / bottleneck:F3} of bottleneck   min {times[k].Min(),6:F3}  x{times[k].Min() / bottleneckMin:F3}");
         if (variants.Count > 2)
         {
             double maxDiff = 0, scale = 0;
@@ -119,26 +116,5 @@ internal static class TapCostBenchmark
             Console.WriteLine($"  {op,-40} {us / 1000 / runs / size,7:F3} ms/img {100 * us / total,5:F1}%  {count / runs,4} nodes");
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec time);
 
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
-    private struct TimeSpec
-    {
-        public long Seconds;
-        public long Nanoseconds;
-    }
-
-    private static long ThreadCpuNs()
-    {
-        const int ClockThreadCpuTime = 3; // CLOCK_THREAD_CPUTIME_ID (Linux)
-        ClockGetTime(ClockThreadCpuTime, out var t);
-        return t.Seconds * 1_000_000_000 + t.Nanoseconds;
-    }
-
-    private static double Median(IEnumerable<double> xs)
-    {
-        var s = xs.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
-    }
 }
