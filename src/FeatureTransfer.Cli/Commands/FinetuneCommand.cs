@@ -32,14 +32,15 @@ internal static class FinetuneCommand
         var augment = new Option<string?>("--augment") { Description = "augmentation of the unfrozen stage: any of flip,crop,color, or none (default flip,crop)" };
         var scratch = new Option<bool>("--from-scratch") { Description = "re-initialise all weights and train everything (batch-statistics BN)" };
         var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => d.Holdout }.Must(NumberRule.Between(0, 0.5));
-        var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => d.Patience }.Must(NumberRule.Positive);
+        var refit = new Option<bool>("--refit") { Description = "after the holdout has chosen the epochs, train again on all training images (holdout included) for that many", DefaultValueFactory = _ => d.Refit };
+                var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => d.Patience }.Must(NumberRule.Positive);
         var select = new Option<string>("--select") { Description = "holdout criterion of the checkpoint choice and early stopping: loss (the holdout's cross-entropy) | accuracy (ties by loss)", DefaultValueFactory = _ => d.Select.ToString().ToLowerInvariant() };
         var bnTrain = new Option<bool>("--bn-train") { Description = "unfrozen BatchNorm layers use batch statistics (default: frozen statistics)" };
         var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (0 = all cores)", DefaultValueFactory = _ => 0 }.Must(NumberRule.NonNegative);
         var output = new Option<string>("--out", "-o") { Description = "fine-tuned .onnx", Required = true };
         var cmd = new Command("finetune", "Fine-tune a CNN on your classes with FeatureTransfer's ONNX gradient engine; exports a standard ONNX classifier.");
-        foreach (var o in new Option[] { model, train, val, classes, perClass, unfreeze, epochs, headEpochs, batch, optimizer, lr, baseFactor, decay, wd, augment, scratch, holdout, patience, select, bnTrain, seed, threads, output })
+        foreach (var o in new Option[] { model, train, val, classes, perClass, unfreeze, epochs, headEpochs, batch, optimizer, lr, baseFactor, decay, wd, augment, scratch, holdout, refit, patience, select, bnTrain, seed, threads, output })
             cmd.Options.Add(o);
         cmd.Exclusive(scratch, unfreeze, "--from-scratch trains every layer");
         var pre = PreprocessingOptions.AddTo(cmd);
@@ -76,6 +77,7 @@ internal static class FinetuneCommand
                 },
                 FromScratch = r.GetValue(scratch),
                 Holdout = r.GetValue(holdout),
+                Refit = r.GetValue(refit),
                 Patience = r.GetValue(patience),
                 Select = CheckpointRule.Parse(r.GetValue(select)!),
                 BatchNorm = r.GetValue(bnTrain) ? BatchNormMode.Training : null,
@@ -90,7 +92,7 @@ internal static class FinetuneCommand
             LearningCurve.WriteCsv(result.Curve, stem + ".curve.csv");
             if (result.Curve.Count > 0) LearningCurve.WritePng(result.Curve, stem + ".curve.png");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"best holdout accuracy {result.BestHoldoutAccuracy:F4} (epoch {result.BestEpoch}){(result.ValAccuracy is double v ? $"; val accuracy {v:F4}" : "")}; wrote {outPath}, {stem}.curve.csv/.png{(result.Stopped ? " (stopped early by Ctrl-C: best checkpoint kept)" : "")}"));
+                $"best holdout accuracy {result.BestHoldoutAccuracy:F4} (epoch {result.BestEpoch}){(result.RefitImages > 0 ? $", refitted on {result.RefitImages} images" : "")}{(result.ValAccuracy is double v ? $"; val accuracy {v:F4}" : "")}; wrote {outPath}, {stem}.curve.csv/.png{(result.Stopped ? " (stopped early by Ctrl-C: best checkpoint kept)" : "")}"));
             return Task.FromResult(0);
         }, cancellationToken));
         return cmd;

@@ -23,6 +23,9 @@ internal sealed record FineTuneData(float[] X, long[] Y, int Count)
         return new FineTuneData(x, y, labeled.Count);
     }
 
+    /// <summary>The rows of <paramref name="a"/> then those of <paramref name="b"/>.</summary>
+    internal static FineTuneData Concat(FineTuneData a, FineTuneData b) => new([.. a.X, .. b.X], [.. a.Y, .. b.Y], a.Count + b.Count);
+
     /// <summary>Stratified holdout: every class gives round(fraction * n) of its images (at least one when it has two).</summary>
     internal static (FineTuneData Train, FineTuneData Holdout) Split(FineTuneData d, double fraction, int seed, long[] sample)
     {

@@ -53,6 +53,12 @@ public sealed record FineTuneOptions
     // photo = 4 points of accuracy, too coarse to pick epochs; the holdout's cross-entropy on 20% is a finer signal.
     /// <summary>Fraction of the training data held out for early stopping and checkpoint choice (default 0.2).</summary>
     public double Holdout { get; init; } = 0.2;
+    /// <summary>
+    /// After the holdout has chosen the checkpoint, train again from the same start on every training image (holdout
+    /// included) for the epochs of each stage it chose, and keep that model: the holdout decides how long, not which
+    /// images are learnt from.
+    /// </summary>
+    public bool Refit { get; init; }
     /// <summary>Epochs without holdout improvement before early stopping.</summary>
     public int Patience { get; init; } = 5;
     /// <summary>What "improvement" on the holdout means for the checkpoint choice and early stopping.</summary>

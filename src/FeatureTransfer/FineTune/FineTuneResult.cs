@@ -20,4 +20,7 @@ public sealed record FineTuneResult(IReadOnlyList<string> Classes, double BestHo
     /// whatever the number of epochs.
     /// </summary>
     public long HeadStageBaseImages { get; init; }
+
+    /// <summary>Images the final model was refitted on (<see cref="FineTuneOptions.Refit"/>: training + holdout), 0 when the holdout's checkpoint was kept as is.</summary>
+    public int RefitImages { get; init; }
 }

@@ -89,7 +89,11 @@ public static class FineTuner
         int headEpochs = o.HeadEpochs ?? (baseParams.Count == 0 ? o.Epochs : 30);
         if (o.FromScratch) headEpochs = 0;
         var weights = model.Graph.Initializer.Where(i => (ElementType)i.DataType == ElementType.Float).ToDictionary(i => i.Name, Tensors.ToFloats);
+        var initial = new Dictionary<string, float[]>(weights); // the stages replace arrays, never write into them
         var headStageBase = new BaseRuns();
+        FineTuneData? headTrainFeatures = null, headHoldoutFeatures = null;
+        ModelProto? headModel = null; long[]? headSample = null;
+        int headChosen = 0;
 
         // Stage 1: head only, on bottleneck features computed once per image (the frozen base never runs again).
         if (headEpochs > 0)
@@ -103,7 +107,9 @@ public static class FineTuner
             stopped = StageTrainer.Train("head", stageModel, spec, stageTrain, stageHoldout, stageSample, head.Bottleneck, headEpochs, o, [], 0,
                 pre, weights, best, curve, progress, cancellationToken);
             foreach (var (k, v) in best.Weights ?? []) weights[k] = v;
+            (headTrainFeatures, headHoldoutFeatures, headModel, headSample, headChosen) = (stageTrain, stageHoldout, stageModel, stageSample, best.Epoch);
         }
+        int headRows = curve.Count;
         // Stage 2: unfreeze.
         if (!stopped && (baseParams.Count > 0))
         {
@@ -114,7 +120,33 @@ public static class FineTuner
             if (best.Epoch == headBest && headEpochs > 0)
                 progress?.Report($"unfreezing did not improve the holdout: keeping the head-only model of epoch {headBest}");
         }
-        var final = Apply(model, best.Weights ?? weights);
+        var chosen = best.Weights ?? weights;
+        int refitImages = 0;
+        if (o.Refit && !stopped && curve.Count > 0)
+        {
+            // The holdout has chosen how many epochs of each stage to run; rerun exactly those on every training image.
+            int unfrozenChosen = Math.Max(0, best.Epoch - headRows);
+            if (unfrozenChosen == 0) headChosen = best.Epoch;
+            progress?.Report($"refit on all {all.Count} training images: {headChosen} head epoch(s){(unfrozenChosen > 0 ? $" + {unfrozenChosen} unfrozen epoch(s)" : "")}, the epochs the holdout chose");
+            var refit = new Dictionary<string, float[]>(initial);
+            var scratch = new BestCheckpoint();
+            if (headChosen > 0 && headModel is not null)
+            {
+                var features = FineTuneData.Concat(headTrainFeatures!, headHoldoutFeatures!);
+                var spec = StageTrainer.Spec(o, head.HeadParameters, [], head.Bottleneck, headSample!, bnMode);
+                stopped = StageTrainer.Train("head", headModel, spec, features, headHoldoutFeatures!, headSample!, head.Bottleneck, headEpochs, o, [], 0,
+                    pre, refit, scratch, [], progress, cancellationToken, refitEpochs: headChosen);
+            }
+            if (!stopped && unfrozenChosen > 0)
+            {
+                var spec = StageTrainer.Spec(o, head.HeadParameters, baseParams, inputName, sample, bnMode);
+                stopped = StageTrainer.Train(unfreezeAll ? "all" : "unfrozen", model, spec, all, holdout, sample, inputName, o.Epochs, o, o.Augment, o.WarmupEpochs,
+                    pre, refit, scratch, [], progress, cancellationToken, refitEpochs: unfrozenChosen);
+            }
+            if (stopped) progress?.Report("stopped during the refit: keeping the holdout's checkpoint");
+            else { chosen = refit; refitImages = all.Count; }
+        }
+        var final = Apply(model, chosen);
         ModelDescription.Describe(final, classes.ToArray(), pre);
 
         double? valAcc = null; int[]? valPred = null;
@@ -125,7 +157,7 @@ public static class FineTuner
             valPred = predicted;
             valAcc = Heads.Evaluation.Accuracy(val.Count, i => predicted[i] == val.Y[i]);
         }
-        return new FineTuneResult(classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { Model = final, HeadStageBaseImages = headStageBase.Images };
+        return new FineTuneResult(classes, best.Accuracy, best.Epoch, valAcc, valPred, curve, stopped, pre) { Model = final, HeadStageBaseImages = headStageBase.Images, RefitImages = refitImages };
     }
 
     /// <summary>
@@ -162,7 +194,8 @@ public static class FineTuner
         int epochs = baseParams.Count == 0 ? 0 : o.Epochs;
         // A forward pass costs about a third of a training step of the unfrozen network.
         double forwardPerImage = perStep / b / 3;
-        return epochs * (steps * perStep + (trainImages - trainRows) * forwardPerImage) + trainImages * forwardPerImage;
+        double refit = o.Refit ? epochs * Math.Max(1, trainImages / b) * perStep : 0; // at most every epoch again, on all images
+        return epochs * (steps * perStep + (trainImages - trainRows) * forwardPerImage) + trainImages * forwardPerImage + refit;
     }
 
     /// <summary>Counts images run through the full network (base included).</summary>

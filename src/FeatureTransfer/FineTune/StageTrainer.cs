@@ -35,8 +35,10 @@ internal static class StageTrainer
 
     internal static bool Train(string stage, ModelProto model, TrainingSpec spec, FineTuneData train, FineTuneData holdout, long[] sample, string input,
         int epochs, FineTuneOptions o, IReadOnlyList<string> augment, double warmupEpochs, Preprocessing pre, Dictionary<string, float[]> weights,
-        BestCheckpoint best, List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken cancellationToken)
+        BestCheckpoint best, List<FineTuneEpoch> curve, IProgress<string>? progress, CancellationToken cancellationToken, int? refitEpochs = null)
     {
+        // Refit: the first refitEpochs epochs of the same schedule on all the data, no holdout; the last epoch's weights stand.
+        bool refit = refitEpochs is not null;
         using var engine = new TrainingEngine(FineTuner.Apply(model, weights), spec, o.Threads) { StopOnNonFiniteLoss = false };
         int sampleSize = (int)sample.Aggregate(1L, (a, b) => a * b);
         int b = Math.Min(o.Batch, train.Count), steps = Math.Max(1, train.Count / b);
@@ -53,7 +55,7 @@ internal static class StageTrainer
         var lastGood = engine.Snapshot();
         double rateScale = 1;
         long stageStep = 0;
-        for (int epoch = 1; epoch <= epochs; epoch++)
+        for (int epoch = 1; epoch <= (refitEpochs ?? epochs); epoch++)
         {
             var clock = Stopwatch.StartNew();
             var order = Enumerable.Range(0, train.Count).OrderBy(_ => rng.Next()).ToArray();
@@ -85,6 +87,7 @@ internal static class StageTrainer
                         rateScale /= 2;
                         if (rateScale < 1.0 / 8)
                         {
+                            if (refit) foreach (var (k, v) in lastGood) weights[k] = v;
                             progress?.Report($"diverged again ({why}) after three rate halvings: stopping the {stage} stage, keeping the best checkpoint");
                             return false;
                         }
@@ -100,6 +103,14 @@ internal static class StageTrainer
                 progress?.Report("stopped: keeping the best checkpoint so far");
                 if (best.Weights is null) best.Weights = Merge(weights, engine.Snapshot());
                 return true;
+            }
+            if (refit)
+            {
+                double trainLoss = counted == 0 ? double.NaN : lossSum / counted;
+                progress?.Report(string.Create(CultureInfo.InvariantCulture,
+                    $"refit epoch {epoch}/{refitEpochs} [{stage}]: train loss {trainLoss:F4} acc {(counted == 0 ? 0 : (double)correct / (counted * b)):F3} | lr {lr:G3} | {clock.Elapsed.TotalSeconds:F1} s"));
+                if (counted > 0 && double.IsFinite(trainLoss)) lastGood = engine.Snapshot();
+                continue;
             }
             var snapshot = Merge(weights, engine.Snapshot());
             var exported = FineTuner.Apply(model, snapshot);
@@ -120,7 +131,7 @@ internal static class StageTrainer
                 break;
             }
         }
-        foreach (var (k, v) in best.Weights ?? []) weights[k] = v;
+        foreach (var (k, v) in refit ? engine.Snapshot() : best.Weights ?? []) weights[k] = v;
         return false;
     }
 

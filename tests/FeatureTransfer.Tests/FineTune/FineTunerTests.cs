@@ -100,6 +100,41 @@ public class FineTunerTests
     }
 
     [Fact]
+    public void Refit_reruns_the_epochs_the_holdout_chose_on_every_training_image()
+    {
+        using var dir = TestPaths.NewTempDir();
+        var basis = new FineTuneOptions
+        {
+            ModelPath = SmallBackbone(dir), Train = Path.Combine(TestPaths.FashionSample, "train"),
+            Unfreeze = "2", Epochs = 2, HeadEpochs = 3, Batch = 16, LearningRate = 0.05, Augment = [], Seed = 4,
+        };
+        var images = Directory.EnumerateFiles(basis.Train, "*.png", SearchOption.AllDirectories).Count();
+        var kept = FineTuner.Run(basis);
+        Assert.Equal(0, kept.RefitImages);
+        var lines = new List<string>();
+        var refitted = FineTuner.Run(basis with { Refit = true }, new SyncProgress(lines.Add));
+        Assert.Equal(images, refitted.RefitImages);
+        // The holdout's run is unchanged by the refit that follows it: same curve, same choice.
+        Assert.Equal(kept.Curve.Select(c => c.HoldoutLoss), refitted.Curve.Select(c => c.HoldoutLoss));
+        Assert.Equal(kept.BestEpoch, refitted.BestEpoch);
+        // The refit runs as many epochs of each stage as the chosen checkpoint had.
+        int headRows = kept.Curve.Count(c => c.Stage == "head");
+        int headRefit = lines.Count(l => l.StartsWith("refit epoch", StringComparison.Ordinal) && l.Contains("[head]", StringComparison.Ordinal));
+        int unfrozenRefit = lines.Count(l => l.StartsWith("refit epoch", StringComparison.Ordinal) && l.Contains("[unfrozen]", StringComparison.Ordinal));
+        Assert.Equal(Math.Max(0, kept.BestEpoch - headRows), unfrozenRefit);
+        if (kept.BestEpoch <= headRows) Assert.Equal(kept.BestEpoch, headRefit);
+        else Assert.InRange(headRefit, 1, headRows);
+        Assert.Contains(lines, l => l.StartsWith($"refit on all {images} training images", StringComparison.Ordinal));
+        // A different model from the holdout's checkpoint (it learnt from the holdout too), the frozen layers untouched.
+        var before = OnnxModelFile.Load(basis.ModelPath).Graph.Initializer.ToDictionary(t => t.Name, Tensors.ToFloats);
+        var a = kept.Model.Graph.Initializer.ToDictionary(t => t.Name, Tensors.ToFloats);
+        var b = refitted.Model.Graph.Initializer.ToDictionary(t => t.Name, Tensors.ToFloats);
+        var headWeight = a.Keys.Except(before.Keys).First(k => a[k].Length > 5);
+        Assert.NotEqual(a[headWeight], b[headWeight]);
+        Assert.Equal(before["conv0.weight"], b["conv0.weight"]);
+    }
+
+    [Fact]
     public void Cancellation_keeps_a_model()
     {
         using var dir = TestPaths.NewTempDir();
