@@ -51,7 +51,7 @@ internal static class QuantizeCommand
             var result = await ProgressDisplay.RunAsync("calibrate", (progress, c) => ModelQuantizer.QuantizeAsync(modelPath, r.GetValue(calibrate)!, outPath, options, data,
                 new CalibrationToExtraction(progress, clock), c), token);
             var c = CultureInfo.InvariantCulture;
-            Console.Out.WriteLine(string.Create(c, $"wrote {result.OutputPath}: {result.Model.QuantizedLayers} of {result.Model.TotalLayers} Conv/Gemm/MatMul nodes quantized ({result.Model.LayerShare:P1}), {result.Model.QuantizedActivations} activations, calibrated on {result.CalibrationImages} images"));
+            Console.Out.WriteLine(string.Create(c, $"wrote {result.OutputPath}: {result.Model.QuantizedLayers} of {result.Model.TotalLayers} Conv/Gemm/MatMul nodes up to the features quantized ({result.Model.LayerShare:P1}{ParityReport.HeadNote(result.HeadLayers)}), {result.Model.QuantizedActivations} activations, calibrated on {result.CalibrationImages} images"));
             if (result.SkippedImages > 0) CliRunner.Warn($"{result.SkippedImages} calibration images could not be read and were left out");
             if (result.Parity is { } p)
             {

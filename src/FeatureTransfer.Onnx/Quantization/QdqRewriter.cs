@@ -93,7 +93,7 @@ internal static class QdqRewriter
         g.Node.AddRange(order);
         var read = new HashSet<string>(g.Node.SelectMany(n => n.Input), StringComparer.Ordinal);
         foreach (var t in g.Initializer.Where(t => !read.Contains(t.Name)).ToList()) g.Initializer.Remove(t);
-        return new QuantizedModel(m, layers.Count, plan.TotalLayers, plan.Activations.Count);
+        return new QuantizedModel(m, layers.Count, plan.TotalLayers, plan.HeadLayers, plan.Activations.Count);
     }
 
     /// <summary>Adds <paramref name="values"/> with per-channel scales and zero points and the DequantizeLinear reading them; returns its output.</summary>

@@ -18,7 +18,11 @@ namespace FeatureTransfer.Onnx.Quantization;
 /// <item>MaxPool and shape-only ops (Flatten, Reshape, Transpose, Squeeze, Unsqueeze) between quantized tensors: the
 /// output reuses the input's scale and zero point, which is the condition for ONNX Runtime to run them on uint8.</item>
 /// </list>
-/// Graph outputs are never quantized (the model's outputs stay exactly float). Every tensor gets one Q->DQ pair whose
+/// Graph outputs are never quantized (the model's outputs stay exactly float), and neither are the features: the
+/// bottleneck (as <see cref="Inspection.BottleneckFinder"/> names it) and the tensors it only pools or reshapes. A quantized
+/// ImageNet classifier would put a Q/DQ pair on its own input, rounding the very vector users extract to 256 levels for
+/// a layer they never run; on SqueezeNet 1.1 that rounding was a third of the bottleneck's int8 error (relative error
+/// 0.095 -> 0.061 without it, docs/quantization.md). The classifier then keeps fp32 weights, one layer of the model's 20-50. Every tensor gets one Q->DQ pair whose
 /// DequantizeLinear output all its readers share, so a feature tap lands after the DequantizeLinear, never between a
 /// layer and its QuantizeLinear (which would stop the fusion).
 /// </summary>
@@ -26,7 +30,7 @@ internal sealed class QuantizationPlan
 {
     private static readonly HashSet<string> SharingOps = new(StringComparer.Ordinal) { "MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze" };
 
-    private QuantizationPlan(ModelProto prepared, string? path)
+    private QuantizationPlan(ModelProto prepared, string? path, IReadOnlySet<string> features)
     {
         Float = prepared;
         SourcePath = path;
@@ -35,7 +39,7 @@ internal sealed class QuantizationPlan
         var outputs = new HashSet<string>(prepared.Graph.Output.Select(o => o.Name), StringComparer.Ordinal);
         var isFloat = new Dictionary<string, bool>(StringComparer.Ordinal);
         bool Dynamic(string t) => t.Length > 0 && index.ConstantValue(t) is null && IsFloat(index, t, isFloat);
-        void Add(string t) { if (Dynamic(t) && !outputs.Contains(t)) set.Add(t); }
+        void Add(string t) { if (Dynamic(t) && !outputs.Contains(t) && !features.Contains(t)) set.Add(t); }
         string AfterActivation(string t)
         {
             while (!outputs.Contains(t) && index.Consumers(t) is [{ OpType: "Relu" or "Clip" } act] && act.Input[0] == t
@@ -67,7 +71,7 @@ internal sealed class QuantizationPlan
         var shared = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var n in index.TopologicalOrder)
         {
-            if (!SharingOps.Contains(n.OpType) || !set.Contains(n.Input[0]) || outputs.Contains(n.Output[0])) continue;
+            if (!SharingOps.Contains(n.OpType) || !set.Contains(n.Input[0]) || outputs.Contains(n.Output[0]) || features.Contains(n.Output[0])) continue;
             if (n.OpType == "MaxPool" && n.Output.Count > 1 && n.Output[1].Length > 0) continue;
             if (n.OpType == "MaxPool" || set.Contains(n.Output[0]) || index.Consumers(n.Output[0]).Any(c => layers.Contains(c)))
             {
@@ -77,7 +81,17 @@ internal sealed class QuantizationPlan
         }
         // A layer whose input stays float (it is also a graph output) keeps fp32 weights: no int8 kernel could run it.
         Layers = layers.Where(l => set.Contains(l.Input[0])).ToList();
-        TotalLayers = total;
+        // Layers after the features (the classifier) are not the backbone's: extraction prunes them away.
+        var after = new HashSet<string>(features, StringComparer.Ordinal);
+        int head = 0;
+        foreach (var n in index.TopologicalOrder)
+        {
+            if (!n.Input.Any(after.Contains)) continue;
+            foreach (var o in n.Output) after.Add(o);
+            if (n.OpType is "Conv" or "Gemm" or "MatMul") head++;
+        }
+        HeadLayers = head;
+        TotalLayers = total - head;
         Activations = index.TopologicalOrder.SelectMany(n => n.Input.Concat(n.Output)).Where(set.Contains).Distinct().ToList();
         SharedWith = shared;
         CalibrationTensors = Activations.Where(t => !shared.ContainsKey(t)).ToList();
@@ -88,7 +102,30 @@ internal sealed class QuantizationPlan
     public static QuantizationPlan Create(ModelProto model, string? sourcePath = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return new QuantizationPlan(FloatGraphPreparation.Prepare(model, sourcePath), sourcePath);
+        var prepared = FloatGraphPreparation.Prepare(model, sourcePath);
+        return new QuantizationPlan(prepared, sourcePath, Features(prepared, sourcePath));
+    }
+
+    /// <summary>Ops through which the bottleneck is still the same features: reshapes, aliases and spatial pooling.</summary>
+    private static readonly HashSet<string> FeatureViewOps = new(StringComparer.Ordinal)
+    {
+        "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Dropout", "Identity", "GlobalAveragePool", "AveragePool", "GlobalMaxPool",
+    };
+
+    /// <summary>The bottleneck of the prepared graph and the tensors it is a reshape or pooling of (empty without a bottleneck).</summary>
+    private static HashSet<string> Features(ModelProto prepared, string? sourcePath)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        if (Inspection.ModelInspector.Inspect(prepared, sourcePath).Bottleneck is not { } t) return result;
+        var index = new GraphIndex(prepared.Graph, sourcePath);
+        result.Add(t);
+        while (index.Producer(t) is { } p && FeatureViewOps.Contains(p.OpType) && p.Input.Count > 0 && index.ConstantValue(p.Input[0]) is null
+               && index.Producer(p.Input[0]) is { } upstream && FeatureViewOps.Contains(upstream.OpType))
+        {
+            t = p.Input[0];
+            result.Add(t);
+        }
+        return result;
     }
 
     /// <summary>The prepared float graph (same function as the input; BN folded, Dropout removed, opset >= 13).</summary>
@@ -100,8 +137,11 @@ internal sealed class QuantizationPlan
     /// <summary>Conv/Gemm/MatMul nodes that get int8 weights and quantized inputs, in topological order.</summary>
     public IReadOnlyList<NodeProto> Layers { get; }
 
-    /// <summary>All Conv, Gemm and MatMul nodes of the prepared graph.</summary>
+    /// <summary>The Conv, Gemm and MatMul nodes of the prepared graph up to the features (<see cref="HeadLayers"/> not counted).</summary>
     public int TotalLayers { get; }
+
+    /// <summary>Conv, Gemm and MatMul nodes after the features (the classifier): kept fp32, never run by extraction.</summary>
+    public int HeadLayers { get; }
 
     /// <summary>Every activation tensor that gets a Q->DQ pair, in topological order.</summary>
     public IReadOnlyList<string> Activations { get; }
@@ -180,10 +220,11 @@ internal sealed class QuantizationPlan
 /// <summary>A quantized model and what was quantized.</summary>
 /// <param name="Model">The QDQ graph.</param>
 /// <param name="QuantizedLayers">Conv/Gemm/MatMul nodes with int8 weights.</param>
-/// <param name="TotalLayers">All Conv/Gemm/MatMul nodes.</param>
+/// <param name="TotalLayers">Conv/Gemm/MatMul nodes up to the features.</param>
+/// <param name="HeadLayers">Conv/Gemm/MatMul nodes after the features (the classifier), kept fp32.</param>
 /// <param name="QuantizedActivations">Activation tensors given a Q->DQ pair.</param>
-internal sealed record QuantizedModel(ModelProto Model, int QuantizedLayers, int TotalLayers, int QuantizedActivations)
+internal sealed record QuantizedModel(ModelProto Model, int QuantizedLayers, int TotalLayers, int HeadLayers, int QuantizedActivations)
 {
-    /// <summary>Share of Conv/Gemm/MatMul nodes quantized (1 when the graph has none).</summary>
+    /// <summary>Share of the Conv/Gemm/MatMul nodes up to the features quantized (1 when the graph has none).</summary>
     public double LayerShare => TotalLayers == 0 ? 1 : (double)QuantizedLayers / TotalLayers;
 }

@@ -22,8 +22,10 @@ public sealed record QuantizeResult(string OutputPath, int CalibrationImages, in
 
     /// <summary>Conv/Gemm/MatMul nodes given int8 weights.</summary>
     public int QuantizedLayers => Model.QuantizedLayers;
-    /// <summary>All Conv/Gemm/MatMul nodes of the model.</summary>
+    /// <summary>The Conv/Gemm/MatMul nodes of the model up to its features (the bottleneck).</summary>
     public int TotalLayers => Model.TotalLayers;
+    /// <summary>Conv/Gemm/MatMul nodes after the features (the classifier): kept fp32, since extraction never runs them and quantizing them would round the features.</summary>
+    public int HeadLayers => Model.HeadLayers;
     /// <summary>Activation tensors given a quantize/dequantize pair.</summary>
     public int QuantizedActivations => Model.QuantizedActivations;
 }
@@ -110,7 +112,7 @@ public static class ModelQuantizer
             {
                 Model = Path.GetFullPath(modelPath), Quantized = Path.GetFullPath(outputPath), Holdout = holdoutSource, Images = images,
                 Calibration = $"{method}, {calibration.Count - skipped} images of {data.Source}",
-                QuantizedLayers = quantized.QuantizedLayers, TotalLayers = quantized.TotalLayers, QuantizedShare = quantized.LayerShare,
+                QuantizedLayers = quantized.QuantizedLayers, TotalLayers = quantized.TotalLayers, HeadLayers = quantized.HeadLayers, QuantizedShare = quantized.LayerShare,
                 Layers = layers, Probes = probes, Notes = notes,
             };
             string stem = outputPath[..^".onnx".Length];

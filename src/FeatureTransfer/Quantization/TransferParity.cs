@@ -45,8 +45,10 @@ public sealed record ParityReport
     public required string Calibration { get; init; }
     /// <summary>Conv/Gemm/MatMul nodes with int8 weights.</summary>
     public int QuantizedLayers { get; init; }
-    /// <summary>All Conv/Gemm/MatMul nodes.</summary>
+    /// <summary>Conv/Gemm/MatMul nodes up to the features.</summary>
     public int TotalLayers { get; init; }
+    /// <summary>Conv/Gemm/MatMul nodes after the features (the classifier), kept fp32.</summary>
+    public int HeadLayers { get; init; }
     /// <summary>QuantizedLayers / TotalLayers.</summary>
     public double QuantizedShare { get; init; }
     /// <summary>Bottleneck first, then every FNE layer.</summary>
@@ -68,6 +70,10 @@ public sealed record ParityReport
     [JsonIgnore]
     public LayerParity? Bottleneck => Layers.FirstOrDefault(l => l.Preset == "bottleneck");
 
+    /// <summary>"; N classifier layer(s) after the features kept fp32" when there are any, else "".</summary>
+    public static string HeadNote(int headLayers) => headLayers == 0 ? ""
+        : $"; {headLayers} classifier layer{(headLayers == 1 ? "" : "s")} after the features kept fp32, extraction never runs {(headLayers == 1 ? "it" : "them")}";
+
     /// <summary>The report as Markdown (one table).</summary>
     public string ToMarkdown()
     {
@@ -78,7 +84,7 @@ public sealed record ParityReport
         sb.AppendLine(c, $"- int8 model: `{Quantized}`");
         sb.AppendLine(c, $"- calibration: {Calibration}");
         sb.AppendLine(c, $"- held out: {Images} images of {Holdout}");
-        sb.AppendLine(c, $"- Conv/Gemm/MatMul quantized: {QuantizedLayers} of {TotalLayers} ({QuantizedShare:P1})").AppendLine();
+        sb.AppendLine(c, $"- Conv/Gemm/MatMul quantized: {QuantizedLayers} of {TotalLayers} up to the features ({QuantizedShare:P1}){HeadNote(HeadLayers)}").AppendLine();
         sb.AppendLine("| preset | fp32 tensor | int8 tensor | width | cosine mean | cosine p5 | rel. error mean |");
         sb.AppendLine("|---|---|---|---:|---:|---:|---:|");
         foreach (var l in Layers)
