@@ -22,7 +22,7 @@ namespace FeatureTransfer.Onnx.Quantization;
 /// bottleneck (as <see cref="Inspection.BottleneckFinder"/> names it) and the tensors it only pools or reshapes. A quantized
 /// ImageNet classifier would put a Q/DQ pair on its own input, rounding the very vector users extract to 256 levels for
 /// a layer they never run; on SqueezeNet 1.1 that rounding was a third of the bottleneck's int8 error (relative error
-/// 0.095 -> 0.061 without it, docs/quantization.md). The classifier then keeps fp32 weights, one layer of the model's 20-50. Every tensor gets one Q->DQ pair whose
+/// 0.095 -> 0.062 without it, docs/quantization.md). The classifier and whatever follows it stay fp32. Every tensor gets one Q->DQ pair whose
 /// DequantizeLinear output all its readers share, so a feature tap lands after the DequantizeLinear, never between a
 /// layer and its QuantizeLinear (which would stop the fusion).
 /// </summary>
@@ -39,7 +39,16 @@ internal sealed class QuantizationPlan
         var outputs = new HashSet<string>(prepared.Graph.Output.Select(o => o.Name), StringComparer.Ordinal);
         var isFloat = new Dictionary<string, bool>(StringComparer.Ordinal);
         bool Dynamic(string t) => t.Length > 0 && index.ConstantValue(t) is null && IsFloat(index, t, isFloat);
-        void Add(string t) { if (Dynamic(t) && !outputs.Contains(t) && !features.Contains(t)) set.Add(t); }
+        // The features and everything computed from them (the classifier: extraction prunes it away) stay float.
+        var after = new HashSet<string>(features, StringComparer.Ordinal);
+        int head = 0;
+        foreach (var n in index.TopologicalOrder)
+        {
+            if (!n.Input.Any(after.Contains)) continue;
+            foreach (var o in n.Output) after.Add(o);
+            if (n.OpType is "Conv" or "Gemm" or "MatMul") head++;
+        }
+        void Add(string t) { if (Dynamic(t) && !outputs.Contains(t) && !after.Contains(t)) set.Add(t); }
         string AfterActivation(string t)
         {
             while (!outputs.Contains(t) && index.Consumers(t) is [{ OpType: "Relu" or "Clip" } act] && act.Input[0] == t
@@ -71,7 +80,7 @@ internal sealed class QuantizationPlan
         var shared = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var n in index.TopologicalOrder)
         {
-            if (!SharingOps.Contains(n.OpType) || !set.Contains(n.Input[0]) || outputs.Contains(n.Output[0]) || features.Contains(n.Output[0])) continue;
+            if (!SharingOps.Contains(n.OpType) || !set.Contains(n.Input[0]) || outputs.Contains(n.Output[0]) || after.Contains(n.Output[0])) continue;
             if (n.OpType == "MaxPool" && n.Output.Count > 1 && n.Output[1].Length > 0) continue;
             if (n.OpType == "MaxPool" || set.Contains(n.Output[0]) || index.Consumers(n.Output[0]).Any(c => layers.Contains(c)))
             {
@@ -81,15 +90,6 @@ internal sealed class QuantizationPlan
         }
         // A layer whose input stays float (it is also a graph output) keeps fp32 weights: no int8 kernel could run it.
         Layers = layers.Where(l => set.Contains(l.Input[0])).ToList();
-        // Layers after the features (the classifier) are not the backbone's: extraction prunes them away.
-        var after = new HashSet<string>(features, StringComparer.Ordinal);
-        int head = 0;
-        foreach (var n in index.TopologicalOrder)
-        {
-            if (!n.Input.Any(after.Contains)) continue;
-            foreach (var o in n.Output) after.Add(o);
-            if (n.OpType is "Conv" or "Gemm" or "MatMul") head++;
-        }
         HeadLayers = head;
         TotalLayers = total - head;
         Activations = index.TopologicalOrder.SelectMany(n => n.Input.Concat(n.Output)).Where(set.Contains).Distinct().ToList();
