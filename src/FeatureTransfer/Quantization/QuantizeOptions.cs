@@ -15,16 +15,19 @@ public enum CalibrationMethod
     Percentile,
 }
 
-/// <summary>Options of <see cref="ModelQuantizer"/>; defaults as ONNX Runtime's static quantization with its percentile calibrator.</summary>
+/// <summary>Options of <see cref="ModelQuantizer"/>; defaults as ONNX Runtime's static quantization (min/max calibration).</summary>
 public sealed record QuantizeOptions
 {
     /// <summary>Images sampled (seeded) from the calibration data: 200, enough for stable ranges of a CNN's activations.</summary>
     public int CalibrationImages { get; init; } = 200;
 
-    /// <summary>Range method; percentile by default (measured in docs/quantization.md: bottleneck cosine at least as high as min/max).</summary>
-    public CalibrationMethod Method { get; init; } = CalibrationMethod.Percentile;
+    // Chosen on held-out training photos (docs/quantization.md): once the features themselves are never rounded,
+    // min/max gave a bottleneck cosine at least as high and a lower relative error than percentile 99.99 on all three
+    // pretrained models; percentile had won only while the widest tensor, the bottleneck, was quantized.
+    /// <summary>Range method; min/max by default, as ONNX Runtime's static quantization.</summary>
+    public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
 
-    /// <summary>Percentile of |x| kept by <see cref="CalibrationMethod.Percentile"/> (99.99, ONNX Runtime's default).</summary>
+    /// <summary>Percentile of |x| kept by <see cref="CalibrationMethod.Percentile"/> (99.99, ONNX Runtime's percentile calibrator's default).</summary>
     public double Percentile { get; init; } = 99.99;
 
     /// <summary>Held-out images of the parity report (taken from the calibration data when <see cref="HoldoutData"/> is null, never calibrated on).</summary>
