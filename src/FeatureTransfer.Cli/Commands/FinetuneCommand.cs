@@ -33,7 +33,7 @@ internal static class FinetuneCommand
         var scratch = new Option<bool>("--from-scratch") { Description = "re-initialise all weights and train everything (batch-statistics BN)" };
         var holdout = new Option<double>("--holdout") { Description = "fraction of the training data for early stopping", DefaultValueFactory = _ => d.Holdout }.Must(NumberRule.Between(0, 0.5));
         var refit = new Option<bool>("--refit") { Description = "after the holdout has chosen the epochs, train again on all training images (holdout included) for that many", DefaultValueFactory = _ => d.Refit };
-                var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => d.Patience }.Must(NumberRule.Positive);
+        var patience = new Option<int>("--patience") { Description = "early-stopping patience in epochs", DefaultValueFactory = _ => d.Patience }.Must(NumberRule.Positive);
         var select = new Option<string>("--select") { Description = "holdout criterion of the checkpoint choice and early stopping: loss (the holdout's cross-entropy) | accuracy (ties by loss)", DefaultValueFactory = _ => d.Select.ToString().ToLowerInvariant() };
         var bnTrain = new Option<bool>("--bn-train") { Description = "unfrozen BatchNorm layers use batch statistics (default: frozen statistics)" };
         var seed = new Option<int>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 }.Must(NumberRule.Any);
