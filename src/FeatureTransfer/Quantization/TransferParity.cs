@@ -71,7 +71,7 @@ public sealed record ParityReport
     public LayerParity? Bottleneck => Layers.FirstOrDefault(l => l.Preset == "bottleneck");
 
     /// <summary>"; N classifier layer(s) after the features kept fp32" when there are any, else "".</summary>
-    public static string HeadNote(int headLayers) => headLayers == 0 ? ""
+    internal static string HeadNote(int headLayers) => headLayers == 0 ? ""
         : $"; {headLayers} classifier layer{(headLayers == 1 ? "" : "s")} after the features kept fp32, extraction never runs {(headLayers == 1 ? "it" : "them")}";
 
     /// <summary>The report as Markdown (one table).</summary>
