@@ -1,12 +1,25 @@
 using System.Runtime.InteropServices;
 using FeatureTransfer.Data;
 using FeatureTransfer.Imaging;
+using FeatureTransfer.Onnx.Inspection;
+using FeatureTransfer.Onnx.Model;
+using FeatureTransfer.Onnx.Tapping;
 
 namespace FeatureTransfer.Benchmarks;
 
-/// <summary>What several benchmark commands share: pre-decoded photos, thread CPU time, medians.</summary>
+/// <summary>What several benchmark commands share: tapped graphs, pre-decoded photos, thread CPU time, medians.</summary>
 internal static class BenchTools
 {
+    /// <summary>The tapped graph of <paramref name="modelPath"/> for each <c>--layers</c> value (bottleneck, fne or
+    /// tensor names), with extraction's default tap options; the model is loaded and inspected once.</summary>
+    public static IEnumerable<(string Layers, TappedModel Tapped)> Tap(string modelPath, IEnumerable<string> layerSets)
+    {
+        var model = OnnxModelFile.Load(modelPath);
+        var inspection = ModelInspector.Inspect(model, modelPath);
+        foreach (var layers in layerSets)
+            yield return (layers, TapBuilder.Build(model, LayerSelection.Resolve(inspection, layers), new TapOptions()));
+    }
+
     /// <summary>The first <paramref name="count"/> images of <paramref name="photos"/> decoded into one NCHW buffer
     /// (repeated from the start when the folder has fewer).</summary>
     public static float[] DecodePhotos(string photos, int count, Preprocessing p)

@@ -1,7 +1,5 @@
-using FeatureTransfer.Onnx.Inspection;
 using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Onnx.Runtime;
-using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 
 namespace FeatureTransfer.Benchmarks;
@@ -17,13 +15,10 @@ internal static class GraphDump
     {
         var a = new Args(argv);
         var modelPath = a.Get("model", BenchEnvironment.TorchvisionModel(a.Get("arch", "mobilenet_v2")));
-        var model = OnnxModelFile.Load(modelPath);
-        var inspection = ModelInspector.Inspect(model, modelPath);
         var counts = new Dictionary<string, Dictionary<string, int>>();
         var layerSets = a.Get("layers", "bottleneck,fne").Split(',');
-        foreach (var layers in layerSets)
+        foreach (var (layers, tapped) in BenchTools.Tap(modelPath, layerSets))
         {
-            var tapped = TapBuilder.Build(model, LayerSelection.Resolve(inspection, layers), new TapOptions());
             var file = Path.Combine(BenchEnvironment.Cache, $"{Path.GetFileNameWithoutExtension(modelPath)}-{layers}-optimized.onnx");
             // Extraction's settings on one thread.
             using (OrtSessionFactory.Create(tapped.ToBytes(), new OrtSessionOptions { IntraOpThreads = 1, InterOpThreads = 1, AllowSpinning = false, OptimizedModelPath = file }))

@@ -1,10 +1,7 @@
 using System.Diagnostics;
 using FeatureTransfer.Data;
 using FeatureTransfer.Imaging;
-using FeatureTransfer.Onnx.Inspection;
-using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Onnx.Runtime;
-using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 
 namespace FeatureTransfer.Benchmarks;
@@ -23,14 +20,11 @@ internal static class RunSizeBenchmark
         var modelPath = BenchEnvironment.TorchvisionModel(arch);
         var sizes = a.Get("sizes", "1,2,4,8,32").Split(',').Select(int.Parse).ToArray();
         int threads = a.GetInt("threads", 1), images = a.GetInt("images", 128), rounds = a.GetInt("rounds", 3);
-        var model = OnnxModelFile.Load(modelPath);
-        var inspection = ModelInspector.Inspect(model, modelPath);
         var p = Preprocessing.ImageNet;
         int max = sizes.Max();
         var input = BenchTools.DecodePhotos(BenchEnvironment.Photos(200), max, p);
-        foreach (var layers in a.Get("layers", "bottleneck,fne").Split(','))
+        foreach (var (layers, tapped) in BenchTools.Tap(modelPath, a.Get("layers", "bottleneck,fne").Split(',')))
         {
-            var tapped = TapBuilder.Build(model, LayerSelection.Resolve(inspection, layers), new TapOptions());
             using var session = OrtSessionFactory.Create(tapped.ToBytes(), new OrtSessionOptions { IntraOpThreads = threads, InterOpThreads = 1, AllowSpinning = false });
             var results = sizes.ToDictionary(s => s, _ => new List<(double Cpu, double Wall)>());
             for (int r = 0; r < rounds; r++)

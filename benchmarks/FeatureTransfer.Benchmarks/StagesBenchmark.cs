@@ -6,8 +6,6 @@ using FeatureTransfer.Data;
 using FeatureTransfer.Extraction;
 using FeatureTransfer.Features;
 using FeatureTransfer.Imaging;
-using FeatureTransfer.Onnx.Inspection;
-using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Onnx.Runtime;
 using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
@@ -33,8 +31,7 @@ internal static class StagesBenchmark
         var photos = BenchEnvironment.Photos(images);
         var data = DatasetLoader.Open(photos, new DatasetOptions());
         var p = Preprocessing.ImageNet;
-        var proto = OnnxModelFile.Load(model);
-        var tapped = TapBuilder.Build(proto, LayerSelection.Resolve(ModelInspector.Inspect(proto, model), layers), new TapOptions());
+        var (_, tapped) = BenchTools.Tap(model, [layers]).Single();
         var modelBytes = tapped.ToBytes();
         Console.WriteLine($"# stages: {images} photos, {arch} {layers} ({tapped.Layout.Dimension} features), batch {batch}, runs of {runSize}, {workers} workers, exact decode; load average {Load()}");
 

@@ -1,10 +1,7 @@
 using System.Text.Json;
 using FeatureTransfer.Data;
 using FeatureTransfer.Imaging;
-using FeatureTransfer.Onnx.Inspection;
-using FeatureTransfer.Onnx.Model;
 using FeatureTransfer.Onnx.Runtime;
-using FeatureTransfer.Onnx.Tapping;
 using Microsoft.ML.OnnxRuntime;
 
 namespace FeatureTransfer.Benchmarks;
@@ -24,15 +21,12 @@ internal static class TapCostBenchmark
         var a = new Args(argv);
         var modelPath = a.Get("model", BenchEnvironment.TorchvisionModel("mobilenet_v2"));
         int size = a.GetInt("size", 4), rounds = a.GetInt("rounds", 5), runs = a.GetInt("runs", 20);
-        var model = OnnxModelFile.Load(modelPath);
-        var inspection = ModelInspector.Inspect(model, modelPath);
         var p = Preprocessing.ImageNet;
         var input = BenchTools.DecodePhotos(BenchEnvironment.Photos(200), size, p);
 
         var variants = new List<(string Name, byte[] Bytes, string Input, string Output)>();
-        foreach (var layers in new[] { "bottleneck", "fne" })
+        foreach (var (layers, tapped) in BenchTools.Tap(modelPath, ["bottleneck", "fne"]))
         {
-            var tapped = TapBuilder.Build(model, LayerSelection.Resolve(inspection, layers), new TapOptions());
             variants.Add((layers, tapped.ToBytes(), tapped.InputName, tapped.OutputName));
             if (a.Get("save", "") is { Length: > 0 } save)
                 File.WriteAllBytes(Path.Combine(Directory.CreateDirectory(save).FullName, layers + ".onnx"), tapped.ToBytes());

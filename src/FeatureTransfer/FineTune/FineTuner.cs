@@ -125,8 +125,8 @@ public static class FineTuner
         if (o.Refit && !stopped && curve.Count > 0)
         {
             // The holdout has chosen how many epochs of each stage to run; rerun exactly those on every training image.
+            // The unfrozen stage starts from the head's best epoch, so headChosen stands whichever stage won.
             int unfrozenChosen = Math.Max(0, best.Epoch - headRows);
-            if (unfrozenChosen == 0) headChosen = best.Epoch;
             progress?.Report($"refit on all {all.Count} training images: {headChosen} head epoch(s){(unfrozenChosen > 0 ? $" + {unfrozenChosen} unfrozen epoch(s)" : "")}, the epochs the holdout chose");
             var refit = new Dictionary<string, float[]>(initial);
             var scratch = new BestCheckpoint();
