@@ -24,6 +24,7 @@ internal static class TapBuilder
         ArgumentNullException.ThrowIfNull(options);
         model = OpsetUpgrade.ForOnnxRuntime(model);
         if (tensors.Count == 0) throw new InvalidOptionException("no layers to tap");
+        (model, tensors) = FreeFeaturesName(model, tensors);
         var dup = tensors.GroupBy(t => t).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new InvalidOptionException($"layer '{dup.Key}' is listed twice");
 
@@ -62,6 +63,38 @@ internal static class TapBuilder
             throw new InvalidModelException($"the tapped graph does not run: {failure}");
         return new TappedModel(single.Model, single.InputName, single.Layout, false,
             $"batches of more than one image failed ({firstFailure}); running one image per run", single.InputShape);
+    }
+
+    /// <summary>
+    /// A model tapped before (a saved tapped graph) already has a tensor named <see cref="TappedModel.FeaturesOutput"/>:
+    /// it is renamed everywhere (subgraphs too, and in the requested taps) so that the new output can have the name.
+    /// </summary>
+    private static (ModelProto, IReadOnlyList<string>) FreeFeaturesName(ModelProto model, IReadOnlyList<string> tensors)
+    {
+        const string taken = TappedModel.FeaturesOutput;
+        var g = model.Graph;
+        if (!g.Input.Any(i => i.Name == taken) && !g.Initializer.Any(i => i.Name == taken) && !g.Node.Any(n => n.Output.Contains(taken)))
+            return (model, tensors);
+        model = model.Clone();
+        string fresh = new NameScope(model.Graph).New(taken + "_original");
+        Rename(model.Graph, taken, fresh);
+        return (model, tensors.Select(t => t == taken ? fresh : t).ToList());
+
+        static void Rename(GraphProto g, string from, string to)
+        {
+            foreach (var v in g.Input.Concat(g.Output).Concat(g.ValueInfo)) if (v.Name == from) v.Name = to;
+            foreach (var t in g.Initializer) if (t.Name == from) t.Name = to;
+            foreach (var n in g.Node)
+            {
+                for (int i = 0; i < n.Input.Count; i++) if (n.Input[i] == from) n.Input[i] = to;
+                for (int i = 0; i < n.Output.Count; i++) if (n.Output[i] == from) n.Output[i] = to;
+                foreach (var a in n.Attribute)
+                {
+                    if (a.G is not null) Rename(a.G, from, to);
+                    foreach (var sub in a.Graphs) Rename(sub, from, to);
+                }
+            }
+        }
     }
 
     /// <summary>

@@ -176,6 +176,18 @@ public class TapBuilderTests
     }
 
     [SharedFact]
+    public void A_saved_tapped_model_can_be_tapped_again_at_its_own_features()
+    {
+        var m = Load(TestPaths.SharedModel("derived/SqueezeNet_fp32_from_fp16.onnx"));
+        var x = Input(m, m.FileShape, 4);
+        var first = TapBuilder.Build(m.Model, [m.Inspection.Bottleneck!], new TapOptions());
+        // The tapped graph already defines ft_features; tapping that tensor again must not collide with the new output.
+        var again = TapBuilder.Build(first.Model, [TappedModel.FeaturesOutput], new TapOptions());
+        Assert.Equal(first.Layout.Dimension, again.Layout.Dimension);
+        Assert.Equal(Features(first, m.FileShape, x), Features(again, m.FileShape, x));
+    }
+
+    [SharedFact]
     public void Pooled_integer_taps_are_dequantized_by_one_node_and_equal_each_tap_dequantized_alone()
     {
         var m = Load(TestPaths.SharedModel("mobilenetv2-12-int8.onnx"));
