@@ -143,7 +143,6 @@ internal static class TapBuilder
         }
 
         var pieces = new List<string>();
-        var pooledInts = new Dictionary<int, (float Scale, TensorProto ZeroPoint, int Width)>(); // piece -> its constant quantization
         var layoutEntries = new List<(string, string, int, string, string, bool)>();
         NodeProto? inputCast = added.Count > 0 ? added[0] : null;
         added.Clear();
@@ -167,13 +166,7 @@ internal static class TapBuilder
                     added.Add(Nodes.Make("QLinearGlobalAveragePool",
                         [source, qp.Scale, qp.ZeroPoint ?? "", qp.Scale, qp.ZeroPoint ?? ""], [qpool],
                         names.New("ft_qgap"), "com.microsoft", Nodes.Attr("channels_last", 0L)));
-                    if (ConstantQuant(index, qp) is { } c)
-                    {
-                        pooledInts[pieces.Count] = (c.Scale, c.ZeroPoint, width);
-                        pooled = qpool; // dequantized below, together with its neighbours
-                    }
-                    else
-                        pooled = Flatten(Dequantize(qpool, qp), names, added);
+                    pooled = Flatten(Dequantize(qpool, qp), names, added);
                 }
                 else if (isMap && options.Pooling == Pooling.Max && opset >= 12 && opset < 18)
                 {
@@ -217,7 +210,6 @@ internal static class TapBuilder
         }
         var groups = groupStarts.Zip(groupStarts.Skip(1).Append(added.Count), (a, b) => added.GetRange(a, b - a)).Where(x => x.Count > 0).ToList();
         var ordered = OrderForOrt(g, inputCast, groups);
-        ordered.AddRange(DequantizeTogether(g, pieces, pooledInts, names, opset));
         g.Node.Clear();
         g.Node.AddRange(ordered);
         g.Node.Add(Nodes.Make("Concat", pieces, [TappedModel.FeaturesOutput], names.New("ft_concat"), "", Nodes.Attr("axis", 1L)));
@@ -287,72 +279,6 @@ internal static class TapBuilder
             return (c.Output[0], qp);
         }
         return null;
-    }
-
-    /// <summary>
-    /// The constant scalar scale and zero point of a per-tensor quantized tap, or null when they are computed.
-    /// </summary>
-    private static (float Scale, TensorProto ZeroPoint)? ConstantQuant(GraphIndex index, QuantParams qp)
-    {
-        if (qp.ZeroPoint is null) return null;
-        var scale = index.ConstantValue(qp.Scale);
-        var zero = index.ConstantValue(qp.ZeroPoint);
-        if (scale is not { DataType: (int)ElementType.Float } || Tensors.ElementCount(scale) != 1) return null;
-        if (zero is not { DataType: (int)ElementType.UInt8 or (int)ElementType.Int8 } || Tensors.ElementCount(zero) != 1) return null;
-        return ((float)Tensors.ToDoubles(scale)[0], zero);
-    }
-
-    /// <summary>
-    /// Dequantizes neighbouring pooled integer taps as one: Concat of the [N, C, 1, 1] integer vectors, one per-axis
-    /// DequantizeLinear whose scale and zero point repeat each tap's own over its channels, one Flatten. The same
-    /// (q - zero point) * scale per value as a DequantizeLinear per tap, so the features are bit-identical; but a
-    /// MobileNetV2 FNE then runs 3 nodes instead of 51 DequantizeLinear + 51 Flatten + the 51 Transposes ONNX Runtime
-    /// puts after its channels-last poolings (it moves those through the Concat), about 3% of the bottleneck's time
-    /// (figures: benchmarks/README.md, "Figures behind code comments"). Rewrites <paramref name="pieces"/> in place.
-    /// </summary>
-    private static List<NodeProto> DequantizeTogether(GraphProto g, List<string> pieces,
-        Dictionary<int, (float Scale, TensorProto ZeroPoint, int Width)> pooledInts, NameScope names, long opset)
-    {
-        // ONNX's DequantizeLinear has an axis from opset 13; before that ONNX Runtime's com.microsoft one does (the
-        // QLinearGlobalAveragePool before it already needs that domain).
-        string domain = opset >= 13 ? "" : "com.microsoft";
-        var added = new List<NodeProto>();
-        var result = new List<string>();
-        for (int i = 0; i < pieces.Count;)
-        {
-            if (!pooledInts.TryGetValue(i, out var first)) { result.Add(pieces[i++]); continue; }
-            int end = i + 1;
-            while (end < pieces.Count && pooledInts.TryGetValue(end, out var next) && next.ZeroPoint.DataType == first.ZeroPoint.DataType) end++;
-            var run = Enumerable.Range(i, end - i).ToList();
-            string ints = pieces[i];
-            if (run.Count > 1)
-            {
-                ints = names.New("ft_pooled_ints");
-                added.Add(Nodes.Make("Concat", run.Select(k => pieces[k]), [ints], names.New("ft_concat_ints"), "", Nodes.Attr("axis", 1L)));
-            }
-            int width = run.Sum(k => pooledInts[k].Width);
-            var scales = new float[width];
-            var zeros = new byte[width];
-            int at = 0;
-            foreach (var k in run)
-            {
-                var (scale, zero, w) = pooledInts[k];
-                scales.AsSpan(at, w).Fill(scale);
-                long z = (long)Tensors.ToDoubles(zero)[0];
-                zeros.AsSpan(at, w).Fill(unchecked((byte)z)); // int8 as its two's-complement byte
-                at += w;
-            }
-            string scaleName = names.New("ft_pooled_scale"), zeroName = names.New("ft_pooled_zero_point");
-            g.Initializer.Add(Tensors.FromFloats(scaleName, scales, width));
-            g.Initializer.Add(Tensors.FromRaw(zeroName, (ElementType)first.ZeroPoint.DataType, zeros, width));
-            string y = names.New("ft_pooled");
-            added.Add(Nodes.Make("DequantizeLinear", [ints, scaleName, zeroName], [y], names.New("ft_dq"), domain, Nodes.Attr("axis", 1L)));
-            result.Add(Flatten(y, names, added));
-            i = end;
-        }
-        pieces.Clear();
-        pieces.AddRange(result);
-        return added;
     }
 
     private static string Pool(string x, Pooling pooling, NameScope names, List<NodeProto> added)

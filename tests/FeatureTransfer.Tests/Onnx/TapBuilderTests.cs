@@ -187,29 +187,6 @@ public class TapBuilderTests
         Assert.Equal(Features(first, m.FileShape, x), Features(again, m.FileShape, x));
     }
 
-    [SharedFact]
-    public void Pooled_integer_taps_are_dequantized_by_one_node_and_equal_each_tap_dequantized_alone()
-    {
-        var m = Load(TestPaths.SharedModel("mobilenetv2-12-int8.onnx"));
-        var x = Input(m, m.FileShape, 9);
-        // Every sixth FNE layer, then the float-free run of them tapped together: one Concat + DequantizeLinear + Flatten.
-        var taps = m.Inspection.Fne.Where((_, i) => i % 6 == 0).ToList();
-        var together = TapBuilder.Build(m.Model, taps, new TapOptions());
-        var added = together.Model.Graph.Node.Where(n => n.Name.StartsWith("ft_", StringComparison.Ordinal)).ToList();
-        Assert.Equal(taps.Count, added.Count(n => n.OpType == "QLinearGlobalAveragePool"));
-        var dq = Assert.Single(added, n => n.OpType == "DequantizeLinear");
-        Assert.Equal(1, dq.GetInt("axis", 0));
-        var all = Features(together, m.FileShape, x);
-        foreach (var tap in together.Layout.Taps)
-        {
-            var alone = Features(TapBuilder.Build(m.Model, [tap.Tensor], new TapOptions()), m.FileShape, x);
-            Assert.Equal(tap.Length, alone.Length);
-            for (int c = 0; c < tap.Length; c++)
-                Assert.True(BitConverter.SingleToInt32Bits(alone[c]) == BitConverter.SingleToInt32Bits(all[tap.Offset + c]),
-                    $"{tap.Tensor}[{c}]: {all[tap.Offset + c]:R} together vs {alone[c]:R} alone");
-        }
-    }
-
     private static float[] Features(TappedModel t, long[] shape, float[] x)
         => OnnxTestModels.Run(t.ToBytes(), t.InputName, TensorElementType.Float, shape, x, [t.OutputName])[t.OutputName].Values;
 
