@@ -177,6 +177,9 @@ internal static class TransferParity
         }
         if (rows.Count < fp32.Rows && preset == "bottleneck")
             notes.Add($"probe accuracy: {fp32.Rows - rows.Count} held-out images of classes with fewer than 2 (or no label) left out of the probe");
+        // One image moves the accuracy by 100/n points: below 50 images a change of 2 points or more is a single image.
+        if (rows.Count < 50 && preset == "bottleneck")
+            notes.Add($"probe accuracy: {rows.Count} held-out images, so one image is {100.0 / rows.Count:0.##} points: changes that small are noise; hold out 200 or more images to measure transfer accuracy");
         fp32 = fp32.SelectRows(rows);
         int8 = int8.SelectRows(rows);
         var norm = preset == "fne" ? Normalization.NormRecipe.Fne : Normalization.NormRecipe.Standardize;
