@@ -8,11 +8,11 @@
 # variant: the median of the per-round ratios (a and b measured in the same process) beside the ratio of the medians;
 # writes int8_speed.csv/.md.
 # Run it on an idle machine (it records the load average of every measurement).
-# Usage: benchmarks/Quantization/int8_speed.sh [OUT_DIR] [ROUNDS=5] [IMAGES=200] [THREADS=2]
+# Usage: benchmarks/Quantization/int8_speed.sh [OUT_DIR] [ROUNDS=6] [IMAGES=200] [THREADS=2]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-/tmp/ft-bench-int8}
-ROUNDS=${2:-5}
+ROUNDS=${2:-6}  # even: (a) and (b) run last in a process equally often
 IMAGES=${3:-200}
 THREADS=${4:-2}
 H=../shared/datasets/hymenoptera_data
