@@ -8,7 +8,7 @@
 # variant: the median of the per-round ratios (a and b measured in the same process) beside the ratio of the medians;
 # writes int8_speed.csv/.md.
 # Run it on an idle machine (it records the load average of every measurement).
-# Usage: benchmarks/Quantization/int8_speed.sh [OUT_DIR] [ROUNDS=6] [IMAGES=200] [THREADS=2]
+# Usage: benchmarks/Quantization/int8_speed.sh [OUT_DIR] [ROUNDS=6] [IMAGES=200] [THREADS=2] [ARCHS="resnet18 mobilenet_v2 resnet18-mlnet"]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-/tmp/ft-bench-int8}
@@ -26,11 +26,18 @@ cp -r benchmarks/FeatureTransfer.Benchmarks/bin/Release/net10.0 "$OUT/bench"
 FT="dotnet $OUT/ft/ft.dll"
 BENCH="dotnet $OUT/bench/FeatureTransfer.Benchmarks.dll"
 
-ARCHS="resnet18 mobilenet_v2"
+# resnet18-mlnet: ML.NET's ImageNet ResNet-18 (issue #17), pretrained, so its cosine and probe columns mean something;
+# the torchvision exports have random weights (fine for speed). Its parity uses 100 held-out val photos.
+ARCHS=${5:-resnet18 mobilenet_v2 resnet18-mlnet}
 for arch in $ARCHS; do
+  holdout=20
+  if [ "$arch" = resnet18-mlnet ]; then
+    [ -f "$OUT/$arch.onnx" ] || cp "$($FT models fetch resnet18-mlnet 2>&1 | grep -oE '^/[^ ]+\.onnx')" "$OUT/$arch.onnx"
+    holdout=100
+  fi
   [ -f "$OUT/$arch.onnx" ] || /usr/bin/python3 onnx-models/export_torchvision.py "$arch" --out "$OUT" >/dev/null
   [ -f "$OUT/$arch-int8.onnx" ] || $FT quantize -m "$OUT/$arch.onnx" --calibrate "$H/train" --calibration-images 100 \
-      --holdout "$H/val" --holdout-images 20 -o "$OUT/$arch-int8.onnx" > "$OUT/$arch-int8.quantize.txt" 2>&1
+      --holdout "$H/val" --holdout-images $holdout -o "$OUT/$arch-int8.onnx" > "$OUT/$arch-int8.quantize.txt" 2>&1
   grep -E "^wrote" "$OUT/$arch-int8.quantize.txt"
 done
 
@@ -70,23 +77,26 @@ def fne_ratio(arch, v):
     # time(b)/time(a) = rate(a)/rate(b), per round (same process), then the median over rounds
     rs = [m["a"] / m["b"] for (a, vv, _), m in paired.items() if a == arch and vv == v and "a" in m and "b" in m]
     return statistics.median(rs) if rs else float("nan")
-print("| model | raw ORT fp32 | raw ORT int8 | raw int8/fp32 | ft extract fp32 | ft extract int8 | extract int8/fp32 | target | FNE/bottleneck time fp32 | int8 (target <= 1.3) | bottleneck cosine |")
-print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
-for arch in ["resnet18", "mobilenet_v2"]:
+print("| model | raw ORT fp32 | raw ORT int8 | raw int8/fp32 | ft extract fp32 | ft extract int8 | extract int8/fp32 | target | FNE/bottleneck time fp32 | int8 (target <= 1.3) | bottleneck cosine | probe accuracy fp32 -> int8 (held out) |")
+print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|")
+for arch in dict.fromkeys(r["arch"] for r in rows):
     g = lambda v, m: med.get((arch, v, m), float("nan"))
     raw = g("int8", "c") / g("fp32", "c")
     ext = g("int8", "a") / g("fp32", "a")
-    goal = 2.0 if arch == "resnet18" else 1.4
+    goal = 1.4 if arch == "mobilenet_v2" else 2.0
     target = min(goal, 0.9 * raw)
+    random = "" if arch == "resnet18-mlnet" else " (random weights)"
     try:
         p = json.load(open(f"{out}/{arch}-int8.parity.json"))
         cos = next(l["cosine_mean"] for l in p["layers"] if l["preset"] == "bottleneck")
-        cos = f"{cos:.4f} (random weights)"
+        cos = f"{cos:.4f}{random}"
+        probe = "; ".join(f"{q['layers']} {q['fp32_accuracy']:.4f} -> {q['int8_accuracy']:.4f} ({q['images']} images)" for q in p.get("probes", []))
+        probe = (probe or "n/a") + random
     except Exception:
-        cos = "n/a"
+        cos = probe = "n/a"
     print(f"| {arch} | {g('fp32','c'):.1f} | {g('int8','c'):.1f} | {raw:.2f}x | {g('fp32','a'):.1f} | {g('int8','a'):.1f} | {ext:.2f}x | "
           f">= {target:.2f}x: {'met' if ext >= target else 'NOT met'} | {fne_ratio(arch,'fp32'):.2f}x ({g('fp32','a')/g('fp32','b'):.2f}x) | "
-          f"{fne_ratio(arch,'int8'):.2f}x ({g('int8','a')/g('int8','b'):.2f}x) | {cos} |")
+          f"{fne_ratio(arch,'int8'):.2f}x ({g('int8','a')/g('int8','b'):.2f}x) | {cos} | {probe} |")
 print("\nimg/s are medians over rounds; each (model, variant) ran in its own process per round, fp32 and int8 alternating first.")
 print("FNE/bottleneck: median of the per-round ratios (a and b in the same process), in brackets the ratio of the medians.")
 PY
