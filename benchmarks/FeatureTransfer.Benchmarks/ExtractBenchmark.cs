@@ -33,8 +33,23 @@ internal static class ExtractBenchmark
             // A torchvision architecture (exported here) or an .onnx file (e.g. ../shared/models/mobilenetv2-12-int8.onnx).
             var model = arch.EndsWith(".onnx", StringComparison.Ordinal) ? Path.GetFullPath(arch) : BenchEnvironment.TorchvisionModel(arch);
             // Warm-up, not recorded: otherwise the first ft method of the process pays for JIT compilation and the
-            // decoder's first use (observed: (a) in round 1 at 13.4 ms CPU/img vs 9.9 in round 2).
-            await FtExtract(model, BenchEnvironment.Photos(2 * batch), "a", batch, threads);
+            // decoder's first use (observed: (a) in round 1 at 13.4 ms CPU/img vs 9.9 in round 2). One job was not
+            // enough: .NET re-compiles hot methods at tier 1 on a background thread a while later, and a sub-second
+            // job timed 2-3 s after start-up ran 15-35% slower, whichever it was. So bottleneck and FNE jobs alternate
+            // until one compiles (almost) nothing new or 6 s have passed (each new extractor still compiles about 8
+            // methods, its interop stubs, so "nothing" is 10 or fewer; that took 12-15 s, 6 s is most of the way).
+            var warm = Stopwatch.StartNew();
+            int warmJobs = 0;
+            long compiled;
+            do
+            {
+                long before = System.Runtime.JitInfo.GetCompiledMethodCount();
+                await FtExtract(model, BenchEnvironment.Photos(2 * batch), warmJobs % 2 == 0 ? "a" : "b", batch, threads);
+                compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - before;
+                warmJobs++;
+            }
+            while ((warmJobs < 2 || compiled > 10) && warm.Elapsed.TotalSeconds < 6);
+            Console.WriteLine($"  warm-up: {warmJobs} jobs in {warm.Elapsed.TotalSeconds:F1} s, the last compiled {compiled} methods");
             var results = methods.ToDictionary(m => m, _ => new List<double>());
             var cpuPerImage = methods.ToDictionary(m => m, _ => new List<double>());
             for (int r = 0; r < rounds; r++)
