@@ -25,10 +25,10 @@ for arch in $ARCHS; do
   rc=$?
   read -r secs kb < "$OUT/$arch.time"
   if [ $rc -ne 0 ]; then echo "| $arch | $secs | $((kb / 1024)) | refused (exit $rc): $(grep -m1 'ft: error' "$log") | | | |"; continue; fi
-  share=$(/usr/bin/python3 -c "import json; p=json.load(open('$OUT/$arch-int8.parity.json')); print(f\"{p['quantized_layers']}/{p['total_layers']} (+ {p['head_layers']} head layer fp32)\")")
-  cos=$(/usr/bin/python3 -c "import json; p=json.load(open('$OUT/$arch-int8.parity.json')); print(f\"{next(l['cosine_mean'] for l in p['layers'] if l['preset']=='bottleneck'):.4f}\")")
+  # "quantized/total (+ head) | cosine" from the parity report, one cell pair
+  report=$(/usr/bin/python3 -c "import json; p=json.load(open('$OUT/$arch-int8.parity.json')); print(f\"{p['quantized_layers']}/{p['total_layers']} (+ {p['head_layers']} head layer fp32) | {next(l['cosine_mean'] for l in p['layers'] if l['preset']=='bottleneck'):.4f}\")")
   chk=$(/usr/bin/python3 -c "import onnx; onnx.checker.check_model('$OUT/$arch-int8.onnx'); print('passes')" 2>&1 | tail -1)
   $FT extract -m "$OUT/$arch-int8.onnx" --data "$OUT/photos" --layers fne -o "$OUT/$arch-fne.npy" --restart >> "$log" 2>&1
   ext=$(tail -1 "$log" | grep -oE "^wrote [0-9]+ rows" || echo "failed (see $log)")
-  echo "| $arch | $secs | $((kb / 1024)) | $share | $cos | $chk | $ext |"
+  echo "| $arch | $secs | $((kb / 1024)) | $report | $chk | $ext |"
 done

@@ -14,12 +14,12 @@ internal static class QuantizeCommand
         var model = new Option<string?>("--model", "-m") { Description = "fp32 ONNX backbone (default: the models.json default)" };
         var calibrate = new Option<string>("--calibrate") { Description = "Calibration images: class folders, a flat folder, a CSV manifest or idx:<dir>[:t10k]", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "The int8 model (.onnx); the parity report is written beside it (.parity.json, .parity.md)", Required = true };
-        var images = new Option<int>("--calibration-images") { Description = "Images sampled from --calibrate for calibration", DefaultValueFactory = _ => 200 }.Must(NumberRule.Positive);
         var d = new QuantizeOptions(); // the library's defaults are the CLI's
+        var images = new Option<int>("--calibration-images") { Description = "Images sampled from --calibrate for calibration", DefaultValueFactory = _ => d.CalibrationImages }.Must(NumberRule.Positive);
         var method = new Option<string>("--calibration") { Description = "minmax (the observed range) | percentile (range clipped at --percentile of |x|)", DefaultValueFactory = _ => d.Method.ToString().ToLowerInvariant() };
         var percentile = new Option<double>("--percentile") { Description = "Percentile of |x| kept by --calibration percentile", DefaultValueFactory = _ => d.Percentile }.Must(NumberRule.Between(50, 100));
         var holdout = new Option<string?>("--holdout") { Description = "Held-out images for the parity report (default: a part of --calibrate not calibrated on)" };
-        var holdoutImages = new Option<int>("--holdout-images") { Description = "Held-out images compared in the parity report (0 = no report)", DefaultValueFactory = _ => 50 }.Must(NumberRule.NonNegative);
+        var holdoutImages = new Option<int>("--holdout-images") { Description = "Held-out images compared in the parity report (0 = no report)", DefaultValueFactory = _ => d.HoldoutImages }.Must(NumberRule.NonNegative);
         var cmd = new Command("quantize", "Quantize an fp32 backbone to int8 (QDQ: per-channel int8 weights, uint8 activations) calibrated on your images; report fp32 vs int8 feature parity")
         {
             model, calibrate, output, images, method, percentile, holdout, holdoutImages,
